@@ -1,0 +1,32 @@
+//! Tessera's portable library OS: a co-operative executor with timers and idle
+//! accounting, and a BSD-like TCP socket API over smoltcp, on any platform that
+//! implements the small [`Pal`] trait and offers a [`NetDevice`].
+//!
+//! Invariants:
+//! - nothing in this crate knows the platform: time, waiting, the console and idle hooks
+//!   go through [`Pal`]; frames go through [`NetDevice`];
+//! - one [`Runtime`] (and the [`Net`] stacks registered with it) is driven by one thread;
+//!   handles are `Rc`-based and not `Send`;
+//! - no code here panics on network input: malformed frames are counted and dropped.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod executor;
+pub mod net;
+pub mod pal;
+
+pub use error::Error;
+pub use executor::{select, yield_now, Either, Elapsed, IdleStats, JoinHandle, Reactor, Runtime, Sleep};
+pub use net::device::{ChecksumOffload, DeviceError, NetCounters, NetDevice};
+pub use net::tcp::{TcpListener, TcpStream};
+pub use net::{Ipv4Config, Net, NetConfig};
+pub use pal::Pal;
+
+/// Nanoseconds per millisecond.
+pub const NS_PER_MS: u64 = 1_000_000;
+/// Nanoseconds per second.
+pub const NS_PER_SEC: u64 = 1_000_000_000;

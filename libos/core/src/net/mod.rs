@@ -1,0 +1,293 @@
+//! The network stack: smoltcp over a [`NetDevice`], driven as a [`Reactor`] by the executor.
+//!
+//! Invariants: all smoltcp state of one interface lives in one [`Net`]; every socket
+//! handle in its set belongs to exactly one owner (a listener's backlog, a
+//! [`tcp::TcpStream`], or the orphan list that closes dropped streams).
+
+pub mod device;
+pub mod tcp;
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::net::Ipv4Addr;
+use core::task::Waker;
+
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::tcp as smol_tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Cidr};
+
+use crate::executor::{Reactor, Runtime};
+use device::{DeviceAdapter, NetCounters, NetDevice};
+
+/// A static IPv4 configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Config {
+    /// The interface's address.
+    pub address: Ipv4Addr,
+    /// The subnet prefix length (0..=32).
+    pub prefix_len: u8,
+    /// The default gateway, if any.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// How to set up one network interface.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// A static IPv4 address; `None` leaves the interface unaddressed (or to DHCP).
+    pub ipv4: Option<Ipv4Config>,
+    /// Ask for an address by DHCP (needs the `dhcp` feature; ignored without it).
+    pub dhcp: bool,
+    /// Receive buffer per TCP socket in bytes; above 64 KiB enables window scaling.
+    pub tcp_rx_buffer: usize,
+    /// Transmit buffer per TCP socket in bytes.
+    pub tcp_tx_buffer: usize,
+    /// Seed for initial sequence numbers and ports; 0 derives one from the clock and MAC.
+    pub random_seed: u64,
+}
+
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig {
+            ipv4: None,
+            dhcp: false,
+            tcp_rx_buffer: 256 * 1024,
+            tcp_tx_buffer: 256 * 1024,
+            random_seed: 0,
+        }
+    }
+}
+
+/// How long a dropped stream may take to finish its close before it is aborted.
+const ORPHAN_LINGER_NS: u64 = 10 * crate::NS_PER_SEC;
+/// First ephemeral port handed to outgoing connections.
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// A dropped stream that is still closing.
+struct Orphan {
+    handle: SocketHandle,
+    deadline_ns: u64,
+    aborted: bool,
+}
+
+pub(crate) struct NetState {
+    pub(crate) iface: Interface,
+    pub(crate) sockets: SocketSet<'static>,
+    device: DeviceAdapter,
+    config: NetConfig,
+    next_port: u16,
+    pub(crate) bound_ports: Vec<u16>,
+    orphans: Vec<Orphan>,
+    #[cfg(feature = "dhcp")]
+    dhcp: Option<SocketHandle>,
+}
+
+impl NetState {
+    pub(crate) fn new_tcp_socket(&mut self) -> SocketHandle {
+        let rx = smol_tcp::SocketBuffer::new(vec![0; self.config.tcp_rx_buffer]);
+        let tx = smol_tcp::SocketBuffer::new(vec![0; self.config.tcp_tx_buffer]);
+        self.sockets.add(smol_tcp::Socket::new(rx, tx))
+    }
+
+    pub(crate) fn ephemeral_port(&mut self) -> u16 {
+        let port = self.next_port;
+        self.next_port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
+        port
+    }
+
+    /// Closes a socket in the background (gracefully, or with a reset when `abort`) and
+    /// frees it once closed; a reset is still sent on the next poll.
+    pub(crate) fn orphan(&mut self, handle: SocketHandle, now_ns: u64, abort: bool) {
+        let socket = self.sockets.get_mut::<smol_tcp::Socket>(handle);
+        let aborted = abort || socket.state() == smol_tcp::State::Closed;
+        if abort {
+            socket.abort();
+        } else {
+            socket.close();
+        }
+        self.orphans.push(Orphan { handle, deadline_ns: now_ns + ORPHAN_LINGER_NS, aborted });
+    }
+
+    fn reap_orphans(&mut self, now_ns: u64) {
+        let sockets = &mut self.sockets;
+        self.orphans.retain_mut(|orphan| {
+            let socket = sockets.get_mut::<smol_tcp::Socket>(orphan.handle);
+            let done = orphan.aborted
+                || matches!(socket.state(), smol_tcp::State::Closed | smol_tcp::State::TimeWait);
+            if done {
+                sockets.remove(orphan.handle);
+                return false;
+            }
+            if now_ns >= orphan.deadline_ns {
+                socket.abort();
+                orphan.aborted = true;
+            }
+            true
+        });
+    }
+
+    #[cfg(feature = "dhcp")]
+    fn poll_dhcp(&mut self) -> bool {
+        use smoltcp::socket::dhcpv4;
+        let Some(handle) = self.dhcp else { return false };
+        match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+            None => false,
+            Some(dhcpv4::Event::Configured(config)) => {
+                let (address, router) = (config.address, config.router);
+                self.iface.update_ip_addrs(|addrs| {
+                    addrs.clear();
+                    let _ = addrs.push(IpCidr::Ipv4(address));
+                });
+                self.iface.routes_mut().remove_default_ipv4_route();
+                if let Some(router) = router {
+                    let _ = self.iface.routes_mut().add_default_ipv4_route(router);
+                }
+                true
+            }
+            Some(dhcpv4::Event::Deconfigured) => {
+                self.iface.update_ip_addrs(|addrs| addrs.clear());
+                self.iface.routes_mut().remove_default_ipv4_route();
+                true
+            }
+        }
+    }
+}
+
+pub(crate) struct NetInner {
+    pub(crate) runtime: Runtime,
+    pub(crate) state: RefCell<NetState>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl NetInner {
+    /// Remembers `waker` to be woken the next time the stack makes progress.
+    pub(crate) fn wait(&self, waker: &Waker) {
+        let mut waiters = self.waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+
+    fn wake_all(&self) {
+        let waiters = core::mem::take(&mut *self.waiters.borrow_mut());
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+}
+
+fn to_instant(now_ns: u64) -> Instant {
+    Instant::from_micros((now_ns / 1000) as i64)
+}
+
+impl Reactor for NetInner {
+    fn poll(&self, now_ns: u64) -> bool {
+        let progress = {
+            let mut guard = self.state.borrow_mut();
+            let state = &mut *guard;
+            let before = state.device.counters;
+            let result = state.iface.poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
+            #[allow(unused_mut)]
+            let mut progress = result == PollResult::SocketStateChanged || state.device.counters != before;
+            #[cfg(feature = "dhcp")]
+            {
+                progress |= state.poll_dhcp();
+            }
+            state.reap_orphans(now_ns);
+            progress
+        };
+        if progress {
+            self.wake_all();
+        }
+        progress
+    }
+
+    fn poll_at(&self, now_ns: u64) -> Option<u64> {
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
+        let at = state
+            .iface
+            .poll_at(to_instant(now_ns), &state.sockets)
+            .map(|instant| (instant.total_micros().max(0) as u64).saturating_mul(1000));
+        let orphan_at = state.orphans.iter().map(|o| if o.aborted { now_ns } else { o.deadline_ns }).min();
+        match (at, orphan_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// One network interface with its TCP/IP stack; cheap to clone (all clones share it).
+#[derive(Clone)]
+pub struct Net {
+    pub(crate) inner: Rc<NetInner>,
+}
+
+impl Net {
+    /// Brings up an interface on `device` with `config` and registers it with `runtime`,
+    /// which then polls it on every turn.
+    pub fn new(runtime: &Runtime, device: Box<dyn NetDevice>, config: NetConfig) -> Net {
+        let mut adapter = DeviceAdapter::new(device);
+        let mac = adapter.mac_address();
+        let now_ns = runtime.now_ns();
+        let mut seed = config.random_seed;
+        if seed == 0 {
+            seed = now_ns ^ u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x5a, 0xa5]);
+            seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        }
+        let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+        iface_config.random_seed = seed;
+        let mut iface = Interface::new(iface_config, &mut adapter, to_instant(now_ns));
+        if let Some(ipv4) = config.ipv4 {
+            iface.update_ip_addrs(|addrs| {
+                let _ = addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(ipv4.address, ipv4.prefix_len.min(32))));
+            });
+            if let Some(gateway) = ipv4.gateway {
+                let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+            }
+        }
+        #[allow(unused_mut)]
+        let mut sockets = SocketSet::new(Vec::new());
+        #[cfg(feature = "dhcp")]
+        let dhcp = config.dhcp.then(|| sockets.add(smoltcp::socket::dhcpv4::Socket::new()));
+        let next_port = EPHEMERAL_FIRST + (seed % 8192) as u16;
+        let state = NetState {
+            iface,
+            sockets,
+            device: adapter,
+            config,
+            next_port,
+            bound_ports: Vec::new(),
+            orphans: Vec::new(),
+            #[cfg(feature = "dhcp")]
+            dhcp,
+        };
+        let inner = Rc::new(NetInner { runtime: runtime.clone(), state: RefCell::new(state), waiters: RefCell::new(Vec::new()) });
+        let weak: alloc::rc::Weak<dyn Reactor> = Rc::downgrade(&inner) as alloc::rc::Weak<dyn Reactor>;
+        runtime.add_reactor(weak);
+        Net { inner }
+    }
+
+    /// Returns the runtime this interface is registered with.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// Returns the interface's frame counters.
+    pub fn counters(&self) -> NetCounters {
+        self.inner.state.borrow().device.counters
+    }
+
+    /// Returns the interface's IPv4 address, if it has one (static or from DHCP).
+    pub fn ipv4_address(&self) -> Option<Ipv4Addr> {
+        self.inner.state.borrow().iface.ipv4_addr()
+    }
+
+    /// Returns the number of sockets in the stack (listening, open, and closing).
+    pub fn socket_count(&self) -> usize {
+        self.inner.state.borrow().sockets.iter().count()
+    }
+}

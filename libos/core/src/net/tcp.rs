@@ -1,0 +1,396 @@
+//! BSD-like TCP sockets: [`TcpListener`] with a backlog, and [`TcpStream`].
+//!
+//! Every blocking operation has a non-blocking `try_` form that fails with
+//! [`Error::WouldBlock`]; the blocking forms are `async` and wait on the stack's
+//! progress. Deadlines: wrap any call in [`crate::Runtime::timeout`], or use the
+//! `_timeout` forms.
+
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::poll_fn;
+use core::net::{Ipv4Addr, SocketAddrV4};
+use core::task::Poll;
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use super::Net;
+use crate::error::Error;
+
+fn to_v4(endpoint: IpEndpoint) -> SocketAddrV4 {
+    let IpAddress::Ipv4(address) = endpoint.addr;
+    SocketAddrV4::new(address, endpoint.port)
+}
+
+/// Waits until `attempt` stops returning `WouldBlock`, re-trying after stack progress.
+async fn wait_for<T>(net: &Net, mut attempt: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    poll_fn(|cx| match attempt() {
+        Err(Error::WouldBlock) => {
+            net.inner.wait(cx.waker());
+            Poll::Pending
+        }
+        other => Poll::Ready(other),
+    })
+    .await
+}
+
+/// A TCP listener that keeps `backlog` sockets listening on one port, so a burst of
+/// connection attempts is accepted (smoltcp accepts one connection per socket).
+pub struct TcpListener {
+    net: Net,
+    port: u16,
+    backlog: RefCell<Vec<SocketHandle>>,
+}
+
+impl TcpListener {
+    /// Starts listening on `port` (all local addresses) with `backlog` listening sockets.
+    ///
+    /// Fails with `InvalidInput` for a backlog of 0, `Unaddressable` for port 0,
+    /// `AddressInUse` when another listener holds the port.
+    pub fn bind(net: &Net, port: u16, backlog: usize) -> Result<TcpListener, Error> {
+        if backlog == 0 {
+            return Err(Error::InvalidInput);
+        }
+        if port == 0 {
+            return Err(Error::Unaddressable);
+        }
+        {
+            let mut state = net.inner.state.borrow_mut();
+            if state.bound_ports.contains(&port) {
+                return Err(Error::AddressInUse);
+            }
+            state.bound_ports.push(port);
+        }
+        let listener = TcpListener { net: net.clone(), port, backlog: RefCell::new(Vec::new()) };
+        listener.set_backlog(backlog)?;
+        Ok(listener)
+    }
+
+    /// Returns the port this listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Returns the number of sockets kept listening.
+    pub fn backlog(&self) -> usize {
+        self.backlog.borrow().len()
+    }
+
+    /// Grows the backlog to at least `backlog` listening sockets (it never shrinks).
+    ///
+    /// Fails with `InvalidInput` for 0.
+    pub fn set_backlog(&self, backlog: usize) -> Result<(), Error> {
+        if backlog == 0 {
+            return Err(Error::InvalidInput);
+        }
+        let mut handles = self.backlog.borrow_mut();
+        let mut state = self.net.inner.state.borrow_mut();
+        while handles.len() < backlog {
+            let handle = state.new_tcp_socket();
+            if state.sockets.get_mut::<tcp::Socket>(handle).listen(self.port).is_err() {
+                state.sockets.remove(handle);
+                return Err(Error::Unaddressable);
+            }
+            handles.push(handle);
+        }
+        Ok(())
+    }
+
+    /// Takes an established connection if one is waiting.
+    ///
+    /// Fails with `WouldBlock` when none is. The socket that carried it is replaced by a
+    /// fresh listening one, so the backlog stays full.
+    pub fn try_accept(&self) -> Result<(TcpStream, SocketAddrV4), Error> {
+        let mut handles = self.backlog.borrow_mut();
+        let mut state = self.net.inner.state.borrow_mut();
+        for index in 0..handles.len() {
+            let handle = handles[index];
+            let socket = state.sockets.get_mut::<tcp::Socket>(handle);
+            match socket.state() {
+                State::Listen | State::SynReceived => continue,
+                State::Closed | State::TimeWait => {
+                    // Reset before anyone accepted it: recycle silently.
+                    let _ = socket.listen(self.port);
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(remote) = socket.remote_endpoint() else { continue };
+            let fresh = state.new_tcp_socket();
+            if state.sockets.get_mut::<tcp::Socket>(fresh).listen(self.port).is_err() {
+                state.sockets.remove(fresh);
+                handles.remove(index);
+            } else {
+                handles[index] = fresh;
+            }
+            let stream = TcpStream { net: self.net.clone(), handle };
+            return Ok((stream, to_v4(remote)));
+        }
+        Err(Error::WouldBlock)
+    }
+
+    /// Waits for an established connection and returns it with the peer's address.
+    pub async fn accept(&self) -> Result<(TcpStream, SocketAddrV4), Error> {
+        wait_for(&self.net, || self.try_accept()).await
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let now = self.net.runtime().now_ns();
+        let mut state = self.net.inner.state.borrow_mut();
+        for handle in self.backlog.borrow_mut().drain(..) {
+            state.orphan(handle, now, true);
+        }
+        let port = self.port;
+        state.bound_ports.retain(|&p| p != port);
+    }
+}
+
+/// One TCP connection. Dropping it closes it gracefully in the background.
+pub struct TcpStream {
+    net: Net,
+    handle: SocketHandle,
+}
+
+impl TcpStream {
+    /// Connects to `remote` and waits until the connection is established.
+    ///
+    /// Fails with `Unaddressable` when no route or local address fits, or
+    /// `ConnectionRefused` when the peer resets the attempt. Retries SYNs until
+    /// established; bound it with [`TcpStream::connect_timeout`].
+    pub async fn connect(net: &Net, remote: SocketAddrV4) -> Result<TcpStream, Error> {
+        let stream = {
+            let mut guard = net.inner.state.borrow_mut();
+            let state = &mut *guard;
+            let handle = state.new_tcp_socket();
+            let local_port = state.ephemeral_port();
+            let socket = state.sockets.get_mut::<tcp::Socket>(handle);
+            let endpoint = IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port());
+            if socket.connect(state.iface.context(), endpoint, local_port).is_err() {
+                state.sockets.remove(handle);
+                return Err(Error::Unaddressable);
+            }
+            TcpStream { net: net.clone(), handle }
+        };
+        wait_for(net, || {
+            stream.with_socket(|socket| match socket.state() {
+                State::SynSent | State::SynReceived => Err(Error::WouldBlock),
+                State::Closed => Err(Error::ConnectionRefused),
+                _ => Ok(()),
+            })
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// Like [`TcpStream::connect`], failing with `TimedOut` after `timeout_ns`.
+    pub async fn connect_timeout(net: &Net, remote: SocketAddrV4, timeout_ns: u64) -> Result<TcpStream, Error> {
+        net.runtime().timeout(timeout_ns, Self::connect(net, remote)).await?
+    }
+
+    fn with_socket<R>(&self, f: impl FnOnce(&mut tcp::Socket<'static>) -> R) -> R {
+        let mut state = self.net.inner.state.borrow_mut();
+        f(state.sockets.get_mut::<tcp::Socket>(self.handle))
+    }
+
+    /// Returns the local address and port, or `None` once closed.
+    pub fn local_addr(&self) -> Option<SocketAddrV4> {
+        self.with_socket(|s| s.local_endpoint().map(to_v4))
+    }
+
+    /// Returns the peer's address and port, or `None` once closed.
+    pub fn peer_addr(&self) -> Option<SocketAddrV4> {
+        self.with_socket(|s| s.remote_endpoint().map(to_v4))
+    }
+
+    /// Returns the peer's IPv4 address, or `None` once closed.
+    pub fn peer_ip(&self) -> Option<Ipv4Addr> {
+        self.peer_addr().map(|a| *a.ip())
+    }
+
+    /// Disables (true) or enables (false) Nagle's algorithm for small writes.
+    pub fn set_nodelay(&self, nodelay: bool) {
+        self.with_socket(|s| s.set_nagle_enabled(!nodelay));
+    }
+
+    /// Returns the number of received bytes waiting to be read.
+    pub fn recv_queue(&self) -> usize {
+        self.with_socket(|s| s.recv_queue())
+    }
+
+    /// Returns the number of written bytes not yet acknowledged by the peer.
+    pub fn send_queue(&self) -> usize {
+        self.with_socket(|s| s.send_queue())
+    }
+
+    /// Reads received bytes into `buffer` without waiting.
+    ///
+    /// Returns `Ok(0)` at end of stream (the peer closed its side); fails with
+    /// `WouldBlock` when nothing is there yet, `ConnectionReset` when the connection was
+    /// reset or never established.
+    pub fn try_read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        self.with_socket(|socket| match socket.recv_slice(buffer) {
+            Ok(0) => Err(Error::WouldBlock),
+            Ok(n) => Ok(n),
+            Err(tcp::RecvError::Finished) => Ok(0),
+            Err(tcp::RecvError::InvalidState) => Err(Error::ConnectionReset),
+        })
+    }
+
+    /// Waits for and reads received bytes into `buffer`; `Ok(0)` means end of stream.
+    pub async fn read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
+        let net = self.net.clone();
+        wait_for(&net, || self.try_read(buffer)).await
+    }
+
+    /// Reads exactly `buffer.len()` bytes; fails with `UnexpectedEof` if the stream ends
+    /// first.
+    pub async fn read_exact(&mut self, buffer: &mut [u8]) -> Result<(), Error> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match self.read(&mut buffer[filled..]).await? {
+                0 => return Err(Error::UnexpectedEof),
+                n => filled += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Discards up to `limit` received bytes without copying them; returns how many,
+    /// `Ok(0)` at end of stream. Fails like [`TcpStream::try_read`].
+    pub fn try_discard(&mut self, limit: usize) -> Result<usize, Error> {
+        self.with_socket(|socket| {
+            match socket.recv(|data| {
+                let n = data.len().min(limit);
+                (n, n)
+            }) {
+                Ok(0) => Err(Error::WouldBlock),
+                Ok(n) => Ok(n),
+                Err(tcp::RecvError::Finished) => Ok(0),
+                Err(tcp::RecvError::InvalidState) => Err(Error::ConnectionReset),
+            }
+        })
+    }
+
+    /// Waits for and discards up to `limit` received bytes; `Ok(0)` means end of stream.
+    pub async fn discard(&mut self, limit: usize) -> Result<usize, Error> {
+        let net = self.net.clone();
+        wait_for(&net, || self.try_discard(limit)).await
+    }
+
+    /// Queues bytes from `data` for sending without waiting; returns how many.
+    ///
+    /// Fails with `WouldBlock` when the send buffer is full, `NotConnected` after
+    /// [`TcpStream::shutdown`] or before the connection is established,
+    /// `ConnectionReset` when it was reset or closed.
+    pub fn try_write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        self.with_socket(|socket| match socket.send_slice(data) {
+            Ok(0) => Err(Error::WouldBlock),
+            Ok(n) => Ok(n),
+            Err(tcp::SendError::InvalidState) => match socket.state() {
+                State::Closed | State::TimeWait | State::Closing | State::LastAck => Err(Error::ConnectionReset),
+                _ => Err(Error::NotConnected),
+            },
+        })
+    }
+
+    /// Waits for room and queues bytes from `data`; returns how many.
+    pub async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let net = self.net.clone();
+        wait_for(&net, || self.try_write(data)).await
+    }
+
+    /// Queues all of `data`, waiting for room as needed.
+    pub async fn write_all(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = self.write(data).await?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Waits until the peer has acknowledged everything written.
+    ///
+    /// Fails with `ConnectionReset` if the connection goes away first.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        let net = self.net.clone();
+        wait_for(&net, || {
+            self.with_socket(|socket| {
+                if socket.send_queue() == 0 {
+                    Ok(())
+                } else if socket.state() == State::Closed {
+                    Err(Error::ConnectionReset)
+                } else {
+                    Err(Error::WouldBlock)
+                }
+            })
+        })
+        .await
+    }
+
+    /// Closes the sending side: the peer reads end of stream after the queued bytes.
+    /// Reading stays possible.
+    pub fn shutdown(&mut self) {
+        self.with_socket(|socket| socket.close());
+    }
+
+    /// Closes the connection and waits (up to `timeout_ns`) until the peer has
+    /// acknowledged everything and closed too; after the timeout it aborts.
+    pub async fn close(mut self, timeout_ns: u64) {
+        self.shutdown();
+        let net = self.net.clone();
+        let runtime = net.runtime().clone();
+        let done = runtime
+            .timeout(
+                timeout_ns,
+                wait_for(&net, || {
+                    self.with_socket(|socket| {
+                        // Drain what the peer still sends so its close can complete.
+                        let _ = socket.recv(|data| (data.len(), ()));
+                        match socket.state() {
+                            State::Closed | State::TimeWait => Ok(()),
+                            _ => Err(Error::WouldBlock),
+                        }
+                    })
+                }),
+            )
+            .await;
+        if done.is_err() {
+            self.with_socket(|socket| socket.abort());
+        }
+    }
+
+    /// Resets the connection at once (the peer sees a reset), discarding queued data.
+    pub fn abort(self) {
+        self.with_socket(|socket| socket.abort());
+    }
+
+    /// Returns true while the peer may still send (no end of stream or reset seen).
+    pub fn may_read(&self) -> bool {
+        self.with_socket(|s| s.may_recv())
+    }
+
+    /// Returns true while the connection is not closed or reset.
+    pub fn is_open(&self) -> bool {
+        self.with_socket(|s| s.is_open())
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let now = self.net.runtime().now_ns();
+        // The stack may be borrowed if dropped during a reactor callback; that never
+        // happens because streams are only dropped by tasks.
+        if let Ok(mut state) = self.net.inner.state.try_borrow_mut() {
+            state.orphan(self.handle, now, false);
+        }
+    }
+}
