@@ -1,1 +1,91 @@
-fn main(){}
+//! `iperf-hosted`: the iperf3-compatible server on the hosted library OS, attached to a
+//! Linux TAP device.
+//!
+//! `iperf-hosted --tap tap0 --ip 10.0.2.15/24 [--gateway A.B.C.D] [--port 5201]
+//! [--max-tests N] [--quiet]`
+
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+
+use iperf::ServerConfig;
+use libos::{Ipv4Config, Net, NetConfig, Runtime};
+use libos_hosted::tap::TapDevice;
+use libos_hosted::HostedPal;
+
+const USAGE: &str =
+    "usage: iperf-hosted --tap NAME --ip ADDR/PREFIX [--gateway ADDR] [--port N] [--max-tests N] [--quiet]";
+
+struct Args {
+    tap: String,
+    ipv4: Ipv4Config,
+    port: u16,
+    max_tests: Option<u64>,
+    verbose: bool,
+}
+
+fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
+    let (address, prefix) = text.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok()?;
+    (prefix <= 32).then_some(())?;
+    Some((address.parse().ok()?, prefix))
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut tap = None;
+    let mut cidr = None;
+    let mut gateway = None;
+    let mut port = iperf::protocol::DEFAULT_PORT;
+    let mut max_tests = None;
+    let mut verbose = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--tap" => tap = Some(value()?),
+            "--ip" => cidr = Some(parse_cidr(&value()?).ok_or("--ip wants ADDR/PREFIX")?),
+            "--gateway" => gateway = Some(value()?.parse().map_err(|_| "--gateway wants an IPv4 address")?),
+            "--port" => port = value()?.parse().map_err(|_| "--port wants a number")?,
+            "--max-tests" => max_tests = Some(value()?.parse().map_err(|_| "--max-tests wants a number")?),
+            "--quiet" => verbose = false,
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let tap = tap.ok_or(USAGE)?;
+    let (address, prefix_len) = cidr.ok_or(USAGE)?;
+    Ok(Args { tap, ipv4: Ipv4Config { address, prefix_len, gateway }, port, max_tests, verbose })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    // A locally administered MAC derived from the address, stable across runs.
+    let octets = args.ipv4.address.octets();
+    let mac = [0x02, 0x54, octets[0], octets[1], octets[2], octets[3]];
+    let tap = match TapDevice::open(&args.tap, mac) {
+        Ok(tap) => tap,
+        Err(error) => {
+            eprintln!("iperf-hosted: cannot open TAP {}: {error}", args.tap);
+            return ExitCode::from(1);
+        }
+    };
+    println!("iperf-hosted: TAP {} as {}/{}", tap.name(), args.ipv4.address, args.ipv4.prefix_len);
+    let runtime = Runtime::new(HostedPal::new(tap.events()));
+    let net = Net::new(&runtime, Box::new(tap), NetConfig { ipv4: Some(args.ipv4), ..NetConfig::default() });
+    let config = ServerConfig { port: args.port, max_tests: args.max_tests, verbose: args.verbose, ..ServerConfig::default() };
+    match runtime.block_on(iperf::serve(&net, config)) {
+        Ok(stats) => {
+            println!("iperf-hosted: {stats:?}, frames {:?}", net.counters());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("iperf-hosted: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
