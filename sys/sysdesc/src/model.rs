@@ -1,0 +1,269 @@
+//! The validated model of a system and the queries services ask of it.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// The fundamental components, each named after the one service it provides.
+pub const FUNDAMENTAL: [&str; 4] = ["naming", "proc", "memory", "devices"];
+
+/// The highest priority a component may have; the root task alone runs above it.
+pub const MAX_PRIORITY: u8 = 254;
+
+/// The root task's priority, reserved.
+pub const ROOT_PRIORITY: u8 = 255;
+
+/// The page size: memory budgets and region sizes are multiples of it.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Memory kept back from the machine for the kernel, the root task, the boot image and the
+/// kernel objects root creates; component budgets and shared regions share the rest.
+pub const RESERVED_MEMORY: u64 = 32 * 1024 * 1024;
+
+/// The longest name (component, service, device, region, system), in bytes.
+pub const MAX_NAME_LEN: usize = 32;
+
+/// A whole system: its components, devices and shared regions.
+///
+/// Built by [`crate::host::parse`] or [`System::decode`], both of which validate it. The fields
+/// are public so the build tool can adjust a description (say, the NIC model); call
+/// [`System::validate`] after any change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct System {
+    /// The system's name.
+    pub name: String,
+    /// Free text describing the system.
+    pub description: String,
+    /// The machine's memory, in bytes.
+    pub memory: u64,
+    /// The components, in description order; [`ComponentId`] indexes this list.
+    pub components: Vec<Component>,
+    /// The devices components may drive.
+    pub devices: Vec<Device>,
+    /// The memory regions shared between components.
+    pub shared: Vec<SharedRegion>,
+}
+
+/// A component's index in [`System::components`]: the identity root and naming use for it
+/// (for example as the badge of its naming capability).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ComponentId(pub u16);
+
+impl ComponentId {
+    /// The index into [`System::components`].
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// One component: a binary loaded with the authority its description grants and no more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    /// The component's unique name.
+    pub name: String,
+    /// The component binary to load.
+    pub binary: String,
+    /// Scheduling priority, 0..=[`MAX_PRIORITY`].
+    pub priority: u8,
+    /// Memory budget, in bytes.
+    pub memory: u64,
+    /// Whether this is one of the [`FUNDAMENTAL`] components root starts first.
+    pub fundamental: bool,
+    /// Services it registers with naming (for a fundamental component, empty: it provides the
+    /// service named after it).
+    pub provides: Vec<String>,
+    /// Services it may look up.
+    pub routes: Vec<String>,
+    /// Names of the devices it drives.
+    pub devices: Vec<String>,
+    /// Names of the shared regions it joins.
+    pub shared: Vec<String>,
+    /// What `proc` does when it faults.
+    pub restart: RestartPolicy,
+    /// Configuration handed to the component at start.
+    pub args: BTreeMap<String, String>,
+}
+
+impl Component {
+    /// Whether this component provides `service` (a fundamental component provides the service
+    /// named after it).
+    pub fn provides(&self, service: &str) -> bool {
+        (self.fundamental && self.name == service) || self.provides.iter().any(|s| s == service)
+    }
+}
+
+/// What `proc` does when a component faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    /// Leave it stopped.
+    Never,
+    /// Restart it, at most `max` times in a row, waiting `backoff_ms` before the first restart
+    /// (the supervisor may grow the wait on later ones).
+    Always {
+        /// Restarts allowed before the component is left stopped; at least 1.
+        max: u32,
+        /// Milliseconds to wait before restarting.
+        backoff_ms: u32,
+    },
+}
+
+/// A device one component may drive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device's unique name.
+    pub name: String,
+    /// Which hardware it is.
+    pub selector: DeviceSelector,
+    /// How its interrupt is delivered; `None` for a polled device.
+    pub irq: Option<Irq>,
+}
+
+/// How the `devices` service finds a device's hardware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceSelector {
+    /// The `index`th PCI function (counting from 0, in bus order) with this vendor and device id.
+    Pci {
+        /// PCI vendor id.
+        vendor: u16,
+        /// PCI device id.
+        device: u16,
+        /// Which of several matches.
+        index: u16,
+    },
+    /// The `index`th PCI function of this class (and subclass, and programming interface if
+    /// given).
+    Class {
+        /// PCI base class.
+        class: u8,
+        /// PCI subclass.
+        subclass: u8,
+        /// PCI programming interface, or any.
+        prog_if: Option<u8>,
+        /// Which of several matches.
+        index: u16,
+    },
+    /// A legacy device at a fixed range of x86 I/O ports.
+    IoPort {
+        /// First port.
+        first: u16,
+        /// Last port, inclusive.
+        last: u16,
+    },
+}
+
+/// How a device's interrupt reaches its driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Irq {
+    /// PCI message-signalled interrupt.
+    Msi,
+    /// Through the IOAPIC; `line` is fixed, or for PCI read from configuration space.
+    IoApic {
+        /// The IOAPIC input, if fixed.
+        line: Option<u8>,
+    },
+    /// Through the 8259 PIC; `line` is fixed, or for PCI read from configuration space.
+    Pic {
+        /// The PIC line (0..=15), if fixed.
+        line: Option<u8>,
+    },
+    /// PCI INTx, routed through whichever interrupt controller the platform uses.
+    Legacy,
+}
+
+/// Memory mapped into every component that joins it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedRegion {
+    /// The region's unique name.
+    pub name: String,
+    /// Its size, in bytes.
+    pub size: u64,
+}
+
+impl System {
+    /// The component called `name`, if any.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The id of the component called `name`, if any.
+    pub fn component_id(&self, name: &str) -> Option<ComponentId> {
+        self.components
+            .iter()
+            .position(|c| c.name == name)
+            .map(id_from_index)
+    }
+
+    /// The component with this id, if the id is in range.
+    pub fn get(&self, id: ComponentId) -> Option<&Component> {
+        self.components.get(id.index())
+    }
+
+    /// Every component with its id, in description order.
+    pub fn iter(&self) -> impl Iterator<Item = (ComponentId, &Component)> + '_ {
+        self.components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (id_from_index(i), c))
+    }
+
+    /// The device called `name`, if any.
+    pub fn device(&self, name: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+
+    /// The shared region called `name`, if any.
+    pub fn region(&self, name: &str) -> Option<&SharedRegion> {
+        self.shared.iter().find(|r| r.name == name)
+    }
+
+    /// Whether `client` may look up `service`: it routes to it, or the service is `naming`.
+    /// False for an unknown client.
+    pub fn may_lookup(&self, client: ComponentId, service: &str) -> bool {
+        match self.get(client) {
+            Some(c) => service == "naming" || c.routes.iter().any(|r| r == service),
+            None => false,
+        }
+    }
+
+    /// The component that provides `service`, if any.
+    pub fn provider(&self, service: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.provides(service))
+    }
+
+    /// The id of the component that provides `service`, if any.
+    pub fn provider_id(&self, service: &str) -> Option<ComponentId> {
+        self.components
+            .iter()
+            .position(|c| c.provides(service))
+            .map(id_from_index)
+    }
+
+    /// The components that join the shared region `region`, in description order (none for an
+    /// unknown region).
+    pub fn members<'a>(&'a self, region: &'a str) -> impl Iterator<Item = ComponentId> + 'a {
+        self.iter()
+            .filter(move |(_, c)| c.shared.iter().any(|r| r == region))
+            .map(|(id, _)| id)
+    }
+
+    /// The component that drives `device`, if any.
+    pub fn driver_of(&self, device: &str) -> Option<ComponentId> {
+        self.iter()
+            .find(|(_, c)| c.devices.iter().any(|d| d == device))
+            .map(|(id, _)| id)
+    }
+
+    /// The sum of the component budgets and shared region sizes, in bytes (saturating).
+    pub fn committed_memory(&self) -> u64 {
+        let budgets = self.components.iter().map(|c| c.memory);
+        let regions = self.shared.iter().map(|r| r.size);
+        budgets.chain(regions).fold(0, u64::saturating_add)
+    }
+}
+
+/// Index → id; validation guarantees the list fits in a `u16`, so this saturates only on an
+/// unvalidated system.
+fn id_from_index(index: usize) -> ComponentId {
+    ComponentId(u16::try_from(index).unwrap_or(u16::MAX))
+}
