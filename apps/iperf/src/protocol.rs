@@ -97,7 +97,10 @@ impl Cookie {
     /// Validates the 37 bytes a connection starts with; `None` if they are no cookie.
     pub fn parse(bytes: &[u8; COOKIE_LEN]) -> Option<Cookie> {
         let (text, nul) = bytes.split_at(COOKIE_LEN - 1);
-        let valid = nul[0] == 0 && text.iter().all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+        let valid = nul[0] == 0
+            && text
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
         valid.then_some(Cookie(*bytes))
     }
 
@@ -157,7 +160,11 @@ pub struct Params {
 /// Longest test time the server accepts, in seconds (one day).
 const MAX_TIME_S: u64 = 86_400;
 
-fn get_u64(object: &Map<String, Value>, key: &'static str, default: u64) -> Result<u64, ProtocolError> {
+fn get_u64(
+    object: &Map<String, Value>,
+    key: &'static str,
+    default: u64,
+) -> Result<u64, ProtocolError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(value) => value.as_u64().ok_or(ProtocolError::BadValue(key)),
@@ -169,7 +176,10 @@ fn get_bool(object: &Map<String, Value>, key: &'static str) -> Result<bool, Prot
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
         // Some clients encode flags as 0/1.
-        Some(value) => value.as_u64().map(|v| v != 0).ok_or(ProtocolError::BadValue(key)),
+        Some(value) => value
+            .as_u64()
+            .map(|v| v != 0)
+            .ok_or(ProtocolError::BadValue(key)),
     }
 }
 
@@ -177,7 +187,9 @@ impl Params {
     /// Parses the client's parameter JSON; unknown keys are ignored.
     pub fn parse(json: &[u8]) -> Result<Params, ProtocolError> {
         let value: Value = serde_json::from_slice(json).map_err(|_| ProtocolError::NotJson)?;
-        let Value::Object(object) = value else { return Err(ProtocolError::NotJson) };
+        let Value::Object(object) = value else {
+            return Err(ProtocolError::NotJson);
+        };
         let protocol = if get_bool(&object, "tcp")? {
             Protocol::Tcp
         } else if get_bool(&object, "udp")? {
@@ -187,7 +199,9 @@ impl Params {
         } else {
             Protocol::Unknown
         };
-        let protocol = if protocol == Protocol::Tcp && (get_bool(&object, "udp")? || get_bool(&object, "sctp")?) {
+        let protocol = if protocol == Protocol::Tcp
+            && (get_bool(&object, "udp")? || get_bool(&object, "sctp")?)
+        {
             Protocol::Unknown
         } else {
             protocol
@@ -331,23 +345,45 @@ mod tests {
             br#"{"tcp":true,"parallel":100000}"#,
         ] {
             let params = Params::parse(json).unwrap();
-            assert_eq!(params.check(128, 1 << 20), Err(ERROR_UNIMPLEMENTED), "{}", core::str::from_utf8(json).unwrap());
+            assert_eq!(
+                params.check(128, 1 << 20),
+                Err(ERROR_UNIMPLEMENTED),
+                "{}",
+                core::str::from_utf8(json).unwrap()
+            );
         }
         assert_eq!(server_error_message(13, 0), [0xFE, 0, 0, 0, 13, 0, 0, 0, 0]);
     }
 
     #[test]
     fn malformed_params_are_errors_not_panics() {
-        for json in [&b"not json"[..], b"[1,2]", b"{\"time\":-1}", b"{\"tcp\":\"yes\"}", b"{\"len\":1.5}", b"\xff\xfe", &[b'['; 10_000]] {
+        for json in [
+            &b"not json"[..],
+            b"[1,2]",
+            b"{\"time\":-1}",
+            b"{\"tcp\":\"yes\"}",
+            b"{\"len\":1.5}",
+            b"\xff\xfe",
+            &[b'['; 10_000],
+        ] {
             assert!(Params::parse(json).is_err());
         }
-        assert_eq!(Params::parse(b"{\"tcp\":true}").unwrap().len, DEFAULT_BLOCK_LEN);
+        assert_eq!(
+            Params::parse(b"{\"tcp\":true}").unwrap().len,
+            DEFAULT_BLOCK_LEN
+        );
     }
 
     #[test]
     fn lengths_and_cookies_are_checked() {
-        assert_eq!(parse_length([0, 0, 0, 0], MAX_PARAMS_LEN), Err(ProtocolError::BadLength));
-        assert_eq!(parse_length([0, 0, 0x20, 1], MAX_PARAMS_LEN), Err(ProtocolError::BadLength));
+        assert_eq!(
+            parse_length([0, 0, 0, 0], MAX_PARAMS_LEN),
+            Err(ProtocolError::BadLength)
+        );
+        assert_eq!(
+            parse_length([0, 0, 0x20, 1], MAX_PARAMS_LEN),
+            Err(ProtocolError::BadLength)
+        );
         assert_eq!(parse_length([0, 0, 0x20, 0], MAX_PARAMS_LEN), Ok(8192));
         let mut cookie = [b'a'; COOKIE_LEN];
         assert!(Cookie::parse(&cookie).is_none());
@@ -361,7 +397,11 @@ mod tests {
     #[test]
     fn results_have_numeric_fields_and_ids() {
         assert_eq!([stream_id(0), stream_id(1), stream_id(2)], [1, 3, 4]);
-        let streams = [StreamResult { id: 1, bytes: 10, end_time_s: 1.5 }];
+        let streams = [StreamResult {
+            id: 1,
+            bytes: 10,
+            end_time_s: 1.5,
+        }];
         let json: Value = serde_json::from_slice(&server_results(12.5, false, &streams)).unwrap();
         assert_eq!(json["cpu_util_total"].as_f64(), Some(12.5));
         assert_eq!(json["sender_has_retransmits"].as_i64(), Some(-1));

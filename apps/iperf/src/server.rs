@@ -11,8 +11,8 @@ use core::task::{Poll, Waker};
 use libos::{select, Either, Error, Net, Runtime, TcpListener, TcpStream, NS_PER_SEC};
 
 use crate::protocol::{
-    check_client_results, parse_length, server_error_message, server_results, stream_id, Cookie, Params,
-    ProtocolError, State, StreamResult, COOKIE_LEN, MAX_PARAMS_LEN, MAX_RESULTS_LEN,
+    check_client_results, parse_length, server_error_message, server_results, stream_id, Cookie,
+    Params, ProtocolError, State, StreamResult, COOKIE_LEN, MAX_PARAMS_LEN, MAX_RESULTS_LEN,
 };
 
 /// Server settings; the defaults match the reference server.
@@ -148,7 +148,10 @@ impl Shared {
     }
 
     fn finished(&self) -> bool {
-        self.config.max_tests.is_some_and(|max| self.stats.get().tests() >= max) && !self.busy.get()
+        self.config
+            .max_tests
+            .is_some_and(|max| self.stats.get().tests() >= max)
+            && !self.busy.get()
     }
 }
 
@@ -185,12 +188,15 @@ pub async fn serve(net: &Net, config: ServerConfig) -> Result<ServerStats, Error
         match select(accept, finished).await {
             Either::Left(Ok((stream, _peer))) => {
                 let shared = shared.clone();
-                net.runtime().spawn(async move { handle_connection(shared, stream).await });
+                net.runtime()
+                    .spawn(async move { handle_connection(shared, stream).await });
             }
             Either::Left(Err(_)) => continue,
             Either::Right(()) => break,
         }
     }
+    // Let closing connections finish before the caller stops the runtime.
+    net.drain(2 * NS_PER_SEC).await;
     Ok(shared.stats.get())
 }
 
@@ -199,12 +205,16 @@ pub async fn serve(net: &Net, config: ServerConfig) -> Result<ServerStats, Error
 async fn handle_connection(shared: Rc<Shared>, mut stream: TcpStream) {
     stream.set_nodelay(true);
     if shared.busy.get() && shared.collecting.get().is_none() {
-        deny(&shared, stream).await;
+        deny(&shared, stream);
         return;
     }
     let mut raw = [0u8; COOKIE_LEN];
     let timeout = shared.config.control_timeout_ns;
-    let cookie = match shared.runtime.timeout(timeout, stream.read_exact(&mut raw)).await {
+    let cookie = match shared
+        .runtime
+        .timeout(timeout, stream.read_exact(&mut raw))
+        .await
+    {
         Ok(Ok(())) => Cookie::parse(&raw),
         _ => {
             // Early close, reset or silence: nothing to answer.
@@ -218,7 +228,7 @@ async fn handle_connection(shared: Rc<Shared>, mut stream: TcpStream) {
         let Some(cookie) = cookie else {
             shared.log(format_args!("bad cookie on a control connection"));
             shared.update_stats(|s| s.failed += 1);
-            deny(&shared, stream).await;
+            deny(&shared, stream);
             return;
         };
         shared.busy.set(true);
@@ -241,15 +251,16 @@ async fn handle_connection(shared: Rc<Shared>, mut stream: TcpStream) {
             waker.wake();
         }
     } else {
-        deny(&shared, stream).await;
+        deny(&shared, stream);
     }
 }
 
 /// Answers ACCESS_DENIED and closes.
-async fn deny(shared: &Shared, mut stream: TcpStream) {
+fn deny(shared: &Shared, mut stream: TcpStream) {
     shared.update_stats(|s| s.denied += 1);
     let _ = stream.try_write(&[State::AccessDenied.byte()]);
-    stream.close(NS_PER_SEC).await;
+    // Dropping closes it gracefully in the background, after the byte is sent.
+    drop(stream);
 }
 
 /// Runs one test on control connection `control`; always closes it.
@@ -261,18 +272,29 @@ async fn run_test(shared: &Rc<Shared>, mut control: TcpStream, cookie: Cookie) -
             Outcome::Failed
         }
     };
-    control.close(NS_PER_SEC).await;
+    // Closed in the background so the next client is not kept waiting.
+    drop(control);
     outcome
 }
 
 /// Reads a length-framed JSON message of at most `limit` bytes.
-async fn read_json(shared: &Shared, control: &mut TcpStream, limit: usize) -> Result<Vec<u8>, TestError> {
+async fn read_json(
+    shared: &Shared,
+    control: &mut TcpStream,
+    limit: usize,
+) -> Result<Vec<u8>, TestError> {
     let timeout = shared.config.control_timeout_ns;
     let mut header = [0u8; 4];
-    shared.runtime.timeout(timeout, control.read_exact(&mut header)).await??;
+    shared
+        .runtime
+        .timeout(timeout, control.read_exact(&mut header))
+        .await??;
     let len = parse_length(header, limit)?;
     let mut json = vec![0u8; len];
-    shared.runtime.timeout(timeout, control.read_exact(&mut json)).await??;
+    shared
+        .runtime
+        .timeout(timeout, control.read_exact(&mut json))
+        .await??;
     Ok(json)
 }
 
@@ -285,13 +307,24 @@ async fn write_json(control: &mut TcpStream, json: &[u8]) -> Result<(), TestErro
 }
 
 /// Reads one state byte from the client.
-async fn read_state(shared: &Shared, control: &mut TcpStream, timeout_ns: u64) -> Result<u8, TestError> {
+async fn read_state(
+    shared: &Shared,
+    control: &mut TcpStream,
+    timeout_ns: u64,
+) -> Result<u8, TestError> {
     let mut byte = [0u8; 1];
-    shared.runtime.timeout(timeout_ns, control.read_exact(&mut byte)).await??;
+    shared
+        .runtime
+        .timeout(timeout_ns, control.read_exact(&mut byte))
+        .await??;
     Ok(byte[0])
 }
 
-async fn run_test_steps(shared: &Rc<Shared>, control: &mut TcpStream, cookie: Cookie) -> Result<Outcome, TestError> {
+async fn run_test_steps(
+    shared: &Rc<Shared>,
+    control: &mut TcpStream,
+    cookie: Cookie,
+) -> Result<Outcome, TestError> {
     let config = &shared.config;
     control.write_all(&[State::ParamExchange.byte()]).await?;
     let params = Params::parse(&read_json(shared, control, MAX_PARAMS_LEN).await?)?;
@@ -322,7 +355,13 @@ async fn run_test_steps(shared: &Rc<Shared>, control: &mut TcpStream, cookie: Co
         }
     });
     let mut probe = [0u8; 1];
-    let waited = shared.runtime.timeout(config.control_timeout_ns, select(all_connected, control.read(&mut probe))).await?;
+    let waited = shared
+        .runtime
+        .timeout(
+            config.control_timeout_ns,
+            select(all_connected, control.read(&mut probe)),
+        )
+        .await?;
     if let Either::Right(result) = waited {
         // The client must stay silent here; anything (or a close) aborts the test.
         result?;
@@ -331,25 +370,38 @@ async fn run_test_steps(shared: &Rc<Shared>, control: &mut TcpStream, cookie: Co
     shared.collecting.set(None);
     let streams = core::mem::take(&mut *shared.streams.borrow_mut());
 
-    control.write_all(&[State::TestStart.byte(), State::TestRunning.byte()]).await?;
+    control
+        .write_all(&[State::TestStart.byte(), State::TestRunning.byte()])
+        .await?;
     let start_ns = shared.runtime.now_ns();
     let idle_at_start = shared.runtime.idle_stats();
-    let counters: Vec<Rc<StreamCounter>> = streams.iter().map(|_| Rc::new(StreamCounter::default())).collect();
+    let counters: Vec<Rc<StreamCounter>> = streams
+        .iter()
+        .map(|_| Rc::new(StreamCounter::default()))
+        .collect();
     let tasks: Vec<_> = streams
         .into_iter()
         .zip(counters.iter().cloned())
         .map(|(stream, counter)| {
             if params.reverse {
-                shared.runtime.spawn(send_stream(stream, counter, params.len))
+                shared
+                    .runtime
+                    .spawn(send_stream(stream, counter, params.len))
             } else {
-                shared.runtime.spawn(receive_stream(stream, counter, params.len))
+                shared
+                    .runtime
+                    .spawn(receive_stream(stream, counter, params.len))
             }
         })
         .collect();
 
     let ended = wait_for_test_end(shared, control, &params, start_ns, &counters).await;
     let end_ns = shared.runtime.now_ns();
-    let cpu = shared.runtime.idle_stats().utilisation_since(&idle_at_start) * 100.0;
+    let cpu = shared
+        .runtime
+        .idle_stats()
+        .utilisation_since(&idle_at_start)
+        * 100.0;
     for task in &tasks {
         task.abort();
     }
@@ -361,14 +413,20 @@ async fn run_test_steps(shared: &Rc<Shared>, control: &mut TcpStream, cookie: Co
     let results: Vec<StreamResult> = counters
         .iter()
         .enumerate()
-        .map(|(index, counter)| StreamResult { id: stream_id(index), bytes: counter.bytes.get(), end_time_s: elapsed_s })
+        .map(|(index, counter)| StreamResult {
+            id: stream_id(index),
+            bytes: counter.bytes.get(),
+            end_time_s: elapsed_s,
+        })
         .collect();
     write_json(control, &server_results(cpu, params.reverse, &results)).await?;
     control.write_all(&[State::DisplayResults.byte()]).await?;
     // IPERF_DONE, or the client's close, ends the test either way.
     let _ = read_state(shared, control, config.control_timeout_ns).await;
     let total: u64 = counters.iter().map(|c| c.bytes.get()).sum();
-    shared.log(format_args!("done: {total} bytes in {elapsed_s:.2} s, cpu {cpu:.1} %"));
+    shared.log(format_args!(
+        "done: {total} bytes in {elapsed_s:.2} s, cpu {cpu:.1} %"
+    ));
     Ok(Outcome::Completed)
 }
 
@@ -381,13 +439,24 @@ async fn wait_for_test_end(
     counters: &[Rc<StreamCounter>],
 ) -> Result<(), TestError> {
     let config = &shared.config;
-    let test_ns = params.time_s.saturating_add(params.omit_s).saturating_mul(NS_PER_SEC);
-    let overall_deadline = (params.time_s > 0).then(|| start_ns.saturating_add(test_ns).saturating_add(config.extra_time_ns));
+    let test_ns = params
+        .time_s
+        .saturating_add(params.omit_s)
+        .saturating_mul(NS_PER_SEC);
+    let overall_deadline = (params.time_s > 0).then(|| {
+        start_ns
+            .saturating_add(test_ns)
+            .saturating_add(config.extra_time_ns)
+    });
     let tick = (config.no_data_timeout_ns / 4).clamp(NS_PER_SEC / 100, NS_PER_SEC);
     let mut last_total = 0u64;
     let mut last_progress_ns = start_ns;
     loop {
-        match shared.runtime.timeout(tick, read_state(shared, control, u64::MAX)).await {
+        match shared
+            .runtime
+            .timeout(tick, read_state(shared, control, u64::MAX))
+            .await
+        {
             Ok(Ok(byte)) => {
                 return match State::from_byte(byte) {
                     Some(State::TestEnd) => Ok(()),

@@ -59,7 +59,10 @@ struct TaskFlag {
 
 impl TaskFlag {
     fn new(any: Arc<AtomicBool>) -> Arc<Self> {
-        Arc::new(TaskFlag { woken: AtomicBool::new(true), any })
+        Arc::new(TaskFlag {
+            woken: AtomicBool::new(true),
+            any,
+        })
     }
     fn take(&self) -> bool {
         self.woken.swap(false, Ordering::AcqRel)
@@ -149,7 +152,10 @@ impl Runtime {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let state = Rc::new(JoinState { result: RefCell::new(None), waiter: RefCell::new(None) });
+        let state = Rc::new(JoinState {
+            result: RefCell::new(None),
+            waiter: RefCell::new(None),
+        });
         let task_state = state.clone();
         let wrapped = async move {
             let output = future.await;
@@ -165,7 +171,10 @@ impl Runtime {
         });
         self.inner.any_woken.store(true, Ordering::Release);
         self.inner.tasks.borrow_mut().push(task.clone());
-        JoinHandle { state, task: Rc::downgrade(&task) }
+        JoinHandle {
+            state,
+            task: Rc::downgrade(&task),
+        }
     }
 
     /// Returns the number of tasks that have not finished.
@@ -276,7 +285,10 @@ impl Runtime {
             }
         }
         if dead {
-            self.inner.reactors.borrow_mut().retain(|r| r.strong_count() > 0);
+            self.inner
+                .reactors
+                .borrow_mut()
+                .retain(|r| r.strong_count() > 0);
         }
         progress
     }
@@ -284,7 +296,12 @@ impl Runtime {
     /// Waits in the PAL until the next timer or reactor deadline, counting the time idle.
     fn idle(&self) {
         let now = self.now_ns();
-        let mut deadline = self.inner.timers.borrow().first_key_value().map(|(&(d, _), _)| d);
+        let mut deadline = self
+            .inner
+            .timers
+            .borrow()
+            .first_key_value()
+            .map(|(&(d, _), _)| d);
         let reactors: Vec<Weak<dyn Reactor>> = self.inner.reactors.borrow().clone();
         for reactor in reactors.iter().filter_map(Weak::upgrade) {
             if let Some(at) = reactor.poll_at(now) {
@@ -324,7 +341,11 @@ impl Runtime {
 
     /// Returns a future that completes at `deadline_ns` on the runtime's clock.
     pub fn sleep_until(&self, deadline_ns: u64) -> Sleep {
-        Sleep { runtime: self.clone(), deadline_ns, key: None }
+        Sleep {
+            runtime: self.clone(),
+            deadline_ns,
+            key: None,
+        }
     }
 
     /// Returns a future that completes `duration_ns` nanoseconds from now.
@@ -334,7 +355,11 @@ impl Runtime {
 
     /// Runs `future` for at most `duration_ns`; returns `Err(Elapsed)` if time ran out
     /// first (the future is then dropped).
-    pub async fn timeout<F: Future>(&self, duration_ns: u64, future: F) -> Result<F::Output, Elapsed> {
+    pub async fn timeout<F: Future>(
+        &self,
+        duration_ns: u64,
+        future: F,
+    ) -> Result<F::Output, Elapsed> {
         match select(future, self.sleep(duration_ns)).await {
             Either::Left(output) => Ok(output),
             Either::Right(()) => Err(Elapsed),
@@ -368,7 +393,9 @@ impl<T> JoinHandle<T> {
 
     /// Returns true once the task has finished or been cancelled.
     pub fn is_finished(&self) -> bool {
-        self.task.upgrade().is_none_or(|t| t.cancelled.get() || t.future.try_borrow().is_ok_and(|f| f.is_none()))
+        self.task
+            .upgrade()
+            .is_none_or(|t| t.cancelled.get() || t.future.try_borrow().is_ok_and(|f| f.is_none()))
     }
 
     /// Takes the task's output if it has finished, without waiting.
@@ -419,7 +446,9 @@ impl Future for Sleep {
             }
             return Poll::Ready(());
         }
-        let key = self.runtime.register_timer(self.key, self.deadline_ns, cx.waker());
+        let key = self
+            .runtime
+            .register_timer(self.key, self.deadline_ns, cx.waker());
         self.key = Some(key);
         Poll::Pending
     }

@@ -20,7 +20,9 @@ pub mod net;
 pub mod pal;
 
 pub use error::Error;
-pub use executor::{select, yield_now, Either, Elapsed, IdleStats, JoinHandle, Reactor, Runtime, Sleep};
+pub use executor::{
+    select, yield_now, Either, Elapsed, IdleStats, JoinHandle, Reactor, Runtime, Sleep,
+};
 pub use net::device::{ChecksumOffload, DeviceError, NetCounters, NetDevice};
 pub use net::tcp::{TcpListener, TcpStream};
 pub use net::{Ipv4Config, Net, NetConfig};

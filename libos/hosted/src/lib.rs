@@ -37,12 +37,18 @@ pub struct HostedPal {
 impl HostedPal {
     /// Creates a PAL whose `wait_until` returns early when `events` signals.
     pub fn new(events: Arc<dyn EventSource>) -> HostedPal {
-        HostedPal { epoch: Instant::now(), events: Some(events) }
+        HostedPal {
+            epoch: Instant::now(),
+            events: Some(events),
+        }
     }
 
     /// Creates a PAL with no device: `wait_until` just sleeps.
     pub fn without_events() -> HostedPal {
-        HostedPal { epoch: Instant::now(), events: None }
+        HostedPal {
+            epoch: Instant::now(),
+            events: None,
+        }
     }
 
     fn instant_of(&self, ns: u64) -> Instant {

@@ -45,27 +45,48 @@ impl TapDevice {
     /// invalid or taken by a non-TAP interface.
     pub fn open(name: &str, mac: [u8; 6]) -> io::Result<TapDevice> {
         if name.is_empty() || name.len() >= IFNAMSIZ || name.contains('\0') {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad interface name",
+            ));
         }
         let path = CString::new("/dev/net/tun").map_err(io::Error::other)?;
         // SAFETY: `path` is a valid NUL-terminated string; open has no other preconditions.
-        let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        let raw = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `raw` is a freshly opened descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut request = IfReq { name: [0; IFNAMSIZ], flags: IFF_TAP | IFF_NO_PI, _pad: [0; 22] };
+        let mut request = IfReq {
+            name: [0; IFNAMSIZ],
+            flags: IFF_TAP | IFF_NO_PI,
+            _pad: [0; 22],
+        };
         request.name[..name.len()].copy_from_slice(name.as_bytes());
         // SAFETY: TUNSETIFF reads and writes a `struct ifreq`, which `IfReq` matches in
         // layout and size; the pointer is valid for the duration of the call.
-        let result = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut request as *mut IfReq) };
+        let result =
+            unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut request as *mut IfReq) };
         if result < 0 {
             return Err(io::Error::last_os_error());
         }
-        let len = request.name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
+        let len = request
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(IFNAMSIZ);
         let name = String::from_utf8_lossy(&request.name[..len]).into_owned();
-        Ok(TapDevice { fd: Arc::new(fd), mac, name })
+        Ok(TapDevice {
+            fd: Arc::new(fd),
+            mac,
+            name,
+        })
     }
 
     /// Returns the interface's name as the kernel reports it.
@@ -75,13 +96,19 @@ impl TapDevice {
 
     /// Returns the event source that wakes when a frame is readable.
     pub fn events(&self) -> Arc<dyn EventSource> {
-        Arc::new(TapEvents { fd: self.fd.clone() })
+        Arc::new(TapEvents {
+            fd: self.fd.clone(),
+        })
     }
 }
 
 /// Waits with `ppoll` for the descriptor to become ready for `events`, up to `deadline`.
 fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Option<Instant>) {
-    let mut pollfd = libc::pollfd { fd, events, revents: 0 };
+    let mut pollfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
     let timeout = deadline.map(|d| {
         let left = d.saturating_duration_since(Instant::now());
         libc::timespec {
@@ -89,7 +116,9 @@ fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Option<Instant>) {
             tv_nsec: left.subsec_nanos() as libc::c_long,
         }
     });
-    let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `pollfd` is one valid pollfd; `timeout_ptr` is null or points to a
     // timespec that lives until the call returns; a null signal mask is allowed.
     unsafe {
@@ -119,7 +148,13 @@ impl NetDevice for TapDevice {
 
     fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
         // SAFETY: `buffer` is valid for writes of `buffer.len()` bytes.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
         if n >= 0 {
             return Ok(n as usize);
         }
@@ -141,7 +176,9 @@ impl NetDevice for TapDevice {
                     let deadline = Instant::now() + std::time::Duration::from_millis(1);
                     wait_fd(self.fd.as_raw_fd(), libc::POLLOUT, Some(deadline));
                 }
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => return Err(DeviceError::WouldBlock),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {
+                    return Err(DeviceError::WouldBlock)
+                }
                 _ => return Err(DeviceError::Failed),
             }
         }

@@ -51,8 +51,16 @@ pub struct WireEnd {
 pub fn wire_pair() -> (WireEnd, WireEnd) {
     let a_to_b = Arc::new(Queue::default());
     let b_to_a = Arc::new(Queue::default());
-    let a = WireEnd { mac: [2, 0, 0, 0, 0, 1], rx: b_to_a.clone(), tx: a_to_b.clone() };
-    let b = WireEnd { mac: [2, 0, 0, 0, 0, 2], rx: a_to_b, tx: b_to_a };
+    let a = WireEnd {
+        mac: [2, 0, 0, 0, 0, 1],
+        rx: b_to_a.clone(),
+        tx: a_to_b.clone(),
+    };
+    let b = WireEnd {
+        mac: [2, 0, 0, 0, 0, 2],
+        rx: a_to_b,
+        tx: b_to_a,
+    };
     (a, b)
 }
 
@@ -94,12 +102,16 @@ impl WireInjector {
 impl WireEnd {
     /// Returns the event source that wakes when a frame arrives at this end.
     pub fn events(&self) -> Arc<dyn EventSource> {
-        Arc::new(WireEvents { rx: self.rx.clone() })
+        Arc::new(WireEvents {
+            rx: self.rx.clone(),
+        })
     }
 
     /// Returns an injector that delivers frames to this end.
     pub fn injector(&self) -> WireInjector {
-        WireInjector { queue: self.rx.clone() }
+        WireInjector {
+            queue: self.rx.clone(),
+        }
     }
 }
 

@@ -14,7 +14,11 @@ const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 fn instance(end: WireEnd, ip: Ipv4Addr) -> (Runtime, Net) {
     let runtime = Runtime::new(HostedPal::new(end.events()));
     let config = NetConfig {
-        ipv4: Some(Ipv4Config { address: ip, prefix_len: 24, gateway: None }),
+        ipv4: Some(Ipv4Config {
+            address: ip,
+            prefix_len: 24,
+            gateway: None,
+        }),
         ..NetConfig::default()
     };
     let net = Net::new(&runtime, Box::new(end), config);
@@ -56,7 +60,11 @@ fn echo_and_backlog_burst() {
         // A burst of connects succeeds thanks to the backlog.
         let mut streams = Vec::new();
         for _ in 0..4 {
-            streams.push(TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC).await.unwrap());
+            streams.push(
+                TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC)
+                    .await
+                    .unwrap(),
+            );
         }
         let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         for stream in streams.iter_mut() {
@@ -103,9 +111,15 @@ fn connect_to_closed_port_is_refused_and_timeouts_fire() {
     });
     let (runtime, net) = instance(a, CLIENT_IP);
     runtime.block_on(async {
-        let refused = TcpStream::connect_timeout(&net, SocketAddrV4::new(SERVER_IP, 9), 2 * NS_PER_SEC).await;
+        let refused =
+            TcpStream::connect_timeout(&net, SocketAddrV4::new(SERVER_IP, 9), 2 * NS_PER_SEC).await;
         assert_eq!(refused.err(), Some(Error::ConnectionRefused));
-        let unreachable = TcpStream::connect_timeout(&net, SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 99), 9), NS_PER_SEC / 5).await;
+        let unreachable = TcpStream::connect_timeout(
+            &net,
+            SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 99), 9),
+            NS_PER_SEC / 5,
+        )
+        .await;
         assert_eq!(unreachable.err(), Some(Error::TimedOut));
     });
     server.join().unwrap();

@@ -43,9 +43,17 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--tap" => tap = Some(value()?),
             "--ip" => cidr = Some(parse_cidr(&value()?).ok_or("--ip wants ADDR/PREFIX")?),
-            "--gateway" => gateway = Some(value()?.parse().map_err(|_| "--gateway wants an IPv4 address")?),
+            "--gateway" => {
+                gateway = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--gateway wants an IPv4 address")?,
+                )
+            }
             "--port" => port = value()?.parse().map_err(|_| "--port wants a number")?,
-            "--max-tests" => max_tests = Some(value()?.parse().map_err(|_| "--max-tests wants a number")?),
+            "--max-tests" => {
+                max_tests = Some(value()?.parse().map_err(|_| "--max-tests wants a number")?)
+            }
             "--quiet" => verbose = false,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -53,7 +61,17 @@ fn parse_args() -> Result<Args, String> {
     }
     let tap = tap.ok_or(USAGE)?;
     let (address, prefix_len) = cidr.ok_or(USAGE)?;
-    Ok(Args { tap, ipv4: Ipv4Config { address, prefix_len, gateway }, port, max_tests, verbose })
+    Ok(Args {
+        tap,
+        ipv4: Ipv4Config {
+            address,
+            prefix_len,
+            gateway,
+        },
+        port,
+        max_tests,
+        verbose,
+    })
 }
 
 fn main() -> ExitCode {
@@ -74,10 +92,27 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("iperf-hosted: TAP {} as {}/{}", tap.name(), args.ipv4.address, args.ipv4.prefix_len);
+    println!(
+        "iperf-hosted: TAP {} as {}/{}",
+        tap.name(),
+        args.ipv4.address,
+        args.ipv4.prefix_len
+    );
     let runtime = Runtime::new(HostedPal::new(tap.events()));
-    let net = Net::new(&runtime, Box::new(tap), NetConfig { ipv4: Some(args.ipv4), ..NetConfig::default() });
-    let config = ServerConfig { port: args.port, max_tests: args.max_tests, verbose: args.verbose, ..ServerConfig::default() };
+    let net = Net::new(
+        &runtime,
+        Box::new(tap),
+        NetConfig {
+            ipv4: Some(args.ipv4),
+            ..NetConfig::default()
+        },
+    );
+    let config = ServerConfig {
+        port: args.port,
+        max_tests: args.max_tests,
+        verbose: args.verbose,
+        ..ServerConfig::default()
+    };
     match runtime.block_on(iperf::serve(&net, config)) {
         Ok(stats) => {
             println!("iperf-hosted: {stats:?}, frames {:?}", net.counters());

@@ -127,9 +127,14 @@ impl phy::Device for DeviceAdapter {
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         for _ in 0..MAX_SKIPPED_PER_CALL {
             match self.device.receive(&mut self.rx_buffer) {
-                Ok(len) if len <= self.rx_buffer.len() && frame_is_well_formed(&self.rx_buffer[..len], self.mtu) => {
+                Ok(len)
+                    if len <= self.rx_buffer.len()
+                        && frame_is_well_formed(&self.rx_buffer[..len], self.mtu) =>
+                {
                     self.counters.rx_frames += 1;
-                    let rx = RxToken { frame: &self.rx_buffer[..len] };
+                    let rx = RxToken {
+                        frame: &self.rx_buffer[..len],
+                    };
                     let tx = TxToken {
                         device: &mut *self.device,
                         buffer: &mut self.tx_buffer,
@@ -145,7 +150,11 @@ impl phy::Device for DeviceAdapter {
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken { device: &mut *self.device, buffer: &mut self.tx_buffer, counters: &mut self.counters })
+        Some(TxToken {
+            device: &mut *self.device,
+            buffer: &mut self.tx_buffer,
+            counters: &mut self.counters,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

@@ -94,7 +94,11 @@ impl NetState {
 
     pub(crate) fn ephemeral_port(&mut self) -> u16 {
         let port = self.next_port;
-        self.next_port = if port == u16::MAX { EPHEMERAL_FIRST } else { port + 1 };
+        self.next_port = if port == u16::MAX {
+            EPHEMERAL_FIRST
+        } else {
+            port + 1
+        };
         port
     }
 
@@ -108,7 +112,11 @@ impl NetState {
         } else {
             socket.close();
         }
-        self.orphans.push(Orphan { handle, deadline_ns: now_ns + ORPHAN_LINGER_NS, aborted });
+        self.orphans.push(Orphan {
+            handle,
+            deadline_ns: now_ns + ORPHAN_LINGER_NS,
+            aborted,
+        });
     }
 
     fn reap_orphans(&mut self, now_ns: u64) {
@@ -116,7 +124,10 @@ impl NetState {
         self.orphans.retain_mut(|orphan| {
             let socket = sockets.get_mut::<smol_tcp::Socket>(orphan.handle);
             let done = orphan.aborted
-                || matches!(socket.state(), smol_tcp::State::Closed | smol_tcp::State::TimeWait);
+                || matches!(
+                    socket.state(),
+                    smol_tcp::State::Closed | smol_tcp::State::TimeWait
+                );
             if done {
                 sockets.remove(orphan.handle);
                 return false;
@@ -132,7 +143,9 @@ impl NetState {
     #[cfg(feature = "dhcp")]
     fn poll_dhcp(&mut self) -> bool {
         use smoltcp::socket::dhcpv4;
-        let Some(handle) = self.dhcp else { return false };
+        let Some(handle) = self.dhcp else {
+            return false;
+        };
         match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
             None => false,
             Some(dhcpv4::Event::Configured(config)) => {
@@ -189,9 +202,13 @@ impl Reactor for NetInner {
             let mut guard = self.state.borrow_mut();
             let state = &mut *guard;
             let before = state.device.counters;
-            let result = state.iface.poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
+            let result =
+                state
+                    .iface
+                    .poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
             #[allow(unused_mut)]
-            let mut progress = result == PollResult::SocketStateChanged || state.device.counters != before;
+            let mut progress =
+                result == PollResult::SocketStateChanged || state.device.counters != before;
             #[cfg(feature = "dhcp")]
             {
                 progress |= state.poll_dhcp();
@@ -212,7 +229,11 @@ impl Reactor for NetInner {
             .iface
             .poll_at(to_instant(now_ns), &state.sockets)
             .map(|instant| (instant.total_micros().max(0) as u64).saturating_mul(1000));
-        let orphan_at = state.orphans.iter().map(|o| if o.aborted { now_ns } else { o.deadline_ns }).min();
+        let orphan_at = state
+            .orphans
+            .iter()
+            .map(|o| if o.aborted { now_ns } else { o.deadline_ns })
+            .min();
         match (at, orphan_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -235,7 +256,8 @@ impl Net {
         let now_ns = runtime.now_ns();
         let mut seed = config.random_seed;
         if seed == 0 {
-            seed = now_ns ^ u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x5a, 0xa5]);
+            seed = now_ns
+                ^ u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x5a, 0xa5]);
             seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         }
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
@@ -243,7 +265,10 @@ impl Net {
         let mut iface = Interface::new(iface_config, &mut adapter, to_instant(now_ns));
         if let Some(ipv4) = config.ipv4 {
             iface.update_ip_addrs(|addrs| {
-                let _ = addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(ipv4.address, ipv4.prefix_len.min(32))));
+                let _ = addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(
+                    ipv4.address,
+                    ipv4.prefix_len.min(32),
+                )));
             });
             if let Some(gateway) = ipv4.gateway {
                 let _ = iface.routes_mut().add_default_ipv4_route(gateway);
@@ -252,7 +277,9 @@ impl Net {
         #[allow(unused_mut)]
         let mut sockets = SocketSet::new(Vec::new());
         #[cfg(feature = "dhcp")]
-        let dhcp = config.dhcp.then(|| sockets.add(smoltcp::socket::dhcpv4::Socket::new()));
+        let dhcp = config
+            .dhcp
+            .then(|| sockets.add(smoltcp::socket::dhcpv4::Socket::new()));
         let next_port = EPHEMERAL_FIRST + (seed % 8192) as u16;
         let state = NetState {
             iface,
@@ -265,8 +292,13 @@ impl Net {
             #[cfg(feature = "dhcp")]
             dhcp,
         };
-        let inner = Rc::new(NetInner { runtime: runtime.clone(), state: RefCell::new(state), waiters: RefCell::new(Vec::new()) });
-        let weak: alloc::rc::Weak<dyn Reactor> = Rc::downgrade(&inner) as alloc::rc::Weak<dyn Reactor>;
+        let inner = Rc::new(NetInner {
+            runtime: runtime.clone(),
+            state: RefCell::new(state),
+            waiters: RefCell::new(Vec::new()),
+        });
+        let weak: alloc::rc::Weak<dyn Reactor> =
+            Rc::downgrade(&inner) as alloc::rc::Weak<dyn Reactor>;
         runtime.add_reactor(weak);
         Net { inner }
     }
@@ -284,6 +316,21 @@ impl Net {
     /// Returns the interface's IPv4 address, if it has one (static or from DHCP).
     pub fn ipv4_address(&self) -> Option<Ipv4Addr> {
         self.inner.state.borrow().iface.ipv4_addr()
+    }
+
+    /// Returns the number of dropped connections still closing in the background.
+    pub fn closing_count(&self) -> usize {
+        self.inner.state.borrow().orphans.len()
+    }
+
+    /// Waits until every dropped connection has finished closing, or `timeout_ns`
+    /// passed; call before stopping the runtime so final FINs and resets go out.
+    pub async fn drain(&self, timeout_ns: u64) {
+        let runtime = self.runtime().clone();
+        let deadline = runtime.now_ns().saturating_add(timeout_ns);
+        while self.closing_count() > 0 && runtime.now_ns() < deadline {
+            runtime.sleep(crate::NS_PER_MS).await;
+        }
     }
 
     /// Returns the number of sockets in the stack (listening, open, and closing).

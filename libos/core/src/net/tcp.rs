@@ -62,7 +62,11 @@ impl TcpListener {
             }
             state.bound_ports.push(port);
         }
-        let listener = TcpListener { net: net.clone(), port, backlog: RefCell::new(Vec::new()) };
+        let listener = TcpListener {
+            net: net.clone(),
+            port,
+            backlog: RefCell::new(Vec::new()),
+        };
         listener.set_backlog(backlog)?;
         Ok(listener)
     }
@@ -88,7 +92,12 @@ impl TcpListener {
         let mut state = self.net.inner.state.borrow_mut();
         while handles.len() < backlog {
             let handle = state.new_tcp_socket();
-            if state.sockets.get_mut::<tcp::Socket>(handle).listen(self.port).is_err() {
+            if state
+                .sockets
+                .get_mut::<tcp::Socket>(handle)
+                .listen(self.port)
+                .is_err()
+            {
                 state.sockets.remove(handle);
                 return Err(Error::Unaddressable);
             }
@@ -116,15 +125,25 @@ impl TcpListener {
                 }
                 _ => {}
             }
-            let Some(remote) = socket.remote_endpoint() else { continue };
+            let Some(remote) = socket.remote_endpoint() else {
+                continue;
+            };
             let fresh = state.new_tcp_socket();
-            if state.sockets.get_mut::<tcp::Socket>(fresh).listen(self.port).is_err() {
+            if state
+                .sockets
+                .get_mut::<tcp::Socket>(fresh)
+                .listen(self.port)
+                .is_err()
+            {
                 state.sockets.remove(fresh);
                 handles.remove(index);
             } else {
                 handles[index] = fresh;
             }
-            let stream = TcpStream { net: self.net.clone(), handle };
+            let stream = TcpStream {
+                net: self.net.clone(),
+                handle,
+            };
             return Ok((stream, to_v4(remote)));
         }
         Err(Error::WouldBlock)
@@ -168,11 +187,17 @@ impl TcpStream {
             let local_port = state.ephemeral_port();
             let socket = state.sockets.get_mut::<tcp::Socket>(handle);
             let endpoint = IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port());
-            if socket.connect(state.iface.context(), endpoint, local_port).is_err() {
+            if socket
+                .connect(state.iface.context(), endpoint, local_port)
+                .is_err()
+            {
                 state.sockets.remove(handle);
                 return Err(Error::Unaddressable);
             }
-            TcpStream { net: net.clone(), handle }
+            TcpStream {
+                net: net.clone(),
+                handle,
+            }
         };
         wait_for(net, || {
             stream.with_socket(|socket| match socket.state() {
@@ -186,8 +211,14 @@ impl TcpStream {
     }
 
     /// Like [`TcpStream::connect`], failing with `TimedOut` after `timeout_ns`.
-    pub async fn connect_timeout(net: &Net, remote: SocketAddrV4, timeout_ns: u64) -> Result<TcpStream, Error> {
-        net.runtime().timeout(timeout_ns, Self::connect(net, remote)).await?
+    pub async fn connect_timeout(
+        net: &Net,
+        remote: SocketAddrV4,
+        timeout_ns: u64,
+    ) -> Result<TcpStream, Error> {
+        net.runtime()
+            .timeout(timeout_ns, Self::connect(net, remote))
+            .await?
     }
 
     fn with_socket<R>(&self, f: impl FnOnce(&mut tcp::Socket<'static>) -> R) -> R {
@@ -296,7 +327,9 @@ impl TcpStream {
             Ok(0) => Err(Error::WouldBlock),
             Ok(n) => Ok(n),
             Err(tcp::SendError::InvalidState) => match socket.state() {
-                State::Closed | State::TimeWait | State::Closing | State::LastAck => Err(Error::ConnectionReset),
+                State::Closed | State::TimeWait | State::Closing | State::LastAck => {
+                    Err(Error::ConnectionReset)
+                }
                 _ => Err(Error::NotConnected),
             },
         })
