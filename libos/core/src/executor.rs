@@ -505,3 +505,112 @@ pub async fn yield_now() {
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::rc::Rc;
+    use alloc::vec;
+
+    /// A PAL with a simulated clock: waiting jumps the clock to the deadline.
+    struct FakePal {
+        now: Rc<Cell<u64>>,
+        waits: Rc<Cell<u32>>,
+    }
+
+    impl Pal for FakePal {
+        fn now_ns(&self) -> u64 {
+            self.now.get()
+        }
+        fn wait_until(&self, deadline_ns: Option<u64>) {
+            self.waits.set(self.waits.get() + 1);
+            let deadline = deadline_ns.expect("executor waited without a deadline");
+            self.now.set(self.now.get().max(deadline));
+        }
+        fn console_write(&self, _text: &str) {}
+    }
+
+    fn runtime() -> (Runtime, Rc<Cell<u64>>, Rc<Cell<u32>>) {
+        let now = Rc::new(Cell::new(1_000));
+        let waits = Rc::new(Cell::new(0));
+        (Runtime::new(FakePal { now: now.clone(), waits: waits.clone() }), now, waits)
+    }
+
+    #[test]
+    fn block_on_returns_the_output() {
+        let (rt, _, waits) = runtime();
+        assert_eq!(rt.block_on(async { 41 + 1 }), 42);
+        assert_eq!(waits.get(), 0);
+    }
+
+    #[test]
+    fn sleeps_wake_in_deadline_order_and_count_as_idle() {
+        let (rt, now, _) = runtime();
+        let order = Rc::new(RefCell::new(vec![]));
+        for (delay, tag) in [(300u64, 'c'), (100, 'a'), (200, 'b')] {
+            let (rt2, order) = (rt.clone(), order.clone());
+            rt.spawn(async move {
+                rt2.sleep(delay).await;
+                order.borrow_mut().push((tag, rt2.now_ns()));
+            });
+        }
+        rt.run();
+        assert_eq!(*order.borrow(), vec![('a', 1_100), ('b', 1_200), ('c', 1_300)]);
+        assert_eq!(now.get(), 1_300);
+        let stats = rt.idle_stats();
+        assert_eq!(stats, IdleStats { elapsed_ns: 300, idle_ns: 300 });
+        assert_eq!(stats.utilisation_since(&IdleStats::default()), 0.0);
+    }
+
+    #[test]
+    fn join_handles_yield_outputs_and_abort_cancels() {
+        let (rt, _, _) = runtime();
+        let rt2 = rt.clone();
+        let forever = rt.spawn(async move {
+            rt2.sleep(u64::MAX / 2).await;
+            1
+        });
+        let quick = rt.spawn(async { 7 });
+        let rt3 = rt.clone();
+        let result = rt.block_on(async move {
+            let value = quick.await;
+            forever.abort();
+            let cancelled = forever.await;
+            yield_now().await;
+            (value, cancelled, rt3.task_count())
+        });
+        assert_eq!(result, (Some(7), None, 0));
+    }
+
+    #[test]
+    fn timeout_and_select() {
+        let (rt, now, _) = runtime();
+        let rt2 = rt.clone();
+        let (slow, fast) = rt.block_on(async move {
+            let slow = rt2.timeout(50, rt2.sleep(100)).await;
+            let fast = rt2.timeout(100, async { 5 }).await;
+            (slow, fast)
+        });
+        assert_eq!(slow, Err(Elapsed));
+        assert_eq!(fast, Ok(5));
+        assert_eq!(now.get(), 1_050);
+        // Dropped sleeps leave no timers behind.
+        assert!(rt.inner.timers.borrow().is_empty());
+        let rt3 = rt.clone();
+        let winner = rt.block_on(async move { select(rt3.sleep(10), rt3.sleep(5)).await });
+        assert_eq!(winner, Either::Right(()));
+    }
+
+    #[test]
+    fn busy_time_counts_against_idle() {
+        let (rt, now, _) = runtime();
+        let rt2 = rt.clone();
+        let start = rt.idle_stats();
+        rt.block_on(async move {
+            now.set(now.get() + 300); // "work" for 300 ns
+            rt2.sleep(100).await; // idle for 100 ns
+        });
+        let busy = rt.idle_stats().utilisation_since(&start);
+        assert!((busy - 0.75).abs() < 1e-9, "{busy}");
+    }
+}
