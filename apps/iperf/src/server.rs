@@ -501,13 +501,8 @@ async fn receive_stream(mut stream: TcpStream, counter: Rc<StreamCounter>, len: 
 async fn send_stream(mut stream: TcpStream, counter: Rc<StreamCounter>, len: usize) {
     let block: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let mut offset = 0;
-    loop {
-        match stream.write(&block[offset..]).await {
-            Ok(n) => {
-                counter.bytes.set(counter.bytes.get() + n as u64);
-                offset = (offset + n) % len;
-            }
-            Err(_) => break,
-        }
+    while let Ok(n) = stream.write(&block[offset..]).await {
+        counter.bytes.set(counter.bytes.get() + n as u64);
+        offset = (offset + n) % len;
     }
 }

@@ -36,7 +36,9 @@ impl Drop for Setup {
             let _ = server.kill();
             let _ = server.wait();
         }
-        let _ = Command::new(&self.ip).args(["netns", "del", &self.namespace]).status();
+        let _ = Command::new(&self.ip)
+            .args(["netns", "del", &self.namespace])
+            .status();
     }
 }
 
@@ -55,18 +57,37 @@ impl Setup {
     /// Runs the stock client in the namespace (bounded by `timeout`), returns its JSON.
     fn client(&self, iperf3: &str, extra: &[&str]) -> (Output, Value) {
         let output = Command::new("timeout")
-            .args(["30", &self.ip, "netns", "exec", &self.namespace, iperf3, "-c", GUEST_IP, "-t", "1", "-J"])
+            .args([
+                "30",
+                &self.ip,
+                "netns",
+                "exec",
+                &self.namespace,
+                iperf3,
+                "-c",
+                GUEST_IP,
+                "-t",
+                "1",
+                "-J",
+            ])
             .args(extra)
             .output()
             .expect("run iperf3");
-        let json = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("iperf3 {extra:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)));
+        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "iperf3 {extra:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
         (output, json)
     }
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 #[test]
@@ -79,11 +100,34 @@ fn stock_iperf3_client_over_tap() {
         println!("skipping: needs root for network namespaces and TAP devices");
         return;
     }
-    let mut setup = Setup { ip: ip.clone(), namespace: format!("tessiperf{}", std::process::id()), server: None };
-    assert!(Command::new(&ip).args(["netns", "add", &setup.namespace]).status().unwrap().success(), "ip netns add");
+    let mut setup = Setup {
+        ip: ip.clone(),
+        namespace: format!("tessiperf{}", std::process::id()),
+        server: None,
+    };
+    assert!(
+        Command::new(&ip)
+            .args(["netns", "add", &setup.namespace])
+            .status()
+            .unwrap()
+            .success(),
+        "ip netns add"
+    );
     let server = Command::new(&ip)
-        .args(["netns", "exec", &setup.namespace, env!("CARGO_BIN_EXE_iperf-hosted")])
-        .args(["--tap", TAP, "--ip", &format!("{GUEST_IP}/24"), "--max-tests", "5"])
+        .args([
+            "netns",
+            "exec",
+            &setup.namespace,
+            env!("CARGO_BIN_EXE_iperf-hosted"),
+        ])
+        .args([
+            "--tap",
+            TAP,
+            "--ip",
+            &format!("{GUEST_IP}/24"),
+            "--max-tests",
+            "5",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start iperf-hosted");
@@ -97,24 +141,44 @@ fn stock_iperf3_client_over_tap() {
     assert!(setup.ip_ns(&["link", "set", TAP, "up"]));
     assert!(setup.ip_ns(&["link", "set", "lo", "up"]));
 
-    for (args, streams) in [(&[][..], 1), (&["-P", "4"][..], 4), (&["-R"][..], 1), (&["-l", "8K", "-b", "50M"][..], 1)] {
+    for (args, streams) in [
+        (&[][..], 1),
+        (&["-P", "4"][..], 4),
+        (&["-R"][..], 1),
+        (&["-l", "8K", "-b", "50M"][..], 1),
+    ] {
         let (output, json) = setup.client(&iperf3, args);
         assert!(output.status.success(), "iperf3 {args:?} failed: {json}");
         let end = &json["end"];
         let received = end["sum_received"]["bytes"].as_u64().unwrap_or(0);
         let sent = end["sum_sent"]["bytes"].as_u64().unwrap_or(0);
         assert!(received > 0 && sent > 0, "iperf3 {args:?}: no bytes: {end}");
-        assert_eq!(json["intervals"][0]["streams"].as_array().map(Vec::len), Some(streams));
+        assert_eq!(
+            json["intervals"][0]["streams"].as_array().map(Vec::len),
+            Some(streams)
+        );
         let remote_cpu = end["cpu_utilization_percent"]["remote_total"].as_f64();
-        assert!(remote_cpu.is_some_and(|c| (0.0..=100.0).contains(&c)), "remote cpu: {remote_cpu:?}");
-        let rate = end["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0);
-        println!("iperf3 {args:?}: {:.0} Mbit/s, server CPU {:.1} %", rate / 1e6, remote_cpu.unwrap_or(0.0));
+        assert!(
+            remote_cpu.is_some_and(|c| (0.0..=100.0).contains(&c)),
+            "remote cpu: {remote_cpu:?}"
+        );
+        let rate = end["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0);
+        println!(
+            "iperf3 {args:?}: {:.0} Mbit/s, server CPU {:.1} %",
+            rate / 1e6,
+            remote_cpu.unwrap_or(0.0)
+        );
     }
 
     // iperf3 3.12 exits 0 with -J even on errors; the JSON's "error" tells.
     let (_, json) = setup.client(&iperf3, &["-u"]);
     let error = json["error"].as_str().unwrap_or_default();
-    assert!(error.contains("not implemented"), "unexpected error: {json}");
+    assert!(
+        error.contains("not implemented"),
+        "unexpected error: {json}"
+    );
 
     // The server stops by itself after its five tests.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -124,7 +188,10 @@ fn stock_iperf3_client_over_tap() {
             assert!(status.success(), "iperf-hosted exited with {status}");
             break;
         }
-        assert!(Instant::now() < deadline, "iperf-hosted did not stop after its tests");
+        assert!(
+            Instant::now() < deadline,
+            "iperf-hosted did not stop after its tests"
+        );
         sleep(Duration::from_millis(50));
     }
 }

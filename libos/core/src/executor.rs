@@ -533,7 +533,14 @@ mod tests {
     fn runtime() -> (Runtime, Rc<Cell<u64>>, Rc<Cell<u32>>) {
         let now = Rc::new(Cell::new(1_000));
         let waits = Rc::new(Cell::new(0));
-        (Runtime::new(FakePal { now: now.clone(), waits: waits.clone() }), now, waits)
+        (
+            Runtime::new(FakePal {
+                now: now.clone(),
+                waits: waits.clone(),
+            }),
+            now,
+            waits,
+        )
     }
 
     #[test]
@@ -555,10 +562,19 @@ mod tests {
             });
         }
         rt.run();
-        assert_eq!(*order.borrow(), vec![('a', 1_100), ('b', 1_200), ('c', 1_300)]);
+        assert_eq!(
+            *order.borrow(),
+            vec![('a', 1_100), ('b', 1_200), ('c', 1_300)]
+        );
         assert_eq!(now.get(), 1_300);
         let stats = rt.idle_stats();
-        assert_eq!(stats, IdleStats { elapsed_ns: 300, idle_ns: 300 });
+        assert_eq!(
+            stats,
+            IdleStats {
+                elapsed_ns: 300,
+                idle_ns: 300
+            }
+        );
         assert_eq!(stats.utilisation_since(&IdleStats::default()), 0.0);
     }
 
