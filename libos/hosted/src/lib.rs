@@ -7,6 +7,7 @@
 //! Invariants: one `HostedPal` serves one runtime on one thread; the event source
 //! it waits on is the receive side of the device that runtime drives.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
 pub mod tap;
