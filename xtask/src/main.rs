@@ -1,1 +1,130 @@
-fn main() {}
+//! `cargo xtask`: the one front end for building, running and testing Tessera.
+
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+use std::time::Duration;
+use tessera_kernel::Variant;
+use xtask::qemu::{self, Accel, Boot, Outcome};
+use xtask::{build, step, target_dir, Result};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run and test Tessera (seL4 + Rust components)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the kernel and the boot image.
+    Build(KernelArgs),
+    /// Build everything and boot it in QEMU on this terminal (Ctrl-A X quits QEMU).
+    Run(RunArgs),
+    /// Run every test: host unit tests, then whole-system tests under QEMU.
+    Test(TestArgs),
+    /// Check formatting and run clippy on the whole workspace with warnings as errors.
+    Lint,
+}
+
+#[derive(Args, Clone)]
+struct KernelArgs {
+    /// Interrupt controller the kernel drives: ioapic or pic.
+    #[arg(long)]
+    irq: Option<String>,
+    /// Kernel benchmark support: none, entries (kernel-entry tracking) or utilisation.
+    #[arg(long)]
+    bench: Option<String>,
+}
+
+impl KernelArgs {
+    fn variant(&self) -> Variant {
+        let mut v = Variant::default();
+        if let Some(irq) = &self.irq {
+            v = v.with("irq", irq);
+        }
+        if let Some(bench) = &self.bench {
+            v = v.with("bench", bench);
+        }
+        v
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    kernel: KernelArgs,
+    /// QEMU accelerator: tcg (default) or kvm.
+    #[arg(long, default_value = "tcg")]
+    accel: String,
+    /// Stop QEMU after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Only run the host unit tests (no QEMU).
+    #[arg(long)]
+    host_only: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Build(k) => build::image(&k.variant()).map(|image| {
+            println!("kernel: {}", image.kernel.elf32.display());
+            println!("root:   {}", image.root.display());
+        }),
+        Cmd::Run(r) => run(r),
+        Cmd::Test(t) => xtask::test::run(t.host_only),
+        Cmd::Lint => xtask::test::lint(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let accel = match args.accel.as_str() {
+        "tcg" => Accel::Tcg,
+        "kvm" => Accel::Kvm,
+        other => return Err(format!("unknown accelerator `{other}` (tcg or kvm)")),
+    };
+    let image = build::image(&args.kernel.variant())?;
+    let log = target_dir().join("logs/run.log");
+    let mut boot = Boot::new(image.kernel.elf32.clone(), image.root.clone(), log.clone());
+    boot.accel = accel;
+    boot.timeout = Duration::from_secs(args.timeout);
+    step("booting in QEMU (Ctrl-A X quits; serial log in target/logs/run.log)");
+    let outcome = qemu::run_interactive(&boot)?;
+    restore_terminal();
+    match outcome {
+        Outcome::Exited(0) => {
+            step("the system halted with status 0");
+            Ok(())
+        }
+        Outcome::Exited(s) => Err(format!(
+            "the system halted with status {s} (log: {})",
+            log.display()
+        )),
+        Outcome::Qemu(Some(0)) => Ok(()),
+        Outcome::Qemu(code) => Err(format!("QEMU ended with {code:?} (log: {})", log.display())),
+        Outcome::TimedOut => Err(format!("stopped QEMU after {} s (--timeout)", args.timeout)),
+    }
+}
+
+/// QEMU leaves a terminal in raw mode when it is killed: put it back.
+fn restore_terminal() {
+    let _ = std::process::Command::new("stty")
+        .arg("sane")
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::null())
+        .status();
+}

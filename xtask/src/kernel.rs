@@ -1,0 +1,284 @@
+//! Fetching and building the seL4 kernel for one configuration variant.
+
+use crate::{host, step, target_dir, workspace_root, Result};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tessera_kernel::{KernelConfig, Resolved, Variant};
+
+/// A built kernel: the ELF QEMU's multiboot loader takes, and its configuration.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    /// The kernel as a 32-bit ELF (what QEMU's `-kernel` multiboot loader wants).
+    pub elf32: PathBuf,
+    /// The kernel as built (64-bit ELF, with symbols).
+    pub elf: PathBuf,
+    /// The configuration it was built with.
+    pub config: Resolved,
+}
+
+/// Reads `kernel/config.toml` and applies `variant`.
+pub fn resolve(variant: &Variant) -> Result<Resolved> {
+    let path = workspace_root().join("kernel/config.toml");
+    let config = KernelConfig::load(&path).map_err(|e| e.to_string())?;
+    config.resolve(variant).map_err(|e| e.to_string())
+}
+
+/// A folder-safe name for a variant, e.g. `bench-none.irq-ioapic`.
+pub fn variant_dir_name(config: &Resolved) -> String {
+    config
+        .variant
+        .to_env_string()
+        .replace('=', "-")
+        .replace(',', ".")
+}
+
+/// The seL4 source tree: `TESSERA_SEL4_SRC`, or the pinned registry package (fetched if needed).
+pub fn source() -> Result<PathBuf> {
+    if let Ok(dir) = tessera_kernel::locate_source() {
+        return Ok(dir);
+    }
+    if std::env::var_os(tessera_kernel::SOURCE_ENV).is_some() {
+        return tessera_kernel::locate_source().map_err(|e| e.to_string());
+    }
+    step("fetching seL4 5.0.0 (crates.io package sel4-sys 0.0.28, source only)");
+    let manifest = workspace_root().join("kernel/fetch/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["fetch", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .status()
+        .map_err(|e| format!("cannot run cargo fetch: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "`cargo fetch --manifest-path {}` failed",
+            manifest.display()
+        ));
+    }
+    let out = Command::new(&cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
+    let manifest_path = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == tessera_kernel::PINNED_PACKAGE)
+        .and_then(|p| p["manifest_path"].as_str())
+        .ok_or("cargo metadata does not list sel4-sys")?;
+    let dir = Path::new(manifest_path).parent().unwrap().join("seL4");
+    tessera_kernel::check_source(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+/// The compiler flags for the kernel: the tree's own set, adjusted for gcc 12.
+fn cflags(src: &Path) -> String {
+    let arch = src.join("include/arch/x86/arch/64");
+    let plat = src.join("include/plat/pc99/plat/64");
+    [
+        "-m64 -fno-asynchronous-unwind-tables --std=c99 -nostdlib -nostdinc -ffreestanding",
+        "-Wall -Wstrict-prototypes -Wmissing-prototypes -Wnested-externs",
+        "-Wmissing-declarations -Wundef -Wpointer-arith -Wno-nonnull",
+        &format!("-I{} -I{}", arch.display(), plat.display()),
+        "-fno-pic -O2 -mno-mmx -mno-sse -mno-sse2 -mno-3dnow -mcmodel=kernel",
+        // gcc 12: the 2017 tree trips newer warnings and default hardening.
+        "-Wno-error -Wno-address-of-packed-member -fno-pie -fno-stack-protector",
+        "-fcf-protection=none -DDEBUG",
+    ]
+    .join(" ")
+}
+
+/// A fingerprint of every file in the source tree (path, size, modification time).
+fn fingerprint_tree(dir: &Path, hasher: &mut Sha256) {
+    let mut entries: Vec<_> = match fs::read_dir(dir) {
+        Ok(rd) => rd.flatten().collect(),
+        Err(_) => return,
+    };
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.is_dir() {
+            fingerprint_tree(&path, hasher);
+        } else {
+            hasher.update(path.to_string_lossy().as_bytes());
+            hasher.update(meta.len().to_le_bytes());
+            if let Ok(t) = meta.modified() {
+                hasher.update(format!("{t:?}").as_bytes());
+            }
+        }
+    }
+}
+
+fn write_if_changed(path: &Path, text: &str) -> Result<()> {
+    if fs::read_to_string(path).ok().as_deref() != Some(text) {
+        fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
+    let file = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let status = cmd
+        .stdout(file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(file)
+        .status()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(25).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!(
+        "{what} failed ({status}); last lines of {}:\n{}",
+        log.display(),
+        tail.join("\n")
+    ))
+}
+
+/// Builds the kernel for `variant` under `target/kernel/<variant>/`, unless the
+/// configuration and the source are unchanged since the last build.
+pub fn build(variant: &Variant) -> Result<Kernel> {
+    let config = resolve(variant)?;
+    host::ensure(host::Purpose::Kernel)?;
+    let src = source()?;
+    let dir = target_dir().join("kernel").join(variant_dir_name(&config));
+    let elf = dir.join("kernel.elf");
+    let elf32 = dir.join("kernel32.elf");
+    let autoconf = config.autoconf_h();
+    let flags = cflags(&src);
+    let extra_c = workspace_root().join("kernel/extra/cache.c");
+    let benchmarks = config.is_defined("ENABLE_BENCHMARKS");
+
+    let mut hasher = Sha256::new();
+    hasher.update(autoconf.as_bytes());
+    hasher.update(flags.as_bytes());
+    hasher.update(src.to_string_lossy().as_bytes());
+    hasher.update(fs::read(&extra_c).unwrap_or_default());
+    fingerprint_tree(&src, &mut hasher);
+    let stamp: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let stamp_path = dir.join("stamp");
+    if elf32.is_file() && fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {
+        return Ok(Kernel { elf32, elf, config });
+    }
+
+    step(&format!(
+        "building seL4 5.0.0 ({}) in {}",
+        config.variant.to_env_string(),
+        dir.display()
+    ));
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let gen = dir.join("include/generated");
+    fs::create_dir_all(&gen).map_err(|e| format!("{}: {e}", gen.display()))?;
+    write_if_changed(&gen.join("autoconf.h"), &autoconf)?;
+
+    // The kernel's generator scripts start with `#!/usr/bin/env python`: give them
+    // an interpreter that has tempita and ply.
+    let python = host::kernel_python().ok_or("no python3 with tempita and ply")?;
+    let shim = dir.join("pybin");
+    fs::create_dir_all(&shim).map_err(|e| e.to_string())?;
+    let python_path = Command::new("sh")
+        .args(["-c", &format!("command -v {python}")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or(python.clone());
+    let _ = fs::remove_file(shim.join("python"));
+    std::os::unix::fs::symlink(&python_path, shim.join("python")).map_err(|e| e.to_string())?;
+    let path_env = format!(
+        "{}:{}",
+        shim.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let mut ldflags = String::new();
+    if benchmarks {
+        let obj = dir.join("tessera_cache.o");
+        run_logged(
+            Command::new("gcc")
+                .args([
+                    "-m64",
+                    "-mcmodel=kernel",
+                    "-ffreestanding",
+                    "-fno-pic",
+                    "-fno-pie",
+                ])
+                .args(["-fno-stack-protector", "-fcf-protection=none", "-O2", "-c"])
+                .arg(&extra_c)
+                .arg("-o")
+                .arg(&obj),
+            &dir.join("extra.log"),
+            "compiling kernel/extra/cache.c",
+        )?;
+        ldflags = obj.display().to_string();
+    }
+
+    let makefile = src.join("Makefile");
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    run_logged(
+        Command::new("make")
+            .current_dir(&dir)
+            .arg(format!("-j{jobs}"))
+            .arg("-f")
+            .arg(&makefile)
+            .arg(format!("SOURCE_ROOT={}", src.display()))
+            .arg(format!("srctree={}", dir.display()))
+            .args([
+                "ARCH=x86",
+                "SEL4_ARCH=x86_64",
+                "PLAT=pc99",
+                "HAVE_AUTOCONF=1",
+            ])
+            .args([
+                "PYTHON=python",
+                "TOOLPREFIX=",
+                "DEBUG=1",
+                "CIRCULAR_INCLUDES=true",
+            ])
+            .arg(format!("CONFIG_KERNEL_CFLAGS={flags}"))
+            .arg(format!(
+                "CONFIG_KERNEL_EXTRA_CPPFLAGS=-I{} -DDEBUG",
+                gen.display()
+            ))
+            .arg("kernel.elf")
+            .env("PATH", &path_env)
+            // Picked up by the Makefile's `LDFLAGS +=`: links our extra object.
+            .env("LDFLAGS", &ldflags),
+        &dir.join("build.log"),
+        "the seL4 kernel build",
+    )?;
+    run_logged(
+        Command::new("objcopy")
+            .args(["-O", "elf32-i386"])
+            .arg(&elf)
+            .arg(&elf32),
+        &dir.join("objcopy.log"),
+        "objcopy to elf32-i386",
+    )?;
+    fs::write(&stamp_path, stamp).map_err(|e| e.to_string())?;
+    Ok(Kernel { elf32, elf, config })
+}

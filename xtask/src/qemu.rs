@@ -1,0 +1,319 @@
+//! Booting a system under QEMU: every boot has a timeout, its serial output is
+//! kept in a log file, and the system's own exit status comes back through
+//! QEMU's `isa-debug-exit` device.
+
+use crate::Result;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// I/O port of the `isa-debug-exit` device; a write of `v` ends QEMU with status `(v << 1) | 1`.
+pub const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// How QEMU executes guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Software emulation: works everywhere (the default; nested KVM hangs here).
+    Tcg,
+    /// Hardware virtualisation, where it works.
+    Kvm,
+}
+
+/// What to boot and how.
+#[derive(Debug, Clone)]
+pub struct Boot {
+    /// The kernel (32-bit ELF for the multiboot loader).
+    pub kernel: PathBuf,
+    /// The root task image: the first multiboot module.
+    pub initrd: PathBuf,
+    /// Execution engine.
+    pub accel: Accel,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Extra QEMU arguments (devices, networking).
+    pub extra: Vec<String>,
+    /// Where the serial log goes.
+    pub log: PathBuf,
+    /// The whole boot is stopped after this long.
+    pub timeout: Duration,
+}
+
+impl Boot {
+    /// A boot of `kernel` + `initrd` with the defaults: TCG, 512 MiB, 120 s.
+    pub fn new(kernel: PathBuf, initrd: PathBuf, log: PathBuf) -> Boot {
+        Boot {
+            kernel,
+            initrd,
+            accel: Accel::Tcg,
+            memory_mib: 512,
+            extra: Vec::new(),
+            log,
+            timeout: Duration::from_secs(120),
+        }
+    }
+
+    fn command(&self, interactive: bool) -> Command {
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(["-machine", "pc", "-no-reboot"]);
+        match self.accel {
+            Accel::Tcg => cmd.args(["-accel", "tcg", "-cpu", "qemu64,+fsgsbase,+syscall,+lm"]),
+            Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),
+        };
+        cmd.args(["-m", &self.memory_mib.to_string()]);
+        cmd.arg("-kernel")
+            .arg(&self.kernel)
+            .arg("-initrd")
+            .arg(&self.initrd);
+        cmd.args([
+            "-device",
+            &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04"),
+        ]);
+        if interactive {
+            cmd.args(["-nographic", "-serial", "mon:stdio"]);
+        } else {
+            cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+        }
+        cmd.args(&self.extra);
+        cmd
+    }
+}
+
+/// How a boot ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The system wrote this status to the debug-exit port.
+    Exited(u32),
+    /// QEMU ended on its own with this exit code (e.g. 0 after `quit`), or by a signal (`None`).
+    Qemu(Option<i32>),
+    /// The timeout ran out and QEMU was stopped.
+    TimedOut,
+}
+
+impl Outcome {
+    fn from_code(code: Option<i32>) -> Outcome {
+        match code {
+            Some(c) if c & 1 == 1 => Outcome::Exited((c >> 1) as u32),
+            other => Outcome::Qemu(other),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    text: String,
+    closed: bool,
+}
+
+/// A running QEMU whose serial output is collected (and logged) as it arrives.
+pub struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    output: Arc<(Mutex<Shared>, Condvar)>,
+    started: Instant,
+    timeout: Duration,
+    log: PathBuf,
+    echo: bool,
+}
+
+impl Session {
+    /// Starts QEMU non-interactively: serial on a pipe, `echo` copies it to our stderr.
+    pub fn start(boot: &Boot, echo: bool) -> Result<Session> {
+        crate::host::ensure(crate::host::Purpose::Qemu)?;
+        if let Some(parent) = boot.log.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        let mut cmd = boot.command(false);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+        let output = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
+        let mut log =
+            std::fs::File::create(&boot.log).map_err(|e| format!("{}: {e}", boot.log.display()))?;
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let _ = log.write_all(&buf[..n]);
+                let _ = log.flush();
+                if echo {
+                    let _ = std::io::stderr().write_all(&buf[..n]);
+                }
+                let (lock, cv) = &*sink;
+                lock.lock()
+                    .unwrap()
+                    .text
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                cv.notify_all();
+            }
+            let (lock, cv) = &*sink;
+            lock.lock().unwrap().closed = true;
+            cv.notify_all();
+        });
+        let err_sink = output.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            if !text.trim().is_empty() {
+                let (lock, cv) = &*err_sink;
+                lock.lock()
+                    .unwrap()
+                    .text
+                    .push_str(&format!("\n[qemu stderr] {text}"));
+                cv.notify_all();
+            }
+        });
+        Ok(Session {
+            stdin: child.stdin.take(),
+            child,
+            output,
+            started: Instant::now(),
+            timeout: boot.timeout,
+            log: boot.log.clone(),
+            echo,
+        })
+    }
+
+    /// Everything the system printed so far.
+    pub fn output(&self) -> String {
+        self.output.0.lock().unwrap().text.clone()
+    }
+
+    /// The serial log file.
+    pub fn log_path(&self) -> &PathBuf {
+        &self.log
+    }
+
+    /// Types `text` into the serial console.
+    pub fn send(&mut self, text: &str) -> Result<()> {
+        let stdin = self.stdin.as_mut().ok_or("QEMU's input is closed")?;
+        stdin
+            .write_all(text.as_bytes())
+            .and_then(|_| stdin.flush())
+            .map_err(|e| e.to_string())
+    }
+
+    fn deadline(&self, wait: Duration) -> Instant {
+        (Instant::now() + wait).min(self.started + self.timeout)
+    }
+
+    /// Waits until the output contains `needle` (searching from byte `from`), returning
+    /// the offset just past it; fails when the system stops or time runs out first.
+    pub fn wait_for_from(&self, needle: &str, from: usize, wait: Duration) -> Result<usize> {
+        let deadline = self.deadline(wait);
+        let (lock, cv) = &*self.output;
+        let mut shared = lock.lock().unwrap();
+        loop {
+            if let Some(i) = shared.text.get(from..).and_then(|t| t.find(needle)) {
+                return Ok(from + i + needle.len());
+            }
+            let now = Instant::now();
+            if shared.closed || now >= deadline {
+                let why = if shared.closed {
+                    "the system stopped"
+                } else {
+                    "timed out"
+                };
+                return Err(format!(
+                    "{why} before printing {needle:?} (serial log: {})",
+                    self.log.display()
+                ));
+            }
+            shared = cv.wait_timeout(shared, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits until the output contains `needle`; see [`Session::wait_for_from`].
+    pub fn wait_for(&self, needle: &str, wait: Duration) -> Result<usize> {
+        self.wait_for_from(needle, 0, wait)
+    }
+
+    /// Waits for QEMU to end (at most until the boot's timeout) and says how it ended.
+    pub fn wait_exit(&mut self) -> Outcome {
+        let deadline = self.started + self.timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader thread drain what is left.
+                let (lock, cv) = &*self.output;
+                let guard = lock.lock().unwrap();
+                let _ = cv.wait_timeout_while(guard, Duration::from_secs(2), |s| !s.closed);
+                return Outcome::from_code(status.code());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Outcome::TimedOut;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether this session copies the serial output to the terminal.
+    pub fn echoes(&self) -> bool {
+        self.echo
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Boots interactively on this terminal (serial and QEMU monitor on stdio, `Ctrl-A X`
+/// quits), copying the serial output to the log; returns how it ended.
+pub fn run_interactive(boot: &Boot) -> Result<Outcome> {
+    crate::host::ensure(crate::host::Purpose::Qemu)?;
+    if let Some(parent) = boot.log.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    let mut cmd = boot.command(true);
+    cmd.stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut log =
+        std::fs::File::create(&boot.log).map_err(|e| format!("{}: {e}", boot.log.display()))?;
+    let copier = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut out = std::io::stdout();
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let _ = out.write_all(&buf[..n]);
+            let _ = out.flush();
+            let _ = log.write_all(&buf[..n]);
+        }
+    });
+    let deadline = Instant::now() + boot.timeout;
+    let outcome = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Outcome::from_code(status.code());
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break Outcome::TimedOut;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = copier.join();
+    Ok(outcome)
+}

@@ -1,0 +1,123 @@
+//! `cargo xtask test`: host unit tests, then the whole-system tests that boot QEMU.
+
+use crate::{build, step, workspace_root, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use tessera_kernel::Variant;
+
+/// Environment variable through which system tests find the kernel to boot.
+pub const KERNEL_ENV: &str = "TESSERA_TEST_KERNEL";
+/// Environment variable through which system tests find the root task image.
+pub const ROOT_ENV: &str = "TESSERA_TEST_ROOT";
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// Runs `cargo test` with `args`, passing its output through and adding up its result lines.
+fn cargo_test(args: &[&str], envs: &[(&str, String)], tally: &mut Tally) -> Result<bool> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .arg("test")
+        .args(args)
+        .stdout(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                let n = |w: &[&str]| w.iter().find_map(|x| x.parse::<u64>().ok()).unwrap_or(0);
+                if part.contains(" passed") {
+                    tally.passed += n(&words);
+                } else if part.contains(" failed") {
+                    tally.failed += n(&words);
+                } else if part.contains(" ignored") {
+                    tally.ignored += n(&words);
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    Ok(status.success())
+}
+
+/// Runs the host unit tests and (unless `host_only`) the QEMU system tests; prints a
+/// final `N passed, N failed` line.
+pub fn run(host_only: bool) -> Result<()> {
+    let mut tally = Tally::default();
+    let mut ok = true;
+
+    // The sel4 bindings are generated from the kernel source: make sure it is here.
+    crate::kernel::source()?;
+    step("host unit tests");
+    let mut args = vec!["--workspace", "--no-fail-fast"];
+    for c in build::COMPONENTS {
+        args.extend(["--exclude", c]);
+    }
+    args.extend(["--exclude", "system-tests"]);
+    ok &= cargo_test(&args, &[], &mut tally)?;
+
+    if !host_only {
+        let image = build::image(&Variant::default())?;
+        step("system tests (QEMU, TCG)");
+        let envs = [
+            (KERNEL_ENV, image.kernel.elf32.display().to_string()),
+            (ROOT_ENV, image.root.display().to_string()),
+        ];
+        ok &= cargo_test(&["-p", "system-tests", "--no-fail-fast"], &envs, &mut tally)?;
+    }
+
+    println!();
+    println!(
+        "{} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.ignored
+    );
+    if ok && tally.failed == 0 {
+        Ok(())
+    } else {
+        Err("some tests failed".into())
+    }
+}
+
+/// `cargo fmt --check` and `cargo clippy --workspace --all-targets -- -D warnings`.
+pub fn lint() -> Result<()> {
+    crate::kernel::source()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    step("cargo fmt --all --check");
+    let fmt = Command::new(&cargo)
+        .current_dir(workspace_root())
+        .args(["fmt", "--all", "--check"])
+        .status()
+        .map_err(|e| format!("cannot run cargo fmt: {e}"))?;
+    step("cargo clippy --workspace --all-targets -- -D warnings");
+    let clippy = Command::new(&cargo)
+        .current_dir(workspace_root())
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .status()
+        .map_err(|e| format!("cannot run cargo clippy: {e}"))?;
+    match (fmt.success(), clippy.success()) {
+        (true, true) => Ok(()),
+        (false, _) => Err("formatting differs: run `cargo fmt --all`".into()),
+        (_, false) => Err("clippy found problems (see above)".into()),
+    }
+}
