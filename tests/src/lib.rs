@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 use xtask::qemu::{Boot, Outcome, Session};
-use xtask::test::{KERNEL_ENV, ROOT_ENV};
+use xtask::test::{KERNEL_ENV, ROOT_ENV, VARIANTS_ENV};
 
 /// The kernel and root image to boot, from the environment `cargo xtask test` sets.
 pub fn image() -> (PathBuf, PathBuf) {
@@ -18,9 +18,33 @@ pub fn image() -> (PathBuf, PathBuf) {
     (get(KERNEL_ENV), get(ROOT_ENV))
 }
 
+/// The other kernel variants' images: (variant, kernel, root).
+pub fn variant_images() -> Vec<(String, PathBuf, PathBuf)> {
+    let text = std::env::var(VARIANTS_ENV).unwrap_or_else(|_| {
+        panic!("{VARIANTS_ENV} is not set: run the system tests with `cargo xtask test`")
+    });
+    text.split(';')
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let parts: Vec<&str> = entry.split('|').collect();
+            assert_eq!(parts.len(), 3, "malformed {VARIANTS_ENV} entry {entry:?}");
+            (
+                parts[0].to_string(),
+                PathBuf::from(parts[1]),
+                PathBuf::from(parts[2]),
+            )
+        })
+        .collect()
+}
+
 /// Boots the default image; `name` names the serial log (`target/logs/<name>.log`).
 pub fn boot(name: &str) -> Session {
     let (kernel, root) = image();
+    boot_image(name, kernel, root)
+}
+
+/// Boots `kernel` with `root`; `name` names the serial log (`target/logs/<name>.log`).
+pub fn boot_image(name: &str, kernel: PathBuf, root: PathBuf) -> Session {
     let log = xtask::target_dir().join("logs").join(format!("{name}.log"));
     let mut boot = Boot::new(kernel, root, log);
     boot.timeout = Duration::from_secs(180);

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tessera_kernel::{KernelConfig, Resolved, Variant};
 
+/// Our C supplements in `kernel/extra/`, concatenated into the kernel's compilation
+/// unit by `kernel/extra/tessera.mk` (each is empty unless its configuration is on).
+const EXTRA_SOURCES: &[&str] = &["cache.c", "benchmark_log.c"];
+
 /// A built kernel: the ELF QEMU's multiboot loader takes, and its configuration.
 #[derive(Debug, Clone)]
 pub struct Kernel {
@@ -164,14 +168,18 @@ pub fn build(variant: &Variant) -> Result<Kernel> {
     let elf32 = dir.join("kernel32.elf");
     let autoconf = config.autoconf_h();
     let flags = cflags(&src);
-    let extra_c = workspace_root().join("kernel/extra/cache.c");
-    let benchmarks = config.is_defined("ENABLE_BENCHMARKS");
+    let extra_dir = workspace_root().join("kernel/extra");
+    let extra_sources: Vec<PathBuf> = EXTRA_SOURCES.iter().map(|f| extra_dir.join(f)).collect();
+    let extra_mk = extra_dir.join("tessera.mk");
+    let extra_h = extra_dir.join("tessera_kernel.h");
 
     let mut hasher = Sha256::new();
     hasher.update(autoconf.as_bytes());
     hasher.update(flags.as_bytes());
     hasher.update(src.to_string_lossy().as_bytes());
-    hasher.update(fs::read(&extra_c).unwrap_or_default());
+    for f in extra_sources.iter().chain([&extra_mk, &extra_h]) {
+        hasher.update(fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);
+    }
     fingerprint_tree(&src, &mut hasher);
     let stamp: String = hasher
         .finalize()
@@ -213,28 +221,6 @@ pub fn build(variant: &Variant) -> Result<Kernel> {
         std::env::var("PATH").unwrap_or_default()
     );
 
-    let mut ldflags = String::new();
-    if benchmarks {
-        let obj = dir.join("tessera_cache.o");
-        run_logged(
-            Command::new("gcc")
-                .args([
-                    "-m64",
-                    "-mcmodel=kernel",
-                    "-ffreestanding",
-                    "-fno-pic",
-                    "-fno-pie",
-                ])
-                .args(["-fno-stack-protector", "-fcf-protection=none", "-O2", "-c"])
-                .arg(&extra_c)
-                .arg("-o")
-                .arg(&obj),
-            &dir.join("extra.log"),
-            "compiling kernel/extra/cache.c",
-        )?;
-        ldflags = obj.display().to_string();
-    }
-
     let makefile = src.join("Makefile");
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -245,6 +231,8 @@ pub fn build(variant: &Variant) -> Result<Kernel> {
             .arg(format!("-j{jobs}"))
             .arg("-f")
             .arg(&makefile)
+            .arg("-f")
+            .arg(&extra_mk)
             .arg(format!("SOURCE_ROOT={}", src.display()))
             .arg(format!("srctree={}", dir.display()))
             .args([
@@ -261,13 +249,16 @@ pub fn build(variant: &Variant) -> Result<Kernel> {
             ])
             .arg(format!("CONFIG_KERNEL_CFLAGS={flags}"))
             .arg(format!(
-                "CONFIG_KERNEL_EXTRA_CPPFLAGS=-I{} -DDEBUG",
-                gen.display()
+                "CONFIG_KERNEL_EXTRA_CPPFLAGS=-I{} -DDEBUG -include {}",
+                gen.display(),
+                extra_h.display()
+            ))
+            .arg(format!(
+                "TESSERA_EXTRA_SOURCES={}",
+                join_paths(&extra_sources)
             ))
             .arg("kernel.elf")
-            .env("PATH", &path_env)
-            // Picked up by the Makefile's `LDFLAGS +=`: links our extra object.
-            .env("LDFLAGS", &ldflags),
+            .env("PATH", &path_env),
         &dir.join("build.log"),
         "the seL4 kernel build",
     )?;
@@ -281,4 +272,12 @@ pub fn build(variant: &Variant) -> Result<Kernel> {
     )?;
     fs::write(&stamp_path, stamp).map_err(|e| e.to_string())?;
     Ok(Kernel { elf32, elf, config })
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

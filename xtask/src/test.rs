@@ -9,6 +9,11 @@ use tessera_kernel::Variant;
 pub const KERNEL_ENV: &str = "TESSERA_TEST_KERNEL";
 /// Environment variable through which system tests find the root task image.
 pub const ROOT_ENV: &str = "TESSERA_TEST_ROOT";
+/// Environment variable listing the other kernel variants' images:
+/// `variant|kernel|root` entries separated by `;`.
+pub const VARIANTS_ENV: &str = "TESSERA_TEST_VARIANTS";
+/// Kernel variants besides the default that every test run builds and boots.
+pub const TEST_VARIANTS: &[&str] = &["irq=pic", "bench=entries", "bench=utilisation"];
 
 #[derive(Default)]
 struct Tally {
@@ -71,10 +76,20 @@ pub fn run(host_only: bool) -> Result<()> {
 
     if !host_only {
         let image = build::image(&Variant::default())?;
+        let mut variants = Vec::new();
+        for v in TEST_VARIANTS {
+            let other = build::image(&Variant::parse(v).map_err(|e| e.to_string())?)?;
+            variants.push(format!(
+                "{v}|{}|{}",
+                other.kernel.elf32.display(),
+                other.root.display()
+            ));
+        }
         step("system tests (QEMU, TCG)");
         let envs = [
             (KERNEL_ENV, image.kernel.elf32.display().to_string()),
             (ROOT_ENV, image.root.display().to_string()),
+            (VARIANTS_ENV, variants.join(";")),
         ];
         ok &= cargo_test(&["-p", "system-tests", "--no-fail-fast"], &envs, &mut tally)?;
     }
