@@ -317,3 +317,37 @@ pub fn run_interactive(boot: &Boot) -> Result<Outcome> {
     let _ = copier.join();
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_exit_codes_map_to_the_system_status() {
+        assert_eq!(Outcome::from_code(Some(1)), Outcome::Exited(0));
+        assert_eq!(Outcome::from_code(Some(3)), Outcome::Exited(1));
+        assert_eq!(Outcome::from_code(Some(5)), Outcome::Exited(2));
+        assert_eq!(Outcome::from_code(Some(0)), Outcome::Qemu(Some(0)));
+        assert_eq!(Outcome::from_code(Some(2)), Outcome::Qemu(Some(2)));
+        assert_eq!(Outcome::from_code(None), Outcome::Qemu(None));
+    }
+
+    #[test]
+    fn boot_command_uses_tcg_and_the_debug_exit_device() {
+        let boot = Boot::new("k.elf".into(), "root".into(), "log".into());
+        let cmd = boot.command(false);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-accel tcg"), "{joined}");
+        assert!(joined.contains("-kernel k.elf -initrd root"), "{joined}");
+        assert!(joined.contains("isa-debug-exit,iobase=0xf4"), "{joined}");
+        assert!(joined.contains("-serial stdio"), "{joined}");
+        assert!(
+            !joined.contains("mon:stdio"),
+            "tests must not get the monitor: {joined}"
+        );
+    }
+}

@@ -66,6 +66,8 @@ pub fn run(host_only: bool) -> Result<()> {
 
     // The sel4 bindings are generated from the kernel source: make sure it is here.
     crate::kernel::source()?;
+    // The iperf server's tests drive the stock iperf3 client when it is installed.
+    crate::host::ensure(crate::host::Purpose::Iperf)?;
     step("host unit tests");
     let mut args = vec!["--workspace", "--no-fail-fast"];
     for c in build::COMPONENTS {

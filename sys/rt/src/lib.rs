@@ -19,8 +19,10 @@
 pub mod console;
 pub mod heap;
 pub mod mem;
+#[cfg(not(test))]
 mod start;
 
+#[cfg(not(test))]
 pub use start::STACK_SIZE;
 
 use core::sync::atomic::{AtomicUsize, Ordering};
