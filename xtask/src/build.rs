@@ -26,7 +26,7 @@ pub fn components(variant_env: &str, dir_name: &str) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
-        .args(["build", "--release", "--quiet"])
+        .args(["build", "--release"])
         .arg("--target-dir")
         .arg(&target)
         .env(tessera_kernel::VARIANT_ENV, variant_env);

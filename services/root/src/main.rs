@@ -17,9 +17,9 @@ mod worker;
 
 use alloc::vec::Vec;
 use objects::Allocator;
-use root_logic::fault::FaultReport;
-use root_logic::stats::Stats;
-use root_logic::summary::{BootSummary, Untyped};
+use root::fault::FaultReport;
+use root::stats::Stats;
+use root::summary::{BootSummary, Untyped};
 use rt::println;
 use sel4::bootinfo::BootInfoRef;
 use sel4::cap_type::{Endpoint, IoPort};

@@ -1,6 +1,6 @@
 //! Capability slots and kernel objects carved from untyped memory.
 
-use root_logic::summary::Untyped;
+use root::summary::Untyped;
 use sel4::bootinfo::BootInfoRef;
 use sel4::cap_type::{CNode, Untyped as UntypedCap};
 use sel4::{init_caps, CPtr, Cap, CapData, CapRights, Word};

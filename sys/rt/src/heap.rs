@@ -13,8 +13,25 @@ struct Region([u8; HEAP_SIZE]);
 
 static mut REGION: Region = Region([0; HEAP_SIZE]);
 
-#[cfg_attr(not(test), global_allocator)]
 static HEAP: LockedHeap = LockedHeap::empty();
+
+/// The global allocator a component installs (through [`entry!`](crate::entry)):
+/// the linked-list heap over the static region.
+pub struct Heap;
+
+// SAFETY: forwards to LockedHeap, whose GlobalAlloc implementation upholds the
+// contract; the region it manages is handed over once by `init`.
+unsafe impl core::alloc::GlobalAlloc for Heap {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded caller contract.
+        unsafe { HEAP.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: forwarded caller contract.
+        unsafe { HEAP.dealloc(ptr, layout) }
+    }
+}
 
 /// Hands the static region to the allocator; start-up calls it once before `main`.
 pub fn init() {

@@ -1,14 +1,21 @@
 //! Start-up and run-time support for Tessera components on seL4.
 //!
 //! A component is a `#![no_std] #![no_main]` binary for the host target, linked
-//! static at 0x400000 (see the `component-build` crate). This crate gives it:
+//! static at 0x400000 (see the `component-build` crate). One line in the binary,
+//! `rt::entry!(main);`, gives it:
 //! - the entry point: `_start` loads a static stack (seL4 starts the root task
-//!   with `rsp = 0`) and calls the component's `main` via [`entry!`];
+//!   with `rsp = 0`) and calls `main` with the start-up argument;
 //! - a heap ([`heap`]) so `alloc` works;
-//! - console output over the kernel's debug serial ([`print!`], [`println!`]);
 //! - a panic handler that prints the location and message, then runs the
-//!   component's exit hook ([`set_exit_hook`]) or halts the thread;
-//! - `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp` using string instructions.
+//!   component's exit hook ([`set_exit_hook`]) or stops the thread;
+//! - `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp` ([`mem`]) using string
+//!   instructions.
+//!
+//! Console output goes over the kernel's debug serial ([`print!`], [`println!`]).
+//!
+//! Everything that defines a language item or an exported symbol lives in the
+//! expansion of [`entry!`], so this library itself links into host test binaries
+//! too: component logic that uses `rt` stays testable on the host.
 //!
 //! Invariant: a thread that runs at a higher priority than the thread it could
 //! interrupt must not allocate (the heap lock spins; see [`heap`]).
@@ -19,11 +26,9 @@
 pub mod console;
 pub mod heap;
 pub mod mem;
-#[cfg(not(test))]
 mod start;
 
-#[cfg(not(test))]
-pub use start::STACK_SIZE;
+pub use start::{Stack, STACK_SIZE};
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -55,17 +60,12 @@ pub fn stop_thread() -> ! {
     }
 }
 
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
+/// What a component's panic handler (defined by [`entry!`]) does: prints where and
+/// why, then exits with status 2.
+pub fn panic(info: &core::panic::PanicInfo) -> ! {
     match info.location() {
         Some(loc) => println!("panic at {}:{}: {}", loc.file(), loc.line(), info.message()),
         None => println!("panic: {}", info.message()),
     }
     exit(2)
 }
-
-/// Needed by the prebuilt `liballoc`; never called (panics abort).
-#[cfg(not(test))]
-#[no_mangle]
-pub extern "C" fn rust_eh_personality() {}

@@ -10,7 +10,7 @@ use core::arch::asm;
 ///
 /// # Safety
 /// `src` must be readable and `dst` writable for `n` bytes; they must not overlap.
-#[cfg_attr(not(test), no_mangle)]
+#[inline]
 pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // SAFETY: the caller guarantees both ranges are valid and disjoint; the direction
     // flag is clear per the ABI, so the copies run forwards.
@@ -33,7 +33,7 @@ pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut 
 ///
 /// # Safety
 /// `src` must be readable and `dst` writable for `n` bytes.
-#[cfg_attr(not(test), no_mangle)]
+#[inline]
 pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     if (dst as usize).wrapping_sub(src as usize) >= n {
         // dst is below src or the regions are disjoint: a forward copy is safe.
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut
 ///
 /// # Safety
 /// `dst` must be writable for `n` bytes.
-#[cfg_attr(not(test), no_mangle)]
+#[inline]
 pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
     let pattern = (c as u8 as u64) * 0x0101_0101_0101_0101;
     // SAFETY: the caller guarantees `dst` is writable for `n` bytes.
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
 ///
 /// # Safety
 /// `a` and `b` must be readable for `n` bytes.
-#[cfg_attr(not(test), no_mangle)]
+#[inline]
 pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     let mut i = 0;
     // Skip equal 8-byte words, then find the first differing byte.
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 ///
 /// # Safety
 /// `a` and `b` must be readable for `n` bytes.
-#[cfg_attr(not(test), no_mangle)]
+#[inline]
 pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     // SAFETY: forwarded caller guarantee.
     unsafe { memcmp(a, b, n) }
