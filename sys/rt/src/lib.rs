@@ -27,6 +27,7 @@ pub mod console;
 pub mod heap;
 pub mod mem;
 mod start;
+pub mod startinfo;
 
 pub use start::{Stack, STACK_SIZE};
 

@@ -1,0 +1,361 @@
+//! Carrying a [`Plan`] out with seL4 invocations: a new component, from objects
+//! to a running thread.
+//!
+//! Every capability pointer here is in the loader's own CNode (resolved with all
+//! 64 bits), except those named by [`rt::startinfo::slots`], which are in the new
+//! component's CNode.
+
+use crate::plan::{plan, Plan, PlanError, PAGE};
+use alloc::vec::Vec;
+use rt::startinfo::{slots, StartInfo, CNODE_SIZE_BITS, IPC_BUFFER_VADDR, START_INFO_VADDR};
+use sel4::cap_type::{AsidPool, CNode, Tcb, X86Page, X86Pml4};
+use sel4::{
+    consts, CPtr, Cap, CapData, CapRights, Error, ObjectType, PrioProps, UserContext, Word,
+};
+
+/// Depth that resolves a capability pointer in the loader's CNode.
+const LOADER_DEPTH: u8 = 64;
+/// Depth that resolves a slot index directly in a component's CNode.
+const CHILD_DEPTH: u8 = CNODE_SIZE_BITS as u8;
+
+/// Why a component could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadError {
+    /// The ELF file was refused.
+    Plan(PlanError),
+    /// An invocation failed at `step`.
+    Kernel {
+        /// What the loader was doing.
+        step: &'static str,
+        /// The kernel's error.
+        error: Error,
+    },
+}
+
+trait Step<T> {
+    fn at(self, step: &'static str) -> Result<T, LoadError>;
+}
+
+impl<T> Step<T> for Result<T, Error> {
+    fn at(self, step: &'static str) -> Result<T, LoadError> {
+        self.map_err(|error| LoadError::Kernel { step, error })
+    }
+}
+
+/// Where the loader gets kernel objects and free slots (in its own CNode).
+pub trait Objects {
+    /// A new object of type `ty` (`size_bits` for the sized types) in a fresh slot.
+    fn object(&mut self, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error>;
+    /// A free slot.
+    fn slot(&mut self) -> Result<CPtr, Error>;
+}
+
+/// A page of the loader's own address space where a frame is mapped for a moment
+/// to fill it.
+pub struct Scratch {
+    vaddr: Word,
+    vspace: Cap<X86Pml4>,
+}
+
+impl Scratch {
+    /// Prepares `vaddr` (page aligned, unused) in the loader's `vspace`, creating
+    /// whatever paging structures are missing there.
+    pub fn new(
+        objects: &mut impl Objects,
+        vspace: Cap<X86Pml4>,
+        vaddr: Word,
+    ) -> Result<Scratch, LoadError> {
+        let attr = consts::X86_DEFAULT_VM_ATTRIBUTES;
+        let pt = Cap::<sel4::cap_type::X86PageTable>::from_raw(
+            objects
+                .object(ObjectType::X86PageTable, 0)
+                .at("scratch page table")?,
+        );
+        if pt.x86_page_table_map(vspace, vaddr, attr) == Err(Error::FailedLookup) {
+            let pd = Cap::<sel4::cap_type::X86PageDirectory>::from_raw(
+                objects
+                    .object(ObjectType::X86PageDirectory, 0)
+                    .at("scratch page directory")?,
+            );
+            if pd.x86_page_directory_map(vspace, vaddr, attr) == Err(Error::FailedLookup) {
+                let pdpt = Cap::<sel4::cap_type::X86Pdpt>::from_raw(
+                    objects.object(ObjectType::X86Pdpt, 0).at("scratch pdpt")?,
+                );
+                pdpt.x86_pdpt_map(vspace, vaddr, attr)
+                    .at("map scratch pdpt")?;
+                pd.x86_page_directory_map(vspace, vaddr, attr)
+                    .at("map scratch page directory")?;
+            }
+            pt.x86_page_table_map(vspace, vaddr, attr)
+                .at("map scratch page table")?;
+        }
+        Ok(Scratch { vaddr, vspace })
+    }
+
+    /// Maps `frame` here, lets `fill` write the page, and unmaps it again.
+    pub fn fill(
+        &mut self,
+        frame: Cap<X86Page>,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), LoadError> {
+        frame
+            .x86_page_map(
+                self.vspace,
+                self.vaddr,
+                CapRights::read_write(),
+                consts::X86_DEFAULT_VM_ATTRIBUTES,
+            )
+            .at("map frame at scratch")?;
+        // SAFETY: the frame is mapped read-write at `vaddr` for exactly one page,
+        // and nothing else uses the scratch page while this borrow lives.
+        let page = unsafe { core::slice::from_raw_parts_mut(self.vaddr as *mut u8, PAGE as usize) };
+        fill(page);
+        frame.x86_page_unmap().at("unmap frame from scratch")
+    }
+}
+
+/// A capability the new component receives at a slot of its CNode.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant {
+    /// The capability, in the loader's CNode.
+    pub source: CPtr,
+    /// Rights of the copy.
+    pub rights: CapRights,
+    /// Badge to mint the copy with (endpoints and notifications), if any.
+    pub badge: Option<Word>,
+}
+
+impl Grant {
+    /// A plain copy with all rights.
+    pub fn copy(source: CPtr) -> Grant {
+        Grant {
+            source,
+            rights: CapRights::all(),
+            badge: None,
+        }
+    }
+
+    /// A copy with all rights, badged.
+    pub fn badged(source: CPtr, badge: Word) -> Grant {
+        Grant {
+            source,
+            rights: CapRights::all(),
+            badge: Some(badge),
+        }
+    }
+}
+
+/// What to build.
+pub struct Spec<'a> {
+    /// The component's id (written to its start info).
+    pub id: u64,
+    /// How many times it was started before.
+    pub generation: u64,
+    /// Its name (start info, and the kernel's name for the thread).
+    pub name: &'a str,
+    /// Scheduling priority (its maximum controlled priority is 0: it cannot raise others).
+    pub priority: u8,
+    /// The ELF file.
+    pub elf: &'a [u8],
+    /// Where its faults go: placed at `slots::FAULT` (badge it with the id).
+    pub fault: Grant,
+    /// The naming service's endpoint for it, placed at `slots::NAMING`.
+    pub naming: Option<Grant>,
+    /// The endpoint it serves, placed at `slots::SERVICE`.
+    pub service: Option<Grant>,
+    /// Role-specific capabilities, placed from `slots::GRANTS` on.
+    pub grants: &'a [Grant],
+    /// Arguments (`key`, `value`) for its start info.
+    pub args: &'a [(&'a str, &'a str)],
+}
+
+/// The capabilities of a built component that the loader keeps.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Its thread.
+    pub tcb: Cap<Tcb>,
+    /// Its CNode.
+    pub cnode: Cap<CNode>,
+    /// Its address space.
+    pub vspace: Cap<X86Pml4>,
+    /// Every object created for it (for teardown), in creation order.
+    pub objects: Vec<CPtr>,
+}
+
+/// Builds the component `spec` describes and starts its thread.
+pub fn load(
+    objects: &mut impl Objects,
+    scratch: &mut Scratch,
+    asid_pool: Cap<AsidPool>,
+    loader_cnode: Cap<CNode>,
+    spec: &Spec,
+) -> Result<Loaded, LoadError> {
+    let plan: Plan = plan(spec.elf).map_err(LoadError::Plan)?;
+    let mut created = Vec::new();
+    let mut new = |objects: &mut dyn FnMut(ObjectType, Word) -> Result<CPtr, Error>,
+                   ty: ObjectType,
+                   bits: Word,
+                   step: &'static str|
+     -> Result<CPtr, LoadError> {
+        let c = objects(ty, bits).at(step)?;
+        created.push(c);
+        Ok(c)
+    };
+    let mut alloc = |ty, bits| objects.object(ty, bits);
+    let attr = consts::X86_DEFAULT_VM_ATTRIBUTES;
+
+    let vspace = Cap::<X86Pml4>::from_raw(new(&mut alloc, ObjectType::X64Pml4, 0, "vspace")?);
+    asid_pool
+        .x86_asid_pool_assign(vspace)
+        .at("assign an ASID")?;
+    for &base in &plan.pdpts {
+        let c = new(&mut alloc, ObjectType::X86Pdpt, 0, "pdpt")?;
+        Cap::<sel4::cap_type::X86Pdpt>::from_raw(c)
+            .x86_pdpt_map(vspace, base, attr)
+            .at("map pdpt")?;
+    }
+    for &base in &plan.pds {
+        let c = new(
+            &mut alloc,
+            ObjectType::X86PageDirectory,
+            0,
+            "page directory",
+        )?;
+        Cap::<sel4::cap_type::X86PageDirectory>::from_raw(c)
+            .x86_page_directory_map(vspace, base, attr)
+            .at("map page directory")?;
+    }
+    for &base in &plan.pts {
+        let c = new(&mut alloc, ObjectType::X86PageTable, 0, "page table")?;
+        Cap::<sel4::cap_type::X86PageTable>::from_raw(c)
+            .x86_page_table_map(vspace, base, attr)
+            .at("map page table")?;
+    }
+
+    let mut info = StartInfo::new(spec.id, spec.generation, spec.name);
+    for (k, v) in spec.args {
+        // An argument that does not fit is left out; the component sees it missing.
+        let _ = info.push_arg(k, v);
+    }
+    info.grants = spec.grants.len() as u64;
+
+    let mut ipc_frame = None;
+    for page in &plan.pages {
+        let frame = Cap::<X86Page>::from_raw(new(&mut alloc, ObjectType::X86Page, 0, "frame")?);
+        if page.vaddr == START_INFO_VADDR {
+            scratch.fill(frame, |p| {
+                p[..info.as_bytes().len()].copy_from_slice(info.as_bytes())
+            })?;
+        } else if !page.copies.is_empty() {
+            scratch.fill(frame, |p| {
+                for c in &page.copies {
+                    p[c.page_offset..c.page_offset + c.len]
+                        .copy_from_slice(&spec.elf[c.file_offset..c.file_offset + c.len]);
+                }
+            })?;
+        }
+        let rights = if page.writable {
+            CapRights::read_write()
+        } else {
+            CapRights::read()
+        };
+        frame
+            .x86_page_map(vspace, page.vaddr, rights, attr)
+            .at("map page")?;
+        if page.vaddr == IPC_BUFFER_VADDR {
+            ipc_frame = Some(frame);
+        }
+    }
+    let ipc_frame = ipc_frame.expect("plans always contain the IPC buffer page");
+
+    let cnode = Cap::<CNode>::from_raw(new(
+        &mut alloc,
+        ObjectType::CapTable,
+        CNODE_SIZE_BITS,
+        "cnode",
+    )?);
+    let tcb = Cap::<Tcb>::from_raw(new(&mut alloc, ObjectType::Tcb, 0, "tcb")?);
+    let ntfn = new(&mut alloc, ObjectType::Notification, 0, "notification")?;
+
+    let guard = CapData::new_guard(0, 64 - CNODE_SIZE_BITS);
+    let place = |slot: Word, g: Grant, step: &'static str| -> Result<(), LoadError> {
+        match g.badge {
+            Some(b) => cnode
+                .cnode_mint(
+                    slot,
+                    CHILD_DEPTH,
+                    loader_cnode,
+                    g.source,
+                    LOADER_DEPTH,
+                    g.rights,
+                    CapData::new_badge(b),
+                )
+                .at(step),
+            None => cnode
+                .cnode_copy(
+                    slot,
+                    CHILD_DEPTH,
+                    loader_cnode,
+                    g.source,
+                    LOADER_DEPTH,
+                    g.rights,
+                )
+                .at(step),
+        }
+    };
+    place(slots::TCB, Grant::copy(tcb.raw()), "grant its TCB")?;
+    cnode
+        .cnode_mint(
+            slots::CNODE,
+            CHILD_DEPTH,
+            loader_cnode,
+            cnode.raw(),
+            LOADER_DEPTH,
+            CapRights::all(),
+            guard,
+        )
+        .at("grant its CNode")?;
+    place(slots::VSPACE, Grant::copy(vspace.raw()), "grant its VSpace")?;
+    place(slots::FAULT, spec.fault, "grant its fault endpoint")?;
+    if let Some(n) = spec.naming {
+        place(slots::NAMING, n, "grant the naming endpoint")?;
+    }
+    if let Some(s) = spec.service {
+        place(slots::SERVICE, s, "grant its service endpoint")?;
+    }
+    place(
+        slots::NOTIFICATION,
+        Grant::copy(ntfn),
+        "grant its notification",
+    )?;
+    for (i, g) in spec.grants.iter().enumerate() {
+        place(slots::GRANTS + i as Word, *g, "grant a role capability")?;
+    }
+
+    tcb.tcb_configure(
+        slots::FAULT,
+        PrioProps::new(0, spec.priority as Word),
+        cnode,
+        guard,
+        vspace,
+        CapData::NIL,
+        IPC_BUFFER_VADDR,
+        ipc_frame,
+    )
+    .at("configure the thread")?;
+    sel4::syscall::debug_name_thread(tcb, spec.name);
+    let regs = UserContext {
+        rip: plan.entry,
+        rdi: START_INFO_VADDR,
+        ..Default::default()
+    };
+    let count = (core::mem::size_of::<UserContext>() / core::mem::size_of::<Word>()) as Word;
+    tcb.tcb_write_registers(true, 0, count, &regs)
+        .at("start the thread")?;
+    Ok(Loaded {
+        tcb,
+        cnode,
+        vspace,
+        objects: created,
+    })
+}

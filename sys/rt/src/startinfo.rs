@@ -1,0 +1,155 @@
+//! What a component finds when it starts: the start-up protocol between the
+//! loader (root, later proc) and every component other than the root task.
+//!
+//! The loader maps one [`StartInfo`] page at [`START_INFO_VADDR`] and the thread's
+//! IPC buffer at [`IPC_BUFFER_VADDR`], fills the component's CNode with the
+//! capabilities its system description grants at the [`slots`] below, and starts
+//! the thread with `rdi` = [`START_INFO_VADDR`].
+
+/// Where the start-info page is mapped in every component.
+pub const START_INFO_VADDR: u64 = 0x3000_0000;
+/// Where the initial thread's IPC buffer is mapped in every component.
+pub const IPC_BUFFER_VADDR: u64 = 0x3000_1000;
+/// First byte above the loader-managed area; ELF segments must stay below it.
+pub const IMAGE_LIMIT: u64 = START_INFO_VADDR;
+/// log2 of the slot count of every component's CNode.
+pub const CNODE_SIZE_BITS: u64 = 12;
+/// `StartInfo::magic`.
+pub const START_MAGIC: u64 = 0x5445_5353_5354_5254; // "TRTSSSET" little-endian-ish tag
+/// Bytes of `key=value` lines a component's arguments may take.
+pub const ARGS_LEN: usize = 1024;
+/// Longest component name.
+pub const NAME_LEN: usize = 32;
+
+/// Well-known slots of a component's CNode. Slots from [`slots::FIRST_FREE`] on
+/// are the component's own to allocate.
+pub mod slots {
+    /// The component's initial thread.
+    pub const TCB: u64 = 1;
+    /// The component's own CNode (with the guard that makes 64-bit addresses resolve).
+    pub const CNODE: u64 = 2;
+    /// The component's address space (PML4).
+    pub const VSPACE: u64 = 3;
+    /// The endpoint the kernel sends this component's faults to (badged with its id).
+    pub const FAULT: u64 = 4;
+    /// A badged endpoint to the naming service (every component may look up).
+    pub const NAMING: u64 = 5;
+    /// The endpoint this component serves, if it provides a service.
+    pub const SERVICE: u64 = 6;
+    /// A notification for this component's own use (interrupts, wake-ups).
+    pub const NOTIFICATION: u64 = 7;
+    /// First slot of role-specific grants (what a fundamental service needs).
+    pub const GRANTS: u64 = 8;
+    /// The first slot the component allocates itself.
+    pub const FIRST_FREE: u64 = 64;
+}
+
+/// The start-info page's contents.
+#[repr(C)]
+#[derive(Clone)]
+pub struct StartInfo {
+    /// [`START_MAGIC`], so a component can tell it was started by our loader.
+    pub magic: u64,
+    /// The component's id (its index in the system description).
+    pub id: u64,
+    /// How many times it was (re)started before; 0 on the first start.
+    pub generation: u64,
+    /// Bytes used in `name`.
+    pub name_len: u64,
+    /// The component's name.
+    pub name: [u8; NAME_LEN],
+    /// Number of role-specific grants at [`slots::GRANTS`] onwards.
+    pub grants: u64,
+    /// Bytes used in `args`.
+    pub args_len: u64,
+    /// The component's arguments as `key=value` lines.
+    pub args: [u8; ARGS_LEN],
+}
+
+impl StartInfo {
+    /// An empty start-info for component `id` named `name` (truncated to [`NAME_LEN`]).
+    pub fn new(id: u64, generation: u64, name: &str) -> StartInfo {
+        let mut s = StartInfo {
+            magic: START_MAGIC,
+            id,
+            generation,
+            name_len: 0,
+            name: [0; NAME_LEN],
+            grants: 0,
+            args_len: 0,
+            args: [0; ARGS_LEN],
+        };
+        let n = name.len().min(NAME_LEN);
+        s.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        s.name_len = n as u64;
+        s
+    }
+
+    /// Appends one `key=value` argument; false when it does not fit.
+    pub fn push_arg(&mut self, key: &str, value: &str) -> bool {
+        let line_len = key.len() + 1 + value.len() + 1;
+        let at = self.args_len as usize;
+        if at + line_len > ARGS_LEN || key.contains(['=', '\n']) || value.contains('\n') {
+            return false;
+        }
+        let line = &mut self.args[at..at + line_len];
+        line[..key.len()].copy_from_slice(key.as_bytes());
+        line[key.len()] = b'=';
+        line[key.len() + 1..line_len - 1].copy_from_slice(value.as_bytes());
+        line[line_len - 1] = b'\n';
+        self.args_len += line_len as u64;
+        true
+    }
+
+    /// The component's name ("?" if the loader wrote something that is not UTF-8).
+    pub fn name(&self) -> &str {
+        let n = (self.name_len as usize).min(NAME_LEN);
+        core::str::from_utf8(&self.name[..n]).unwrap_or("?")
+    }
+
+    /// The value of argument `key`.
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        let n = (self.args_len as usize).min(ARGS_LEN);
+        let text = core::str::from_utf8(&self.args[..n]).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The page's bytes, as the loader writes them.
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: StartInfo is repr(C), made of integers and byte arrays with no
+        // padding (every field is 8-byte sized or a multiple of 8), so all of its
+        // bytes are initialised.
+        unsafe {
+            core::slice::from_raw_parts(
+                self as *const StartInfo as *const u8,
+                core::mem::size_of::<StartInfo>(),
+            )
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<StartInfo>() <= 4096);
+const _: () = assert!(core::mem::size_of::<StartInfo>().is_multiple_of(8));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_arguments() {
+        let mut s = StartInfo::new(3, 1, "hello");
+        assert_eq!(s.name(), "hello");
+        assert!(s.push_arg("greeting", "hi there"));
+        assert!(s.push_arg("n", "5"));
+        assert!(!s.push_arg("bad=key", "x"));
+        assert!(!s.push_arg("k", "two\nlines"));
+        assert_eq!(s.arg("greeting"), Some("hi there"));
+        assert_eq!(s.arg("n"), Some("5"));
+        assert_eq!(s.arg("g"), None);
+        let long = "x".repeat(ARGS_LEN);
+        assert!(!s.push_arg("big", &long));
+        assert_eq!(s.as_bytes().len(), core::mem::size_of::<StartInfo>());
+        assert_eq!(StartInfo::new(0, 0, &"n".repeat(40)).name().len(), NAME_LEN);
+    }
+}
