@@ -2,10 +2,11 @@
 //! priority, who may look up whom, and which device and shared region goes where.
 //!
 //! A description is written as TOML (`systems/*.toml`), parsed and validated on the host by
-//! [`host::parse`] (feature `host`, on by default), packed into the boot image with
+//! the `sysdesc-toml` crate (a separate crate, so that no component build ever pulls `std`
+//! in through feature unification), packed into the boot image with
 //! [`System::encode`], and unpacked by the root task with [`System::decode`], which checks a
 //! magic and version header and validates the result again. The model, the validation and the
-//! compact form are `no_std` + `alloc`; depend with `default-features = false` from components.
+//! compact form are `no_std` + `alloc`.
 //!
 //! # Invariants of a validated [`System`]
 //! - Names (system, components, services, devices, regions) are 1..=[`MAX_NAME_LEN`] bytes of
@@ -59,16 +60,11 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
-#[cfg(feature = "host")]
-extern crate std;
 
 mod codec;
 mod model;
 mod size;
-mod validate;
-
-#[cfg(feature = "host")]
-pub mod host;
+pub mod validate;
 
 pub use codec::{DecodeError, FORMAT_VERSION, MAGIC};
 pub use model::{

@@ -26,7 +26,7 @@ pub const MAX_NAME_LEN: usize = 32;
 
 /// A whole system: its components, devices and shared regions.
 ///
-/// Built by [`crate::host::parse`] or [`System::decode`], both of which validate it. The fields
+/// Built by `sysdesc_toml::parse` or [`System::decode`], both of which validate it. The fields
 /// are public so the build tool can adjust a description (say, the NIC model); call
 /// [`System::validate`] after any change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

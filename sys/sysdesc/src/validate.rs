@@ -127,7 +127,8 @@ impl System {
 }
 
 /// Why `name` is not a valid name, if it is not.
-pub(crate) fn name_problem(name: &str) -> Option<String> {
+/// Why `name` is not a valid name (see the crate's invariants), if it is not.
+pub fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some(String::from("a name must not be empty"));
     }
@@ -563,7 +564,8 @@ impl Checker<'_> {
 }
 
 /// The message for a priority outside 0..=254, shared with the host front end.
-pub(crate) fn priority_message(priority: i64, component: &str) -> String {
+/// The message for an out-of-range `priority` of `component`.
+pub fn priority_message(priority: i64, component: &str) -> String {
     if priority == i64::from(ROOT_PRIORITY) {
         format!(
             "priority 255 of component \"{component}\" is reserved for the root task (use 0..={MAX_PRIORITY})"

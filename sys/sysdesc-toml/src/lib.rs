@@ -1,4 +1,4 @@
-//! The TOML front end (feature `host`): reads `systems/*.toml`, reports every problem with the
+//! The TOML front end of Tessera system descriptions: reads `systems/*.toml`, reports every problem with the
 //! file, line and column of the value at fault, and yields a validated [`System`].
 
 mod convert;
@@ -10,7 +10,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, vec};
 
-use crate::model::System;
+use sysdesc::System;
 
 /// One problem in a description file, at a position when it has one.
 #[derive(Clone, Debug, PartialEq, Eq)]

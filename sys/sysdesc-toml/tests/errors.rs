@@ -1,8 +1,7 @@
 //! One test per rule: each asserts the exact `file:line:column: message` reported.
 //! Every case is `HEAD` (lines 1-4), the case's body (from line 5), then `FUNDAMENTAL`.
-#![cfg(feature = "host")]
 
-use sysdesc::host;
+use sysdesc_toml as host;
 
 const HEAD: &str = "[system]\nname = \"t\"\nmemory = \"512MiB\"\n\n";
 

@@ -9,12 +9,12 @@ use std::vec::Vec;
 use toml::Spanned;
 
 use super::raw::{RawComponent, RawDevice, RawFile, RawIrq, RawRestart, RawSize};
-use crate::model::{
-    Component, Device, DeviceSelector, Irq, RestartPolicy, SharedRegion, System, PAGE_SIZE,
-};
-use crate::size::parse_size;
-use crate::validate::{
+use sysdesc::parse_size;
+use sysdesc::validate::{
     priority_message, ComponentField, DeviceField, SharedField, Site, SystemField,
+};
+use sysdesc::{
+    Component, Device, DeviceSelector, Irq, RestartPolicy, SharedRegion, System, PAGE_SIZE,
 };
 
 /// Restarts allowed when `restart = "always"` gives no `max`.
