@@ -1,0 +1,111 @@
+//! The device-access interface: PCI enumeration, and for each driver exactly its device's
+//! registers, interrupt and DMA memory.
+//!
+//! A driver names its device by the name the system description gives it; any other device
+//! is `NotFound`, whether it exists or not.
+
+use crate::{CapSlot, Name};
+
+crate::record! {
+    /// One PCI function.
+    pub struct PciFunction {
+        /// Bus number.
+        pub bus: u8,
+        /// Device number on the bus.
+        pub dev: u8,
+        /// Function number.
+        pub func: u8,
+        /// Vendor id.
+        pub vendor: u16,
+        /// Device id.
+        pub device: u16,
+        /// Class code: base class << 16 | subclass << 8 | programming interface.
+        pub class: u32,
+    }
+}
+
+crate::word_enum! {
+    /// How a device's interrupt is delivered.
+    pub enum IrqMode {
+        /// Polled: no interrupt.
+        None = 0,
+        /// Message-signalled.
+        Msi = 1,
+        /// Through the IOAPIC.
+        IoApic = 2,
+        /// Through the 8259 PIC.
+        Pic = 3,
+    }
+}
+
+crate::record! {
+    /// What a driver learns when it claims its device.
+    pub struct DeviceInfo {
+        /// Whether it is a PCI function (else a legacy I/O-port device).
+        pub is_pci: bool,
+        /// The PCI function (zero for an I/O-port device).
+        pub pci: PciFunction,
+        /// Memory BARs the driver may map with `bar`, as a bit set (bit i: BAR i).
+        pub bars: u8,
+        /// First I/O port (0 with `last_port` 0 if none).
+        pub first_port: u16,
+        /// Last I/O port, inclusive.
+        pub last_port: u16,
+        /// How its interrupt arrives.
+        pub irq: IrqMode,
+    }
+}
+
+crate::record! {
+    /// A frame with its physical address, for device registers or DMA.
+    pub struct PhysFrame {
+        /// The frame; lands in the receive slot.
+        pub frame: CapSlot,
+        /// Its physical (bus) address.
+        pub paddr: u64,
+    }
+}
+
+crate::interface! {
+    client DevicesClient;
+    errors {
+        /// No such device, or the description does not assign it to the caller (alike).
+        NotFound = 16,
+        /// The index is past the last entry.
+        NoEntry = 17,
+        /// The device has not been claimed by the caller yet.
+        NotClaimed = 18,
+        /// The BAR is not a memory BAR of the device, or the page is past its end.
+        OutOfRange = 19,
+        /// The device has no interrupt.
+        NoIrq = 20,
+        /// No DMA memory of that size is left in the caller's budget.
+        OutOfMemory = 21,
+        /// The size is outside 12..=21 bits.
+        InvalidSize = 22,
+    }
+    ops {
+        /// The `index`th PCI function in bus order.
+        ///
+        /// `Ok(function)`; `Err(NoEntry)` past the last.
+        List = 1 => fn list(index: u32) -> PciFunction;
+        /// Claims the device `device` for the caller (again after a restart is fine).
+        ///
+        /// `Ok(info)`; `Err(NotFound)` unless the description assigns it to the caller.
+        Claim = 2 => fn claim(device: Name) -> DeviceInfo;
+        /// Page `page` of memory BAR `bar` of the claimed device.
+        ///
+        /// `Ok(frame)` (uncached); `Err(NotFound)`; `Err(NotClaimed)`; `Err(OutOfRange)`.
+        Bar = 3 => fn bar(device: Name, bar: u8, page: u64) -> PhysFrame;
+        /// The interrupt handler of the claimed device.
+        ///
+        /// `Ok(handler)`; `Err(NotFound)`; `Err(NotClaimed)`; `Err(NoIrq)` for a polled one.
+        Irq = 4 => fn irq(device: Name) -> CapSlot;
+        /// A DMA buffer of 2^`size_bits` bytes, physically contiguous, from the caller's
+        /// budget.
+        ///
+        /// `Ok(frame)`; `Err(InvalidSize)`; `Err(OutOfMemory)`; `Err(NotClaimed)` before the
+        /// caller has claimed a device.
+        Dma = 5 => fn dma(size_bits: u8) -> PhysFrame;
+    }
+}

@@ -1,0 +1,129 @@
+//! The proc interface: start, stop, wait for and inspect components.
+//!
+//! Components are named by their [`ComponentId`] from the system description; `spawn` only
+//! starts components the description lists. Listing is one entry per call, by index, so any
+//! number of components or capabilities fits.
+
+use crate::{ComponentId, Name};
+
+crate::word_enum! {
+    /// Where a component is in its life.
+    pub enum State {
+        /// Described but not started.
+        Idle = 0,
+        /// Running.
+        Running = 1,
+        /// Faulted; a restart is pending (after its back-off).
+        Restarting = 2,
+        /// Exited with a status, or killed.
+        Exited = 3,
+        /// Faulted and left stopped (policy `never`, or out of restarts).
+        Failed = 4,
+    }
+}
+
+crate::record! {
+    /// One component, as `list` reports it.
+    pub struct ComponentInfo {
+        /// Its id.
+        pub id: ComponentId,
+        /// Its name.
+        pub name: Name,
+        /// Its state.
+        pub state: State,
+        /// How many times it has been restarted.
+        pub restarts: u32,
+    }
+}
+
+crate::word_enum! {
+    /// What kind of object a capability addresses.
+    pub enum CapKind {
+        /// An IPC endpoint (to a service, or the component's own).
+        Endpoint = 0,
+        /// A notification.
+        Notification = 1,
+        /// Untyped memory.
+        Untyped = 2,
+        /// A frame (own image, shared region, device memory, DMA).
+        Frame = 3,
+        /// An interrupt handler.
+        IrqHandler = 4,
+        /// I/O ports.
+        IoPort = 5,
+        /// A thread.
+        Tcb = 6,
+        /// A CNode.
+        CNode = 7,
+        /// An address space root or paging structure.
+        VSpace = 8,
+        /// A reply capability or anything else.
+        Other = 9,
+    }
+}
+
+crate::record! {
+    /// One capability a component holds.
+    pub struct CapInfo {
+        /// Its slot in the component's CSpace.
+        pub slot: u64,
+        /// What it addresses.
+        pub kind: CapKind,
+        /// Its rights: bit 0 write, bit 1 read, bit 2 grant (seL4's order).
+        pub rights: u8,
+        /// Its badge, 0 if none.
+        pub badge: u64,
+        /// What the description grants it for: a service, device or region name, if any.
+        pub grant: Option<Name>,
+    }
+}
+
+crate::interface! {
+    client ProcClient;
+    errors {
+        /// No component with that name or id.
+        NotFound = 16,
+        /// The caller may not do this to that component (only `proc`'s supervisors and the
+        /// component itself may stop it).
+        Denied = 17,
+        /// The component is already running.
+        AlreadyRunning = 18,
+        /// The component has not exited yet; wait again later.
+        StillRunning = 19,
+        /// The component is not running.
+        NotRunning = 20,
+        /// The index is past the last entry.
+        NoEntry = 21,
+        /// Memory could not provide the component's budget.
+        OutOfMemory = 22,
+    }
+    ops {
+        /// Starts the described component `name`.
+        ///
+        /// `Ok(id)`; `Err(NotFound)` if the description has no such component;
+        /// `Err(AlreadyRunning)`; `Err(OutOfMemory)`; `Err(Denied)` for a fundamental one.
+        Spawn = 1 => fn spawn(name: Name) -> ComponentId;
+        /// Ends the calling component with `status`. On success no reply arrives: the caller
+        /// is gone.
+        ///
+        /// `Err(Denied)` if the badge names no component.
+        Exit = 2 => fn exit(status: u64) -> ();
+        /// The exit status of component `id`, without blocking.
+        ///
+        /// `Ok(status)`; `Err(StillRunning)`; `Err(NotRunning)` if it never started or was
+        /// killed; `Err(NotFound)`.
+        Wait = 3 => fn wait(id: ComponentId) -> u64;
+        /// Stops component `id` without restarting it.
+        ///
+        /// `Ok(())`; `Err(NotFound)`; `Err(NotRunning)`; `Err(Denied)` for a fundamental one.
+        Kill = 4 => fn kill(id: ComponentId) -> ();
+        /// The `index`th component in description order.
+        ///
+        /// `Ok(info)`; `Err(NoEntry)` past the last.
+        List = 5 => fn list(index: u32) -> ComponentInfo;
+        /// The `index`th capability component `id` holds.
+        ///
+        /// `Ok(info)`; `Err(NoEntry)` past the last; `Err(NotFound)` for an unknown id.
+        Caps = 6 => fn caps(id: ComponentId, index: u32) -> CapInfo;
+    }
+}
