@@ -2,7 +2,7 @@
 
 use crate::kernel::{self, Kernel};
 use crate::{step, target_dir, workspace_root, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use tessera_kernel::Variant;
 
@@ -11,41 +11,111 @@ use tessera_kernel::Variant;
 pub struct Image {
     /// The built kernel.
     pub kernel: Kernel,
-    /// The root task ELF, given to QEMU as the first multiboot module.
+    /// The root task ELF, given to QEMU as the first multiboot module. It embeds the
+    /// boot image (system description + component ELFs) when a system was given.
     pub root: PathBuf,
 }
 
-/// The components built into the image (packages under `services/` and `apps/`).
-pub const COMPONENTS: &[&str] = &["root"];
+/// The root task's package (always built, last, with the boot image embedded).
+pub const ROOT: &str = "root";
 
-/// Builds the components for `variant` (release profile, a target folder per kernel
-/// variant so switching variants does not rebuild everything).
-pub fn components(variant_env: &str, dir_name: &str) -> Result<PathBuf> {
-    let target = target_dir().join("sys").join(dir_name);
-    step(&format!("building components ({})", COMPONENTS.join(", ")));
+/// Finds the package that builds component binary `binary`: `services/<binary>` or
+/// `apps/<binary>`, with a `src/main.rs`.
+pub fn component_package(binary: &str) -> Option<PathBuf> {
+    ["services", "apps"]
+        .iter()
+        .map(|dir| workspace_root().join(dir).join(binary))
+        .find(|p| p.join("Cargo.toml").is_file() && p.join("src/main.rs").is_file())
+}
+
+fn cargo_build(target: &Path, variant_env: &str, packages: &[&str], image: Option<&Path>) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
         .args(["build", "--release"])
         .arg("--target-dir")
-        .arg(&target)
+        .arg(target)
         .env(tessera_kernel::VARIANT_ENV, variant_env);
-    for c in COMPONENTS {
-        cmd.args(["-p", c]);
+    match image {
+        Some(path) => cmd.env("TESSERA_IMAGE", path),
+        None => cmd.env_remove("TESSERA_IMAGE"),
+    };
+    for p in packages {
+        cmd.args(["-p", p]);
     }
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err("building the components failed (see the errors above)".into());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building {} failed (see the errors above)", packages.join(", ")))
     }
-    Ok(target.join("release"))
 }
 
-/// Builds the kernel and the components for `variant`.
-pub fn image(variant: &Variant) -> Result<Image> {
+/// Reads and checks a system description; the error lists every problem as
+/// `file:line:column: message`.
+pub fn load_system(path: &Path) -> Result<sysdesc::System> {
+    sysdesc_toml::load(path).map_err(|d| {
+        format!("{} is not a valid system description:\n{}", path.display(), sysdesc_toml::render(&d))
+    })
+}
+
+/// Builds the components `system` names and packs them with its description into a
+/// boot image file; returns its path.
+fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf> {
+    let system = load_system(system_path)?;
+    let mut binaries: Vec<&str> = system.components.iter().map(|c| c.binary.as_str()).collect();
+    binaries.sort_unstable();
+    binaries.dedup();
+    for b in &binaries {
+        if component_package(b).is_none() {
+            let users: Vec<&str> =
+                system.components.iter().filter(|c| c.binary == *b).map(|c| c.name.as_str()).collect();
+            return Err(format!(
+                "{}: component {} uses binary `{b}`, but there is no package services/{b} or apps/{b} with a src/main.rs",
+                system_path.display(),
+                users.join(", ")
+            ));
+        }
+    }
+    step(&format!("building {} components of system `{}`", binaries.len(), system.name));
+    cargo_build(target, variant_env, &binaries, None)?;
+    let mut writer = bootimage::Writer::new();
+    writer.add(bootimage::Kind::System, "system", system.encode())?;
+    for b in &binaries {
+        let elf = target.join("release").join(b);
+        let bytes = std::fs::read(&elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+        writer.add(bootimage::Kind::Elf, b, bytes)?;
+    }
+    let bytes = writer.finish()?;
+    let dir = target.join("images");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{}.img", system.name));
+    // Write only on change, so the root task is not rebuilt for nothing.
+    if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+        std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    step(&format!("boot image {} ({} KiB)", path.display(), bytes.len() / 1024));
+    Ok(path)
+}
+
+/// Builds the kernel for `variant` and the root task; with `system`, also that
+/// system's components, packed into the boot image the root task embeds.
+pub fn image(variant: &Variant, system: Option<&Path>) -> Result<Image> {
+    // Check the description before the long steps.
+    if let Some(path) = system {
+        load_system(path)?;
+    }
     let kernel = kernel::build(variant)?;
     let dir_name = kernel::variant_dir_name(&kernel.config);
-    let bin = components(&kernel.config.variant.to_env_string(), &dir_name)?;
-    let root = bin.join("root");
+    let variant_env = kernel.config.variant.to_env_string();
+    let target = target_dir().join("sys").join(dir_name);
+    let image = match system {
+        Some(path) => Some(pack(path, &target, &variant_env)?),
+        None => None,
+    };
+    step("building the root task");
+    cargo_build(&target, &variant_env, &[ROOT], image.as_deref())?;
+    let root = target.join("release").join(ROOT);
     if !root.is_file() {
         return Err(format!("{} was not built", root.display()));
     }

@@ -31,6 +31,10 @@ enum Cmd {
 
 #[derive(Args, Clone)]
 struct KernelArgs {
+    /// A system description (systems/*.toml) to build into the boot image; without
+    /// one the root task runs its own foundation checks.
+    #[arg(long)]
+    system: Option<std::path::PathBuf>,
     /// Interrupt controller the kernel drives: ioapic or pic.
     #[arg(long)]
     irq: Option<String>,
@@ -74,7 +78,7 @@ struct TestArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Build(k) => build::image(&k.variant()).map(|image| {
+        Cmd::Build(k) => build::image(&k.variant(), k.system.as_deref()).map(|image| {
             println!("kernel: {}", image.kernel.elf32.display());
             println!("root:   {}", image.root.display());
         }),
@@ -97,7 +101,7 @@ fn run(args: RunArgs) -> Result<()> {
         "kvm" => Accel::Kvm,
         other => return Err(format!("unknown accelerator `{other}` (tcg or kvm)")),
     };
-    let image = build::image(&args.kernel.variant())?;
+    let image = build::image(&args.kernel.variant(), args.kernel.system.as_deref())?;
     let log = target_dir().join("logs/run.log");
     let mut boot = Boot::new(image.kernel.elf32.clone(), image.root.clone(), log.clone());
     boot.accel = accel;

@@ -74,10 +74,10 @@ pub fn run(host_only: bool) -> Result<()> {
     ok &= cargo_test(&args, &[], &mut tally)?;
 
     if !host_only {
-        let image = build::image(&Variant::default())?;
+        let image = build::image(&Variant::default(), None)?;
         let mut variants = Vec::new();
         for v in TEST_VARIANTS {
-            let other = build::image(&Variant::parse(v).map_err(|e| e.to_string())?)?;
+            let other = build::image(&Variant::parse(v).map_err(|e| e.to_string())?, None)?;
             variants.push(format!(
                 "{v}|{}|{}",
                 other.kernel.elf32.display(),

@@ -13,6 +13,7 @@
 extern crate alloc;
 
 mod objects;
+mod system;
 mod worker;
 
 use alloc::vec::Vec;
@@ -26,6 +27,10 @@ use sel4::cap_type::{Endpoint, IoPort};
 use sel4::{init_caps, BootInfo, Cap, CapRights, Error, MessageInfo};
 
 rt::entry!(main);
+
+/// The boot image `xtask` packed (system description + component ELFs); empty when the
+/// root task was built without a system, and then it runs its foundation checks.
+static IMAGE: &[u8] = include_bytes!(env!("TESSERA_IMAGE_PATH"));
 
 /// Round trips timed for the IPC measurement.
 const IPC_ITERATIONS: usize = 10_000;
@@ -70,6 +75,9 @@ fn main(bootinfo: usize) {
     #[cfg(feature = "dump-bootinfo")]
     dump_bootinfo(bootinfo, &bi);
     print_summary(&bi);
+    if !IMAGE.is_empty() {
+        system::boot(&bi, IMAGE);
+    }
 
     let mut checks = Checks { failed: 0 };
     let mut alloc = Allocator::new(&bi);

@@ -73,3 +73,21 @@ impl Allocator {
         Cap::from_raw(slot)
     }
 }
+
+impl loader::build::Objects for Allocator {
+    fn object(&mut self, ty: sel4::ObjectType, size_bits: Word) -> Result<CPtr, sel4::Error> {
+        if self.next_slot >= self.end_slot {
+            return Err(sel4::Error::NotEnoughMemory);
+        }
+        let slot = self.slot();
+        self.untyped.untyped_retype(ty.word(), size_bits, init_caps::CNODE, 0, 0, slot, 1)?;
+        Ok(slot)
+    }
+
+    fn slot(&mut self) -> Result<CPtr, sel4::Error> {
+        if self.next_slot >= self.end_slot {
+            return Err(sel4::Error::NotEnoughMemory);
+        }
+        Ok(Allocator::slot(self))
+    }
+}

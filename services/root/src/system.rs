@@ -1,0 +1,89 @@
+//! Booting a system description: the root task builds the components the boot
+//! image holds, each in its own address space and capability space, with only
+//! the capabilities its description grants, and then serves as the fault
+//! handler of last resort.
+
+use crate::objects::Allocator;
+use alloc::vec::Vec;
+use loader::build::{load, Grant, Scratch, Spec};
+use root::fault::FaultReport;
+use rt::println;
+use sel4::bootinfo::BootInfoRef;
+use sel4::cap_type::Endpoint;
+use sel4::{init_caps, Cap, ObjectType, Word};
+use sysdesc::{ComponentId, System};
+
+/// Where the root task maps frames for a moment to fill them (a 2 MiB region its own
+/// image does not use).
+const SCRATCH_VADDR: Word = 0x3fe0_0000;
+
+/// The badge a component's capabilities carry: its id + 1 (0 means "no badge").
+pub fn badge_of(id: ComponentId) -> Word {
+    id.0 as Word + 1
+}
+
+/// Builds and starts every component of the system in `image`; then reports faults.
+pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
+    let image = bootimage::Image::parse(image)
+        .unwrap_or_else(|e| panic!("the boot image is corrupt: {e:?}"));
+    let system = System::decode(image.system().expect("the boot image has a system description"))
+        .unwrap_or_else(|e| panic!("the system description does not decode: {e:?}"));
+    println!("system `{}`: {} components", system.name, system.components.len());
+
+    let mut objects = Allocator::new(bi);
+    let mut scratch = Scratch::new(&mut objects, init_caps::VSPACE, SCRATCH_VADDR)
+        .unwrap_or_else(|e| panic!("scratch mapping: {e:?}"));
+    let new_endpoint = |objects: &mut Allocator| -> Cap<Endpoint> { objects.retype(ObjectType::Endpoint.word(), 0) };
+
+    // Faults of every component come to the root task for now, badged with its id.
+    let faults = new_endpoint(&mut objects);
+    // One endpoint per service: naming's is known to every component; the others are
+    // reached through naming.
+    let services: Vec<Option<Cap<Endpoint>>> = system
+        .components
+        .iter()
+        .map(|c| (!c.provides.is_empty() || c.fundamental).then(|| new_endpoint(&mut objects)))
+        .collect();
+    let naming_id = system.component_id("naming").expect("validated: naming exists");
+    let naming_ep = services[naming_id.index()].expect("naming serves an endpoint");
+
+    // Fundamental services first, in the description's order, then the rest.
+    let mut order: Vec<(ComponentId, &sysdesc::Component)> = system.iter().collect();
+    order.sort_by_key(|(_, c)| !c.fundamental);
+    for (id, c) in order {
+        let Some(elf) = image.elf(&c.binary) else {
+            panic!("the boot image has no binary `{}` for component `{}`", c.binary, c.name)
+        };
+        let args: Vec<(&str, &str)> = c.args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let spec = Spec {
+            id: id.0 as u64,
+            generation: 0,
+            name: &c.name,
+            priority: c.priority,
+            elf,
+            fault: Grant::badged(faults.raw(), badge_of(id)),
+            naming: (id != naming_id).then(|| Grant::badged(naming_ep.raw(), badge_of(id))),
+            service: services[id.index()].map(|ep| Grant::copy(ep.raw())),
+            grants: &[],
+            args: &args,
+        };
+        match load(&mut objects, &mut scratch, init_caps::ASID_POOL, init_caps::CNODE, &spec) {
+            Ok(_) => println!("root: started {} (id {}, priority {})", c.name, id.0, c.priority),
+            Err(e) => println!("root: cannot start {}: {e:?}", c.name),
+        }
+    }
+
+    loop {
+        let mut mrs = [0; 4];
+        let (info, badge) = sel4::syscall::recv_with_mrs(faults.raw(), &mut mrs);
+        let words: Vec<Word> = (0..info.length() as usize)
+            .map(|i| if i < 4 { mrs[i] } else { sel4::ipc::get_mr(i) })
+            .collect();
+        let name = badge
+            .checked_sub(1)
+            .and_then(|i| system.get(ComponentId(i as u16)))
+            .map(|c| c.name.as_str())
+            .unwrap_or("?");
+        println!("{}", FaultReport::decode(name, info.label(), &words));
+    }
+}
