@@ -221,8 +221,7 @@ pub fn encode_reply<T: Field, E: ErrorCode>(result: &Result<T, E>) -> Message {
         Ok(value) => {
             let mut w = Writer::new(0);
             value.put(&mut w);
-            w.finish()
-                .unwrap_or_else(|_| error_reply(E::INVALID_REPLY))
+            w.finish().unwrap_or_else(|_| error_reply(E::INVALID_REPLY))
         }
         Err(e) => error_reply(*e),
     }
