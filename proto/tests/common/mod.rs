@@ -134,7 +134,7 @@ impl naming::Server for NamingMock {
             return Err(naming::Error::NotFound);
         }
         Ok(naming::Binding {
-            endpoint: CapSlot(100 + badge),
+            endpoint: CapSlot(badge.wrapping_add(100)),
             generation: name.len() as u64,
         })
     }
