@@ -19,6 +19,32 @@ pub struct Image {
 /// The root task's package (always built, last, with the boot image embedded).
 pub const ROOT: &str = "root";
 
+/// Every component package: a package under `services/` or `apps/` whose build script
+/// uses `component-build` (a `no_std` binary for seL4). Returned as package names.
+///
+/// Components must be built apart from host crates: in one cargo invocation features
+/// unify, and a host crate's `std` feature on a shared dependency (e.g. serde) would
+/// link `std` into a component.
+pub fn component_packages() -> Vec<String> {
+    let mut found = Vec::new();
+    for dir in ["services", "apps"] {
+        let Ok(entries) = std::fs::read_dir(workspace_root().join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let manifest = e.path().join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else {
+                continue;
+            };
+            if text.contains("component-build") {
+                found.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Finds the package that builds component binary `binary`: `services/<binary>` or
 /// `apps/<binary>`, with a `src/main.rs`.
 pub fn component_package(binary: &str) -> Option<PathBuf> {
@@ -28,7 +54,12 @@ pub fn component_package(binary: &str) -> Option<PathBuf> {
         .find(|p| p.join("Cargo.toml").is_file() && p.join("src/main.rs").is_file())
 }
 
-fn cargo_build(target: &Path, variant_env: &str, packages: &[&str], image: Option<&Path>) -> Result<()> {
+fn cargo_build(
+    target: &Path,
+    variant_env: &str,
+    packages: &[&str],
+    image: Option<&Path>,
+) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
@@ -47,7 +78,10 @@ fn cargo_build(target: &Path, variant_env: &str, packages: &[&str], image: Optio
     if status.success() {
         Ok(())
     } else {
-        Err(format!("building {} failed (see the errors above)", packages.join(", ")))
+        Err(format!(
+            "building {} failed (see the errors above)",
+            packages.join(", ")
+        ))
     }
 }
 
@@ -55,7 +89,11 @@ fn cargo_build(target: &Path, variant_env: &str, packages: &[&str], image: Optio
 /// `file:line:column: message`.
 pub fn load_system(path: &Path) -> Result<sysdesc::System> {
     sysdesc_toml::load(path).map_err(|d| {
-        format!("{} is not a valid system description:\n{}", path.display(), sysdesc_toml::render(&d))
+        format!(
+            "{} is not a valid system description:\n{}",
+            path.display(),
+            sysdesc_toml::render(&d)
+        )
     })
 }
 
@@ -63,13 +101,21 @@ pub fn load_system(path: &Path) -> Result<sysdesc::System> {
 /// boot image file; returns its path.
 fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf> {
     let system = load_system(system_path)?;
-    let mut binaries: Vec<&str> = system.components.iter().map(|c| c.binary.as_str()).collect();
+    let mut binaries: Vec<&str> = system
+        .components
+        .iter()
+        .map(|c| c.binary.as_str())
+        .collect();
     binaries.sort_unstable();
     binaries.dedup();
     for b in &binaries {
         if component_package(b).is_none() {
-            let users: Vec<&str> =
-                system.components.iter().filter(|c| c.binary == *b).map(|c| c.name.as_str()).collect();
+            let users: Vec<&str> = system
+                .components
+                .iter()
+                .filter(|c| c.binary == *b)
+                .map(|c| c.name.as_str())
+                .collect();
             return Err(format!(
                 "{}: component {} uses binary `{b}`, but there is no package services/{b} or apps/{b} with a src/main.rs",
                 system_path.display(),
@@ -77,7 +123,11 @@ fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf>
             ));
         }
     }
-    step(&format!("building {} components of system `{}`", binaries.len(), system.name));
+    step(&format!(
+        "building {} components of system `{}`",
+        binaries.len(),
+        system.name
+    ));
     cargo_build(target, variant_env, &binaries, None)?;
     let mut writer = bootimage::Writer::new();
     writer.add(bootimage::Kind::System, "system", system.encode())?;
@@ -94,7 +144,11 @@ fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf>
     if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
         std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    step(&format!("boot image {} ({} KiB)", path.display(), bytes.len() / 1024));
+    step(&format!(
+        "boot image {} ({} KiB)",
+        path.display(),
+        bytes.len() / 1024
+    ));
     Ok(path)
 }
 

@@ -105,7 +105,8 @@ pub fn run(host_only: bool) -> Result<()> {
     }
 }
 
-/// `cargo fmt --check` and `cargo clippy --workspace --all-targets -- -D warnings`.
+/// `cargo fmt --check`, and clippy with warnings as errors on every crate and target
+/// (host crates and components in separate invocations).
 pub fn lint() -> Result<()> {
     crate::kernel::source()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -115,21 +116,31 @@ pub fn lint() -> Result<()> {
         .args(["fmt", "--all", "--check"])
         .status()
         .map_err(|e| format!("cannot run cargo fmt: {e}"))?;
-    step("cargo clippy --workspace --all-targets -- -D warnings");
-    let clippy = Command::new(&cargo)
-        .current_dir(workspace_root())
-        .args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--quiet",
-            "--",
-            "-D",
-            "warnings",
-        ])
-        .status()
-        .map_err(|e| format!("cannot run cargo clippy: {e}"))?;
-    match (fmt.success(), clippy.success()) {
+    // Host crates and components in separate invocations: see build::component_packages.
+    let components = build::component_packages();
+    let clippy = |what: &str, selection: &[String]| -> Result<bool> {
+        step(&format!(
+            "cargo clippy ({what}) --all-targets -- -D warnings"
+        ));
+        Command::new(&cargo)
+            .current_dir(workspace_root())
+            .arg("clippy")
+            .args(selection)
+            .args(["--all-targets", "--quiet", "--", "-D", "warnings"])
+            .status()
+            .map(|s| s.success())
+            .map_err(|e| format!("cannot run cargo clippy: {e}"))
+    };
+    let mut host = vec!["--workspace".to_string()];
+    for c in &components {
+        host.extend(["--exclude".to_string(), c.clone()]);
+    }
+    let mut comps = Vec::new();
+    for c in &components {
+        comps.extend(["-p".to_string(), c.clone()]);
+    }
+    let clippy_ok = clippy("host crates", &host)? & clippy("components", &comps)?;
+    match (fmt.success(), clippy_ok) {
         (true, true) => Ok(()),
         (false, _) => Err("formatting differs: run `cargo fmt --all`".into()),
         (_, false) => Err("clippy found problems (see above)".into()),

@@ -80,7 +80,8 @@ impl loader::build::Objects for Allocator {
             return Err(sel4::Error::NotEnoughMemory);
         }
         let slot = self.slot();
-        self.untyped.untyped_retype(ty.word(), size_bits, init_caps::CNODE, 0, 0, slot, 1)?;
+        self.untyped
+            .untyped_retype(ty.word(), size_bits, init_caps::CNODE, 0, 0, slot, 1)?;
         Ok(slot)
     }
 

@@ -26,14 +26,24 @@ pub fn badge_of(id: ComponentId) -> Word {
 pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
     let image = bootimage::Image::parse(image)
         .unwrap_or_else(|e| panic!("the boot image is corrupt: {e:?}"));
-    let system = System::decode(image.system().expect("the boot image has a system description"))
-        .unwrap_or_else(|e| panic!("the system description does not decode: {e:?}"));
-    println!("system `{}`: {} components", system.name, system.components.len());
+    let system = System::decode(
+        image
+            .system()
+            .expect("the boot image has a system description"),
+    )
+    .unwrap_or_else(|e| panic!("the system description does not decode: {e:?}"));
+    println!(
+        "system `{}`: {} components",
+        system.name,
+        system.components.len()
+    );
 
     let mut objects = Allocator::new(bi);
     let mut scratch = Scratch::new(&mut objects, init_caps::VSPACE, SCRATCH_VADDR)
         .unwrap_or_else(|e| panic!("scratch mapping: {e:?}"));
-    let new_endpoint = |objects: &mut Allocator| -> Cap<Endpoint> { objects.retype(ObjectType::Endpoint.word(), 0) };
+    let new_endpoint = |objects: &mut Allocator| -> Cap<Endpoint> {
+        objects.retype(ObjectType::Endpoint.word(), 0)
+    };
 
     // Faults of every component come to the root task for now, badged with its id.
     let faults = new_endpoint(&mut objects);
@@ -44,7 +54,9 @@ pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
         .iter()
         .map(|c| (!c.provides.is_empty() || c.fundamental).then(|| new_endpoint(&mut objects)))
         .collect();
-    let naming_id = system.component_id("naming").expect("validated: naming exists");
+    let naming_id = system
+        .component_id("naming")
+        .expect("validated: naming exists");
     let naming_ep = services[naming_id.index()].expect("naming serves an endpoint");
 
     // Fundamental services first, in the description's order, then the rest.
@@ -52,9 +64,16 @@ pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
     order.sort_by_key(|(_, c)| !c.fundamental);
     for (id, c) in order {
         let Some(elf) = image.elf(&c.binary) else {
-            panic!("the boot image has no binary `{}` for component `{}`", c.binary, c.name)
+            panic!(
+                "the boot image has no binary `{}` for component `{}`",
+                c.binary, c.name
+            )
         };
-        let args: Vec<(&str, &str)> = c.args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let args: Vec<(&str, &str)> = c
+            .args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let spec = Spec {
             id: id.0 as u64,
             generation: 0,
@@ -67,8 +86,17 @@ pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
             grants: &[],
             args: &args,
         };
-        match load(&mut objects, &mut scratch, init_caps::ASID_POOL, init_caps::CNODE, &spec) {
-            Ok(_) => println!("root: started {} (id {}, priority {})", c.name, id.0, c.priority),
+        match load(
+            &mut objects,
+            &mut scratch,
+            init_caps::ASID_POOL,
+            init_caps::CNODE,
+            &spec,
+        ) {
+            Ok(_) => println!(
+                "root: started {} (id {}, priority {})",
+                c.name, id.0, c.priority
+            ),
             Err(e) => println!("root: cannot start {}: {e:?}", c.name),
         }
     }

@@ -142,12 +142,16 @@ impl<'a> Image<'a> {
 
     /// The system description's bytes, if the image has one.
     pub fn system(&self) -> Option<&'a [u8]> {
-        self.entries().find(|e| e.kind == Kind::System).map(|e| e.data)
+        self.entries()
+            .find(|e| e.kind == Kind::System)
+            .map(|e| e.data)
     }
 
     /// The ELF file of the component binary `name`.
     pub fn elf(&self, name: &str) -> Option<&'a [u8]> {
-        self.entries().find(|e| e.kind == Kind::Elf && e.name == name).map(|e| e.data)
+        self.entries()
+            .find(|e| e.kind == Kind::Elf && e.name == name)
+            .map(|e| e.data)
     }
 }
 
@@ -168,7 +172,9 @@ impl Writer {
     /// Adds an entry; fails on a name that is empty, longer than [`NAME_LEN`] or taken.
     pub fn add(&mut self, kind: Kind, name: &str, data: Vec<u8>) -> Result<(), String> {
         if name.is_empty() || name.len() > NAME_LEN {
-            return Err(format!("image entry name {name:?} must be 1..={NAME_LEN} bytes"));
+            return Err(format!(
+                "image entry name {name:?} must be 1..={NAME_LEN} bytes"
+            ));
         }
         if self.entries.iter().any(|(k, n, _)| *k == kind && n == name) {
             return Err(format!("image entry {name:?} added twice"));
@@ -214,7 +220,8 @@ mod tests {
     fn sample() -> Vec<u8> {
         let mut w = Writer::new();
         w.add(Kind::System, "system", b"TSYS...".to_vec()).unwrap();
-        w.add(Kind::Elf, "naming", vec![0x7f, b'E', b'L', b'F', 1, 2, 3]).unwrap();
+        w.add(Kind::Elf, "naming", vec![0x7f, b'E', b'L', b'F', 1, 2, 3])
+            .unwrap();
         w.add(Kind::Elf, "proc", vec![9; 1000]).unwrap();
         w.finish().unwrap()
     }
@@ -253,8 +260,14 @@ mod tests {
         assert_eq!(Image::parse(&bad).unwrap_err(), Error::BadMagic);
         let mut bad = good.clone();
         bad[4] = 9;
-        assert_eq!(Image::parse(&bad).unwrap_err(), Error::WrongVersion { found: 9 });
-        assert_eq!(Image::parse(&good[..good.len() - 1]).unwrap_err(), Error::BadEntry { index: 2 });
+        assert_eq!(
+            Image::parse(&bad).unwrap_err(),
+            Error::WrongVersion { found: 9 }
+        );
+        assert_eq!(
+            Image::parse(&good[..good.len() - 1]).unwrap_err(),
+            Error::BadEntry { index: 2 }
+        );
         // Every truncation and every single-byte corruption is refused or parses
         // into entries that lie inside the buffer.
         for n in 0..good.len() {
@@ -283,6 +296,9 @@ mod tests {
         let at = HEADER + 2 * ENTRY;
         bytes[at + 1] = 6;
         bytes[at + 2..at + 8].copy_from_slice(b"naming");
-        assert_eq!(Image::parse(&bytes).unwrap_err(), Error::Duplicate { index: 2 });
+        assert_eq!(
+            Image::parse(&bytes).unwrap_err(),
+            Error::Duplicate { index: 2 }
+        );
     }
 }
