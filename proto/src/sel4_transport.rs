@@ -103,3 +103,34 @@ pub fn received(info: MessageInfo, mrs: &[Word; 4], receive_slot: Option<CPtr>) 
     message.cap = receive_slot.filter(|_| transferred);
     message
 }
+
+/// Runs a server on `endpoint` for ever: receives a request (a transferred capability
+/// lands in `receive`), answers it with `handle(badge, request)`, and replies.
+///
+/// Before each reply the receive slot is emptied, so a capability the handler did not
+/// move out is dropped rather than clobbering the next one; `after_reply` runs once the
+/// reply has been delivered (e.g. to delete minted copies the reply carried).
+pub fn serve(
+    endpoint: CPtr,
+    receive: ReceiveSlot,
+    mut handle: impl FnMut(Word, &Message) -> Message,
+    mut after_reply: impl FnMut(),
+) -> ! {
+    let receive_cnode = sel4::Cap::<sel4::cap_type::CNode>::from_raw(receive.cnode);
+    let depth = receive.depth as u8;
+    receive.install();
+    let mut mrs = [0; 4];
+    let (mut info, mut badge) = syscall::recv_with_mrs(endpoint, &mut mrs);
+    loop {
+        let request = received(info, &mrs, Some(receive.index));
+        let reply = handle(badge, &request);
+        // Deleting an empty slot succeeds; a failure here leaves the slot for the
+        // next delete, and the kernel refuses to overwrite it meanwhile.
+        let _ = receive_cnode.cnode_delete(receive.index, depth);
+        let (reply_info, reply_mrs) = prepare(&reply);
+        mrs = reply_mrs;
+        receive.install();
+        (info, badge) = syscall::reply_recv_with_mrs(endpoint, reply_info, &mut mrs);
+        after_reply();
+    }
+}

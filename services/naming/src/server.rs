@@ -61,6 +61,11 @@ impl<C: CapOps> NamingServer<C> {
         &self.caps
     }
 
+    /// The capability operations, mutably (for the shell's housekeeping between requests).
+    pub fn caps_mut(&mut self) -> &mut C {
+        &mut self.caps
+    }
+
     /// Registers `endpoint` (already in naming's storage) for naming's own component, or any
     /// other, bypassing the badge check: for the shell to register `naming` itself at start.
     ///

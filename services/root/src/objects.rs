@@ -41,6 +41,11 @@ impl Allocator {
         self.next_slot - 1
     }
 
+    /// The capability pointer of the untyped objects are carved from.
+    pub fn untyped_cptr(&self) -> CPtr {
+        self.untyped.raw()
+    }
+
     /// The untyped objects are carved from, and its description.
     pub fn some_untyped(&self) -> (Cap<UntypedCap>, Untyped) {
         (self.untyped, self.desc)

@@ -5,6 +5,7 @@
 
 use crate::objects::Allocator;
 use alloc::vec::Vec;
+use bootimage::{Kind, UntypedInfo, Writer};
 use loader::build::{load, Grant, Scratch, Spec};
 use root::fault::FaultReport;
 use rt::println;
@@ -23,8 +24,8 @@ pub fn badge_of(id: ComponentId) -> Word {
 }
 
 /// Builds and starts every component of the system in `image`; then reports faults.
-pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
-    let image = bootimage::Image::parse(image)
+pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
+    let image = bootimage::Image::parse(image_bytes)
         .unwrap_or_else(|e| panic!("the boot image is corrupt: {e:?}"));
     let system = System::decode(
         image
@@ -59,6 +60,13 @@ pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
         .expect("validated: naming exists");
     let naming_ep = services[naming_id.index()].expect("naming serves an endpoint");
 
+    let roles = Roles::new(
+        bi,
+        &objects,
+        image.system().expect("checked above"),
+        image_bytes,
+    );
+
     // Fundamental services first, in the description's order, then the rest.
     let mut order: Vec<(ComponentId, &sysdesc::Component)> = system.iter().collect();
     order.sort_by_key(|(_, c)| !c.fundamental);
@@ -74,6 +82,7 @@ pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let (grants, data) = roles.for_component(&c.name);
         let spec = Spec {
             id: id.0 as u64,
             generation: 0,
@@ -83,8 +92,9 @@ pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
             fault: Grant::badged(faults.raw(), badge_of(id)),
             naming: (id != naming_id).then(|| Grant::badged(naming_ep.raw(), badge_of(id))),
             service: services[id.index()].map(|ep| Grant::copy(ep.raw())),
-            grants: &[],
+            grants: &grants,
             args: &args,
+            data,
         };
         match load(
             &mut objects,
@@ -113,5 +123,80 @@ pub fn boot(bi: &BootInfoRef, image: &[u8]) -> ! {
             .map(|c| c.name.as_str())
             .unwrap_or("?");
         println!("{}", FaultReport::decode(name, info.label(), &words));
+    }
+}
+
+/// What the fundamental services receive beyond what every component gets (see
+/// docs/SERVICES.md): their grants, and their data blob.
+struct Roles<'a> {
+    /// `system` only: for naming.
+    system_blob: Vec<u8>,
+    /// `system` + the RAM untyped table: for memory.
+    memory_blob: Vec<u8>,
+    /// `system` + the device untyped table: for devices.
+    devices_blob: Vec<u8>,
+    /// The whole boot image: for proc, which starts the other components.
+    image: &'a [u8],
+    ram: Vec<Grant>,
+    devices: Vec<Grant>,
+}
+
+impl<'a> Roles<'a> {
+    fn new(bi: &BootInfoRef, objects: &Allocator, system: &[u8], image: &'a [u8]) -> Roles<'a> {
+        let mut ram = (Vec::new(), Vec::new());
+        let mut dev = (Vec::new(), Vec::new());
+        for (cptr, u) in bi.untypeds() {
+            // The root task keeps the one it builds the fundamental services from.
+            if cptr == objects.untyped_cptr() {
+                continue;
+            }
+            let info = UntypedInfo {
+                paddr: u.paddr(),
+                size_bits: u.size_bits(),
+                is_device: u.is_device(),
+            };
+            let list = if u.is_device() { &mut dev } else { &mut ram };
+            list.0.push(Grant::copy(cptr));
+            list.1.push(info);
+        }
+        let blob = |table: Option<&[UntypedInfo]>| {
+            let mut w = Writer::new();
+            w.add(Kind::System, "system", system.to_vec())
+                .expect("fresh writer");
+            if let Some(t) = table {
+                w.add(Kind::Untypeds, "untypeds", bootimage::encode_untypeds(t))
+                    .expect("fresh writer");
+            }
+            w.finish().expect("small image")
+        };
+        Roles {
+            system_blob: blob(None),
+            memory_blob: blob(Some(&ram.1)),
+            devices_blob: blob(Some(&dev.1)),
+            image,
+            ram: ram.0,
+            devices: dev.0,
+        }
+    }
+
+    /// The grants (from `slots::GRANTS` on) and data blob of the component `name`.
+    fn for_component(&self, name: &str) -> (Vec<Grant>, &[u8]) {
+        match name {
+            "naming" => (Vec::new(), &self.system_blob),
+            "memory" => (self.ram.clone(), &self.memory_blob),
+            "devices" => {
+                let mut g = alloc::vec![
+                    Grant::copy(init_caps::IO_PORT.raw()),
+                    Grant::copy(init_caps::IRQ_CONTROL.raw())
+                ];
+                g.extend(self.devices.iter().copied());
+                (g, &self.devices_blob)
+            }
+            "proc" => (
+                alloc::vec![Grant::copy(init_caps::ASID_POOL.raw())],
+                self.image,
+            ),
+            _ => (Vec::new(), &[]),
+        }
     }
 }

@@ -10,8 +10,14 @@
 //! file can be parsed in place. The reader ([`Image::parse`]) checks every entry
 //! against the image's length before anything uses it; it never panics.
 
-#![cfg_attr(not(feature = "std"), no_std)]
+#![no_std]
 #![deny(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
 /// The first four bytes of an image.
 pub const MAGIC: [u8; 4] = *b"TIMG";
@@ -30,6 +36,35 @@ pub enum Kind {
     System = 1,
     /// A component's ELF file, named after its binary.
     Elf = 2,
+    /// A table of untyped memory capabilities granted to a component, in grant order
+    /// ([`encode_untypeds`]): in the data blobs the root task gives `memory` and `devices`.
+    Untypeds = 3,
+}
+
+/// One granted untyped capability, as listed in a [`Kind::Untypeds`] entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UntypedInfo {
+    /// Physical address.
+    pub paddr: u64,
+    /// The region is 2^size_bits bytes.
+    pub size_bits: u8,
+    /// Device memory rather than RAM.
+    pub is_device: bool,
+}
+
+const UNTYPED_ENTRY: usize = 16;
+
+/// The bytes of a [`Kind::Untypeds`] entry: 16 bytes per untyped (paddr, size_bits,
+/// is_device, padding).
+pub fn encode_untypeds(list: &[UntypedInfo]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(list.len() * UNTYPED_ENTRY);
+    for u in list {
+        out.extend_from_slice(&u.paddr.to_le_bytes());
+        out.push(u.size_bits);
+        out.push(u.is_device as u8);
+        out.extend_from_slice(&[0; 6]);
+    }
+    out
 }
 
 /// Why an image was refused.
@@ -120,6 +155,7 @@ impl<'a> Image<'a> {
         let kind = match raw[0] {
             1 => Kind::System,
             2 => Kind::Elf,
+            3 => Kind::Untypeds,
             _ => return Err(bad),
         };
         let name_len = raw[1] as usize;
@@ -147,6 +183,24 @@ impl<'a> Image<'a> {
             .map(|e| e.data)
     }
 
+    /// The untyped table (see [`encode_untypeds`]); empty when there is none. Entries
+    /// with a size over 63 bits are skipped (they cannot come from the kernel).
+    pub fn untypeds(&self) -> impl Iterator<Item = UntypedInfo> + 'a {
+        let data = self
+            .entries()
+            .find(|e| e.kind == Kind::Untypeds)
+            .map(|e| e.data)
+            .unwrap_or(&[]);
+        data.chunks_exact(UNTYPED_ENTRY).filter_map(|c| {
+            let paddr = u64::from_le_bytes(c[..8].try_into().ok()?);
+            (c[8] < 64).then_some(UntypedInfo {
+                paddr,
+                size_bits: c[8],
+                is_device: c[9] != 0,
+            })
+        })
+    }
+
     /// The ELF file of the component binary `name`.
     pub fn elf(&self, name: &str) -> Option<&'a [u8]> {
         self.entries()
@@ -155,14 +209,12 @@ impl<'a> Image<'a> {
     }
 }
 
-/// Builds an image on the host.
-#[cfg(feature = "std")]
+/// Builds an image (on the host, or in the root task for a component's data blob).
 #[derive(Debug, Default)]
 pub struct Writer {
     entries: Vec<(Kind, String, Vec<u8>)>,
 }
 
-#[cfg(feature = "std")]
 impl Writer {
     /// An empty image.
     pub fn new() -> Writer {
@@ -215,7 +267,9 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use alloc::vec;
 
     fn sample() -> Vec<u8> {
         let mut w = Writer::new();
@@ -240,6 +294,34 @@ mod tests {
             assert_eq!(off % 8, 0, "{} at {off}", e.name);
         }
         assert_eq!(image.entries().count(), 3);
+    }
+
+    #[test]
+    fn untyped_tables() {
+        let list = [
+            UntypedInfo {
+                paddr: 0x100000,
+                size_bits: 20,
+                is_device: false,
+            },
+            UntypedInfo {
+                paddr: 0xfeb00000,
+                size_bits: 19,
+                is_device: true,
+            },
+        ];
+        let mut w = Writer::new();
+        w.add(Kind::Untypeds, "untypeds", encode_untypeds(&list))
+            .unwrap();
+        let bytes = w.finish().unwrap();
+        let image = Image::parse(&bytes).unwrap();
+        assert_eq!(image.untypeds().collect::<Vec<_>>(), list);
+        let mut bad = encode_untypeds(&list);
+        bad[8] = 64;
+        let mut w = Writer::new();
+        w.add(Kind::Untypeds, "untypeds", bad).unwrap();
+        let bytes = w.finish().unwrap();
+        assert_eq!(Image::parse(&bytes).unwrap().untypeds().count(), 1);
     }
 
     #[test]

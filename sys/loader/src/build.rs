@@ -7,7 +7,9 @@
 
 use crate::plan::{plan, Plan, PlanError, PAGE};
 use alloc::vec::Vec;
-use rt::startinfo::{slots, StartInfo, CNODE_SIZE_BITS, IPC_BUFFER_VADDR, START_INFO_VADDR};
+use rt::startinfo::{
+    slots, StartInfo, CNODE_SIZE_BITS, DATA_VADDR, IPC_BUFFER_VADDR, START_INFO_VADDR,
+};
 use sel4::cap_type::{AsidPool, CNode, Tcb, X86Page, X86Pml4};
 use sel4::{
     consts, CPtr, Cap, CapData, CapRights, Error, ObjectType, PrioProps, UserContext, Word,
@@ -167,6 +169,8 @@ pub struct Spec<'a> {
     pub grants: &'a [Grant],
     /// Arguments (`key`, `value`) for its start info.
     pub args: &'a [(&'a str, &'a str)],
+    /// The data blob mapped read-only at `DATA_VADDR` (empty: none).
+    pub data: &'a [u8],
 }
 
 /// The capabilities of a built component that the loader keeps.
@@ -190,7 +194,7 @@ pub fn load(
     loader_cnode: Cap<CNode>,
     spec: &Spec,
 ) -> Result<Loaded, LoadError> {
-    let plan: Plan = plan(spec.elf).map_err(LoadError::Plan)?;
+    let plan: Plan = plan(spec.elf, spec.data.len()).map_err(LoadError::Plan)?;
     let mut created = Vec::new();
     let mut new = |objects: &mut dyn FnMut(ObjectType, Word) -> Result<CPtr, Error>,
                    ty: ObjectType,
@@ -238,6 +242,7 @@ pub fn load(
         let _ = info.push_arg(k, v);
     }
     info.grants = spec.grants.len() as u64;
+    info.data_len = spec.data.len() as u64;
 
     let mut ipc_frame = None;
     for page in &plan.pages {
@@ -247,10 +252,15 @@ pub fn load(
                 p[..info.as_bytes().len()].copy_from_slice(info.as_bytes())
             })?;
         } else if !page.copies.is_empty() {
+            let source = if page.vaddr >= DATA_VADDR {
+                spec.data
+            } else {
+                spec.elf
+            };
             scratch.fill(frame, |p| {
                 for c in &page.copies {
                     p[c.page_offset..c.page_offset + c.len]
-                        .copy_from_slice(&spec.elf[c.file_offset..c.file_offset + c.len]);
+                        .copy_from_slice(&source[c.file_offset..c.file_offset + c.len]);
                 }
             })?;
         }

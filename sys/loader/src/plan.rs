@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
-use rt::startinfo::{IMAGE_LIMIT, IPC_BUFFER_VADDR, START_INFO_VADDR};
+use rt::startinfo::{DATA_MAX, DATA_VADDR, IMAGE_LIMIT, IPC_BUFFER_VADDR, START_INFO_VADDR};
 
 /// Page size.
 pub const PAGE: u64 = 4096;
@@ -23,6 +23,8 @@ pub enum PlanError {
     OutOfRange,
     /// The file has no loadable segment, or its entry point is outside them.
     NoEntry,
+    /// The data blob is larger than [`DATA_MAX`].
+    DataTooLarge,
 }
 
 /// A byte range of the ELF file copied into a page.
@@ -52,7 +54,8 @@ pub struct Page {
 pub struct Plan {
     /// Entry point.
     pub entry: u64,
-    /// The image's pages in address order, then the start-info and IPC-buffer pages.
+    /// The image's pages in address order, then the start-info and IPC-buffer pages,
+    /// then the data blob's pages (read-only, copied from the blob, not the file).
     pub pages: Vec<Page>,
     /// Virtual bases of the page-directory-pointer tables needed (one per 512 GiB).
     pub pdpts: Vec<u64>,
@@ -69,9 +72,13 @@ impl Plan {
     }
 }
 
-/// Checks `file` and plans its pages, plus the start-info page (read-only) and the
-/// IPC buffer page (writable) at their fixed addresses.
-pub fn plan(file: &[u8]) -> Result<Plan, PlanError> {
+/// Checks `file` and plans its pages, plus the start-info page (read-only), the
+/// IPC buffer page (writable) and `data_len` bytes of data blob (read-only) at their
+/// fixed addresses. Data pages' copies have offsets into the blob.
+pub fn plan(file: &[u8], data_len: usize) -> Result<Plan, PlanError> {
+    if data_len as u64 > DATA_MAX {
+        return Err(PlanError::DataTooLarge);
+    }
     let elf = ElfBytes::<LittleEndian>::minimal_parse(file).map_err(|_| PlanError::NotElf)?;
     if elf.ehdr.e_type != ET_EXEC || elf.ehdr.e_machine != EM_X86_64 {
         return Err(PlanError::WrongKind);
@@ -131,6 +138,19 @@ pub fn plan(file: &[u8]) -> Result<Plan, PlanError> {
         writable: true,
         copies: Vec::new(),
     });
+    for (i, at) in (0..data_len).step_by(PAGE as usize).enumerate() {
+        let len = (data_len - at).min(PAGE as usize);
+        let copy = Copy {
+            page_offset: 0,
+            file_offset: at,
+            len,
+        };
+        pages.push(Page {
+            vaddr: DATA_VADDR + i as u64 * PAGE,
+            writable: false,
+            copies: alloc::vec![copy],
+        });
+    }
     let bases = |shift: u32| {
         let mut v: Vec<u64> = pages.iter().map(|p| p.vaddr >> shift << shift).collect();
         v.dedup();
@@ -201,7 +221,7 @@ mod tests {
                 (0x402ff8, 0x2000, &data, true),
             ],
         );
-        let p = plan(&f).unwrap();
+        let p = plan(&f, 0).unwrap();
         assert_eq!(p.entry, 0x400010);
         let vaddrs: Vec<u64> = p.pages.iter().map(|p| p.vaddr).collect();
         assert_eq!(
@@ -257,39 +277,62 @@ mod tests {
     }
 
     #[test]
+    fn data_blob_pages() {
+        let f = elf_file(0x400000, &[(0x400000, 16, &[1; 16], false)]);
+        let p = plan(&f, 5000).unwrap();
+        let data: Vec<&Page> = p.pages.iter().filter(|p| p.vaddr >= DATA_VADDR).collect();
+        assert_eq!(data.len(), 2);
+        assert_eq!(data[1].vaddr, DATA_VADDR + PAGE);
+        assert!(!data[0].writable);
+        assert_eq!(
+            data[1].copies,
+            vec![Copy {
+                page_offset: 0,
+                file_offset: 4096,
+                len: 904
+            }]
+        );
+        assert!(p.pts.contains(&DATA_VADDR));
+        assert_eq!(
+            plan(&f, DATA_MAX as usize + 1),
+            Err(PlanError::DataTooLarge)
+        );
+    }
+
+    #[test]
     fn bad_files_are_refused() {
-        assert_eq!(plan(b"not an elf"), Err(PlanError::NotElf));
+        assert_eq!(plan(b"not an elf", 0), Err(PlanError::NotElf));
         let ok = elf_file(0x400000, &[(0x400000, 16, &[1; 16], false)]);
-        assert!(plan(&ok).is_ok());
+        assert!(plan(&ok, 0).is_ok());
         let mut dynamic = ok.clone();
         dynamic[16] = 3; // ET_DYN
-        assert_eq!(plan(&dynamic), Err(PlanError::WrongKind));
+        assert_eq!(plan(&dynamic, 0), Err(PlanError::WrongKind));
         assert_eq!(
-            plan(&elf_file(0x900000, &[(0x400000, 16, &[1; 16], false)])),
+            plan(&elf_file(0x900000, &[(0x400000, 16, &[1; 16], false)]), 0),
             Err(PlanError::NoEntry)
         );
         assert_eq!(
-            plan(&elf_file(0x400000, &[(0x400000, 8, &[1; 16], false)])),
+            plan(&elf_file(0x400000, &[(0x400000, 8, &[1; 16], false)]), 0),
             Err(PlanError::BadSegment),
             "filesz > memsz"
         );
         assert_eq!(
-            plan(&elf_file(
-                IMAGE_LIMIT - 8,
-                &[(IMAGE_LIMIT - 8, 16, &[1; 16], false)]
-            )),
+            plan(
+                &elf_file(IMAGE_LIMIT - 8, &[(IMAGE_LIMIT - 8, 16, &[1; 16], false)]),
+                0
+            ),
             Err(PlanError::OutOfRange)
         );
         assert_eq!(
-            plan(&elf_file(0, &[(0, 16, &[1; 16], false)])),
+            plan(&elf_file(0, &[(0, 16, &[1; 16], false)]), 0),
             Err(PlanError::OutOfRange)
         );
         let mut truncated = ok.clone();
         truncated.truncate(ok.len() - 4);
-        assert_eq!(plan(&truncated), Err(PlanError::BadSegment));
+        assert_eq!(plan(&truncated, 0), Err(PlanError::BadSegment));
         // No input panics: every prefix of a good file.
         for n in 0..ok.len() {
-            let _ = plan(&ok[..n]);
+            let _ = plan(&ok[..n], 0);
         }
     }
 }

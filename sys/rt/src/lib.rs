@@ -23,9 +23,12 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+extern crate alloc;
+
 pub mod console;
 pub mod heap;
 pub mod mem;
+pub mod slots_alloc;
 mod start;
 pub mod startinfo;
 

@@ -48,6 +48,13 @@ macro_rules! entry {
         #[no_mangle]
         extern "C" fn rust_eh_personality() {}
 
+        /// Referenced by the prebuilt `liballoc` (built with unwinding); never called,
+        /// since components abort on panic.
+        #[no_mangle]
+        extern "C" fn _Unwind_Resume() -> ! {
+            $crate::stop_thread()
+        }
+
         /// See [`rt::mem::memcpy`].
         ///
         /// # Safety

@@ -12,6 +12,11 @@ pub const START_INFO_VADDR: u64 = 0x3000_0000;
 pub const IPC_BUFFER_VADDR: u64 = 0x3000_1000;
 /// First byte above the loader-managed area; ELF segments must stay below it.
 pub const IMAGE_LIMIT: u64 = START_INFO_VADDR;
+/// Where the component's data blob (if any) is mapped, read-only: a boot image
+/// (`bootimage` format) with what its role needs (the system description, ...).
+pub const DATA_VADDR: u64 = 0x3100_0000;
+/// Largest data blob.
+pub const DATA_MAX: u64 = 0x0f00_0000;
 /// log2 of the slot count of every component's CNode.
 pub const CNODE_SIZE_BITS: u64 = 12;
 /// `StartInfo::magic`.
@@ -60,6 +65,8 @@ pub struct StartInfo {
     pub name: [u8; NAME_LEN],
     /// Number of role-specific grants at [`slots::GRANTS`] onwards.
     pub grants: u64,
+    /// Bytes of the data blob at [`DATA_VADDR`] (0: none).
+    pub data_len: u64,
     /// Bytes used in `args`.
     pub args_len: u64,
     /// The component's arguments as `key=value` lines.
@@ -76,6 +83,7 @@ impl StartInfo {
             name_len: 0,
             name: [0; NAME_LEN],
             grants: 0,
+            data_len: 0,
             args_len: 0,
             args: [0; ARGS_LEN],
         };
@@ -113,6 +121,31 @@ impl StartInfo {
         let text = core::str::from_utf8(&self.args[..n]).ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The start info the loader mapped for this component, checked.
+    ///
+    /// # Safety
+    /// `addr` must be the start-up argument a loader-started component received
+    /// (so [`START_INFO_VADDR`], mapped read-only for the component's life).
+    pub unsafe fn from_start_arg(addr: usize) -> Option<&'static StartInfo> {
+        if addr as u64 != START_INFO_VADDR {
+            return None;
+        }
+        // SAFETY: per the caller's contract the page is mapped and holds a StartInfo.
+        let info = unsafe { &*(addr as *const StartInfo) };
+        (info.magic == START_MAGIC).then_some(info)
+    }
+
+    /// The data blob the loader mapped at [`DATA_VADDR`] (empty when there is none).
+    pub fn data(&self) -> &'static [u8] {
+        if self.data_len == 0 || self.data_len > DATA_MAX || self.magic != START_MAGIC {
+            return &[];
+        }
+        // SAFETY: a StartInfo with the right magic only exists in a loader-started
+        // component (from_start_arg), whose loader mapped `data_len` bytes (at most
+        // DATA_MAX) read-only at DATA_VADDR for the component's whole life.
+        unsafe { core::slice::from_raw_parts(DATA_VADDR as *const u8, self.data_len as usize) }
     }
 
     /// The page's bytes, as the loader writes them.
