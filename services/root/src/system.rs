@@ -187,7 +187,7 @@ impl<'a> Roles<'a> {
             "devices" => {
                 let mut g = alloc::vec![
                     Grant::copy(init_caps::IO_PORT.raw()),
-                    Grant::copy(init_caps::IRQ_CONTROL.raw())
+                    Grant::moved(init_caps::IRQ_CONTROL.raw())
                 ];
                 g.extend(self.devices.iter().copied());
                 (g, &self.devices_blob)

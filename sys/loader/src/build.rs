@@ -116,15 +116,27 @@ impl Scratch {
     }
 }
 
+/// How a granted capability gets into the new component's CNode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// A copy; the loader keeps its own.
+    Copy,
+    /// A copy minted with this badge (endpoints and notifications).
+    Badged(Word),
+    /// Moved: the loader gives its capability away (for capabilities the kernel does
+    /// not let anyone copy, such as IRQ control).
+    Move,
+}
+
 /// A capability the new component receives at a slot of its CNode.
 #[derive(Debug, Clone, Copy)]
 pub struct Grant {
     /// The capability, in the loader's CNode.
     pub source: CPtr,
-    /// Rights of the copy.
+    /// Rights of a copy.
     pub rights: CapRights,
-    /// Badge to mint the copy with (endpoints and notifications), if any.
-    pub badge: Option<Word>,
+    /// Copy, mint or move.
+    pub how: How,
 }
 
 impl Grant {
@@ -133,7 +145,7 @@ impl Grant {
         Grant {
             source,
             rights: CapRights::all(),
-            badge: None,
+            how: How::Copy,
         }
     }
 
@@ -142,7 +154,16 @@ impl Grant {
         Grant {
             source,
             rights: CapRights::all(),
-            badge: Some(badge),
+            how: How::Badged(badge),
+        }
+    }
+
+    /// The loader's capability itself, moved.
+    pub fn moved(source: CPtr) -> Grant {
+        Grant {
+            source,
+            rights: CapRights::all(),
+            how: How::Move,
         }
     }
 }
@@ -289,27 +310,24 @@ pub fn load(
 
     let guard = CapData::new_guard(0, 64 - CNODE_SIZE_BITS);
     let place = |slot: Word, g: Grant, step: &'static str| -> Result<(), LoadError> {
-        match g.badge {
-            Some(b) => cnode
+        let (dest, src) = ((slot, CHILD_DEPTH), (loader_cnode, g.source, LOADER_DEPTH));
+        match g.how {
+            How::Badged(b) => cnode
                 .cnode_mint(
-                    slot,
-                    CHILD_DEPTH,
-                    loader_cnode,
-                    g.source,
-                    LOADER_DEPTH,
+                    dest.0,
+                    dest.1,
+                    src.0,
+                    src.1,
+                    src.2,
                     g.rights,
                     CapData::new_badge(b),
                 )
                 .at(step),
-            None => cnode
-                .cnode_copy(
-                    slot,
-                    CHILD_DEPTH,
-                    loader_cnode,
-                    g.source,
-                    LOADER_DEPTH,
-                    g.rights,
-                )
+            How::Copy => cnode
+                .cnode_copy(dest.0, dest.1, src.0, src.1, src.2, g.rights)
+                .at(step),
+            How::Move => cnode
+                .cnode_move(dest.0, dest.1, src.0, src.1, src.2)
                 .at(step),
         }
     };

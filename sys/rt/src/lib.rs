@@ -55,12 +55,15 @@ pub fn exit(status: u32) -> ! {
     stop_thread()
 }
 
-/// Stops the calling thread for good (it waits on a null capability, which never returns
-/// successfully, and loops in case it does).
+/// Stops the component's initial thread for good: it suspends the thread whose
+/// capability is in slot 1 (the root task's and every loaded component's own TCB; see
+/// `startinfo::slots::TCB`). Call it only from the initial thread.
 pub fn stop_thread() -> ! {
+    let own = sel4::Cap::<sel4::cap_type::Tcb>::from_raw(startinfo::slots::TCB);
     loop {
+        // Only returns if the capability is not a TCB: then keep yielding.
+        let _ = own.tcb_suspend();
         sel4::syscall::yield_now();
-        let _ = sel4::syscall::recv(0);
     }
 }
 

@@ -1,0 +1,92 @@
+//! A small demo component. It prints its greeting (argument `greeting`), then asks
+//! naming for each service in its `expect` argument (comma-separated) and for each
+//! in `refused`: a routed service must be found (its provider may still be starting,
+//! so it asks a few times), an unrouted or unknown one must be refused with the same
+//! `NotFound`. Each answer is a `CHECK hello-lookup-NAME: PASS|FAIL` line.
+//! With `fault = "yes"` it then touches an unmapped address, to show fault reports.
+
+#![no_std]
+#![no_main]
+
+use proto::naming::{Error, NamingClient};
+use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
+use proto::Name;
+use rt::println;
+use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+
+rt::entry!(main);
+
+/// Where looked-up endpoints arrive.
+const RECEIVE: u64 = slots::FIRST_FREE;
+/// Times a routed lookup is retried while its provider starts.
+const ATTEMPTS: usize = 200;
+
+fn main(arg: usize) {
+    // SAFETY: `arg` is the start-up argument the loader gave this thread.
+    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("hello is started by the loader");
+    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    println!(
+        "{}: {}",
+        info.name(),
+        info.arg("greeting").unwrap_or("hello")
+    );
+
+    let mut transport = EndpointTransport::new(slots::NAMING);
+    transport.receive_into(ReceiveSlot {
+        cnode: slots::CNODE,
+        index: RECEIVE,
+        depth: 64,
+    });
+    let mut naming = NamingClient::new(transport);
+    let own = sel4::Cap::<sel4::cap_type::CNode>::from_raw(slots::CNODE);
+    let names = |key| {
+        info.arg(key)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+
+    for service in names("expect") {
+        let Ok(name) = Name::new(service) else {
+            println!("CHECK hello-lookup-{service}: FAIL (not a service name)");
+            continue;
+        };
+        let mut result = naming.lookup(name.clone());
+        for _ in 1..ATTEMPTS {
+            if result != Err(Error::NotFound) {
+                break;
+            }
+            sel4::syscall::yield_now();
+            result = naming.lookup(name.clone());
+        }
+        match result {
+            Ok(binding) => {
+                println!(
+                    "CHECK hello-lookup-{service}: PASS (endpoint in slot {}, generation {})",
+                    binding.endpoint.0, binding.generation
+                );
+                let _ = own.cnode_delete(RECEIVE, 64);
+            }
+            Err(e) => println!("CHECK hello-lookup-{service}: FAIL ({e:?})"),
+        }
+    }
+    for service in names("refused") {
+        let result = Name::new(service)
+            .map_err(|_| Error::Malformed)
+            .and_then(|n| naming.lookup(n));
+        let ok = result.as_ref().err() == Some(&Error::NotFound);
+        println!(
+            "CHECK hello-refused-{service}: {} ({:?})",
+            if ok { "PASS" } else { "FAIL" },
+            result.map(|_| ())
+        );
+        let _ = own.cnode_delete(RECEIVE, 64);
+    }
+    println!("{}: done", info.name());
+    if info.arg("fault") == Some("yes") {
+        // SAFETY: not safe, on purpose: nothing is mapped at address 16, so the kernel
+        // stops this thread and reports a VM fault to its fault endpoint.
+        unsafe { core::ptr::read_volatile(16 as *const u64) };
+    }
+}
