@@ -27,6 +27,7 @@ mod transport;
 mod types;
 
 pub mod console;
+pub mod control;
 pub mod devices;
 pub mod memory;
 pub mod naming;

@@ -65,6 +65,7 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
         &objects,
         image.system().expect("checked above"),
         image_bytes,
+        faults,
     );
 
     // Fundamental services first, in the description's order, then the rest.
@@ -111,9 +112,32 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
         }
     }
 
+    serve_faults_and_control(faults, &system)
+}
+
+/// The root task's last job: report the faults of the components whose faults come
+/// here, and serve `proto::control` to `proc` (badge `CONTROL_BADGE`).
+fn serve_faults_and_control(endpoint: Cap<Endpoint>, system: &System) -> ! {
+    struct Control;
+    impl proto::control::Server for Control {
+        fn halt(&mut self, badge: u64, status: u32) -> Result<(), proto::control::Error> {
+            if badge != proto::control::CONTROL_BADGE {
+                return Err(proto::control::Error::Denied);
+            }
+            println!("root: halt requested, status {status}");
+            rt::exit(status)
+        }
+    }
     loop {
         let mut mrs = [0; 4];
-        let (info, badge) = sel4::syscall::recv_with_mrs(faults.raw(), &mut mrs);
+        let (info, badge) = sel4::syscall::recv_with_mrs(endpoint.raw(), &mut mrs);
+        if badge == proto::control::CONTROL_BADGE {
+            let request = proto::sel4_transport::received(info, &mrs, None);
+            let reply = proto::control::dispatch(&mut Control, badge, &request);
+            let (reply_info, reply_mrs) = proto::sel4_transport::prepare(&reply);
+            sel4::syscall::reply_with_mrs(reply_info, &reply_mrs);
+            continue;
+        }
         let words: Vec<Word> = (0..info.length() as usize)
             .map(|i| if i < 4 { mrs[i] } else { sel4::ipc::get_mr(i) })
             .collect();
@@ -122,6 +146,7 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
             .and_then(|i| system.get(ComponentId(i as u16)))
             .map(|c| c.name.as_str())
             .unwrap_or("?");
+        // The faulted thread stays blocked: nothing replies to a fault here.
         println!("{}", FaultReport::decode(name, info.label(), &words));
     }
 }
@@ -139,10 +164,18 @@ struct Roles<'a> {
     image: &'a [u8],
     ram: Vec<Grant>,
     devices: Vec<Grant>,
+    /// The root task's fault and control endpoint.
+    control: Cap<Endpoint>,
 }
 
 impl<'a> Roles<'a> {
-    fn new(bi: &BootInfoRef, objects: &Allocator, system: &[u8], image: &'a [u8]) -> Roles<'a> {
+    fn new(
+        bi: &BootInfoRef,
+        objects: &Allocator,
+        system: &[u8],
+        image: &'a [u8],
+        control: Cap<Endpoint>,
+    ) -> Roles<'a> {
         let mut ram = (Vec::new(), Vec::new());
         let mut dev = (Vec::new(), Vec::new());
         for (cptr, u) in bi.untypeds() {
@@ -176,6 +209,7 @@ impl<'a> Roles<'a> {
             image,
             ram: ram.0,
             devices: dev.0,
+            control,
         }
     }
 
