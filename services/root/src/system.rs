@@ -227,7 +227,10 @@ impl<'a> Roles<'a> {
                 (g, &self.devices_blob)
             }
             "proc" => (
-                alloc::vec![Grant::copy(init_caps::ASID_POOL.raw())],
+                alloc::vec![
+                    Grant::copy(init_caps::ASID_POOL.raw()),
+                    Grant::badged(self.control.raw(), proto::control::CONTROL_BADGE),
+                ],
                 self.image,
             ),
             _ => (Vec::new(), &[]),
