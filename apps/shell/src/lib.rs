@@ -1,0 +1,117 @@
+//! The Tessera shell's logic: line editing ([`editor`]), commands ([`command`]), what they ask
+//! of the system ([`backend::Backend`]) and how the answers are printed ([`exec`]).
+//!
+//! [`Shell`] ties them together: bytes from the serial line in, bytes for the serial line out
+//! (echo, command output, the [`PROMPT`]). The seL4 component (`main.rs`) only moves bytes
+//! and implements [`Backend`] over the proto clients; everything here is tested on the host.
+//!
+//! Output lines end with CR LF, as a serial terminal wants.
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod backend;
+pub mod command;
+pub mod editor;
+pub mod exec;
+
+pub use backend::{Backend, Failure};
+pub use command::{parse, Command, ParseError};
+pub use editor::{Edit, LineEditor, MAX_LINE};
+pub use exec::{execute, Outcome};
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// The prompt.
+pub const PROMPT: &str = "tessera> ";
+
+/// The interactive shell: a line editor and the commands it runs.
+#[derive(Debug, Default)]
+pub struct Shell {
+    editor: LineEditor,
+    halted: bool,
+}
+
+/// Appends `text` to `out` with every `\n` as CR LF.
+fn put(out: &mut Vec<u8>, text: &str) {
+    for b in text.bytes() {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+}
+
+impl Shell {
+    /// A shell at the start of an empty line.
+    pub const fn new() -> Shell {
+        Shell {
+            editor: LineEditor::new(),
+            halted: false,
+        }
+    }
+
+    /// What the shell prints when it starts: a greeting, a line for each service it could
+    /// not find, and the first prompt.
+    pub fn banner(&self, missing: &[&str], out: &mut Vec<u8>) {
+        put(out, "Tessera shell: type 'help' for the commands\n");
+        for service in missing {
+            put(
+                out,
+                &alloc::format!(
+                    "service {service} is not available: commands that need it say so\n"
+                ),
+            );
+        }
+        put(out, PROMPT);
+    }
+
+    /// Whether `halt` succeeded; the shell then ignores input.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+
+    /// Takes bytes typed at the terminal; appends the echo, the output of every command a
+    /// line end completed, and a new prompt after each to `out`.
+    pub fn feed(&mut self, input: &[u8], backend: &mut impl Backend, out: &mut Vec<u8>) {
+        for &byte in input {
+            if self.halted {
+                return;
+            }
+            match self.editor.feed(byte, out) {
+                Edit::Pending => continue,
+                Edit::Discarded(message) => {
+                    if let Some(message) = message {
+                        put(out, message);
+                        put(out, "\n");
+                    }
+                }
+                Edit::Line(line) => {
+                    let text = self.run(&line, backend);
+                    put(out, &text);
+                }
+            }
+            if !self.halted {
+                put(out, PROMPT);
+            }
+        }
+    }
+
+    /// Runs one line; returns its output.
+    fn run(&mut self, line: &str, backend: &mut impl Backend) -> String {
+        match parse(line) {
+            Ok(None) => String::new(),
+            Ok(Some(command)) => {
+                let outcome = execute(command, backend);
+                self.halted = outcome.halted;
+                outcome.text
+            }
+            Err(e) => alloc::format!("{e}\n"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
