@@ -1,9 +1,10 @@
 //! The Tessera shell's logic: line editing ([`editor`]), commands ([`command`]), what they ask
-//! of the system ([`backend::Backend`]) and how the answers are printed ([`exec`]).
+//! of the system ([`backend::Backend`], implemented over the proto clients in [`clients`]) and
+//! how the answers are printed ([`exec`]).
 //!
 //! [`Shell`] ties them together: bytes from the serial line in, bytes for the serial line out
 //! (echo, command output, the [`PROMPT`]). The seL4 component (`main.rs`) only moves bytes
-//! and implements [`Backend`] over the proto clients; everything here is tested on the host.
+//! and connects [`clients::Clients`] to naming; everything here is tested on the host.
 //!
 //! Output lines end with CR LF, as a serial terminal wants.
 #![no_std]
@@ -12,6 +13,7 @@
 extern crate alloc;
 
 pub mod backend;
+pub mod clients;
 pub mod command;
 pub mod editor;
 pub mod exec;

@@ -2,8 +2,8 @@
 //!
 //! It finds `serial`, `proc`, `memory` and `devices` through naming (each lookup brings a
 //! badged endpoint into a fresh slot). A service it cannot find at start is looked up again
-//! whenever a command needs it; until then those commands answer "service X is not
-//! available". Input is polled: `read`, and `yield` while there is none.
+//! whenever a command needs it (`shell::clients::Clients`); until then those commands answer
+//! "service X is not available". Input is polled: `read`, and `yield` while there is none.
 
 #![no_std]
 #![no_main]
@@ -12,19 +12,16 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use proto::console::{self, ConsoleClient};
-use proto::devices::{self, DevicesClient, PciFunction};
-use proto::memory::{MemoryClient, Usage};
 use proto::naming::{self, NamingClient};
-use proto::proc::{self, CapInfo, ComponentInfo, ProcClient};
 use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
-use proto::{Bytes, ComponentId, Name, MAX_BYTES};
+use proto::{Bytes, Name, MAX_BYTES};
 use rt::println;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
 use sel4::cap_type::CNode;
 use sel4::Cap;
-use shell::backend::list_all;
-use shell::{Backend, Failure, Shell};
+use shell::clients::{Clients, Connect};
+use shell::Shell;
 
 rt::entry!(main);
 
@@ -65,102 +62,26 @@ fn forget(slots: &mut Slots, slot: u64) {
     }
 }
 
-/// A service the shell talks to: its endpoint once naming has given it.
-struct Service {
-    name: &'static str,
-    endpoint: Option<u64>,
-}
-
-impl Service {
-    const fn new(name: &'static str) -> Service {
-        Service {
-            name,
-            endpoint: None,
-        }
-    }
-
-    /// A transport to the service, looking it up first if the shell has none yet.
-    fn transport(&mut self, slots: &mut Slots) -> Result<EndpointTransport, Failure> {
-        if self.endpoint.is_none() {
-            let name = Name::new(self.name).map_err(|_| Failure::Unavailable(self.name))?;
-            self.endpoint = lookup(slots, name).ok().map(|(slot, _)| slot);
-        }
-        self.endpoint
-            .map(EndpointTransport::new)
-            .ok_or(Failure::Unavailable(self.name))
-    }
-}
-
-/// The system as the shell's commands see it.
-struct System {
+/// Reaches services through naming: each connection is a badged endpoint in a slot of
+/// the shell's own.
+struct Naming {
     slots: Slots,
-    proc: Service,
-    memory: Service,
-    devices: Service,
 }
 
-impl System {
-    fn proc(&mut self) -> Result<ProcClient<EndpointTransport>, Failure> {
-        self.proc.transport(&mut self.slots).map(ProcClient::new)
+impl Connect for Naming {
+    type Transport = EndpointTransport;
+
+    fn connect(&mut self, service: &'static str) -> Option<EndpointTransport> {
+        let name = Name::new(service).ok()?;
+        let (slot, _) = lookup(&mut self.slots, name).ok()?;
+        Some(EndpointTransport::new(slot))
     }
 
-    fn memory(&mut self) -> Result<MemoryClient<EndpointTransport>, Failure> {
-        self.memory
-            .transport(&mut self.slots)
-            .map(MemoryClient::new)
-    }
-
-    fn devices(&mut self) -> Result<DevicesClient<EndpointTransport>, Failure> {
-        self.devices
-            .transport(&mut self.slots)
-            .map(DevicesClient::new)
-    }
-}
-
-impl Backend for System {
-    fn components(&mut self) -> Result<Vec<ComponentInfo>, Failure> {
-        let mut proc = self.proc()?;
-        list_all(|i| proc.list(i), proc::Error::NoEntry).map_err(Failure::Proc)
-    }
-
-    fn caps(&mut self, id: ComponentId) -> Result<Vec<CapInfo>, Failure> {
-        let mut proc = self.proc()?;
-        list_all(|i| proc.caps(id, i), proc::Error::NoEntry).map_err(Failure::Proc)
-    }
-
-    fn lookup(&mut self, name: Name) -> Result<u64, Failure> {
-        let (slot, generation) = lookup(&mut self.slots, name).map_err(Failure::Naming)?;
+    fn lookup(&mut self, name: Name) -> Result<u64, naming::Error> {
+        let (slot, generation) = lookup(&mut self.slots, name)?;
         // The shell only wanted to know: the endpoint goes again.
         forget(&mut self.slots, slot);
         Ok(generation)
-    }
-
-    fn spawn(&mut self, name: Name) -> Result<ComponentId, Failure> {
-        self.proc()?.spawn(name).map_err(Failure::Proc)
-    }
-
-    fn kill(&mut self, id: ComponentId) -> Result<(), Failure> {
-        self.proc()?.kill(id).map_err(Failure::Proc)
-    }
-
-    fn usage(&mut self) -> Result<Usage, Failure> {
-        self.memory()?.usage().map_err(Failure::Memory)
-    }
-
-    fn usage_of(&mut self, id: ComponentId) -> Result<Usage, Failure> {
-        self.memory()?.usage_of(id).map_err(Failure::Memory)
-    }
-
-    fn devices(&mut self) -> Result<Vec<PciFunction>, Failure> {
-        let mut devices = self.devices()?;
-        list_all(|i| devices.list(i), devices::Error::NoEntry).map_err(Failure::Devices)
-    }
-
-    fn halt(&mut self) -> Result<(), Failure> {
-        // proto::proc has no operation that stops the system; nothing else may.
-        Err(Failure::NotSupported(
-            "halting is not available yet (proc has no halt operation)",
-        ))
     }
 }
 
@@ -203,18 +124,8 @@ fn main(arg: usize) {
 
     let mut slots = Slots::new();
     let mut console = ConsoleClient::new(EndpointTransport::new(find_console(&mut slots)));
-    let mut system = System {
-        slots,
-        proc: Service::new("proc"),
-        memory: Service::new("memory"),
-        devices: Service::new("devices"),
-    };
-    let mut missing = Vec::new();
-    for service in [&mut system.proc, &mut system.memory, &mut system.devices] {
-        if service.transport(&mut system.slots).is_err() {
-            missing.push(service.name);
-        }
-    }
+    let mut system = Clients::new(Naming { slots });
+    let missing = system.connect_all();
 
     let mut shell = Shell::new();
     let mut out = Vec::new();

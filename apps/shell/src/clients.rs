@@ -1,0 +1,127 @@
+//! [`Backend`] over the proto client stubs: [`Clients`] asks `proc`, `memory` and `devices`
+//! through whatever transports a [`Connect`] gives it (seL4 endpoints from naming in the
+//! component, `Loopback`s into proto servers in the tests).
+
+use crate::backend::{list_all, Backend, Failure};
+use alloc::vec::Vec;
+use proto::devices::{DevicesClient, PciFunction};
+use proto::memory::{MemoryClient, Usage};
+use proto::proc::{CapInfo, ComponentInfo, ProcClient};
+use proto::{naming, ComponentId, Name, Transport};
+
+/// How the shell reaches services: through naming.
+pub trait Connect {
+    /// A connection to one service.
+    type Transport: Transport;
+    /// A transport to `service`, or `None` if naming does not give the shell one (not routed,
+    /// or not registered yet).
+    fn connect(&mut self, service: &'static str) -> Option<Self::Transport>;
+    /// Looks `name` up only to tell whether the shell can reach it: `Ok(generation)`.
+    /// Whatever the lookup brought (an endpoint) is released again.
+    fn lookup(&mut self, name: Name) -> Result<u64, naming::Error>;
+}
+
+/// The services the shell's commands use, connected on first use: a service that is not
+/// there yet is asked for again by the next command that needs it.
+pub struct Clients<C: Connect> {
+    connect: C,
+    proc: Option<C::Transport>,
+    memory: Option<C::Transport>,
+    devices: Option<C::Transport>,
+}
+
+/// The transport in `slot`, connecting it first if needed.
+fn get<'a, C: Connect>(
+    connect: &mut C,
+    slot: &'a mut Option<C::Transport>,
+    service: &'static str,
+) -> Result<&'a mut C::Transport, Failure> {
+    if slot.is_none() {
+        *slot = connect.connect(service);
+    }
+    slot.as_mut().ok_or(Failure::Unavailable(service))
+}
+
+impl<C: Connect> Clients<C> {
+    /// Nothing connected yet.
+    pub fn new(connect: C) -> Clients<C> {
+        Clients {
+            connect,
+            proc: None,
+            memory: None,
+            devices: None,
+        }
+    }
+
+    /// Connects every service; returns those that are not available.
+    pub fn connect_all(&mut self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        for (slot, service) in [
+            (&mut self.proc, "proc"),
+            (&mut self.memory, "memory"),
+            (&mut self.devices, "devices"),
+        ] {
+            if get(&mut self.connect, slot, service).is_err() {
+                missing.push(service);
+            }
+        }
+        missing
+    }
+
+    fn proc(&mut self) -> Result<ProcClient<&mut C::Transport>, Failure> {
+        get(&mut self.connect, &mut self.proc, "proc").map(ProcClient::new)
+    }
+
+    fn memory(&mut self) -> Result<MemoryClient<&mut C::Transport>, Failure> {
+        get(&mut self.connect, &mut self.memory, "memory").map(MemoryClient::new)
+    }
+
+    fn devices(&mut self) -> Result<DevicesClient<&mut C::Transport>, Failure> {
+        get(&mut self.connect, &mut self.devices, "devices").map(DevicesClient::new)
+    }
+}
+
+impl<C: Connect> Backend for Clients<C> {
+    fn components(&mut self) -> Result<Vec<ComponentInfo>, Failure> {
+        let mut proc = self.proc()?;
+        list_all(|i| proc.list(i), proto::proc::Error::NoEntry).map_err(Failure::Proc)
+    }
+
+    fn caps(&mut self, id: ComponentId) -> Result<Vec<CapInfo>, Failure> {
+        let mut proc = self.proc()?;
+        list_all(|i| proc.caps(id, i), proto::proc::Error::NoEntry).map_err(Failure::Proc)
+    }
+
+    fn lookup(&mut self, name: Name) -> Result<u64, Failure> {
+        self.connect.lookup(name).map_err(Failure::Naming)
+    }
+
+    fn spawn(&mut self, name: Name) -> Result<ComponentId, Failure> {
+        self.proc()?.spawn(name).map_err(Failure::Proc)
+    }
+
+    fn kill(&mut self, id: ComponentId) -> Result<(), Failure> {
+        self.proc()?.kill(id).map_err(Failure::Proc)
+    }
+
+    fn usage(&mut self) -> Result<Usage, Failure> {
+        self.memory()?.usage().map_err(Failure::Memory)
+    }
+
+    fn usage_of(&mut self, id: ComponentId) -> Result<Usage, Failure> {
+        self.memory()?.usage_of(id).map_err(Failure::Memory)
+    }
+
+    fn devices(&mut self) -> Result<Vec<PciFunction>, Failure> {
+        let mut devices = self.devices()?;
+        list_all(|i| devices.list(i), proto::devices::Error::NoEntry).map_err(Failure::Devices)
+    }
+
+    fn halt(&mut self) -> Result<(), Failure> {
+        // Only proc may halt the system (through the root task's control interface), and
+        // proto::proc offers no halt operation to other components yet.
+        Err(Failure::NotSupported(
+            "halting is not available yet (proc has no halt operation)",
+        ))
+    }
+}
