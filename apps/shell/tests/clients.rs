@@ -143,12 +143,14 @@ impl devices::Server for Sys {
 }
 
 type Transport = Loopback<Box<dyn FnMut(&Message) -> Message>>;
+/// The services the shell asked naming to connect, in order.
+type Connects = Rc<RefCell<Vec<&'static str>>>;
 
 /// Naming as the shell sees it: the services it may reach, and how often each was asked for.
 struct Naming {
     sys: Rc<RefCell<Sys>>,
     routed: Vec<&'static str>,
-    connects: Rc<RefCell<Vec<&'static str>>>,
+    connects: Connects,
 }
 
 impl Connect for Naming {
@@ -175,13 +177,7 @@ impl Connect for Naming {
     }
 }
 
-fn system(
-    routed: &[&'static str],
-) -> (
-    Clients<Naming>,
-    Rc<RefCell<Sys>>,
-    Rc<RefCell<Vec<&'static str>>>,
-) {
+fn system(routed: &[&'static str]) -> (Clients<Naming>, Rc<RefCell<Sys>>, Connects) {
     let component = |id, n: &str, state| ComponentInfo {
         id: ComponentId(id),
         name: name(n),
