@@ -82,3 +82,45 @@ crate::interface! {
 
 /// The largest allocation, in bits of size (1 GiB).
 pub const MAX_SIZE_BITS: u8 = 30;
+
+/// The operations only `proc` may use, served on the memory endpoint next to the ones above
+/// (their labels start at 16, so one server tells the two apart by label). They are a separate
+/// declaration so that clients of the public interface never see them.
+///
+/// A component's image (the frames, paging structures, CNode and thread `proc` builds it
+/// from) is charged to that component but outside its budget: the budget is what the
+/// description grants it at run time, while the image's size follows from its ELF file.
+/// Releasing the component revokes both, so everything built from its memory goes at once.
+pub mod supervise {
+    use crate::ComponentId;
+
+    pub use super::Allocation;
+
+    crate::interface! {
+        client SuperviseClient;
+        errors {
+            /// No free block of that size is left.
+            OutOfMemory = 17,
+            /// The size is outside 12..=`MAX_SIZE_BITS` bits.
+            InvalidSize = 18,
+            /// No such component.
+            NotFound = 19,
+            /// The caller is not `proc`.
+            Denied = 20,
+        }
+        ops {
+            /// Untyped memory of 2^`size_bits` bytes for building component `id`: charged to
+            /// `id` as image memory, outside its budget, and taken back by `release(id)`.
+            ///
+            /// `Ok(allocation)`; `Err(OutOfMemory)`; `Err(InvalidSize)`; `Err(NotFound)`;
+            /// `Err(Denied)` unless the caller is `proc`.
+            AllocFor = 16 => fn alloc_for(id: ComponentId, size_bits: u8) -> Allocation;
+            /// Takes back everything component `id` holds (it exited, faulted or was killed):
+            /// every allocation and image block is revoked, and it leaves its shared regions.
+            /// Returns how many bytes went back to the pool.
+            ///
+            /// `Ok(bytes)`; `Err(NotFound)`; `Err(Denied)` unless the caller is `proc`.
+            Release = 17 => fn release(id: ComponentId) -> u64;
+        }
+    }
+}

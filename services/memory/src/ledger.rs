@@ -34,10 +34,14 @@ pub struct Attachment {
 /// One component's memory use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
-    /// Bytes in the blocks it holds (shared regions not included).
+    /// Bytes in the blocks it holds within its budget (shared regions and its image not
+    /// included).
     pub used: u64,
     /// Its budget from the system description, in bytes.
     pub budget: u64,
+    /// Bytes in the blocks its image was built from ([`Memory::alloc_image`]), outside the
+    /// budget.
+    pub image: u64,
 }
 
 /// The whole pool; `total == free + clients + shared` always holds.
@@ -47,7 +51,7 @@ pub struct Totals {
     pub total: u64,
     /// Bytes in free blocks.
     pub free: u64,
-    /// Bytes held by components.
+    /// Bytes held by components (within their budgets and their images).
     pub clients: u64,
     /// Bytes held by allocated shared regions.
     pub shared: u64,
@@ -57,6 +61,8 @@ pub struct Totals {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Owner {
     Client(ComponentId),
+    /// Image memory of a component: held by it, outside its budget.
+    Image(ComponentId),
     Region(usize),
 }
 
@@ -64,7 +70,9 @@ enum Owner {
 struct Client {
     budget: u64,
     used: u64,
+    image: u64,
     blocks: BTreeSet<BlockId>,
+    images: BTreeSet<BlockId>,
 }
 
 #[derive(Debug)]
@@ -101,7 +109,9 @@ impl Memory {
             .map(|c| Client {
                 budget: c.memory,
                 used: 0,
+                image: 0,
                 blocks: BTreeSet::new(),
+                images: BTreeSet::new(),
             })
             .collect();
         let regions = system
@@ -162,6 +172,26 @@ impl Memory {
         Ok(Allocation { block, steps })
     }
 
+    /// Gives `client` a block of `2^size_bits` bytes to build its image from (what `proc`
+    /// creates the component with): charged to `client` but outside its budget, never freed
+    /// by [`Memory::free`], and taken back by [`Memory::release_all`].
+    ///
+    /// Errors: [`Error::UnknownClient`]; [`Error::BadSize`]; [`Error::OutOfMemory`]. Nothing
+    /// changes on error.
+    pub fn alloc_image(&mut self, client: ComponentId, size_bits: u8) -> Result<Allocation, Error> {
+        self.client(client)?;
+        if !(MIN_BLOCK_BITS..=MAX_BLOCK_BITS).contains(&size_bits) {
+            return Err(Error::BadSize);
+        }
+        let mut steps = Vec::new();
+        let block = self.buddy.alloc(size_bits, &mut steps)?;
+        let c = &mut self.clients[client.index()];
+        c.image += block.bytes();
+        c.images.insert(block.id);
+        self.owners.insert(block.id, Owner::Image(client));
+        Ok(Allocation { block, steps })
+    }
+
     /// Takes back `block` from `client` and returns the revoke or merges to perform.
     ///
     /// Errors: [`Error::UnknownClient`]; [`Error::NotOwner`] if `client` does not hold
@@ -191,6 +221,11 @@ impl Memory {
             .collect();
         for block in blocks {
             self.free_client_block(client, block, &mut steps);
+        }
+        let images = core::mem::take(&mut self.clients[client.index()].images);
+        for block in images {
+            self.clients[client.index()].image -= self.buddy.view(block).bytes();
+            self.free_block(block, &mut steps);
         }
         for region in 0..self.regions.len() {
             let r = &mut self.regions[region];
@@ -244,6 +279,7 @@ impl Memory {
         Ok(Usage {
             used: c.used,
             budget: c.budget,
+            image: c.image,
         })
     }
 
@@ -252,7 +288,7 @@ impl Memory {
         Totals {
             total: self.buddy.total(),
             free: self.buddy.free_bytes(),
-            clients: self.clients.iter().map(|c| c.used).sum(),
+            clients: self.clients.iter().map(|c| c.used + c.image).sum(),
             shared: self.shared_bytes,
         }
     }
@@ -292,6 +328,7 @@ impl Memory {
             return Err("used blocks and owners disagree");
         }
         let mut per_client = alloc::vec![0u64; self.clients.len()];
+        let mut per_image = alloc::vec![0u64; self.clients.len()];
         let mut shared = 0u64;
         for (&block, &owner) in &self.owners {
             let bytes = self.buddy.view(block).bytes();
@@ -302,6 +339,12 @@ impl Memory {
                     }
                     per_client[c.index()] += bytes;
                 }
+                Owner::Image(c) => {
+                    if !self.clients[c.index()].images.contains(&block) {
+                        return Err("image block missing from its client's set");
+                    }
+                    per_image[c.index()] += bytes;
+                }
                 Owner::Region(r) => {
                     if !self.regions[r].blocks.contains(&block) {
                         return Err("owned block missing from its region");
@@ -310,8 +353,8 @@ impl Memory {
                 }
             }
         }
-        for (c, bytes) in self.clients.iter().zip(per_client) {
-            if c.used != bytes {
+        for ((c, bytes), image) in self.clients.iter().zip(per_client).zip(per_image) {
+            if c.used != bytes || c.image != image {
                 return Err("client use disagrees with its blocks");
             }
             if c.used > c.budget {

@@ -24,9 +24,11 @@ extern crate alloc;
 
 mod buddy;
 mod ledger;
+pub mod server;
 
 pub use buddy::{Block, BlockId, Step, Untyped};
 pub use ledger::{Allocation, Attachment, Memory, Totals, Usage};
+pub use server::{Kernel, KernelError, MemoryServer};
 
 /// The smallest block: one 4 KiB frame.
 pub const MIN_BLOCK_BITS: u8 = 12;

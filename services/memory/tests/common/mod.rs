@@ -5,70 +5,59 @@
 use std::collections::BTreeMap;
 
 use memory::{BlockId, Memory, Step, Untyped};
-use sysdesc::{ComponentId, System};
+use sysdesc::{Component, ComponentId, RestartPolicy, SharedRegion, System};
 
 /// Budgets: `a` 1 MiB, `b` 64 KiB, `c` 256 KiB; region `ring` (12 KiB) joins `a` and `b`,
-/// region `big` (1 MiB) joins `a` and `c`.
-pub const SYSTEM: &str = r#"
-[system]
-name = "test"
-memory = "512MiB"
-
-[[component]]
-name = "naming"
-fundamental = true
-priority = 250
-memory = "1MiB"
-
-[[component]]
-name = "proc"
-fundamental = true
-priority = 252
-memory = "1MiB"
-routes = ["memory"]
-
-[[component]]
-name = "memory"
-fundamental = true
-priority = 251
-memory = "1MiB"
-
-[[component]]
-name = "devices"
-fundamental = true
-priority = 251
-memory = "1MiB"
-routes = ["memory"]
-
-[[component]]
-name = "a"
-priority = 100
-memory = "1MiB"
-shared = ["ring", "big"]
-
-[[component]]
-name = "b"
-priority = 100
-memory = "64KiB"
-shared = ["ring"]
-
-[[component]]
-name = "c"
-priority = 100
-memory = "256KiB"
-shared = ["big"]
-
-[[shared]]
-name = "ring"
-size = "12KiB"
-
-[[shared]]
-name = "big"
-size = "1MiB"
-"#;
-
+/// region `big` (1 MiB) joins `a` and `c`; the four fundamental services have 1 MiB each.
+///
+/// Built as a value rather than parsed from TOML: the TOML front end needs `std` (through
+/// serde), and as a dev-dependency it would be unified into the component binary's build.
 pub fn system() -> System {
-    sysdesc_toml::parse(SYSTEM, "test.toml").expect("test system is valid")
+    const KIB: u64 = 1024;
+    let component = |name: &str, memory: u64, fundamental: bool, shared: &[&str]| Component {
+        name: name.into(),
+        binary: name.into(),
+        priority: 100,
+        memory,
+        fundamental,
+        provides: Vec::new(),
+        routes: if matches!(name, "proc" | "devices") {
+            vec!["memory".into()]
+        } else {
+            Vec::new()
+        },
+        devices: Vec::new(),
+        shared: shared.iter().map(|s| s.to_string()).collect(),
+        restart: RestartPolicy::Never,
+        args: BTreeMap::new(),
+    };
+    let system = System {
+        name: "test".into(),
+        description: String::new(),
+        memory: 512 * KIB * KIB,
+        components: vec![
+            component("naming", 1024 * KIB, true, &[]),
+            component("proc", 1024 * KIB, true, &[]),
+            component("memory", 1024 * KIB, true, &[]),
+            component("devices", 1024 * KIB, true, &[]),
+            component("a", 1024 * KIB, false, &["ring", "big"]),
+            component("b", 64 * KIB, false, &["ring"]),
+            component("c", 256 * KIB, false, &["big"]),
+        ],
+        devices: Vec::new(),
+        shared: vec![
+            SharedRegion {
+                name: "ring".into(),
+                size: 12 * KIB,
+            },
+            SharedRegion {
+                name: "big".into(),
+                size: 1024 * KIB,
+            },
+        ],
+    };
+    system.validate().expect("test system is valid");
+    system
 }
 
 pub fn id(system: &System, name: &str) -> ComponentId {
