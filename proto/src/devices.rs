@@ -109,3 +109,37 @@ crate::interface! {
         Dma = 5 => fn dma(size_bits: u8) -> PhysFrame;
     }
 }
+
+/// The I/O port operation of the device access service: a second interface on the same
+/// endpoint (label 6, after the five above), kept apart because it exists only for a
+/// limitation of seL4 5.0.
+///
+/// seL4 5.0 has one I/O port capability, for every port (later kernels issue capabilities
+/// for port ranges with `X86IOPortControl_Issue`). So a driver of an I/O-port device (the
+/// PC's COM1, say) gets a copy of that global capability: it *could* reach every port,
+/// including PCI configuration space at `0xCF8..=0xCFF`. `claim` tells it which ports are its
+/// own; staying in them is up to the driver. When the kernel can issue per-range
+/// capabilities this operation returns one of exactly the device's range instead, and the
+/// callers do not change.
+pub mod ports {
+    use crate::{CapSlot, Name};
+
+    crate::interface! {
+        client PortsClient;
+        errors {
+            /// No such device, or the description does not assign it to the caller (alike).
+            NotFound = 16,
+            /// The device has not been claimed by the caller yet.
+            NotClaimed = 18,
+            /// The device has no I/O ports (a PCI function without I/O BARs).
+            NoPorts = 23,
+        }
+        ops {
+            /// The I/O port capability for the claimed device `device`. On seL4 5.0 this is
+            /// a copy of the kernel's global I/O port capability (see the module docs).
+            ///
+            /// `Ok(ports)`; `Err(NotFound)`; `Err(NotClaimed)`; `Err(NoPorts)`.
+            IoPort = 6 => fn ioport(device: Name) -> CapSlot;
+        }
+    }
+}

@@ -3,62 +3,13 @@
 
 mod common;
 
+use common::system::{device, driver, system};
 use common::{at, qemu_pc, qemu_pc_with_bridge, scan, Function, Machine};
 use devices::{
     AssignError, Assignments, GrantError, Hardware, InterruptController, IrqGrant, MemoryRegion,
     PciDevice, Polarity, PortRange, Trigger,
 };
 use sysdesc::{ComponentId, System};
-
-/// A valid system: the fundamental components, then `extra` (drivers and `[[device]]`s).
-fn system(extra: &str) -> System {
-    let text = format!(
-        r#"
-[system]
-name = "test"
-memory = "512MiB"
-
-[[component]]
-name = "naming"
-fundamental = true
-priority = 250
-memory = "1MiB"
-
-[[component]]
-name = "proc"
-fundamental = true
-priority = 252
-memory = "1MiB"
-
-[[component]]
-name = "memory"
-fundamental = true
-priority = 251
-memory = "1MiB"
-
-[[component]]
-name = "devices"
-fundamental = true
-priority = 251
-memory = "1MiB"
-{extra}
-"#
-    );
-    sysdesc_toml::parse(&text, "test.toml").unwrap_or_else(|d| panic!("{d:?}"))
-}
-
-fn driver(name: &str, devices: &[&str]) -> String {
-    let list: Vec<String> = devices.iter().map(|d| format!("\"{d}\"")).collect();
-    format!(
-        "[[component]]\nname = \"{name}\"\npriority = 200\nmemory = \"1MiB\"\nroutes = [\"devices\"]\ndevices = [{}]\n",
-        list.join(", ")
-    )
-}
-
-fn device(name: &str, selector: &str, irq: Option<&str>) -> String {
-    let irq = irq.map(|i| format!("irq = {i}\n")).unwrap_or_default();
-    format!("[[device]]\nname = \"{name}\"\n{selector}\n{irq}")
-}
 
 fn id(system: &System, name: &str) -> ComponentId {
     system.component_id(name).unwrap()

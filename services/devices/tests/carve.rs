@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::system::{device, driver, system};
 use common::{qemu_pc, scan};
 use devices::{
     frames, Assignments, CarveError, Carver, DeviceUntyped, InterruptController, Object,
@@ -294,18 +295,12 @@ fn every_granted_bar_of_the_qemu_pc_machine_at_start() {
             size_bits: 22,
         },
     ];
-    let text = "[system]\nname = \"t\"\nmemory = \"512MiB\"\n".to_string()
-        + &["naming", "proc", "memory", "devices"]
-            .iter()
-            .map(|n| {
-                format!("[[component]]\nname = \"{n}\"\nfundamental = true\npriority = 250\nmemory = \"1MiB\"\n")
-            })
-            .collect::<String>()
-        + "[[component]]\nname = \"net\"\npriority = 200\nmemory = \"1MiB\"\nroutes = [\"devices\"]\ndevices = [\"e\", \"v\", \"vga\"]\n"
-        + "[[device]]\nname = \"v\"\npci = \"1af4:1000\"\n"
-        + "[[device]]\nname = \"e\"\npci = \"8086:10d3\"\n"
-        + "[[device]]\nname = \"vga\"\nclass = \"03:00\"\n";
-    let system = sysdesc_toml::parse(&text, "t.toml").unwrap();
+    let system = system(
+        &(driver("net", &["e", "v", "vga"])
+            + &device("v", "pci = \"1af4:1000\"", None)
+            + &device("e", "pci = \"8086:10d3\"", None)
+            + &device("vga", "class = \"03:00\"", None)),
+    );
     let (found, _) = scan(qemu_pc());
     let a = Assignments::resolve(&system, &found, InterruptController::IoApic);
     let net = system.component_id("net").unwrap();

@@ -4,6 +4,8 @@
 //! decodes.
 #![allow(dead_code)]
 
+pub mod system;
+
 use std::collections::BTreeMap;
 
 use devices::{enumerate, PciAddress, PciDevice, PortConfigSpace, PortIo};

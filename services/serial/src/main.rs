@@ -1,0 +1,158 @@
+//! The serial console driver component: COM1 behind `proto::console`.
+//!
+//! Start-up: looks up `devices`, claims its device (`com1` unless the `device` argument says
+//! otherwise), takes the I/O port capability (`proto::devices::ports`: on seL4 5.0 the global
+//! one) and the IRQ handler (IOAPIC pin 4 for COM1), initialises the UART at the `baud`
+//! argument (default 115200), registers `serial` with naming and serves.
+//!
+//! One thread serves IPC and takes interrupts: the IRQ handler signals a copy of the
+//! component's notification badged [`IRQ_BADGE`], and that notification is bound to the
+//! thread (`TCB_BindNotification`), so the `Recv` on the service endpoint also returns when
+//! the interrupt fires, with the notification's badge in place of a client's. Client badges
+//! are component ids + 1 (below 2^16), so the bit tells the two apart. After an interrupt
+//! there is no caller to reply to, so the loop goes back to a plain `Recv`.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use proto::devices::ports::PortsClient;
+use proto::devices::DevicesClient;
+use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
+use proto::{CapSlot, Name};
+use rt::println;
+use rt::slots_alloc::Slots;
+use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use sel4::cap_type::{CNode, IoPort, IrqHandler, Notification, Tcb};
+use sel4::{Cap, CapData, CapRights};
+use serial::Console;
+use uart16550::{Registers, Uart};
+
+rt::entry!(main);
+
+/// The badge the IRQ's notification signals carry (no client badge has this bit).
+const IRQ_BADGE: u64 = 1 << 27;
+const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+
+/// The UART's registers through the I/O port capability, from `base`.
+struct PortRegs {
+    ports: Cap<IoPort>,
+    base: u16,
+}
+
+impl Registers for PortRegs {
+    fn read(&mut self, offset: u8) -> u8 {
+        self.ports
+            .x86_io_port_in8(self.base + u16::from(offset))
+            .unwrap_or(u8::MAX)
+    }
+    fn write(&mut self, offset: u8, value: u8) {
+        let _ = self
+            .ports
+            .x86_io_port_out8((self.base + u16::from(offset)).into(), value.into());
+    }
+}
+
+/// A transport on `endpoint` whose replies' capabilities land in `slot`.
+fn receiving(endpoint: u64, slot: u64) -> EndpointTransport {
+    let mut t = EndpointTransport::new(endpoint);
+    t.receive_into(ReceiveSlot {
+        cnode: slots::CNODE,
+        index: slot,
+        depth: 64,
+    });
+    t
+}
+
+fn main(arg: usize) {
+    // SAFETY: `arg` is the start-up argument the loader gave this thread.
+    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("serial is started by the loader");
+    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let baud: u32 = info
+        .arg("baud")
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(115_200);
+    let echo = info.arg("echo") != Some("off");
+    let device = Name::new(info.arg("device").unwrap_or("com1")).expect("a valid device name");
+    let mut free = Slots::new();
+    let mut slot = || free.alloc().expect("a free slot");
+
+    // The devices service, through naming.
+    let devices_ep = slot();
+    let mut naming = proto::naming::NamingClient::new(receiving(slots::NAMING, devices_ep));
+    let binding = naming
+        .lookup(Name::new("devices").expect("a valid name"))
+        .expect("serial is routed to devices");
+    let ports_slot = slot();
+    let irq_slot = slot();
+    let mut devices = DevicesClient::new(receiving(binding.endpoint.0, irq_slot));
+    let dev = devices
+        .claim(device)
+        .expect("devices assigns the device to serial");
+    PortsClient::new(receiving(binding.endpoint.0, ports_slot))
+        .ioport(device)
+        .expect("the device has I/O ports");
+    let irq = devices.irq(device).expect("the device has an interrupt");
+    assert_eq!(irq, CapSlot(irq_slot));
+
+    // The interrupt: a badged copy of our notification, bound to this thread.
+    let badged = slot();
+    OWN.cnode_mint(
+        badged,
+        64,
+        OWN,
+        slots::NOTIFICATION,
+        64,
+        CapRights::all(),
+        CapData::new_badge(IRQ_BADGE),
+    )
+    .expect("mint the IRQ notification");
+    let handler: Cap<IrqHandler> = Cap::from_raw(irq_slot);
+    handler
+        .irq_handler_set_notification(Cap::<Notification>::from_raw(badged))
+        .expect("set the IRQ's notification");
+    Cap::<Tcb>::from_raw(slots::TCB)
+        .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION))
+        .expect("bind the notification to the thread");
+
+    let mut uart = Uart::new(PortRegs {
+        ports: Cap::from_raw(ports_slot),
+        base: dev.first_port,
+    });
+    if let Err(e) = uart.init(baud) {
+        panic!("serial: {device}: UART at {:#x}: {e:?}", dev.first_port);
+    }
+    let _ = handler.irq_handler_ack();
+    let mut console = Console::new(uart, echo);
+
+    naming
+        .register(
+            Name::new("serial").expect("a valid name"),
+            CapSlot(slots::SERVICE),
+        )
+        .expect("naming accepts serial as the provider of serial");
+    println!(
+        "serial: {device} at ports {:#x}-{:#x}, {baud} baud, IRQ {:?}, echo {}: ready",
+        dev.first_port,
+        dev.last_port,
+        dev.irq,
+        if echo { "on" } else { "off" }
+    );
+
+    let mut mrs = [0; 4];
+    let (mut info, mut badge) = sel4::syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
+    loop {
+        if badge & IRQ_BADGE != 0 {
+            console.interrupt();
+            let _ = handler.irq_handler_ack();
+            (info, badge) = sel4::syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
+            continue;
+        }
+        let request = received(info, &mrs, None);
+        let reply = proto::console::dispatch(&mut console, badge, &request);
+        let (reply_info, reply_mrs) = prepare(&reply);
+        mrs = reply_mrs;
+        (info, badge) = sel4::syscall::reply_recv_with_mrs(slots::SERVICE, reply_info, &mut mrs);
+    }
+}
