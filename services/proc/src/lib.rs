@@ -22,9 +22,11 @@
 
 extern crate alloc;
 
+pub mod server;
 mod state;
 mod supervisor;
 
+pub use server::{Effects, ProcServer};
 pub use state::{fault_line, Action, FaultKind, Identity, Outcome, Row, State};
 pub use supervisor::Supervisor;
 

@@ -2,61 +2,61 @@
 //! wait, spawn errors, generations, and a long random run.
 
 use proc::{fault_line, Action, Error, FaultKind, Identity, Outcome, State, Supervisor};
-use sysdesc::{ComponentId, System};
+use std::collections::BTreeMap;
 
-const SYSTEM: &str = r#"
-[system]
-name = "test"
-memory = "512MiB"
+use sysdesc::{Component, ComponentId, RestartPolicy, System};
 
-[[component]]
-name = "naming"
-fundamental = true
-priority = 250
-memory = "1MiB"
-
-[[component]]
-name = "proc"
-fundamental = true
-priority = 252
-memory = "1MiB"
-routes = ["memory"]
-
-[[component]]
-name = "memory"
-fundamental = true
-priority = 251
-memory = "1MiB"
-
-[[component]]
-name = "devices"
-fundamental = true
-priority = 251
-memory = "1MiB"
-routes = ["memory"]
-
-[[component]]
-name = "net"
-priority = 200
-memory = "1MiB"
-provides = ["net"]
-restart = { policy = "always", max = 3, backoff_ms = 100 }
-
-[[component]]
-name = "app"
-priority = 100
-memory = "1MiB"
-routes = ["net"]
-
-[[component]]
-name = "slow"
-priority = 100
-memory = "1MiB"
-restart = { policy = "always", max = 20, backoff_ms = 1000 }
-"#;
+/// The four fundamental services, `net` (restarted up to 3 times after 100 ms), `app` (never
+/// restarted) and `slow` (up to 20 times after 1 s).
+///
+/// Built as a value rather than parsed from TOML: the TOML front end needs `std` (through
+/// serde), and as a dev-dependency it would be unified into the component binary's build.
+fn system() -> System {
+    const MIB: u64 = 1 << 20;
+    let component = |name: &str, priority: u8, restart: RestartPolicy| Component {
+        name: name.into(),
+        binary: name.into(),
+        priority,
+        memory: MIB,
+        fundamental: sysdesc::FUNDAMENTAL.contains(&name),
+        provides: if name == "net" {
+            vec!["net".into()]
+        } else {
+            Vec::new()
+        },
+        routes: match name {
+            "proc" | "devices" => vec!["memory".into()],
+            "app" => vec!["net".into()],
+            _ => Vec::new(),
+        },
+        devices: Vec::new(),
+        shared: Vec::new(),
+        restart,
+        args: BTreeMap::new(),
+    };
+    let always = |max, backoff_ms| RestartPolicy::Always { max, backoff_ms };
+    let s = System {
+        name: "test".into(),
+        description: String::new(),
+        memory: 512 * MIB,
+        components: vec![
+            component("naming", 250, RestartPolicy::Never),
+            component("proc", 252, RestartPolicy::Never),
+            component("memory", 251, RestartPolicy::Never),
+            component("devices", 251, RestartPolicy::Never),
+            component("net", 200, always(3, 100)),
+            component("app", 100, RestartPolicy::Never),
+            component("slow", 100, always(20, 1000)),
+        ],
+        devices: Vec::new(),
+        shared: Vec::new(),
+    };
+    s.validate().expect("valid");
+    s
+}
 
 fn setup() -> (System, Supervisor) {
-    let s = sysdesc_toml::parse(SYSTEM, "test.toml").expect("valid");
+    let s = system();
     let mut sup = Supervisor::new(&s);
     for name in sysdesc::FUNDAMENTAL {
         sup.adopt(s.component_id(name).unwrap(), 0).unwrap();

@@ -1,0 +1,199 @@
+//! `proto::proc` served over a [`Supervisor`] and the side effects of [`Effects`].
+//!
+//! The supervisor decides; the [`Effects`] carry its [`Action`]s out (tell `memory` and
+//! `naming`, tear an instance down, print). The binary's loop does one thing the trait cannot:
+//! after a successful `exit` it sends no reply (the caller is gone).
+
+use alloc::string::String;
+
+use proto::proc::{self as api, CapInfo, ComponentInfo};
+use proto::{ComponentId, Name};
+use sysdesc::System;
+
+use crate::{Action, Error as SupError, State, Supervisor};
+
+/// What the supervisor's actions need from the outside world.
+pub trait Effects {
+    /// Whether proc built the running instance of `id` and so can tear it down.
+    fn can_destroy(&self, id: ComponentId) -> bool;
+    /// Tears the running instance of `id` down (its threads, address space, capabilities).
+    fn destroy(&mut self, id: ComponentId);
+    /// Asks `memory` to take back everything `id` holds.
+    fn release_memory(&mut self, id: ComponentId);
+    /// Asks `naming` to forget every service `id` registered.
+    fn withdraw(&mut self, id: ComponentId);
+    /// Prints a line on the console.
+    fn report(&mut self, line: &str);
+    /// Milliseconds since proc started.
+    fn now_ms(&self) -> u64;
+}
+
+/// The proc service: a [`Supervisor`] served as `proto::proc`.
+#[derive(Debug)]
+pub struct ProcServer<E: Effects> {
+    supervisor: Supervisor,
+    system: System,
+    effects: E,
+}
+
+/// The `State` `list` reports for a supervisor state.
+pub fn api_state(state: State) -> api::State {
+    match state {
+        State::NotStarted => api::State::Idle,
+        State::Starting | State::Running => api::State::Running,
+        State::Restarting { .. } => api::State::Restarting,
+        State::Exited(_) | State::Stopped => api::State::Exited,
+        State::Faulted { .. } => api::State::Failed,
+    }
+}
+
+impl<E: Effects> ProcServer<E> {
+    /// A server for `system`; every component starts not started (see [`Self::adopt_all`]).
+    pub fn new(system: System, effects: E) -> ProcServer<E> {
+        ProcServer {
+            supervisor: Supervisor::new(&system),
+            system,
+            effects,
+        }
+    }
+
+    /// Records every component as running in generation 1: today the root task starts them
+    /// all before proc serves.
+    pub fn adopt_all(&mut self) {
+        let now = self.effects.now_ms();
+        for i in 0..self.system.components.len() {
+            let id = ComponentId(u16::try_from(i).unwrap_or(u16::MAX));
+            let _ = self.supervisor.adopt(id, now);
+        }
+    }
+
+    /// The supervisor.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// The side effects.
+    pub fn effects(&self) -> &E {
+        &self.effects
+    }
+
+    /// Carries out `actions` in order.
+    pub fn perform(&mut self, actions: alloc::vec::Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Destroy(id) => self.effects.destroy(id),
+                Action::ReleaseMemory(id) => self.effects.release_memory(id),
+                Action::Unregister(id) => self.effects.withdraw(id),
+                Action::Report(line) => self.effects.report(&line),
+                // `wait` does not block, so nobody waits; restarts need the loader.
+                Action::WakeWaiters { .. } | Action::Start { .. } | Action::Restart { .. } => {}
+            }
+        }
+    }
+
+    fn known(&self, id: ComponentId) -> Result<(), api::Error> {
+        self.system.get(id).map(|_| ()).ok_or(api::Error::NotFound)
+    }
+}
+
+impl<E: Effects> api::Server for ProcServer<E> {
+    fn spawn(&mut self, _badge: u64, name: Name) -> Result<ComponentId, api::Error> {
+        let id = self
+            .system
+            .component_id(&name)
+            .ok_or(api::Error::NotFound)?;
+        if self.system.components[id.index()].fundamental {
+            return Err(api::Error::Denied);
+        }
+        match self.supervisor.state(id) {
+            Some(s) if s.is_live() => Err(api::Error::AlreadyRunning),
+            // Building components needs the loader and naming's endpoint to grant; until
+            // proc has both, it cannot start one.
+            _ => Err(api::Error::OutOfMemory),
+        }
+    }
+
+    fn exit(&mut self, badge: u64, status: u64) -> Result<(), api::Error> {
+        let id = proto::client(badge)
+            .filter(|id| self.system.get(*id).is_some())
+            .ok_or(api::Error::Denied)?;
+        if self.system.components[id.index()].fundamental {
+            return Err(api::Error::Denied);
+        }
+        let status = u32::try_from(status).unwrap_or(u32::MAX);
+        let now = self.effects.now_ms();
+        let actions = self
+            .supervisor
+            .exited(id, status, now)
+            .map_err(|_| api::Error::Denied)?;
+        if self.effects.can_destroy(id) {
+            self.effects.destroy(id);
+        }
+        self.perform(actions);
+        Ok(())
+    }
+
+    fn wait(&mut self, _badge: u64, id: ComponentId) -> Result<u64, api::Error> {
+        self.known(id)?;
+        match self.supervisor.state(id) {
+            Some(State::Exited(status)) => Ok(u64::from(status)),
+            Some(s) if s.is_live() => Err(api::Error::StillRunning),
+            _ => Err(api::Error::NotRunning),
+        }
+    }
+
+    fn kill(&mut self, _badge: u64, id: ComponentId) -> Result<(), api::Error> {
+        self.known(id)?;
+        if self.system.components[id.index()].fundamental {
+            return Err(api::Error::Denied);
+        }
+        let live = self.supervisor.state(id).is_some_and(|s| s.is_live());
+        if !live {
+            return Err(api::Error::NotRunning);
+        }
+        if matches!(
+            self.supervisor.state(id),
+            Some(State::Running | State::Starting)
+        ) && !self.effects.can_destroy(id)
+        {
+            // Built by the root task: proc holds none of its capabilities.
+            return Err(api::Error::Denied);
+        }
+        let now = self.effects.now_ms();
+        let actions = self.supervisor.kill(id, now).map_err(|e| match e {
+            SupError::Fundamental => api::Error::Denied,
+            SupError::NotRunning => api::Error::NotRunning,
+            _ => api::Error::NotFound,
+        })?;
+        self.perform(actions);
+        Ok(())
+    }
+
+    fn list(&mut self, _badge: u64, index: u32) -> Result<ComponentInfo, api::Error> {
+        let rows = self.supervisor.list();
+        let row = rows
+            .get(usize::try_from(index).unwrap_or(usize::MAX))
+            .ok_or(api::Error::NoEntry)?;
+        Ok(ComponentInfo {
+            id: row.id,
+            name: Name::new(row.name).map_err(|_| api::Error::NoEntry)?,
+            state: api_state(row.state),
+            restarts: row.restarts,
+        })
+    }
+
+    fn caps(&mut self, _badge: u64, id: ComponentId, _index: u32) -> Result<CapInfo, api::Error> {
+        self.known(id)?;
+        // proc holds no view of CSpaces the root task built.
+        Err(api::Error::NoEntry)
+    }
+}
+
+/// A `ps` listing, one line per component.
+pub fn ps(supervisor: &Supervisor) -> String {
+    let mut out = String::new();
+    for row in supervisor.list() {
+        out.push_str(&alloc::format!("{row}\n"));
+    }
+    out
+}
