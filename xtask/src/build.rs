@@ -22,9 +22,11 @@ pub const ROOT: &str = "root";
 /// Every component package: a package under `services/` or `apps/` whose build script
 /// uses `component-build` (a `no_std` binary for seL4). Returned as package names.
 ///
-/// Components must be built apart from host crates: in one cargo invocation features
-/// unify, and a host crate's `std` feature on a shared dependency (e.g. serde) would
-/// link `std` into a component.
+/// A component's binary has `required-features = ["component"]`, and only xtask turns
+/// that feature on, in invocations that build nothing else: in one cargo invocation
+/// features unify, and a host crate's (or a test's) `std` feature on a shared
+/// dependency such as serde would link `std` into the component. Without the feature
+/// `cargo test` and clippy skip the binary and check the package's library and tests.
 pub fn component_packages() -> Vec<String> {
     let mut found = Vec::new();
     for dir in ["services", "apps"] {
@@ -43,6 +45,15 @@ pub fn component_packages() -> Vec<String> {
     }
     found.sort();
     found
+}
+
+/// The `--features` value that turns on the component binaries of `packages`.
+pub fn component_features<S: AsRef<str>>(packages: &[S]) -> String {
+    packages
+        .iter()
+        .map(|p| format!("{}/component", p.as_ref()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Finds the package that builds component binary `binary`: `services/<binary>` or
@@ -74,6 +85,7 @@ fn cargo_build(
     for p in packages {
         cmd.args(["-p", p]);
     }
+    cmd.arg("--features").arg(component_features(packages));
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if status.success() {
         Ok(())

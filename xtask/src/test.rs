@@ -106,7 +106,7 @@ pub fn run(host_only: bool) -> Result<()> {
 }
 
 /// `cargo fmt --check`, and clippy with warnings as errors on every crate and target
-/// (host crates and components in separate invocations).
+/// (the component binaries in an invocation of their own).
 pub fn lint() -> Result<()> {
     crate::kernel::source()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -116,30 +116,31 @@ pub fn lint() -> Result<()> {
         .args(["fmt", "--all", "--check"])
         .status()
         .map_err(|e| format!("cannot run cargo fmt: {e}"))?;
-    // Host crates and components in separate invocations: see build::component_packages.
+    // Everything but the component binaries (their `component` feature is off), then
+    // the component binaries alone: see build::component_packages.
     let components = build::component_packages();
     let clippy = |what: &str, selection: &[String]| -> Result<bool> {
-        step(&format!(
-            "cargo clippy ({what}) --all-targets -- -D warnings"
-        ));
+        step(&format!("cargo clippy ({what}) -- -D warnings"));
         Command::new(&cargo)
             .current_dir(workspace_root())
             .arg("clippy")
             .args(selection)
-            .args(["--all-targets", "--quiet", "--", "-D", "warnings"])
+            .args(["--quiet", "--", "-D", "warnings"])
             .status()
             .map(|s| s.success())
             .map_err(|e| format!("cannot run cargo clippy: {e}"))
     };
-    let mut host = vec!["--workspace".to_string()];
+    let all = ["--workspace".to_string(), "--all-targets".to_string()];
+    let mut bins = Vec::new();
     for c in &components {
-        host.extend(["--exclude".to_string(), c.clone()]);
+        bins.extend(["-p".to_string(), c.clone()]);
     }
-    let mut comps = Vec::new();
-    for c in &components {
-        comps.extend(["-p".to_string(), c.clone()]);
-    }
-    let clippy_ok = clippy("host crates", &host)? & clippy("components", &comps)?;
+    bins.extend([
+        "--bins".to_string(),
+        "--features".to_string(),
+        build::component_features(&components),
+    ]);
+    let clippy_ok = clippy("every crate and target", &all)? & clippy("component binaries", &bins)?;
     match (fmt.success(), clippy_ok) {
         (true, true) => Ok(()),
         (false, _) => Err("formatting differs: run `cargo fmt --all`".into()),

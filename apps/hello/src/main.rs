@@ -52,13 +52,13 @@ fn main(arg: usize) {
             println!("CHECK hello-lookup-{service}: FAIL (not a service name)");
             continue;
         };
-        let mut result = naming.lookup(name.clone());
+        let mut result = naming.lookup(name);
         for _ in 1..ATTEMPTS {
             if result != Err(Error::NotFound) {
                 break;
             }
             sel4::syscall::yield_now();
-            result = naming.lookup(name.clone());
+            result = naming.lookup(name);
         }
         match result {
             Ok(binding) => {
