@@ -89,7 +89,7 @@ pub fn error(what: &str, failure: Failure) -> String {
         }
         Failure::NotSupported(why) => why,
         Failure::Proc(P::NotFound) => "no such component",
-        Failure::Proc(P::Denied) => "not allowed (fundamental services are not proc's to manage)",
+        Failure::Proc(P::Denied) => "proc does not allow it",
         Failure::Proc(P::AlreadyRunning) => "already running",
         Failure::Proc(P::StillRunning) => "still running",
         Failure::Proc(P::NotRunning) => "not running",
@@ -234,6 +234,12 @@ fn caps(name: Name, backend: &mut impl Backend) -> Outcome {
         Ok(list) => list,
         Err(e) => return Outcome::line(error(&what, e)),
     };
+    if list.is_empty() {
+        return Outcome::line(format!(
+            "{name} (id {}): proc lists no capabilities",
+            component.id.0
+        ));
+    }
     let mut t = Table::new(&["SLOT", "KIND", "RIGHTS", "BADGE", "GRANT"]);
     for c in &list {
         t.row(alloc::vec![

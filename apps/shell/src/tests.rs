@@ -26,6 +26,8 @@ struct Mock {
     devices: bool,
     halt: Result<(), Failure>,
     halted: bool,
+    /// proc lists no capabilities for anyone (as proc does before it builds components).
+    no_caps: bool,
     /// The shell's own id (memory answers `usage_of` only for it).
     me: u16,
 }
@@ -54,6 +56,7 @@ impl Mock {
             devices: true,
             halt: Err(Failure::NotSupported("halting is not available yet")),
             halted: false,
+            no_caps: false,
             me: 5,
         }
     }
@@ -91,6 +94,9 @@ impl Backend for Mock {
     fn caps(&mut self, id: ComponentId) -> Result<Vec<CapInfo>, Failure> {
         self.proc()?;
         self.component(id)?;
+        if self.no_caps {
+            return Ok(Vec::new());
+        }
         if id != ComponentId(4) {
             return Err(Failure::Proc(proto::proc::Error::Malformed));
         }
@@ -285,6 +291,11 @@ fn caps_errors() {
         run(&mut mock, "caps hello"),
         "error: caps hello: the service did not understand the request\n"
     );
+    mock.no_caps = true;
+    assert_eq!(
+        run(&mut mock, "caps serial"),
+        "serial (id 4): proc lists no capabilities\n"
+    );
     mock.proc = false;
     assert_eq!(
         run(&mut mock, "caps serial"),
@@ -324,7 +335,7 @@ fn spawn_and_its_errors() {
     );
     assert_eq!(
         run(&mut mock, "spawn naming"),
-        "error: spawn naming: not allowed (fundamental services are not proc's to manage)\n"
+        "error: spawn naming: proc does not allow it\n"
     );
     mock.proc = false;
     assert_eq!(
@@ -363,7 +374,7 @@ fn kill_errors() {
     );
     assert_eq!(
         run(&mut mock, "kill memory"),
-        "error: kill memory: not allowed (fundamental services are not proc's to manage)\n"
+        "error: kill memory: proc does not allow it\n"
     );
     assert_eq!(
         run(&mut mock, "kill ghost"),
