@@ -125,5 +125,10 @@ crate::interface! {
         ///
         /// `Ok(info)`; `Err(NoEntry)` past the last; `Err(NotFound)` for an unknown id.
         Caps = 6 => fn caps(id: ComponentId, index: u32) -> CapInfo;
+        /// Stops the whole system with `status` (under QEMU: QEMU exits with it), through
+        /// the root task's control endpoint, which only proc holds.
+        ///
+        /// Does not return on success; `Err(Denied)` if proc has no control capability.
+        Halt = 7 => fn halt(status: u32) -> ();
     }
 }

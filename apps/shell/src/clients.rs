@@ -118,10 +118,7 @@ impl<C: Connect> Backend for Clients<C> {
     }
 
     fn halt(&mut self) -> Result<(), Failure> {
-        // Only proc may halt the system (through the root task's control interface), and
-        // proto::proc offers no halt operation to other components yet.
-        Err(Failure::NotSupported(
-            "halting is not available yet (proc has no halt operation)",
-        ))
+        // proc halts the system through the root task; on success no reply comes back.
+        self.proc()?.halt(0).map_err(Failure::Proc)
     }
 }

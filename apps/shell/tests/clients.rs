@@ -21,6 +21,8 @@ struct Sys {
     components: Vec<ComponentInfo>,
     /// Badges the requests came with.
     badges: Vec<u64>,
+    /// The badge and status of the last halt request.
+    halted: Option<(u64, u32)>,
 }
 
 impl proc::Server for Sys {
@@ -85,6 +87,12 @@ impl proc::Server for Sys {
             },
         ];
         all.get(index as usize).copied().ok_or(proc::Error::NoEntry)
+    }
+
+    fn halt(&mut self, badge: u64, status: u32) -> Result<(), proc::Error> {
+        // Record who asked; the real proc never replies Ok (the system is gone).
+        self.halted = Some((badge, status));
+        Err(proc::Error::Denied)
     }
 }
 
@@ -192,6 +200,7 @@ fn system(routed: &[&'static str]) -> (Clients<Naming>, Rc<RefCell<Sys>>, Connec
             component(3, "hello", State::Idle),
         ],
         badges: Vec::new(),
+        halted: None,
     }));
     let connects = Rc::new(RefCell::new(Vec::new()));
     let naming = Naming {
@@ -286,12 +295,15 @@ fn missing_services_are_reported_and_asked_for_again() {
 }
 
 #[test]
-fn halt_is_not_faked() {
-    let (mut clients, _, _) = system(&["proc"]);
+fn halt_asks_proc_with_status_zero() {
+    let (mut clients, sys, _) = system(&["proc"]);
+    // The mock refuses (the real proc never answers a successful halt): the shell says so.
     assert_eq!(
         type_in(&mut clients, "halt\r"),
-        "halt\nerror: halt: halting is not available yet (proc has no halt operation)\ntessera> "
+        "halt\nerror: halt: proc does not allow it\ntessera> "
     );
+    let (badge, status) = sys.borrow().halted.expect("proc was asked to halt");
+    assert_eq!((badge, status), (proto::badge(ComponentId(2)), 0));
 }
 
 #[test]

@@ -198,6 +198,14 @@ impl proc::Server for ProcMock {
             grant: (index == 0).then(|| name("serial")),
         })
     }
+    fn halt(&mut self, _: u64, status: u32) -> Result<(), proc::Error> {
+        self.calls += 1;
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(proc::Error::Denied)
+        }
+    }
 }
 
 #[derive(Default)]

@@ -42,6 +42,8 @@ fn now_ms() -> u64 {
 struct Shell {
     naming: NamingClient<EndpointTransport>,
     memory: Option<EndpointTransport>,
+    /// The root task's control endpoint (grant 1, see docs/SERVICES.md), if granted.
+    control: Option<EndpointTransport>,
 }
 
 impl Effects for Shell {
@@ -72,6 +74,16 @@ impl Effects for Shell {
 
     fn now_ms(&self) -> u64 {
         now_ms()
+    }
+
+    fn halt(&mut self, status: u32) {
+        match self.control {
+            Some(t) => {
+                let r = proto::control::ControlClient::new(t).halt(status);
+                println!("proc: the root task refused to halt: {r:?}");
+            }
+            None => println!("proc: cannot halt: no control capability was granted"),
+        }
     }
 }
 
@@ -199,7 +211,15 @@ fn main(arg: usize) {
         check_memory(m, me, budget, &mut own_slots);
     }
 
-    let mut server = ProcServer::new(system, Shell { naming, memory });
+    let control = (info.grants >= 2).then(|| EndpointTransport::new(slots::GRANTS + 1));
+    let mut server = ProcServer::new(
+        system,
+        Shell {
+            naming,
+            memory,
+            control,
+        },
+    );
     server.adopt_all();
     println!(
         "proc: ready, {} components",

@@ -26,6 +26,9 @@ pub trait Effects {
     fn report(&mut self, line: &str);
     /// Milliseconds since proc started.
     fn now_ms(&self) -> u64;
+    /// Stops the whole system with `status` (through the root task). Returns only if
+    /// proc has no way to do that.
+    fn halt(&mut self, status: u32);
 }
 
 /// The proc service: a [`Supervisor`] served as `proto::proc`.
@@ -186,6 +189,18 @@ impl<E: Effects> api::Server for ProcServer<E> {
         self.known(id)?;
         // proc holds no view of CSpaces the root task built.
         Err(api::Error::NoEntry)
+    }
+
+    fn halt(&mut self, badge: u64, status: u32) -> Result<(), api::Error> {
+        let caller = proto::client(badge)
+            .and_then(|id| self.system.get(id))
+            .map(|c| c.name.clone());
+        self.effects.report(&alloc::format!(
+            "halt (status {status}) requested by {}",
+            caller.as_deref().unwrap_or("?")
+        ));
+        self.effects.halt(status);
+        Err(api::Error::Denied)
     }
 }
 

@@ -34,6 +34,9 @@ impl Effects for Log {
     fn now_ms(&self) -> u64 {
         0
     }
+    fn halt(&mut self, status: u32) {
+        self.lines.push(format!("halted {status}"));
+    }
 }
 
 fn system() -> System {
