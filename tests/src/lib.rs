@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 use xtask::qemu::{Boot, Outcome, Session};
-use xtask::test::{KERNEL_ENV, ROOT_ENV, VARIANTS_ENV};
+use xtask::test::{KERNEL_ENV, ROOT_ENV, SYSTEMS_ENV, VARIANTS_ENV};
 
 /// The kernel and root image to boot, from the environment `cargo xtask test` sets.
 pub fn image() -> (PathBuf, PathBuf) {
@@ -18,16 +18,36 @@ pub fn image() -> (PathBuf, PathBuf) {
     (get(KERNEL_ENV), get(ROOT_ENV))
 }
 
+/// The images of the system descriptions the tests boot: (system name, kernel, root).
+pub fn system_images() -> Vec<(String, PathBuf, PathBuf)> {
+    triples(SYSTEMS_ENV)
+}
+
+/// Boots the system image built from the description named `system`.
+pub fn boot_system(system: &str, log: &str) -> Session {
+    let (_, kernel, root) = system_images()
+        .into_iter()
+        .find(|(name, _, _)| name == system)
+        .unwrap_or_else(|| {
+            panic!("no image of system `{system}` was built (see xtask::test::TEST_SYSTEMS)")
+        });
+    boot_image(log, kernel, root)
+}
+
 /// The other kernel variants' images: (variant, kernel, root).
 pub fn variant_images() -> Vec<(String, PathBuf, PathBuf)> {
-    let text = std::env::var(VARIANTS_ENV).unwrap_or_else(|_| {
-        panic!("{VARIANTS_ENV} is not set: run the system tests with `cargo xtask test`")
+    triples(VARIANTS_ENV)
+}
+
+fn triples(var: &str) -> Vec<(String, PathBuf, PathBuf)> {
+    let text = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the system tests with `cargo xtask test`")
     });
     text.split(';')
         .filter(|e| !e.is_empty())
         .map(|entry| {
             let parts: Vec<&str> = entry.split('|').collect();
-            assert_eq!(parts.len(), 3, "malformed {VARIANTS_ENV} entry {entry:?}");
+            assert_eq!(parts.len(), 3, "malformed {var} entry {entry:?}");
             (
                 parts[0].to_string(),
                 PathBuf::from(parts[1]),

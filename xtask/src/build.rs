@@ -11,8 +11,9 @@ use tessera_kernel::Variant;
 pub struct Image {
     /// The built kernel.
     pub kernel: Kernel,
-    /// The root task ELF, given to QEMU as the first multiboot module. It embeds the
-    /// boot image (system description + component ELFs) when a system was given.
+    /// The root task ELF, given to QEMU as the first multiboot module: a copy per system
+    /// (`target/sys/<variant>/images/<system>.root.elf`, or `foundation.root.elf`
+    /// without one). It embeds the boot image when a system was given.
     pub root: PathBuf,
 }
 
@@ -181,9 +182,18 @@ pub fn image(variant: &Variant, system: Option<&Path>) -> Result<Image> {
     };
     step("building the root task");
     cargo_build(&target, &variant_env, &[ROOT], image.as_deref())?;
-    let root = target.join("release").join(ROOT);
-    if !root.is_file() {
-        return Err(format!("{} was not built", root.display()));
+    let built = target.join("release").join(ROOT);
+    if !built.is_file() {
+        return Err(format!("{} was not built", built.display()));
     }
+    // Each system gets its own copy of the root task, so booting one system never
+    // picks up an image another build has just put in place.
+    let root = match &image {
+        Some(img) => img.with_extension("root.elf"),
+        None => target.join("images").join("foundation.root.elf"),
+    };
+    std::fs::create_dir_all(root.parent().expect("a file in a folder"))
+        .map_err(|e| e.to_string())?;
+    std::fs::copy(&built, &root).map_err(|e| format!("{}: {e}", root.display()))?;
     Ok(Image { kernel, root })
 }

@@ -12,6 +12,11 @@ pub const ROOT_ENV: &str = "TESSERA_TEST_ROOT";
 /// Environment variable listing the other kernel variants' images:
 /// `variant|kernel|root` entries separated by `;`.
 pub const VARIANTS_ENV: &str = "TESSERA_TEST_VARIANTS";
+/// Environment variable listing the system images the tests boot: `name|kernel|root`
+/// entries separated by `;`.
+pub const SYSTEMS_ENV: &str = "TESSERA_TEST_SYSTEMS";
+/// System descriptions every test run builds (default kernel variant).
+pub const TEST_SYSTEMS: &[&str] = &["systems/default.toml"];
 /// Kernel variants besides the default that every test run builds and boots.
 pub const TEST_VARIANTS: &[&str] = &["irq=pic", "bench=entries", "bench=utilisation"];
 
@@ -84,11 +89,23 @@ pub fn run(host_only: bool) -> Result<()> {
                 other.root.display()
             ));
         }
+        let mut systems = Vec::new();
+        for file in TEST_SYSTEMS {
+            let path = workspace_root().join(file);
+            let name = crate::build::load_system(&path)?.name;
+            let built = build::image(&Variant::default(), Some(&path))?;
+            systems.push(format!(
+                "{name}|{}|{}",
+                built.kernel.elf32.display(),
+                built.root.display()
+            ));
+        }
         step("system tests (QEMU, TCG)");
         let envs = [
             (KERNEL_ENV, image.kernel.elf32.display().to_string()),
             (ROOT_ENV, image.root.display().to_string()),
             (VARIANTS_ENV, variants.join(";")),
+            (SYSTEMS_ENV, systems.join(";")),
         ];
         ok &= cargo_test(&["-p", "system-tests", "--no-fail-fast"], &envs, &mut tally)?;
     }
