@@ -22,12 +22,13 @@ pub struct Window {
 impl Window {
     /// A window over `range`; `None` unless both ends are page aligned and `start < end`.
     pub fn new(range: core::ops::Range<u64>) -> Option<Window> {
-        (range.start % PAGE == 0 && range.end % PAGE == 0 && range.start < range.end).then_some(
-            Window {
+        (range.start.is_multiple_of(PAGE)
+            && range.end.is_multiple_of(PAGE)
+            && range.start < range.end)
+            .then_some(Window {
                 next: range.start,
                 end: range.end,
-            },
-        )
+            })
     }
 
     /// Reserves `pages` pages aligned to `align` bytes (a power of two, at least a page);

@@ -1,0 +1,148 @@
+//! The seL4 platform adaptation layer (PAL) of the library OS: everything
+//! `libos::Pal` needs, on seL4 5.0 x86_64.
+//!
+//! - **Clock**: the TSC, converted with a frequency given as a start argument or
+//!   calibrated against the PIT ([`clock`]).
+//! - **Waiting**: `wait_until` blocks on the library OS thread's notification. It is
+//!   signalled by the interrupt thread ([`irq`]) for device interrupts and for the PIT
+//!   one-shot that `wait_until` arms for its deadline (the paper's PIT fallback; the HPET
+//!   is not describable as a device yet). Without a PIT it polls the notification and
+//!   yields until the deadline (temporary: burns the CPU while waiting).
+//! - **Console**: `rt::print!` (the kernel's debug console).
+//! - **Idle accounting**: the executor counts the time spent in `wait_until`; the PAL
+//!   keeps its own total and wake-up counts too ([`Sel4Pal::stats`]).
+//!
+//! Invariants: only the library OS thread calls the [`Pal`] methods; the interrupt thread
+//! touches nothing but its notification, the IRQ handlers, its hooks and the wake-up
+//! notification, and never allocates (the heap's lock spins).
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod clock;
+pub mod irq;
+
+use core::cell::{Cell, RefCell};
+
+use libos::Pal;
+use sel4::cap_type::{IoPort, Notification};
+use sel4::Cap;
+
+pub use clock::TscClock;
+
+/// Reads the time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc reads the time-stamp counter and has no other effect.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// The PIT's ports through seL4's I/O port capability.
+pub struct PitPorts(pub Cap<IoPort>);
+
+impl clock::Ports for PitPorts {
+    fn inb(&mut self, port: u16) -> u8 {
+        self.0.x86_io_port_in8(port).unwrap_or(0)
+    }
+    fn outb(&mut self, port: u16, value: u8) {
+        let _ = self.0.x86_io_port_out8(port.into(), value.into());
+    }
+}
+
+/// Counters of the PAL's waiting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PalStats {
+    /// Nanoseconds spent in `wait_until`.
+    pub idle_ns: u64,
+    /// Calls of `wait_until` that blocked or polled.
+    pub waits: u64,
+    /// Wake-ups that came from the interrupt thread (device or timer) before the deadline.
+    pub wakeups: u64,
+    /// PIT one-shots armed.
+    pub timers: u64,
+}
+
+/// The seL4 PAL. Create it on the library OS thread, then give it to `libos::Runtime::new`.
+pub struct Sel4Pal {
+    clock: TscClock,
+    wake: Cap<Notification>,
+    pit: Option<RefCell<PitPorts>>,
+    stats: Cell<PalStats>,
+}
+
+impl Sel4Pal {
+    /// A PAL over `clock`, waiting on `wake` (a notification the interrupt thread signals
+    /// with a non-zero badge), with the PIT for deadlines when `pit` is given.
+    pub fn new(clock: TscClock, wake: Cap<Notification>, pit: Option<PitPorts>) -> Sel4Pal {
+        Sel4Pal {
+            clock,
+            wake,
+            pit: pit.map(RefCell::new),
+            stats: Cell::new(PalStats::default()),
+        }
+    }
+
+    /// The PAL's counters.
+    pub fn stats(&self) -> PalStats {
+        self.stats.get()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> TscClock {
+        self.clock
+    }
+
+    fn count(&self, f: impl FnOnce(&mut PalStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+}
+
+impl Pal for Sel4Pal {
+    fn now_ns(&self) -> u64 {
+        self.clock.ns(rdtsc())
+    }
+
+    fn wait_until(&self, deadline_ns: Option<u64>) {
+        self.count(|s| s.waits += 1);
+        let Some(deadline) = deadline_ns else {
+            sel4::syscall::wait(self.wake);
+            self.count(|s| s.wakeups += 1);
+            return;
+        };
+        let now = self.now_ns();
+        if deadline <= now {
+            return;
+        }
+        match &self.pit {
+            Some(pit) => {
+                clock::one_shot(&mut *pit.borrow_mut(), clock::pit_ticks(deadline - now));
+                self.count(|s| s.timers += 1);
+                sel4::syscall::wait(self.wake);
+            }
+            // Temporary: no timer, so poll the notification and yield until the deadline.
+            None => loop {
+                if sel4::syscall::poll(self.wake) != 0 {
+                    self.count(|s| s.wakeups += 1);
+                    return;
+                }
+                if self.now_ns() >= deadline {
+                    return;
+                }
+                sel4::syscall::yield_now();
+            },
+        }
+    }
+
+    fn console_write(&self, text: &str) {
+        rt::print!("{text}");
+    }
+
+    fn idle_exit(&self, idle_ns: u64) {
+        self.count(|s| s.idle_ns += idle_ns);
+    }
+}
