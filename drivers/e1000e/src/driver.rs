@@ -221,7 +221,7 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
         mmio.write32(IMC, INT_ALL);
         let _ = mmio.read32(ICR);
 
-        let ctrl = mmio.read32(CTRL) & !CTRL_RST;
+        let ctrl = mmio.read32(CTRL) & !CTRL_CLEAR_AT_INIT;
         mmio.write32(CTRL, ctrl | CTRL_SLU | CTRL_ASDE);
 
         let low = mmio.read32(RAL0);

@@ -88,6 +88,11 @@ pub const CTRL_ASDE: u32 = 1 << 5;
 pub const CTRL_SLU: u32 = 1 << 6;
 /// CTRL: device reset (self-clearing).
 pub const CTRL_RST: u32 = 1 << 26;
+/// CTRL bits the driver clears when it sets the link up, whatever survived the reset:
+/// GIO master disable (2), link reset (3), invert loss-of-signal (7), forced speed (11)
+/// and duplex (12), VLAN mode (30), PHY reset (31), and `RST` itself.
+pub const CTRL_CLEAR_AT_INIT: u32 =
+    (1 << 2) | (1 << 3) | (1 << 7) | (1 << 11) | (1 << 12) | (1 << 30) | (1 << 31) | CTRL_RST;
 
 /// STATUS: link up.
 pub const STATUS_LU: u32 = 1 << 1;

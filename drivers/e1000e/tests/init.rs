@@ -12,7 +12,11 @@ fn programs_every_register_after_reset() {
     assert_eq!(driver.mac_address(), MAC);
     let ctrl = sim.reg(CTRL);
     assert_eq!(ctrl & (CTRL_SLU | CTRL_ASDE), CTRL_SLU | CTRL_ASDE);
-    assert_eq!(ctrl & CTRL_RST, 0);
+    assert_eq!(
+        ctrl & CTRL_CLEAR_AT_INIT,
+        0,
+        "garbage from before the reset cleared"
+    );
     assert_eq!(sim.0.borrow().resets, 1);
 
     assert_eq!(sim.reg(RAL0), u32::from_le_bytes([0x52, 0x54, 0x00, 0x12]));
