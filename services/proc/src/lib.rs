@@ -22,6 +22,8 @@
 
 extern crate alloc;
 
+pub mod grants;
+pub mod image;
 pub mod server;
 mod state;
 mod supervisor;

@@ -1,16 +1,28 @@
-//! The proc service component: serves `proto::proc` on its endpoint.
+//! The proc service component: starts, stops and restarts the non-fundamental components,
+//! receives their faults, and serves `proto::proc` on its endpoint.
 //!
-//! A thin shell over the `proc` library: it reads the system description from its
-//! data blob (the whole boot image), adopts the components the root task started,
-//! registers with naming, checks the memory service once (`CHECK proc-memory-*`
-//! lines), and serves. `exit` gets no reply: the caller is gone for good.
+//! A thin shell over the `proc` library: it reads the system description from its data blob
+//! (the whole boot image), registers with naming, checks the memory service once
+//! (`CHECK proc-memory-*` lines), adopts the fundamental services the root task started,
+//! builds every other component in description order ([`builder`]), and serves. Faults of
+//! the components it builds arrive on the same endpoint, badged
+//! [`FAULT_BADGE`](proc::grants::FAULT_BADGE)` | (id + 1)`; its timer thread ([`ticker`])
+//! wakes it through its bound notification when a restart is due. `exit` and faults get no
+//! reply: the caller is gone for good.
 
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use proc::{Effects, ProcServer};
+mod builder;
+mod ticker;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use builder::Builder;
+use proc::grants::{fault_source, TICK_BADGE};
+use proc::{Effects, FaultKind, ProcServer};
 use proto::memory::supervise::SuperviseClient;
 use proto::memory::{self as mem, MemoryClient};
 use proto::naming::{self, NamingClient};
@@ -20,7 +32,9 @@ use rt::println;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
 use sel4::cap_type::{CNode, Untyped};
+use sel4::fault_report::FaultReport;
 use sel4::{syscall, Cap, ObjectType};
+use sel4::{CapData, CapRights, FaultTag};
 use sysdesc::System;
 
 rt::entry!(main);
@@ -44,21 +58,46 @@ struct Shell {
     memory: Option<EndpointTransport>,
     /// The root task's control endpoint (grant 1, see docs/SERVICES.md), if granted.
     control: Option<EndpointTransport>,
+    /// Builds components; `None` without memory or the grants it needs.
+    builder: Option<Builder>,
+    /// Names, for messages.
+    names: Vec<String>,
 }
 
 impl Effects for Shell {
-    fn can_destroy(&self, _id: ComponentId) -> bool {
-        // Every component is built by the root task today.
-        false
+    fn start(&mut self, id: ComponentId, generation: u32) -> Result<(), String> {
+        let builder = self
+            .builder
+            .as_mut()
+            .ok_or("proc cannot build components (no memory service or grants)")?;
+        builder.start(id, generation)?;
+        println!(
+            "proc: started {} (id {}, generation {generation})",
+            self.names.get(id.index()).map_or("?", String::as_str),
+            id.0
+        );
+        Ok(())
     }
 
-    fn destroy(&mut self, _id: ComponentId) {}
+    fn can_destroy(&self, id: ComponentId) -> bool {
+        self.builder.as_ref().is_some_and(|b| b.is_live(id))
+    }
+
+    fn destroy(&mut self, id: ComponentId) {
+        if let Some(b) = self.builder.as_mut() {
+            b.suspend(id);
+        }
+    }
 
     fn release_memory(&mut self, id: ComponentId) {
         if let Some(t) = self.memory {
             if let Err(e) = SuperviseClient::new(t).release(id) {
                 println!("proc: memory release of component {} failed: {e:?}", id.0);
             }
+        }
+        // The revoke emptied the slots that held the instance's blocks and objects.
+        if let Some(b) = self.builder.as_mut() {
+            b.forget(id);
         }
     }
 
@@ -163,6 +202,86 @@ fn check_memory(memory: EndpointTransport, me: ComponentId, budget: u64, slots: 
     slots.free(made);
 }
 
+/// The kind and address of a fault message, decoded as the root task decodes them.
+fn decode_fault(name: &str, label: u64, words: &[u64]) -> (FaultKind, u64) {
+    let r = FaultReport::decode(name, label, words);
+    let kind = match r.kind {
+        Some(FaultTag::VmFault) => FaultKind::VmFault,
+        Some(FaultTag::CapFault) => FaultKind::CapFault,
+        Some(FaultTag::UnknownSyscall) => FaultKind::UnknownSyscall,
+        Some(FaultTag::UserException) => FaultKind::UserException,
+        _ => FaultKind::Unknown(label),
+    };
+    (kind, r.addr.or(r.ip).unwrap_or(0))
+}
+
+/// Builds what proc needs to start components (grants 0 and 2, memory) and starts its timer
+/// thread; `None`, reported, if something is missing.
+fn prepare_builder(
+    info: &StartInfo,
+    slots_left: Slots,
+    memory: Option<EndpointTransport>,
+    image: bootimage::Image<'static>,
+    system: &System,
+) -> Option<(Builder, ticker::Ticker)> {
+    let Some(memory) = memory else {
+        println!("proc: cannot start components: no memory service");
+        return None;
+    };
+    if info.grants < 3 {
+        println!("proc: cannot start components: no ASID pool or naming grant");
+        return None;
+    }
+    let (mut builder, own) = match Builder::new(
+        slots_left,
+        memory,
+        Cap::from_raw(slots::GRANTS),
+        slots::GRANTS + 2,
+        image,
+        system.clone(),
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("proc: cannot start components: {e}");
+            return None;
+        }
+    };
+    // Our notification, bound to our thread: the timer's signal ends a `Recv` on the
+    // service endpoint.
+    let tick = builder.slots.alloc()?;
+    let bound = Cap::<sel4::cap_type::Tcb>::from_raw(slots::TCB)
+        .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION));
+    let minted = OWN.cnode_mint(
+        tick,
+        64,
+        OWN,
+        slots::NOTIFICATION,
+        64,
+        CapRights::all(),
+        CapData::new_badge(TICK_BADGE),
+    );
+    let lowest = system
+        .components
+        .iter()
+        .filter(|c| !c.fundamental)
+        .map(|c| c.priority)
+        .min()
+        .unwrap_or(1);
+    match (bound, minted) {
+        (Ok(()), Ok(())) => match ticker::Ticker::start(own.tcb, own.wake, tick, lowest) {
+            Ok(t) => Some((builder, t)),
+            Err(e) => {
+                println!("proc: cannot start the timer thread: {e:?}");
+                None
+            }
+        },
+        (b, m) => {
+            println!("proc: cannot bind the timer notification: {b:?} {m:?}");
+            None
+        }
+    }
+}
+
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
     let info = unsafe { StartInfo::from_start_arg(arg) }.expect("proc is started by the loader");
@@ -175,6 +294,7 @@ fn main(arg: usize) {
     )
     .expect("the system description decodes");
     let me = ComponentId(info.id as u16);
+    let image: bootimage::Image<'static> = image;
     let budget = system.get(me).map(|c| c.memory).unwrap_or(0);
     let mut own_slots = Slots::new();
 
@@ -212,21 +332,33 @@ fn main(arg: usize) {
     }
 
     let control = (info.grants >= 2).then(|| EndpointTransport::new(slots::GRANTS + 1));
+    let prepared = prepare_builder(info, own_slots, memory, image, &system);
+    let (builder, timer) = match prepared {
+        Some((b, t)) => (Some(b), Some(t)),
+        None => (None, None),
+    };
+    let names = system.components.iter().map(|c| c.name.clone()).collect();
     let mut server = ProcServer::new(
         system,
         Shell {
             naming,
             memory,
             control,
+            builder,
+            names,
         },
     );
-    server.adopt_all();
+    server.start_all();
     println!(
         "proc: ready, {} components",
         server.supervisor().list().len()
     );
     for row in server.supervisor().list() {
         println!("proc: {row}");
+    }
+    let mut deadline = server.tick();
+    if let Some(t) = &timer {
+        t.set(deadline);
     }
 
     let receive = ReceiveSlot {
@@ -238,18 +370,49 @@ fn main(arg: usize) {
     let mut mrs = [0; 4];
     let (mut info, mut badge) = syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
     loop {
-        let request = received(info, &mrs, Some(receive.index));
-        let reply = proto::proc::dispatch(&mut server, badge, &request);
-        let _ = OWN.cnode_delete(RECEIVE, 64);
-        receive.install();
-        let exited = request.label == proto::proc::Op::Exit as u64 && reply.label == 0;
-        if exited {
-            // No reply: receiving drops the caller's reply capability, so it stays blocked.
-            (info, badge) = syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
+        let mut reply = None;
+        let ticked = badge & TICK_BADGE != 0;
+        if ticked {
+            // The timer: a restart is due (checked below). Nobody to reply to.
+        } else if let Some(id) = fault_source(badge) {
+            let words: Vec<u64> = (0..info.length() as usize)
+                .map(|i| if i < 4 { mrs[i] } else { sel4::ipc::get_mr(i) })
+                .collect();
+            let name = server
+                .effects()
+                .names
+                .get(id.index())
+                .cloned()
+                .unwrap_or_default();
+            let (kind, addr) = decode_fault(&name, info.label(), &words);
+            // No reply: the faulted thread is torn down, and maybe restarted anew.
+            server.fault(id, kind, addr);
         } else {
-            let (reply_info, reply_mrs) = prepare(&reply);
-            mrs = reply_mrs;
-            (info, badge) = syscall::reply_recv_with_mrs(slots::SERVICE, reply_info, &mut mrs);
+            let request = received(info, &mrs, Some(receive.index));
+            let answer = proto::proc::dispatch(&mut server, badge, &request);
+            let _ = OWN.cnode_delete(RECEIVE, 64);
+            receive.install();
+            let exited = request.label == proto::proc::Op::Exit as u64 && answer.label == 0;
+            // After an exit, no reply: receiving drops the caller's reply capability.
+            if !exited {
+                reply = Some(answer);
+            }
+        }
+        let next = server.tick();
+        // After a tick the timer has dropped its deadline: always give it the next one.
+        if next != deadline || ticked {
+            deadline = next;
+            if let Some(t) = &timer {
+                t.set(deadline);
+            }
+        }
+        match reply {
+            Some(answer) => {
+                let (reply_info, reply_mrs) = prepare(&answer);
+                mrs = reply_mrs;
+                (info, badge) = syscall::reply_recv_with_mrs(slots::SERVICE, reply_info, &mut mrs);
+            }
+            None => (info, badge) = syscall::recv_with_mrs(slots::SERVICE, &mut mrs),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `proto::proc` served over a [`Supervisor`] and the side effects of [`Effects`].
 //!
-//! The supervisor decides; the [`Effects`] carry its [`Action`]s out (tell `memory` and
-//! `naming`, tear an instance down, print). The binary's loop does one thing the trait cannot:
-//! after a successful `exit` it sends no reply (the caller is gone).
+//! The supervisor decides; the [`Effects`] carry its [`Action`]s out (build or tear an
+//! instance down, tell `memory` and `naming`, print). The binary's loop does what the trait
+//! cannot: after a successful `exit` or a fault it sends no reply (the caller is gone), and it
+//! calls [`ProcServer::tick`] after every message and when its timer thread wakes it.
 
 use alloc::string::String;
 
@@ -10,10 +11,15 @@ use proto::proc::{self as api, CapInfo, ComponentInfo};
 use proto::{ComponentId, Name};
 use sysdesc::System;
 
-use crate::{Action, Error as SupError, State, Supervisor};
+use crate::{Action, Error as SupError, FaultKind, State, Supervisor};
 
 /// What the supervisor's actions need from the outside world.
 pub trait Effects {
+    /// Builds and starts instance `generation` of `id` (never a fundamental component).
+    ///
+    /// Errors: why it could not, for the report; whatever was built is taken back by the
+    /// memory release that follows.
+    fn start(&mut self, id: ComponentId, generation: u32) -> Result<(), String>;
     /// Whether proc built the running instance of `id` and so can tear it down.
     fn can_destroy(&self, id: ComponentId) -> bool;
     /// Tears the running instance of `id` down (its threads, address space, capabilities).
@@ -60,8 +66,56 @@ impl<E: Effects> ProcServer<E> {
         }
     }
 
-    /// Records every component as running in generation 1: today the root task starts them
-    /// all before proc serves.
+    /// Adopts the fundamental services (the root task started them) and starts every other
+    /// component, in description order.
+    pub fn start_all(&mut self) {
+        let now = self.effects.now_ms();
+        for i in 0..self.system.components.len() {
+            let id = ComponentId(u16::try_from(i).unwrap_or(u16::MAX));
+            let c = &self.system.components[i];
+            if c.fundamental {
+                let _ = self.supervisor.adopt(id, now);
+            } else if let Ok(who) = self.supervisor.spawn(&c.name.clone()) {
+                self.perform(alloc::vec![Action::Start {
+                    id,
+                    generation: who.generation
+                }]);
+            }
+        }
+    }
+
+    /// Starts the restarts that are due. Returns when the next one is due, if any.
+    pub fn tick(&mut self) -> Option<u64> {
+        let now = self.effects.now_ms();
+        let actions = self.supervisor.tick(now);
+        self.perform(actions);
+        self.supervisor.next_deadline()
+    }
+
+    /// Event: component `id`'s thread faulted (`kind` at `addr`): reports it in one line,
+    /// tears the instance down and applies its restart policy. Faults of components proc did
+    /// not build, or that are not running, are reported and otherwise ignored.
+    pub fn fault(&mut self, id: ComponentId, kind: FaultKind, addr: u64) {
+        let now = self.effects.now_ms();
+        match self.supervisor.faulted(id, kind, addr, now) {
+            Ok(actions) => {
+                if self.effects.can_destroy(id) {
+                    self.effects.destroy(id);
+                }
+                self.perform(actions);
+            }
+            Err(e) => {
+                let name = self.system.get(id).map_or("?", |c| c.name.as_str());
+                self.effects.report(&alloc::format!(
+                    "{} (ignored: {e:?})",
+                    crate::fault_line(name, kind, addr)
+                ));
+            }
+        }
+    }
+
+    /// Records every component as running in generation 1, as if the root task had started
+    /// them all (for tests of the other operations).
     pub fn adopt_all(&mut self) {
         let now = self.effects.now_ms();
         for i in 0..self.system.components.len() {
@@ -80,16 +134,39 @@ impl<E: Effects> ProcServer<E> {
         &self.effects
     }
 
-    /// Carries out `actions` in order.
+    /// The side effects, to change.
+    pub fn effects_mut(&mut self) -> &mut E {
+        &mut self.effects
+    }
+
+    /// Carries out `actions` in order, and those they lead to (a start that fails is
+    /// cleaned up).
     pub fn perform(&mut self, actions: alloc::vec::Vec<Action>) {
-        for action in actions {
+        let mut queue: alloc::collections::VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
             match action {
-                Action::Destroy(id) => self.effects.destroy(id),
+                Action::Destroy(id) => {
+                    if self.effects.can_destroy(id) {
+                        self.effects.destroy(id);
+                    }
+                }
                 Action::ReleaseMemory(id) => self.effects.release_memory(id),
                 Action::Unregister(id) => self.effects.withdraw(id),
                 Action::Report(line) => self.effects.report(&line),
-                // `wait` does not block, so nobody waits; restarts need the loader.
-                Action::WakeWaiters { .. } | Action::Start { .. } | Action::Restart { .. } => {}
+                Action::Start { id, generation } => match self.effects.start(id, generation) {
+                    Ok(()) => {
+                        let now = self.effects.now_ms();
+                        let _ = self.supervisor.started(id, now);
+                    }
+                    Err(why) => {
+                        if let Ok(more) = self.supervisor.start_failed(id, &why) {
+                            queue.extend(more);
+                        }
+                    }
+                },
+                // `wait` does not block, so nobody waits; the binary's loop asks
+                // `tick` for the next deadline after every message.
+                Action::WakeWaiters { .. } | Action::Restart { .. } => {}
             }
         }
     }
@@ -108,10 +185,17 @@ impl<E: Effects> api::Server for ProcServer<E> {
         if self.system.components[id.index()].fundamental {
             return Err(api::Error::Denied);
         }
+        let who = self.supervisor.spawn(&name).map_err(|e| match e {
+            SupError::AlreadyRunning => api::Error::AlreadyRunning,
+            SupError::Fundamental => api::Error::Denied,
+            _ => api::Error::NotFound,
+        })?;
+        self.perform(alloc::vec![Action::Start {
+            id,
+            generation: who.generation
+        }]);
         match self.supervisor.state(id) {
-            Some(s) if s.is_live() => Err(api::Error::AlreadyRunning),
-            // Building components needs the loader and naming's endpoint to grant; until
-            // proc has both, it cannot start one.
+            Some(State::Running) => Ok(id),
             _ => Err(api::Error::OutOfMemory),
         }
     }
@@ -129,9 +213,7 @@ impl<E: Effects> api::Server for ProcServer<E> {
             .supervisor
             .exited(id, status, now)
             .map_err(|_| api::Error::Denied)?;
-        if self.effects.can_destroy(id) {
-            self.effects.destroy(id);
-        }
+        self.perform(alloc::vec![Action::Destroy(id)]);
         self.perform(actions);
         Ok(())
     }
@@ -185,10 +267,16 @@ impl<E: Effects> api::Server for ProcServer<E> {
         })
     }
 
-    fn caps(&mut self, _badge: u64, id: ComponentId, _index: u32) -> Result<CapInfo, api::Error> {
+    fn caps(&mut self, _badge: u64, id: ComponentId, index: u32) -> Result<CapInfo, api::Error> {
         self.known(id)?;
-        // proc holds no view of CSpaces the root task built.
-        Err(api::Error::NoEntry)
+        // proc lists what it placed in the CNode of an instance it built; it holds no view
+        // of the CSpaces the root task built, nor of an instance that is gone.
+        if !self.effects.can_destroy(id) {
+            return Err(api::Error::NoEntry);
+        }
+        crate::grants::granted(&self.system, id)
+            .and_then(|caps| caps.get(usize::try_from(index).ok()?).cloned())
+            .ok_or(api::Error::NoEntry)
     }
 
     fn halt(&mut self, badge: u64, status: u32) -> Result<(), api::Error> {

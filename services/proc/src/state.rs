@@ -162,7 +162,7 @@ pub struct Row<'a> {
     pub name: &'a str,
     /// Its state.
     pub state: State,
-    /// Restarts after faults, over its whole life.
+    /// Restarts (after faults or kills), over its whole life.
     pub restarts: u32,
     /// Its current generation.
     pub generation: u32,

@@ -207,8 +207,12 @@ impl Supervisor {
         Ok(actions)
     }
 
-    /// Kills `id` on request: returns [`Action::Destroy`] for a starting or running instance,
-    /// then the clean-up of [`Supervisor::killed`].
+    /// Kills `id` on request: stop now, then its policy applies. A starting or running
+    /// instance is destroyed ([`Action::Destroy`], then the clean-up of an ended instance);
+    /// under policy `Always` it is restarted after its base `backoff_ms` (the restart counts
+    /// in `restarts` but not in the row of crashes: a kill is not a crash), under `Never` it
+    /// stays [`State::Stopped`]. Killing a component that waits to restart cancels the
+    /// restart ([`Supervisor::killed`]): kill it twice to stop it for good.
     ///
     /// Errors: [`Error::UnknownComponent`]; [`Error::Fundamental`] for a fundamental
     /// component; [`Error::NotRunning`] unless it is starting, running or waiting to restart.
@@ -217,11 +221,46 @@ impl Supervisor {
         if e.fundamental {
             return Err(Error::Fundamental);
         }
-        let mut actions = Vec::new();
-        if matches!(e.state, State::Starting | State::Running) {
-            actions.push(Action::Destroy(id));
+        if !matches!(e.state, State::Starting | State::Running) {
+            return self.killed(id, now_ms);
         }
-        actions.extend(self.killed(id, now_ms)?);
+        let mut actions = vec![Action::Destroy(id)];
+        e.end(id, Outcome::Killed, &mut actions);
+        e.last = Some(Outcome::Killed);
+        match e.policy {
+            RestartPolicy::Always { backoff_ms, .. } => {
+                let at_ms = now_ms.saturating_add(u64::from(backoff_ms));
+                e.restarts += 1;
+                e.state = State::Restarting { at_ms };
+                actions.push(Action::Report(format!(
+                    "killed: component={} (restart in {backoff_ms} ms)",
+                    e.name
+                )));
+                actions.push(Action::Restart { id, at_ms });
+            }
+            RestartPolicy::Never => {
+                e.state = State::Stopped;
+                actions.push(Action::Report(format!("killed: component={}", e.name)));
+            }
+        }
+        Ok(actions)
+    }
+
+    /// Event: the instance of `id` being started could not be built (no memory, a bad
+    /// binary). It is [`State::Stopped`]; what it was given is cleaned up.
+    ///
+    /// Errors: [`Error::UnknownComponent`]; [`Error::BadState`] unless it is starting.
+    pub fn start_failed(&mut self, id: ComponentId, why: &str) -> Result<Vec<Action>, Error> {
+        let e = self.entry_mut(id)?;
+        if e.state != State::Starting {
+            return Err(Error::BadState);
+        }
+        let mut actions = vec![Action::Report(format!(
+            "cannot start: component={} ({why})",
+            e.name
+        ))];
+        e.end(id, Outcome::Killed, &mut actions);
+        e.state = State::Stopped;
         Ok(actions)
     }
 

@@ -1,5 +1,6 @@
-//! `proto::proc` over the supervisor: listing, exit with its clean-up, wait, and what proc
-//! refuses while the root task builds every component.
+//! `proto::proc` over the supervisor: listing, exit with its clean-up, wait, what proc
+//! refuses for components it did not build, and spawn, kill, faults, restarts and caps for
+//! the ones it builds.
 
 use std::collections::BTreeMap;
 
@@ -13,14 +14,35 @@ struct Log {
     lines: Vec<String>,
     released: Vec<u16>,
     withdrawn: Vec<u16>,
+    /// Instances built (id, generation), in order.
+    started: Vec<(u16, u32)>,
+    /// Ids with a running instance proc built.
+    live: Vec<u16>,
+    /// Starts fail while this is set.
+    no_memory: bool,
+    now: u64,
 }
 
 impl Effects for Log {
-    fn can_destroy(&self, _: ComponentId) -> bool {
-        false
+    fn start(&mut self, id: ComponentId, generation: u32) -> Result<(), String> {
+        if self.no_memory {
+            return Err("out of memory".into());
+        }
+        assert!(!self.live.contains(&id.0), "started twice");
+        self.started.push((id.0, generation));
+        self.live.push(id.0);
+        Ok(())
+    }
+    fn can_destroy(&self, id: ComponentId) -> bool {
+        self.live.contains(&id.0)
     }
     fn destroy(&mut self, id: ComponentId) {
-        panic!("destroy {id:?} of a component proc did not build");
+        let i = self
+            .live
+            .iter()
+            .position(|&l| l == id.0)
+            .unwrap_or_else(|| panic!("destroy {id:?} of a component proc did not build"));
+        self.live.remove(i);
     }
     fn release_memory(&mut self, id: ComponentId) {
         self.released.push(id.0);
@@ -32,7 +54,7 @@ impl Effects for Log {
         self.lines.push(line.into());
     }
     fn now_ms(&self) -> u64 {
-        0
+        self.now
     }
     fn halt(&mut self, status: u32) {
         self.lines.push(format!("halted {status}"));
@@ -40,13 +62,21 @@ impl Effects for Log {
 }
 
 fn system() -> System {
+    system_with(|_| RestartPolicy::Never)
+}
+
+fn system_with(policy: impl Fn(&str) -> RestartPolicy) -> System {
     let component = |name: &str| Component {
         name: name.into(),
         binary: name.into(),
         priority: 100,
         memory: 1 << 20,
         fundamental: sysdesc::FUNDAMENTAL.contains(&name),
-        provides: Vec::new(),
+        provides: if name == "svc" {
+            vec!["svc".into()]
+        } else {
+            Vec::new()
+        },
         routes: if matches!(name, "proc" | "devices") {
             vec!["memory".into()]
         } else {
@@ -54,14 +84,14 @@ fn system() -> System {
         },
         devices: Vec::new(),
         shared: Vec::new(),
-        restart: RestartPolicy::Never,
+        restart: policy(name),
         args: BTreeMap::new(),
     };
     let s = System {
         name: "test".into(),
         description: String::new(),
         memory: 512 << 20,
-        components: ["naming", "proc", "memory", "devices", "app"]
+        components: ["naming", "proc", "memory", "devices", "app", "svc"]
             .iter()
             .map(|n| component(n))
             .collect(),
@@ -93,7 +123,7 @@ fn list_exit_wait_and_refusals() {
         assert_eq!(first.name, "naming");
         assert_eq!(first.state, api::State::Running);
         assert_eq!(c.list(4).unwrap().id, app);
-        assert_eq!(c.list(5), Err(api::Error::NoEntry));
+        assert_eq!(c.list(6), Err(api::Error::NoEntry));
         assert_eq!(c.wait(app), Err(api::Error::StillRunning));
         assert_eq!(c.wait(ComponentId(9)), Err(api::Error::NotFound));
         assert_eq!(c.kill(ComponentId(0)), Err(api::Error::Denied));
@@ -129,5 +159,108 @@ fn list_exit_wait_and_refusals() {
     assert_eq!(log.released, vec![4]);
     assert_eq!(log.withdrawn, vec![4]);
     assert_eq!(log.lines, vec!["exit: component=app status=7".to_string()]);
+    server.supervisor().check().unwrap();
+}
+
+#[test]
+fn proc_builds_spawns_kills_and_restarts_the_other_components() {
+    let s = system_with(|name| match name {
+        "svc" => RestartPolicy::Always {
+            max: 2,
+            backoff_ms: 100,
+        },
+        _ => RestartPolicy::Never,
+    });
+    let mut server = ProcServer::new(s.clone(), Log::default());
+    server.start_all();
+    let (app, svc) = (ComponentId(4), ComponentId(5));
+    assert_eq!(server.effects().started, vec![(4, 1), (5, 1)]);
+    with_client(&mut server, 0, |c| {
+        assert_eq!(c.list(0).unwrap().state, api::State::Running);
+        assert_eq!(c.list(5).unwrap().state, api::State::Running);
+        // caps: exactly the table proc built from, no role grants.
+        let caps: Vec<_> = (0..).map_while(|i| c.caps(svc, i).ok()).collect();
+        assert_eq!(caps, proc::grants::granted(&s, svc).unwrap());
+        let slots: Vec<u64> = caps.iter().map(|c| c.slot).collect();
+        assert_eq!(slots, vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(caps[4].badge, proto::badge(svc));
+        assert_eq!(caps[4].grant.unwrap(), "naming");
+        assert_eq!(caps[5].grant.unwrap(), "svc");
+        assert_eq!(caps[3].badge, proc::grants::fault_badge(svc));
+        assert!(!(0..)
+            .map_while(|i| c.caps(app, i).ok())
+            .any(|c| c.slot == 6));
+        // kill: policy never stops it; spawn starts it again.
+        assert_eq!(c.kill(app), Ok(()));
+        assert_eq!(c.list(4).unwrap().state, api::State::Exited);
+        assert_eq!(c.caps(app, 0), Err(api::Error::NoEntry));
+        assert_eq!(c.kill(app), Err(api::Error::NotRunning));
+        assert_eq!(c.spawn(Name::new("app").unwrap()), Ok(app));
+        assert_eq!(
+            c.spawn(Name::new("app").unwrap()),
+            Err(api::Error::AlreadyRunning)
+        );
+        // kill: policy always restarts it after its back-off.
+        assert_eq!(c.kill(svc), Ok(()));
+        let row = c.list(5).unwrap();
+        assert_eq!((row.state, row.restarts), (api::State::Restarting, 1));
+    });
+    assert_eq!(server.tick(), Some(100));
+    server.effects_mut().now = 100;
+    assert_eq!(server.tick(), None);
+    assert_eq!(server.effects().started.last(), Some(&(5, 2)));
+    assert_eq!(server.supervisor().state(svc), Some(proc::State::Running));
+    // Faults: reported in one line, restarted twice, then stopped.
+    for round in 0..3 {
+        server.fault(svc, proc::FaultKind::VmFault, 0x10);
+        let now = server.effects().now + 1000;
+        server.effects_mut().now = now;
+        server.tick();
+        let expected = if round < 2 {
+            proc::State::Running
+        } else {
+            proc::State::Stopped
+        };
+        assert_eq!(server.supervisor().state(svc), Some(expected), "{round}");
+    }
+    let log = server.effects();
+    let faults: Vec<_> = log
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("fault:"))
+        .collect();
+    assert_eq!(faults.len(), 3);
+    assert_eq!(faults[0], "fault: component=svc kind=VmFault addr=0x10");
+    assert!(log
+        .lines
+        .iter()
+        .any(|l| l == "stopped: component=svc after 2 restarts in a row"));
+    assert_eq!(log.started.iter().filter(|s| s.0 == 5).count(), 4);
+    assert!(log.live == vec![4], "{:?}", log.live);
+    // Every ended instance was released and withdrawn.
+    assert_eq!(log.released.iter().filter(|&&r| r == 5).count(), 4);
+    assert_eq!(log.withdrawn.iter().filter(|&&r| r == 5).count(), 4);
+    server.supervisor().check().unwrap();
+}
+
+#[test]
+fn a_start_that_fails_is_reported_and_cleaned_up() {
+    let mut server = ProcServer::new(system(), Log::default());
+    server.effects_mut().no_memory = true;
+    server.start_all();
+    let app = ComponentId(4);
+    assert_eq!(server.supervisor().state(app), Some(proc::State::Stopped));
+    with_client(&mut server, 0, |c| {
+        assert_eq!(
+            c.spawn(Name::new("app").unwrap()),
+            Err(api::Error::OutOfMemory)
+        );
+    });
+    let log = server.effects();
+    assert!(log
+        .lines
+        .iter()
+        .any(|l| l == "cannot start: component=app (out of memory)"));
+    assert!(log.released.contains(&4) && log.withdrawn.contains(&4));
     server.supervisor().check().unwrap();
 }

@@ -207,7 +207,7 @@ fn fundamental_components_are_never_restarted() {
 }
 
 #[test]
-fn kill_wakes_waiters_and_stops() {
+fn kill_wakes_waiters_then_the_policy_applies() {
     let (s, mut sup) = setup();
     let net = id(&s, "net");
     run(&s, &mut sup, "net", 0);
@@ -221,11 +221,37 @@ fn kill_wakes_waiters_and_stops() {
         status: Outcome::Killed,
         waiters: vec![7, 8]
     }));
+    // Policy `always`: back after its base back-off; a kill is not a crash in a row.
+    assert_eq!(sup.state(net), Some(State::Restarting { at_ms: 105 }));
+    assert!(actions.contains(&Action::Restart {
+        id: net,
+        at_ms: 105
+    }));
+    assert_eq!(sup.list()[net.index()].restarts, 1);
+    assert_eq!(
+        sup.tick(105),
+        vec![Action::Start {
+            id: net,
+            generation: 2
+        }]
+    );
+    sup.started(net, 106).unwrap();
+    // Killing it while it waits to restart stops it for good.
+    sup.kill(net, 200).unwrap();
+    let actions = sup.kill(net, 201).unwrap();
+    assert!(!actions.contains(&Action::Destroy(net)));
     assert_eq!(sup.state(net), Some(State::Stopped));
+    assert!(sup.tick(u64::MAX).is_empty());
     assert_eq!(sup.kill(net, 6), Err(Error::NotRunning));
     assert_eq!(sup.killed(net, 6), Err(Error::NotRunning));
     // Waiting on an ended component answers at once.
     assert_eq!(sup.wait(net, 9), Ok(Some(Outcome::Killed)));
+    // Policy `never`: stopped at once.
+    let app = id(&s, "app");
+    run(&s, &mut sup, "app", 300);
+    let actions = sup.kill(app, 301).unwrap();
+    assert_eq!(actions[0], Action::Destroy(app));
+    assert_eq!(sup.state(app), Some(State::Stopped));
     sup.check().unwrap();
 }
 

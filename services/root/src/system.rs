@@ -1,7 +1,7 @@
-//! Booting a system description: the root task builds the components the boot
-//! image holds, each in its own address space and capability space, with only
-//! the capabilities its description grants, and then serves as the fault
-//! handler of last resort.
+//! Booting a system description: the root task builds the four fundamental services,
+//! each in its own address space and capability space, with only the capabilities its
+//! role needs (`Roles`), and then serves as their fault handler and as `proc`'s control
+//! endpoint. `proc` builds every other component (docs/SERVICES.md).
 
 use crate::objects::Allocator;
 use alloc::vec::Vec;
@@ -23,7 +23,8 @@ pub fn badge_of(id: ComponentId) -> Word {
     id.0 as Word + 1
 }
 
-/// Builds and starts every component of the system in `image`; then reports faults.
+/// Builds and starts the fundamental services of the system in `image`; then reports
+/// their faults.
 pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
     let image = bootimage::Image::parse(image_bytes)
         .unwrap_or_else(|e| panic!("the boot image is corrupt: {e:?}"));
@@ -46,14 +47,15 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
         objects.retype(ObjectType::Endpoint.word(), 0)
     };
 
-    // Faults of every component come to the root task for now, badged with its id.
+    // Faults of the fundamental services come to the root task, badged with their id.
     let faults = new_endpoint(&mut objects);
-    // One endpoint per service: naming's is known to every component; the others are
-    // reached through naming.
+    // One endpoint per fundamental service: naming's is known to every component; the
+    // others are reached through naming. proc makes the endpoints of the services the
+    // other components provide.
     let services: Vec<Option<Cap<Endpoint>>> = system
         .components
         .iter()
-        .map(|c| (!c.provides.is_empty() || c.fundamental).then(|| new_endpoint(&mut objects)))
+        .map(|c| c.fundamental.then(|| new_endpoint(&mut objects)))
         .collect();
     let naming_id = system
         .component_id("naming")
@@ -66,12 +68,11 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
         image.system().expect("checked above"),
         image_bytes,
         faults,
+        naming_ep,
     );
 
-    // Fundamental services first, in the description's order, then the rest.
-    let mut order: Vec<(ComponentId, &sysdesc::Component)> = system.iter().collect();
-    order.sort_by_key(|(_, c)| !c.fundamental);
-    for (id, c) in order {
+    // The fundamental services, in the description's order; proc starts the rest.
+    for (id, c) in system.iter().filter(|(_, c)| c.fundamental) {
         let Some(elf) = image.elf(&c.binary) else {
             panic!(
                 "the boot image has no binary `{}` for component `{}`",
@@ -89,6 +90,7 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
             generation: 0,
             name: &c.name,
             priority: c.priority,
+            mcp: roles.mcp(&system, c),
             elf,
             fault: Grant::badged(faults.raw(), badge_of(id)),
             naming: (id != naming_id).then(|| Grant::badged(naming_ep.raw(), badge_of(id))),
@@ -166,6 +168,8 @@ struct Roles<'a> {
     devices: Vec<Grant>,
     /// The root task's fault and control endpoint.
     control: Cap<Endpoint>,
+    /// Naming's endpoint (proc mints each component's `NAMING` capability from it).
+    naming: Cap<Endpoint>,
 }
 
 impl<'a> Roles<'a> {
@@ -175,6 +179,7 @@ impl<'a> Roles<'a> {
         system: &[u8],
         image: &'a [u8],
         control: Cap<Endpoint>,
+        naming: Cap<Endpoint>,
     ) -> Roles<'a> {
         let mut ram = (Vec::new(), Vec::new());
         let mut dev = (Vec::new(), Vec::new());
@@ -210,7 +215,24 @@ impl<'a> Roles<'a> {
             ram: ram.0,
             devices: dev.0,
             control,
+            naming,
         }
+    }
+
+    /// The highest priority `c` may give threads (its maximum controlled priority): for
+    /// proc, which starts the other components at their described priorities, the highest
+    /// of those; 0 for every other component.
+    fn mcp(&self, system: &System, c: &sysdesc::Component) -> u8 {
+        if c.name != "proc" {
+            return 0;
+        }
+        system
+            .components
+            .iter()
+            .filter(|o| !o.fundamental)
+            .map(|o| o.priority)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The grants (from `slots::GRANTS` on) and data blob of the component `name`.
@@ -230,6 +252,7 @@ impl<'a> Roles<'a> {
                 alloc::vec![
                     Grant::copy(init_caps::ASID_POOL.raw()),
                     Grant::badged(self.control.raw(), proto::control::CONTROL_BADGE),
+                    Grant::copy(self.naming.raw()),
                 ],
                 self.image,
             ),

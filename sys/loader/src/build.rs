@@ -50,6 +50,14 @@ pub trait Objects {
     fn object(&mut self, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error>;
     /// A free slot.
     fn slot(&mut self) -> Result<CPtr, Error>;
+    /// The loader no longer invokes `cap` (a frame or paging structure it has mapped, or
+    /// the IPC buffer's frame once the thread is configured): the implementation may move it
+    /// out of the loader's CNode (a mapped frame's mapping lives as long as its capability,
+    /// so it cannot simply be deleted). The default keeps it where it is.
+    fn done_with(&mut self, cap: CPtr) -> Result<(), Error> {
+        let _ = cap;
+        Ok(())
+    }
 }
 
 /// A page of the loader's own address space where a frame is mapped for a moment
@@ -176,8 +184,11 @@ pub struct Spec<'a> {
     pub generation: u64,
     /// Its name (start info, and the kernel's name for the thread).
     pub name: &'a str,
-    /// Scheduling priority (its maximum controlled priority is 0: it cannot raise others).
+    /// Scheduling priority.
     pub priority: u8,
+    /// Its maximum controlled priority: the highest priority it may give the threads it
+    /// creates (0 for every component except `proc`, which starts the others).
+    pub mcp: u8,
     /// The ELF file.
     pub elf: &'a [u8],
     /// Where its faults go: placed at `slots::FAULT` (badge it with the id).
@@ -203,8 +214,31 @@ pub struct Loaded {
     pub cnode: Cap<CNode>,
     /// Its address space.
     pub vspace: Cap<X86Pml4>,
-    /// Every object created for it (for teardown), in creation order.
+    /// Every object created for it that is still in the loader's CNode (for teardown), in
+    /// creation order: those handed to [`Objects::done_with`] are not listed.
     pub objects: Vec<CPtr>,
+}
+
+/// A new object, recorded for teardown.
+fn new_object(
+    objects: &mut impl Objects,
+    created: &mut Vec<CPtr>,
+    ty: ObjectType,
+    bits: Word,
+    step: &'static str,
+) -> Result<CPtr, LoadError> {
+    let c = objects.object(ty, bits).at(step)?;
+    created.push(c);
+    Ok(c)
+}
+
+/// Hands `cap` to [`Objects::done_with`] and drops it from the teardown list.
+fn retire(objects: &mut impl Objects, created: &mut Vec<CPtr>, cap: CPtr) -> Result<(), LoadError> {
+    objects.done_with(cap).at("retire a capability")?;
+    if let Some(i) = created.iter().rposition(|&c| c == cap) {
+        created.remove(i);
+    }
+    Ok(())
 }
 
 /// Builds the component `spec` describes and starts its thread.
@@ -217,31 +251,29 @@ pub fn load(
 ) -> Result<Loaded, LoadError> {
     let plan: Plan = plan(spec.elf, spec.data.len()).map_err(LoadError::Plan)?;
     let mut created = Vec::new();
-    let mut new = |objects: &mut dyn FnMut(ObjectType, Word) -> Result<CPtr, Error>,
-                   ty: ObjectType,
-                   bits: Word,
-                   step: &'static str|
-     -> Result<CPtr, LoadError> {
-        let c = objects(ty, bits).at(step)?;
-        created.push(c);
-        Ok(c)
-    };
-    let mut alloc = |ty, bits| objects.object(ty, bits);
     let attr = consts::X86_DEFAULT_VM_ATTRIBUTES;
 
-    let vspace = Cap::<X86Pml4>::from_raw(new(&mut alloc, ObjectType::X64Pml4, 0, "vspace")?);
+    let vspace = Cap::<X86Pml4>::from_raw(new_object(
+        objects,
+        &mut created,
+        ObjectType::X64Pml4,
+        0,
+        "vspace",
+    )?);
     asid_pool
         .x86_asid_pool_assign(vspace)
         .at("assign an ASID")?;
     for &base in &plan.pdpts {
-        let c = new(&mut alloc, ObjectType::X86Pdpt, 0, "pdpt")?;
+        let c = new_object(objects, &mut created, ObjectType::X86Pdpt, 0, "pdpt")?;
         Cap::<sel4::cap_type::X86Pdpt>::from_raw(c)
             .x86_pdpt_map(vspace, base, attr)
             .at("map pdpt")?;
+        retire(objects, &mut created, c)?;
     }
     for &base in &plan.pds {
-        let c = new(
-            &mut alloc,
+        let c = new_object(
+            objects,
+            &mut created,
             ObjectType::X86PageDirectory,
             0,
             "page directory",
@@ -249,12 +281,20 @@ pub fn load(
         Cap::<sel4::cap_type::X86PageDirectory>::from_raw(c)
             .x86_page_directory_map(vspace, base, attr)
             .at("map page directory")?;
+        retire(objects, &mut created, c)?;
     }
     for &base in &plan.pts {
-        let c = new(&mut alloc, ObjectType::X86PageTable, 0, "page table")?;
+        let c = new_object(
+            objects,
+            &mut created,
+            ObjectType::X86PageTable,
+            0,
+            "page table",
+        )?;
         Cap::<sel4::cap_type::X86PageTable>::from_raw(c)
             .x86_page_table_map(vspace, base, attr)
             .at("map page table")?;
+        retire(objects, &mut created, c)?;
     }
 
     let mut info = StartInfo::new(spec.id, spec.generation, spec.name);
@@ -267,7 +307,13 @@ pub fn load(
 
     let mut ipc_frame = None;
     for page in &plan.pages {
-        let frame = Cap::<X86Page>::from_raw(new(&mut alloc, ObjectType::X86Page, 0, "frame")?);
+        let frame = Cap::<X86Page>::from_raw(new_object(
+            objects,
+            &mut created,
+            ObjectType::X86Page,
+            0,
+            "frame",
+        )?);
         if page.vaddr == START_INFO_VADDR {
             scratch.fill(frame, |p| {
                 p[..info.as_bytes().len()].copy_from_slice(info.as_bytes())
@@ -295,18 +341,33 @@ pub fn load(
             .at("map page")?;
         if page.vaddr == IPC_BUFFER_VADDR {
             ipc_frame = Some(frame);
+        } else {
+            retire(objects, &mut created, frame.raw())?;
         }
     }
     let ipc_frame = ipc_frame.expect("plans always contain the IPC buffer page");
 
-    let cnode = Cap::<CNode>::from_raw(new(
-        &mut alloc,
+    let cnode = Cap::<CNode>::from_raw(new_object(
+        objects,
+        &mut created,
         ObjectType::CapTable,
         CNODE_SIZE_BITS,
         "cnode",
     )?);
-    let tcb = Cap::<Tcb>::from_raw(new(&mut alloc, ObjectType::Tcb, 0, "tcb")?);
-    let ntfn = new(&mut alloc, ObjectType::Notification, 0, "notification")?;
+    let tcb = Cap::<Tcb>::from_raw(new_object(
+        objects,
+        &mut created,
+        ObjectType::Tcb,
+        0,
+        "tcb",
+    )?);
+    let ntfn = new_object(
+        objects,
+        &mut created,
+        ObjectType::Notification,
+        0,
+        "notification",
+    )?;
 
     let guard = CapData::new_guard(0, 64 - CNODE_SIZE_BITS);
     let place = |slot: Word, g: Grant, step: &'static str| -> Result<(), LoadError> {
@@ -362,7 +423,7 @@ pub fn load(
 
     tcb.tcb_configure(
         slots::FAULT,
-        PrioProps::new(0, spec.priority as Word),
+        PrioProps::new(spec.mcp as Word, spec.priority as Word),
         cnode,
         guard,
         vspace,
@@ -371,6 +432,7 @@ pub fn load(
         ipc_frame,
     )
     .at("configure the thread")?;
+    retire(objects, &mut created, ipc_frame.raw())?;
     sel4::syscall::debug_name_thread(tcb, spec.name);
     let regs = UserContext {
         rip: plan.entry,

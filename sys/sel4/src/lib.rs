@@ -20,6 +20,7 @@
 extern crate std;
 
 pub mod bootinfo;
+pub mod fault_report;
 pub mod ipc;
 pub mod syscall;
 

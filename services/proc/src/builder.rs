@@ -1,0 +1,371 @@
+//! Building and tearing down the components proc starts (part of the seL4 binary).
+//!
+//! Every object of an instance is retyped from untyped blocks `memory` allocates *for* that
+//! component (`alloc_for`, charged to it as image memory): frames, paging structures, its
+//! CNode, thread and notification, and a *holding* CNode where proc parks the capabilities of
+//! the frames and paging structures once they are mapped (a mapping lives as long as its
+//! capability, and proc's own CNode has 4096 slots while one component has thousands of
+//! pages). Tearing an instance down is: suspend its thread, `release` it at memory (a revoke of
+//! its blocks destroys every object and every capability derived from them, in proc's CNode
+//! too), then give the slots proc used back to its allocator.
+//!
+//! What outlives instances comes from proc's own budget: the scratch mapping's paging
+//! structures, the timer thread, and the endpoint of each service a component provides (its
+//! clients keep that endpoint across restarts; the new instance registers it again).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use loader::build::{load, Grant, Objects, Scratch, Spec};
+use proc::grants::fault_badge;
+use proc::image::{block_bits, Shape};
+use proto::memory::supervise::SuperviseClient;
+use proto::memory::MemoryClient;
+use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
+use proto::ComponentId;
+use rt::slots_alloc::Slots;
+use rt::startinfo::{slots, CNODE_SIZE_BITS};
+use sel4::cap_type::{AsidPool, CNode, Tcb, Untyped};
+use sel4::{consts, CPtr, Cap, Error, ObjectType, Word};
+use sysdesc::System;
+
+const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+
+/// Where proc maps a frame for a moment to fill it: far above its image, its start info and
+/// its data blob (the boot image).
+const SCRATCH_VADDR: Word = 0x10_0000_0000;
+
+/// The size in bits of an object of type `ty` (`size_bits` for the sized types).
+fn object_bits(ty: ObjectType, size_bits: Word) -> u32 {
+    let bits = match ty {
+        ObjectType::Untyped => size_bits,
+        ObjectType::CapTable => size_bits + consts::SLOT_BITS,
+        ObjectType::Tcb => consts::TCB_BITS,
+        ObjectType::Endpoint => consts::ENDPOINT_BITS,
+        ObjectType::Notification => consts::NOTIFICATION_BITS,
+        ObjectType::X86LargePage => consts::LARGE_PAGE_BITS,
+        _ => consts::PAGE_BITS,
+    };
+    bits as u32
+}
+
+/// Whose memory a [`Pool`] spends.
+#[derive(Clone, Copy)]
+enum Source {
+    /// proc's own budget (`alloc`).
+    Own,
+    /// The component's image memory (`alloc_for`).
+    For(ComponentId),
+}
+
+/// A CNode of the instance where proc parks capabilities it no longer invokes.
+struct Holding {
+    cnode: Cap<CNode>,
+    bits: u8,
+    next: Word,
+}
+
+/// An untyped block and its watermark.
+#[derive(Clone, Copy)]
+struct Block {
+    cap: CPtr,
+    size: u64,
+    used: u64,
+}
+
+/// [`Objects`] over untyped blocks from memory, retyped into proc's own CNode.
+struct Pool<'a> {
+    slots: &'a mut Slots,
+    memory: EndpointTransport,
+    source: Source,
+    /// The block objects are retyped from now, its size and how far it is used (the
+    /// kernel's own watermark, kept here so a full block is never asked for more).
+    current: Option<Block>,
+    /// Bytes still expected (sizes the next block).
+    remaining: u64,
+    /// Every slot of proc's CNode filled for this pool (blocks and objects) and not parked.
+    used: Vec<CPtr>,
+    holding: Option<Holding>,
+}
+
+impl Pool<'_> {
+    fn refill(&mut self, object_bits: u32) -> Result<(), Error> {
+        let bits = block_bits(self.remaining, object_bits) as u8;
+        let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
+        let mut t = self.memory;
+        t.receive_into(ReceiveSlot {
+            cnode: slots::CNODE,
+            index: slot,
+            depth: 64,
+        });
+        let got = match self.source {
+            Source::Own => MemoryClient::new(t).alloc(bits).map(|_| ()).is_ok(),
+            Source::For(id) => SuperviseClient::new(t).alloc_for(id, bits).is_ok(),
+        };
+        if !got {
+            self.slots.free(slot);
+            return Err(Error::NotEnoughMemory);
+        }
+        self.used.push(slot);
+        self.current = Some(Block {
+            cap: slot,
+            size: 1 << bits,
+            used: 0,
+        });
+        Ok(())
+    }
+
+    fn forget(&mut self, slot: CPtr) {
+        if let Some(i) = self.used.iter().rposition(|&s| s == slot) {
+            self.used.remove(i);
+        }
+        self.slots.free(slot);
+    }
+}
+
+impl Objects for Pool<'_> {
+    fn object(&mut self, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error> {
+        let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
+        let bits = object_bits(ty, size_bits);
+        let size = 1u64 << bits;
+        // The kernel places each object at the next multiple of its size.
+        let fits = |b: &Block| b.used.next_multiple_of(size) + size <= b.size;
+        if !self.current.as_ref().is_some_and(fits) {
+            if let Err(e) = self.refill(bits) {
+                self.slots.free(slot);
+                return Err(e);
+            }
+        }
+        let Some(block) = self.current.as_mut() else {
+            self.slots.free(slot);
+            return Err(Error::NotEnoughMemory);
+        };
+        let r = Cap::<Untyped>::from_raw(block.cap).untyped_retype(
+            ty.word(),
+            size_bits,
+            OWN,
+            0,
+            0,
+            slot,
+            1,
+        );
+        match r {
+            Ok(()) => {
+                block.used = block.used.next_multiple_of(size) + size;
+                self.used.push(slot);
+                self.remaining = self.remaining.saturating_sub(size);
+                Ok(slot)
+            }
+            Err(e) => {
+                self.slots.free(slot);
+                Err(e)
+            }
+        }
+    }
+
+    fn slot(&mut self) -> Result<CPtr, Error> {
+        let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
+        self.used.push(slot);
+        Ok(slot)
+    }
+
+    fn done_with(&mut self, cap: CPtr) -> Result<(), Error> {
+        let Some(h) = self.holding.as_mut() else {
+            return Ok(());
+        };
+        if h.next >= 1 << h.bits {
+            return Ok(());
+        }
+        h.cnode.cnode_move(h.next, h.bits, OWN, cap, 64)?;
+        h.next += 1;
+        self.forget(cap);
+        Ok(())
+    }
+}
+
+/// What proc keeps of an instance it built.
+struct Instance {
+    /// Its thread, while it may run.
+    tcb: Option<Cap<Tcb>>,
+    /// proc's slots that held its blocks and objects (emptied by memory's release).
+    used: Vec<CPtr>,
+}
+
+/// The objects proc made for itself at start.
+pub struct Own {
+    /// A thread for the timer.
+    pub tcb: CPtr,
+    /// A notification the timer thread waits on while no restart is due.
+    pub wake: CPtr,
+}
+
+/// Builds the components proc starts.
+pub struct Builder {
+    /// proc's own CNode slots.
+    pub slots: Slots,
+    memory: EndpointTransport,
+    scratch: Scratch,
+    asid_pool: Cap<AsidPool>,
+    naming: CPtr,
+    /// proc's endpoint for each component that provides a service.
+    services: Vec<Option<CPtr>>,
+    instances: Vec<Option<Instance>>,
+    image: bootimage::Image<'static>,
+    system: System,
+}
+
+impl Builder {
+    /// Prepares the scratch mapping, the service endpoints and the timer thread's objects
+    /// from proc's own budget. `asid_pool` and `naming` are proc's grants.
+    ///
+    /// Errors: what failed, for the report.
+    pub fn new(
+        mut slots: Slots,
+        memory: EndpointTransport,
+        asid_pool: Cap<AsidPool>,
+        naming: CPtr,
+        image: bootimage::Image<'static>,
+        system: System,
+    ) -> Result<(Builder, Own), String> {
+        let mut pool = Pool {
+            slots: &mut slots,
+            memory,
+            source: Source::Own,
+            current: None,
+            remaining: 1 << 16,
+            used: Vec::new(),
+            holding: None,
+        };
+        let scratch = Scratch::new(&mut pool, Cap::from_raw(slots::VSPACE), SCRATCH_VADDR)
+            .map_err(|e| format!("scratch mapping: {e:?}"))?;
+        let mut services = Vec::new();
+        for c in &system.components {
+            services.push(if !c.fundamental && !c.provides.is_empty() {
+                Some(
+                    pool.object(ObjectType::Endpoint, 0)
+                        .map_err(|e| format!("endpoint for {}: {e:?}", c.name))?,
+                )
+            } else {
+                None
+            });
+        }
+        let tcb = pool
+            .object(ObjectType::Tcb, 0)
+            .map_err(|e| format!("timer thread: {e:?}"))?;
+        let wake = pool
+            .object(ObjectType::Notification, 0)
+            .map_err(|e| format!("timer notification: {e:?}"))?;
+        let instances = system.components.iter().map(|_| None).collect();
+        Ok((
+            Builder {
+                slots,
+                memory,
+                scratch,
+                asid_pool,
+                naming,
+                services,
+                instances,
+                image,
+                system,
+            },
+            Own { tcb, wake },
+        ))
+    }
+
+    /// Builds and starts instance `generation` (1 for the first) of component `id`.
+    ///
+    /// Errors: why not, for the report. What was built stays recorded until
+    /// [`Builder::forget`], after memory's release took it back.
+    pub fn start(&mut self, id: ComponentId, generation: u32) -> Result<(), String> {
+        self.forget(id);
+        let c = self.system.get(id).ok_or("no such component")?;
+        let elf = self
+            .image
+            .elf(&c.binary)
+            .ok_or_else(|| format!("no binary `{}` in the boot image", c.binary))?;
+        let plan = loader::plan::plan(elf, 0).map_err(|e| format!("{e:?}"))?;
+        let shape = Shape {
+            pages: plan.pages.len() as u64,
+            tables: (plan.pdpts.len() + plan.pds.len() + plan.pts.len()) as u64,
+            cnode_bits: CNODE_SIZE_BITS as u32,
+        };
+        let mut pool = Pool {
+            slots: &mut self.slots,
+            memory: self.memory,
+            source: Source::For(id),
+            current: None,
+            remaining: shape.bytes(),
+            used: Vec::new(),
+            holding: None,
+        };
+        let bits = shape.holding_bits();
+        let built = match pool.object(ObjectType::CapTable, Word::from(bits)) {
+            Ok(h) => {
+                pool.holding = Some(Holding {
+                    cnode: Cap::from_raw(h),
+                    bits: bits as u8,
+                    next: 0,
+                });
+                let args: Vec<(&str, &str)> = c
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let spec = Spec {
+                    id: Word::from(id.0),
+                    generation: Word::from(generation.saturating_sub(1)),
+                    name: &c.name,
+                    priority: c.priority,
+                    mcp: 0,
+                    elf,
+                    fault: Grant::badged(slots::SERVICE, fault_badge(id)),
+                    naming: Some(Grant::badged(self.naming, proto::badge(id))),
+                    service: self.services[id.index()].map(Grant::copy),
+                    grants: &[],
+                    args: &args,
+                    data: &[],
+                };
+                load(&mut pool, &mut self.scratch, self.asid_pool, OWN, &spec)
+                    .map(|l| l.tcb)
+                    .map_err(|e| format!("{e:?}"))
+            }
+            Err(e) => Err(format!("holding CNode: {e:?}")),
+        };
+        let used = core::mem::take(&mut pool.used);
+        let (tcb, result) = match built {
+            Ok(tcb) => (Some(tcb), Ok(())),
+            Err(e) => (None, Err(e)),
+        };
+        self.instances[id.index()] = Some(Instance { tcb, used });
+        result
+    }
+
+    /// Whether an instance of `id` that proc built may be running.
+    pub fn is_live(&self, id: ComponentId) -> bool {
+        matches!(
+            self.instances.get(id.index()),
+            Some(Some(Instance { tcb: Some(_), .. }))
+        )
+    }
+
+    /// Stops the instance of `id` (its memory goes back with memory's release).
+    pub fn suspend(&mut self, id: ComponentId) {
+        if let Some(Some(i)) = self.instances.get_mut(id.index()) {
+            if let Some(tcb) = i.tcb.take() {
+                let _ = tcb.tcb_suspend();
+            }
+        }
+    }
+
+    /// Gives back the slots the instance of `id` used; call after memory's release revoked
+    /// its blocks (a slot still holding something is cleared).
+    pub fn forget(&mut self, id: ComponentId) {
+        if let Some(i) = self.instances.get_mut(id.index()).and_then(Option::take) {
+            for slot in i.used {
+                let _ = OWN.cnode_delete(slot, 64);
+                self.slots.free(slot);
+            }
+        }
+    }
+}
