@@ -13,9 +13,10 @@ crate::word_enum! {
         Idle = 0,
         /// Running.
         Running = 1,
-        /// Faulted; a restart is pending (after its back-off).
+        /// Faulted or killed; a restart is pending (after its back-off).
         Restarting = 2,
-        /// Exited with a status, or killed.
+        /// Exited with a status, killed (policy `never`), or given up on after `max`
+        /// restarts in a row.
         Exited = 3,
         /// Faulted and left stopped (policy `never`, or out of restarts).
         Failed = 4,
@@ -31,7 +32,7 @@ crate::record! {
         pub name: Name,
         /// Its state.
         pub state: State,
-        /// How many times it has been restarted.
+        /// How many times it has been restarted (after faults or kills).
         pub restarts: u32,
     }
 }
@@ -94,14 +95,17 @@ crate::interface! {
         NotRunning = 20,
         /// The index is past the last entry.
         NoEntry = 21,
-        /// Memory could not provide the component's budget.
+        /// The component could not be built (memory could not provide its image, or its
+        /// binary is missing or refused).
         OutOfMemory = 22,
     }
     ops {
-        /// Starts the described component `name`.
+        /// Starts the described component `name` (a new generation; a manual start also
+        /// ends its row of crashes).
         ///
-        /// `Ok(id)`; `Err(NotFound)` if the description has no such component;
-        /// `Err(AlreadyRunning)`; `Err(OutOfMemory)`; `Err(Denied)` for a fundamental one.
+        /// `Ok(id)` once it runs; `Err(NotFound)` if the description has no such component;
+        /// `Err(AlreadyRunning)` if it runs or waits to restart; `Err(OutOfMemory)`;
+        /// `Err(Denied)` for a fundamental one.
         Spawn = 1 => fn spawn(name: Name) -> ComponentId;
         /// Ends the calling component with `status`. On success no reply arrives: the caller
         /// is gone.
@@ -113,17 +117,23 @@ crate::interface! {
         /// `Ok(status)`; `Err(StillRunning)`; `Err(NotRunning)` if it never started or was
         /// killed; `Err(NotFound)`.
         Wait = 3 => fn wait(id: ComponentId) -> u64;
-        /// Stops component `id` without restarting it.
+        /// Stops component `id` now; then its restart policy applies: under `always` it is
+        /// restarted after its `backoff_ms` (counted in `restarts`), under `never` it stays
+        /// stopped. Killing a component that waits to restart cancels the restart.
         ///
-        /// `Ok(())`; `Err(NotFound)`; `Err(NotRunning)`; `Err(Denied)` for a fundamental one.
+        /// `Ok(())`; `Err(NotFound)`; `Err(NotRunning)` if it neither runs nor waits to
+        /// restart; `Err(Denied)` for a fundamental one or one proc did not build.
         Kill = 4 => fn kill(id: ComponentId) -> ();
         /// The `index`th component in description order.
         ///
         /// `Ok(info)`; `Err(NoEntry)` past the last.
         List = 5 => fn list(index: u32) -> ComponentInfo;
-        /// The `index`th capability component `id` holds.
+        /// The `index`th capability proc placed in the CNode of component `id`'s running
+        /// instance, by slot.
         ///
-        /// `Ok(info)`; `Err(NoEntry)` past the last; `Err(NotFound)` for an unknown id.
+        /// `Ok(info)`; `Err(NoEntry)` past the last, and from index 0 for a component that
+        /// is not running or that proc did not build (the fundamental services);
+        /// `Err(NotFound)` for an unknown id.
         Caps = 6 => fn caps(id: ComponentId, index: u32) -> CapInfo;
         /// Stops the whole system with `status` (under QEMU: QEMU exits with it), through
         /// the root task's control endpoint, which only proc holds.
