@@ -27,6 +27,8 @@ enum Cmd {
     Test(TestArgs),
     /// Check formatting and run clippy on the whole workspace with warnings as errors.
     Lint,
+    /// Count seL4-specific against portable lines of code (the paper's Table 1).
+    Loc,
 }
 
 #[derive(Args, Clone)]
@@ -66,6 +68,10 @@ struct RunArgs {
     /// Stop QEMU after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Network back end for the system's NICs: user (default; host port forwarding, no
+    /// privileges) or tap.
+    #[arg(long, default_value = "user")]
+    net: String,
 }
 
 #[derive(Args)]
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
         Cmd::Run(r) => run(r),
         Cmd::Test(t) => xtask::test::run(t.host_only),
         Cmd::Lint => xtask::test::lint(),
+        Cmd::Loc => xtask::loc::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +113,13 @@ fn run(args: RunArgs) -> Result<()> {
     let mut boot = Boot::new(image.kernel.elf32.clone(), image.root.clone(), log.clone());
     boot.accel = accel;
     boot.timeout = Duration::from_secs(args.timeout);
+    if let Some(path) = &args.kernel.system {
+        let system = build::load_system(path)?;
+        boot.extra = qemu::net::qemu_args(&system, qemu::net::Mode::parse(&args.net)?)?;
+        for port in qemu::net::forwarded_ports(&system) {
+            step(&format!("host 127.0.0.1:{port} is forwarded to the guest"));
+        }
+    }
     step("booting in QEMU (Ctrl-A X quits; serial log in target/logs/run.log)");
     let outcome = qemu::run_interactive(&boot)?;
     restore_terminal();
