@@ -136,9 +136,15 @@ fn groups() -> Vec<(&'static str, Side, Vec<&'static str>, fn(&Path) -> bool)> {
             sel4_glue,
         ),
         (
-            "service and driver shells (main.rs)",
+            "service, driver and app shells (binaries)",
             Side::Sel4,
             vec!["services", "apps"],
+            is_component_shell,
+        ),
+        (
+            "root task (excluded by the paper: orthogonal loader)",
+            Side::Sel4,
+            vec!["services/root/src"],
             is_shell,
         ),
         (

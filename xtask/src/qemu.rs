@@ -3,6 +3,10 @@
 //! QEMU's `isa-debug-exit` device.
 
 use crate::Result;
+
+/// NICs and network back ends for systems that describe a NIC (`--net user|tap`).
+#[path = "net.rs"]
+pub mod net;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
