@@ -16,7 +16,11 @@ pub const VARIANTS_ENV: &str = "TESSERA_TEST_VARIANTS";
 /// entries separated by `;`.
 pub const SYSTEMS_ENV: &str = "TESSERA_TEST_SYSTEMS";
 /// System descriptions every test run builds (default kernel variant).
-pub const TEST_SYSTEMS: &[&str] = &["systems/default.toml", "systems/tests/procsup.toml"];
+pub const TEST_SYSTEMS: &[&str] = &[
+    "systems/default.toml",
+    "systems/tests/procsup.toml",
+    "systems/tests/ipcfuzz.toml",
+];
 /// Kernel variants besides the default that every test run builds and boots.
 pub const TEST_VARIANTS: &[&str] = &["irq=pic", "bench=entries", "bench=utilisation"];
 

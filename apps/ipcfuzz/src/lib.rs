@@ -1,0 +1,557 @@
+//! The logic of the `ipcfuzz` component, host-tested: a fixed-seed generator of malformed and
+//! random requests for each service it is routed to, and the rule every reply must follow.
+//!
+//! A request is a [`Raw`] message: any label, 0..=120 words (the IPC buffer's size; more than
+//! [`proto::MAX_WORDS`] reach a server as [`proto::OVERSIZED`]) and 0..=3 extra capabilities.
+//! [`expectation`] says what the server may answer, from the interface's own checked decoding
+//! ([`proto`]'s `Request::decode`), seen both with and without the capability (whether one
+//! arrives depends on the server's receive slot): a request that decodes in neither view must
+//! get exactly `Malformed`; any other may get `Ok` or one of the interface's declared errors.
+//! Error replies carry no words and no capability.
+//!
+//! Requests that would end the caller or the system, or disturb the console, are never sent
+//! as valid: [`neuter`] gives them a spare word, which the server must reject as `Malformed`.
+//! That covers proc's `exit`, `halt`, `kill` and `spawn` (kill/spawn of a real component would
+//! stop or start one under the test's feet) and console `write` (random bytes on the serial
+//! line would garble the log the tests read).
+#![no_std]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use proto::{devices, memory, naming, proc, Message, MAX_WORDS, OVERSIZED};
+
+/// The bits of a label seL4 carries on this configuration (`MessageInfo`'s label field); the
+/// component checks this against the kernel's bindings.
+pub const LABEL_MASK: u64 = 0xf_ffff;
+/// The most words a message can have: the IPC buffer's message registers.
+pub const MAX_IPC_WORDS: usize = 120;
+/// Messages sent to each service.
+pub const MESSAGES: u32 = 1000;
+
+/// A small fixed-seed generator (SplitMix64): the same run every boot, no `rand` needed.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// One of `items` (not empty).
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The services ipcfuzz talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `proto::naming`.
+    Naming,
+    /// `proto::proc`.
+    Proc,
+    /// `proto::memory` and `proto::memory::supervise`.
+    Memory,
+    /// `proto::devices` and `proto::devices::ports`.
+    Devices,
+    /// `proto::console`, served by `serial`.
+    Serial,
+}
+
+impl Service {
+    /// Every service, in the order they are exercised.
+    pub const ALL: [Service; 5] = [
+        Service::Naming,
+        Service::Proc,
+        Service::Memory,
+        Service::Devices,
+        Service::Serial,
+    ];
+
+    /// The service's name in naming (and in the `CHECK` line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Naming => "naming",
+            Service::Proc => "proc",
+            Service::Memory => "memory",
+            Service::Devices => "devices",
+            Service::Serial => "serial",
+        }
+    }
+
+    /// Each operation's label and the shape of its arguments.
+    fn ops(self) -> &'static [(u64, &'static [Field])] {
+        use Field::*;
+        match self {
+            Service::Naming => &[(1, &[Name, Cap]), (2, &[Name]), (3, &[Name]), (4, &[U16])],
+            Service::Proc => &[
+                (1, &[Name]),
+                (2, &[Word]),
+                (3, &[U16]),
+                (4, &[U16]),
+                (5, &[U32]),
+                (6, &[U16, U32]),
+                (7, &[U32]),
+            ],
+            Service::Memory => &[
+                (1, &[U8]),
+                (2, &[Word]),
+                (3, &[]),
+                (4, &[U16]),
+                (5, &[Name, Word]),
+                (16, &[U16, U8]),
+                (17, &[U16]),
+            ],
+            Service::Devices => &[
+                (1, &[U32]),
+                (2, &[Name]),
+                (3, &[Name, U8, Word]),
+                (4, &[Name]),
+                (5, &[U8]),
+                (6, &[Name]),
+            ],
+            Service::Serial => &[(1, &[Bytes]), (2, &[U32])],
+        }
+    }
+}
+
+/// The shape of one argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Word,
+    U8,
+    U16,
+    U32,
+    Name,
+    Bytes,
+    Cap,
+}
+
+/// One request as sent: label (already cut to [`LABEL_MASK`]), words (up to
+/// [`MAX_IPC_WORDS`]) and how many extra capabilities the message info announces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Raw {
+    /// The label the server sees.
+    pub label: u64,
+    /// The message registers.
+    pub words: Vec<u64>,
+    /// Extra capabilities (0..=3).
+    pub caps: u8,
+}
+
+/// Names that exist in the test system, and some that do not.
+const NAMES: &[&str] = &[
+    "naming",
+    "proc",
+    "memory",
+    "devices",
+    "serial",
+    "shell",
+    "hello",
+    "ipcfuzz",
+    "com1",
+    "nosuch",
+    "zz-fuzz_9",
+    "a",
+];
+
+/// A word that is often small, sometimes a boundary, sometimes anything.
+fn word(rng: &mut Rng) -> u64 {
+    match rng.below(6) {
+        0 => rng.below(8),
+        1 => rng.below(300),
+        2 => rng.pick(&[
+            u64::MAX,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            0x1_0000,
+            0xffff,
+            0x100,
+            0xff,
+            1 << 63,
+        ]),
+        3 => rng.below(1 << 20),
+        _ => rng.next(),
+    }
+}
+
+/// Packs `bytes` as proto does: a length word, then the bytes 8 to a word, little-endian.
+fn pack(words: &mut Vec<u64>, len: u64, bytes: &[u8]) {
+    words.push(len);
+    for chunk in bytes.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        words.push(u64::from_le_bytes(b));
+    }
+}
+
+/// A name argument: mostly wrong (bad length, bad characters, padding, truncated), sometimes
+/// a well-formed one that may or may not exist.
+fn name(rng: &mut Rng, words: &mut Vec<u64>, max: usize) {
+    let pick = rng.pick(NAMES).as_bytes();
+    match rng.below(9) {
+        0 => words.push(0),
+        1 => pack(
+            words,
+            (max + 1 + rng.below(200) as usize) as u64,
+            &[b'a'; 40],
+        ),
+        2 => words.push(rng.pick(&[u64::MAX, 1 << 40, 121, 33])),
+        3 => pack(words, pick.len() as u64, b"UPPER-Case-Name!"),
+        4 => pack(words, 3, b"9ab"),
+        5 => {
+            // Right length, non-zero padding.
+            let start = words.len();
+            pack(words, pick.len() as u64, pick);
+            if let Some(last) = words.get_mut(start + 1 + (pick.len() - 1) / 8) {
+                *last |= 0x7f << 56;
+            }
+        }
+        6 => {
+            // Length says more than the words that follow.
+            pack(words, 24, b"serial");
+        }
+        7 => {
+            let random: Vec<u8> = (0..1 + rng.below(max as u64 + 8))
+                .map(|_| rng.next() as u8)
+                .collect();
+            pack(words, random.len() as u64, &random);
+        }
+        _ => pack(words, pick.len() as u64, pick),
+    }
+}
+
+/// An integer argument of `bits` bits: mostly out of range, sometimes in range.
+fn narrow(rng: &mut Rng, bits: u32) -> u64 {
+    let limit = 1u64 << bits;
+    match rng.below(4) {
+        0 => limit + rng.below(1 << 20),
+        1 => rng.pick(&[u64::MAX, limit, limit - 1, 1 << 40]),
+        2 => rng.next(),
+        // In range: large ids and indices, rarely valid.
+        _ => limit - 1 - rng.below(limit.min(1 << 12)),
+    }
+}
+
+/// The arguments of an operation of this shape, mostly with out-of-range values; `Some(n)`
+/// extra capabilities where one belongs (sometimes none: "none where one is expected").
+fn arguments(rng: &mut Rng, shape: &[Field], words: &mut Vec<u64>) -> u8 {
+    let mut caps = 0;
+    for field in shape {
+        match field {
+            Field::Word => words.push(word(rng)),
+            Field::U8 => words.push(narrow(rng, 8)),
+            Field::U16 => words.push(narrow(rng, 16)),
+            Field::U32 => words.push(narrow(rng, 32)),
+            Field::Name => name(rng, words, 32),
+            Field::Bytes => name(rng, words, 120),
+            Field::Cap => caps = rng.below(2) as u8,
+        }
+    }
+    caps
+}
+
+/// The `index`th request to `service` from a generator: a mix of
+/// - random labels (0, the largest, random, aliases of real ones) with random lengths and
+///   words and 0..=3 capabilities;
+/// - real operations with too few or too many words;
+/// - real operations with out-of-range integers and bogus names;
+/// - real operations with a capability where none belongs, or none where one does.
+pub fn generate(service: Service, rng: &mut Rng) -> Raw {
+    let ops = service.ops();
+    let (op, shape) = rng.pick(ops);
+    let mut words = Vec::new();
+    let (label, caps) = match rng.below(5) {
+        0 => {
+            let label = match rng.below(5) {
+                0 => 0,
+                1 => LABEL_MASK,
+                2 => rng.below(32),
+                3 => op | ((1 + rng.below(64)) << 20),
+                _ => rng.next(),
+            };
+            let len = match rng.below(3) {
+                0 => rng.below(MAX_IPC_WORDS as u64 + 1),
+                1 => MAX_IPC_WORDS as u64 - rng.below(4),
+                _ => rng.below(MAX_WORDS as u64 + 2),
+            };
+            for _ in 0..len {
+                words.push(word(rng));
+            }
+            (label, rng.below(4) as u8)
+        }
+        1 => {
+            let len = rng.below(21);
+            for _ in 0..len {
+                words.push(word(rng));
+            }
+            (op, rng.below(2) as u8)
+        }
+        2 | 3 => {
+            let caps = arguments(rng, shape, &mut words);
+            (op, caps)
+        }
+        _ => {
+            let caps = arguments(rng, shape, &mut words);
+            let wanted = shape.contains(&Field::Cap);
+            // A capability where none belongs; none where one does.
+            (
+                op,
+                if wanted {
+                    caps ^ 1
+                } else {
+                    1 + rng.below(3) as u8
+                },
+            )
+        }
+    };
+    Raw {
+        label: label & LABEL_MASK,
+        words,
+        caps: caps.min(3),
+    }
+}
+
+/// How the server sees `raw`: `None` if it is longer than a message (it becomes
+/// [`OVERSIZED`]); else the message without and with a capability.
+fn views(raw: &Raw) -> Option<(Message, Option<Message>)> {
+    let len = raw.words.len().min(MAX_IPC_WORDS);
+    if len > MAX_WORDS {
+        return None;
+    }
+    let m = Message::with_words(raw.label, &raw.words[..len]).ok()?;
+    let with = (raw.caps > 0).then(|| m.with_cap(63));
+    Some((m, with))
+}
+
+/// What decoding says about one view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decoded {
+    No,
+    Valid,
+    /// Valid, and would end the caller or the system, or write to the console.
+    Dangerous,
+}
+
+fn decode(service: Service, m: &Message) -> Decoded {
+    let ok = |b: bool| if b { Decoded::Valid } else { Decoded::No };
+    match service {
+        Service::Naming => ok(naming::Request::decode(m).is_ok()),
+        Service::Proc => match proc::Request::decode(m) {
+            Ok(
+                proc::Request::Exit { .. }
+                | proc::Request::Halt { .. }
+                | proc::Request::Kill { .. }
+                | proc::Request::Spawn { .. },
+            ) => Decoded::Dangerous,
+            Ok(_) => Decoded::Valid,
+            Err(_) => Decoded::No,
+        },
+        Service::Memory => {
+            ok(memory::Request::decode(m).is_ok() || memory::supervise::Request::decode(m).is_ok())
+        }
+        Service::Devices => {
+            ok(devices::Request::decode(m).is_ok() || devices::ports::Request::decode(m).is_ok())
+        }
+        Service::Serial => match proto::console::Request::decode(m) {
+            Ok(proto::console::Request::Write { .. }) => Decoded::Dangerous,
+            Ok(_) => Decoded::Valid,
+            Err(_) => Decoded::No,
+        },
+    }
+}
+
+/// The worst of the two views.
+fn classify(service: Service, raw: &Raw) -> Decoded {
+    match views(raw) {
+        None => Decoded::No,
+        Some((without, with)) => {
+            let a = decode(service, &without);
+            let b = with.map_or(Decoded::No, |m| decode(service, &m));
+            if a == Decoded::Dangerous || b == Decoded::Dangerous {
+                Decoded::Dangerous
+            } else if a == Decoded::Valid || b == Decoded::Valid {
+                Decoded::Valid
+            } else {
+                Decoded::No
+            }
+        }
+    }
+}
+
+/// Makes a request that would end the caller or the system (or write to the console)
+/// undecodable with a spare word; `true` if it did.
+pub fn neuter(service: Service, raw: &mut Raw) -> bool {
+    if classify(service, raw) != Decoded::Dangerous {
+        return false;
+    }
+    raw.words.push(0);
+    debug_assert_eq!(classify(service, raw), Decoded::No);
+    true
+}
+
+/// What the server may answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Exactly `Malformed` (label 1).
+    Malformed,
+    /// `Ok` or one of the interface's declared errors.
+    Answer,
+}
+
+/// What the server may answer to `raw` (after [`neuter`]).
+pub fn expectation(service: Service, raw: &Raw) -> Expect {
+    match classify(service, raw) {
+        Decoded::No => Expect::Malformed,
+        _ => Expect::Answer,
+    }
+}
+
+/// Whether `code` is an error the service's interface declares.
+fn declared(service: Service, code: u64) -> bool {
+    match service {
+        Service::Naming => naming::Error::ALL.iter().any(|e| *e as u64 == code),
+        Service::Proc => proc::Error::ALL.iter().any(|e| *e as u64 == code),
+        Service::Memory => {
+            memory::Error::ALL.iter().any(|e| *e as u64 == code)
+                || memory::supervise::Error::ALL
+                    .iter()
+                    .any(|e| *e as u64 == code)
+        }
+        Service::Devices => {
+            devices::Error::ALL.iter().any(|e| *e as u64 == code)
+                || devices::ports::Error::ALL.iter().any(|e| *e as u64 == code)
+        }
+        Service::Serial => proto::console::Error::ALL.iter().any(|e| *e as u64 == code),
+    }
+}
+
+/// Why a reply broke the rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bad {
+    /// The request was undecodable but the reply was not `Malformed`.
+    NotMalformed,
+    /// The error code is not one the interface declares (or is `InvalidReply`, which only
+    /// clients produce, or the reply did not fit a message).
+    UnknownError,
+    /// An error reply carried words or a capability.
+    ErrorWithPayload,
+}
+
+/// Checks `reply` against what was expected; `Ok(true)` for an error reply, `Ok(false)` for
+/// an `Ok` reply.
+pub fn check(service: Service, expect: Expect, reply: &Message) -> Result<bool, Bad> {
+    if reply.label == OVERSIZED {
+        return Err(Bad::UnknownError);
+    }
+    match expect {
+        Expect::Malformed if reply.label != 1 => return Err(Bad::NotMalformed),
+        Expect::Answer if reply.label == 0 => return Ok(false),
+        _ => {}
+    }
+    if reply.label == 3 || !declared(service, reply.label) {
+        return Err(Bad::UnknownError);
+    }
+    if !reply.is_empty() || reply.cap.is_some() {
+        return Err(Bad::ErrorWithPayload);
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generator_is_deterministic_and_in_bounds() {
+        for service in Service::ALL {
+            let mut a = Rng::new(7);
+            let mut b = Rng::new(7);
+            for _ in 0..MESSAGES {
+                let x = generate(service, &mut a);
+                assert_eq!(x, generate(service, &mut b));
+                assert!(x.words.len() <= MAX_IPC_WORDS);
+                assert!(x.caps <= 3);
+                assert!(x.label <= LABEL_MASK);
+            }
+        }
+    }
+
+    #[test]
+    fn neutered_requests_never_decode() {
+        for service in Service::ALL {
+            let mut rng = Rng::new(0x1234);
+            let (mut malformed, mut answer, mut neutered) = (0, 0, 0);
+            for _ in 0..20 * MESSAGES {
+                let mut raw = generate(service, &mut rng);
+                if neuter(service, &mut raw) {
+                    neutered += 1;
+                    assert_eq!(expectation(service, &raw), Expect::Malformed);
+                }
+                assert_ne!(classify(service, &raw), Decoded::Dangerous);
+                match expectation(service, &raw) {
+                    Expect::Malformed => malformed += 1,
+                    Expect::Answer => answer += 1,
+                }
+            }
+            // The mix has both kinds.
+            assert!(
+                malformed > 1000 && answer > 100,
+                "{service:?}: {malformed} {answer}"
+            );
+            if matches!(service, Service::Proc | Service::Serial) {
+                assert!(neutered > 0, "{service:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exit_and_halt_are_never_sent_valid() {
+        for label in [2u64, 7] {
+            let mut raw = Raw {
+                label,
+                words: alloc::vec![0],
+                caps: 0,
+            };
+            assert!(neuter(Service::Proc, &mut raw));
+            assert_eq!(expectation(Service::Proc, &raw), Expect::Malformed);
+        }
+    }
+
+    #[test]
+    fn replies_are_checked() {
+        let s = Service::Memory;
+        let malformed = Message::new(1);
+        assert_eq!(check(s, Expect::Malformed, &malformed), Ok(true));
+        assert_eq!(
+            check(s, Expect::Malformed, &Message::new(0)),
+            Err(Bad::NotMalformed)
+        );
+        assert_eq!(check(s, Expect::Answer, &Message::new(0)), Ok(false));
+        assert_eq!(check(s, Expect::Answer, &Message::new(20)), Ok(true));
+        assert_eq!(
+            check(s, Expect::Answer, &Message::new(99)),
+            Err(Bad::UnknownError)
+        );
+        assert_eq!(
+            check(s, Expect::Answer, &Message::with_words(19, &[1]).unwrap()),
+            Err(Bad::ErrorWithPayload)
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The ipcfuzz component: for each of naming, proc, memory, devices and serial it sends
+//! [`ipcfuzz::MESSAGES`] malformed or random requests (see the library), checks every reply,
+//! then makes one valid request that must succeed, and prints
+//! `CHECK ipcfuzz-NAME: PASS (1000 messages, N error replies)` (or `FAIL (why)`).
+//!
+//! Requests are sent with raw `Call`s so that they can be anything the kernel carries: up to
+//! 120 words, any label, up to three extra capabilities. The capabilities are always ones
+//! ipcfuzz holds (its notification, the endpoint it calls, an empty slot): a capability
+//! pointer that does not resolve makes the kernel fault the caller instead of sending.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use ipcfuzz::{check, expectation, generate, neuter, Raw, Rng, Service, LABEL_MASK, MESSAGES};
+use proto::sel4_transport::{received, EndpointTransport, ReceiveSlot};
+use proto::{Bytes, Name};
+use rt::println;
+use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use sel4::cap_type::CNode;
+use sel4::{Cap, MessageInfo};
+
+rt::entry!(main);
+
+const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+/// Where capabilities in replies land (deleted after each reply).
+const RECEIVE: u64 = slots::FIRST_FREE;
+/// An empty slot, sent as an "extra capability" now and then.
+const EMPTY: u64 = 4000;
+/// Times a lookup is retried while the provider starts.
+const ATTEMPTS: usize = 2000;
+
+fn receive_slot() -> ReceiveSlot {
+    ReceiveSlot {
+        cnode: slots::CNODE,
+        index: RECEIVE,
+        depth: 64,
+    }
+}
+
+/// Looks `service` up; its endpoint lands in `slot`.
+fn lookup(service: &str, slot: u64) -> Result<u64, proto::naming::Error> {
+    let mut t = EndpointTransport::new(slots::NAMING);
+    t.receive_into(ReceiveSlot {
+        cnode: slots::CNODE,
+        index: slot,
+        depth: 64,
+    });
+    let mut naming = proto::naming::NamingClient::new(t);
+    let name = Name::new(service).map_err(|_| proto::naming::Error::Malformed)?;
+    let mut result = naming.lookup(name);
+    for _ in 1..ATTEMPTS {
+        if result != Err(proto::naming::Error::NotFound) {
+            break;
+        }
+        sel4::syscall::yield_now();
+        result = naming.lookup(name);
+    }
+    result.map(|b| b.generation)
+}
+
+/// Sends `raw` to `endpoint` with a raw `Call` and returns the reply as proto sees it.
+fn send(endpoint: u64, raw: &Raw, rng: &mut Rng) -> proto::Message {
+    let mut mrs = [0u64; 4];
+    for (i, &w) in raw.words.iter().enumerate() {
+        match mrs.get_mut(i) {
+            Some(r) => *r = w,
+            None => sel4::ipc::set_mr(i, w),
+        }
+    }
+    for i in 0..usize::from(raw.caps) {
+        sel4::ipc::set_cap(
+            i,
+            rng.pick(&[slots::NOTIFICATION, endpoint, EMPTY, slots::NOTIFICATION]),
+        );
+    }
+    let info = MessageInfo::new(raw.label, 0, u64::from(raw.caps), raw.words.len() as u64);
+    receive_slot().install();
+    let reply = sel4::syscall::call_with_mrs(endpoint, info, &mut mrs);
+    received(reply, &mrs, Some(RECEIVE))
+}
+
+/// Fuzzes `service` at `endpoint`; `Ok(error replies)` or why it failed.
+fn fuzz(
+    service: Service,
+    endpoint: u64,
+    seed: u64,
+) -> Result<(u32, u32, u32), alloc::string::String> {
+    let mut rng = Rng::new(seed);
+    let mut caps = Rng::new(seed ^ 0x5a5a);
+    let (mut errors, mut neutered, mut malformed) = (0, 0, 0);
+    for i in 0..MESSAGES {
+        let mut raw = generate(service, &mut rng);
+        if neuter(service, &mut raw) {
+            neutered += 1;
+        }
+        let expect = expectation(service, &raw);
+        if expect == ipcfuzz::Expect::Malformed {
+            malformed += 1;
+        }
+        let reply = send(endpoint, &raw, &mut caps);
+        // Whatever capability the reply brought (an allocation, an endpoint) goes again.
+        let _ = OWN.cnode_delete(RECEIVE, 64);
+        match check(service, expect, &reply) {
+            Ok(true) => errors += 1,
+            Ok(false) => {}
+            Err(bad) => {
+                return Err(alloc::format!(
+                    "message {i}: label {:#x}, {} words, {} caps, expected {expect:?}: reply label {:#x}, {} words: {bad:?}",
+                    raw.label,
+                    raw.words.len(),
+                    raw.caps,
+                    reply.label,
+                    reply.len()
+                ))
+            }
+        }
+    }
+    Ok((errors, neutered, malformed))
+}
+
+/// The one valid request each service must still answer.
+fn valid(service: Service, endpoint: u64) -> Result<(), alloc::string::String> {
+    let mut t = EndpointTransport::new(endpoint);
+    t.receive_into(receive_slot());
+    let r = match service {
+        Service::Naming => proto::naming::NamingClient::new(t)
+            .lookup(Name::new("serial").expect("a name"))
+            .map(|b| alloc::format!("lookup serial: generation {}", b.generation))
+            .map_err(|e| alloc::format!("lookup serial: {e:?}")),
+        Service::Proc => proto::proc::ProcClient::new(t)
+            .list(0)
+            .map(|c| alloc::format!("list 0: {}", c.name))
+            .map_err(|e| alloc::format!("list 0: {e:?}")),
+        Service::Memory => proto::memory::MemoryClient::new(t)
+            .usage()
+            .map(|u| alloc::format!("usage: {} of {} bytes", u.used, u.budget))
+            .map_err(|e| alloc::format!("usage: {e:?}")),
+        Service::Devices => proto::devices::DevicesClient::new(t)
+            .list(0)
+            .map(|f| alloc::format!("list 0: {:04x}:{:04x}", f.vendor, f.device))
+            .map_err(|e| alloc::format!("list 0: {e:?}")),
+        Service::Serial => proto::console::ConsoleClient::new(t)
+            .write(Bytes::new(b"ipcfuzz: the console still writes\r\n").expect("short"))
+            .map(|()| alloc::format!("write: ok"))
+            .map_err(|e| alloc::format!("write: {e:?}")),
+    };
+    let _ = OWN.cnode_delete(RECEIVE, 64);
+    r.map(|text| println!("ipcfuzz: {}: {text}", service.name()))
+}
+
+fn main(arg: usize) {
+    // SAFETY: `arg` is the start-up argument the loader gave this thread.
+    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("ipcfuzz is started by the loader");
+    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    assert_eq!(
+        MessageInfo::new(u64::MAX, 0, 0, 0).label(),
+        LABEL_MASK,
+        "the kernel's label width"
+    );
+    let seed: u64 = info
+        .arg("seed")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x7e55_e7a0);
+    println!("ipcfuzz: seed {seed:#x}, {MESSAGES} messages per service");
+    let mut next = RECEIVE + 1;
+    for (n, service) in Service::ALL.into_iter().enumerate() {
+        let name = service.name();
+        let endpoint = if service == Service::Naming {
+            slots::NAMING
+        } else {
+            let slot = next;
+            next += 1;
+            if let Err(e) = lookup(name, slot) {
+                println!("CHECK ipcfuzz-{name}: FAIL (lookup: {e:?})");
+                continue;
+            }
+            slot
+        };
+        let result = fuzz(service, endpoint, seed.wrapping_add(n as u64))
+            .and_then(|counts| valid(service, endpoint).map(|()| counts));
+        match result {
+            Ok((errors, neutered, malformed)) => {
+                println!(
+                    "ipcfuzz: {name}: {malformed} expected Malformed, {neutered} made invalid (exit/halt/kill/spawn/write)"
+                );
+                println!(
+                    "CHECK ipcfuzz-{name}: PASS ({MESSAGES} messages, {errors} error replies)"
+                );
+            }
+            Err(why) => println!("CHECK ipcfuzz-{name}: FAIL ({why})"),
+        }
+    }
+    println!("ipcfuzz: done");
+}
