@@ -117,7 +117,7 @@ mod tests {
             ]
         );
         assert_eq!(forwarded_ports(&system), [5201]);
-        let default = sysdesc_toml::load(&crate::workspace_root().join("systems/default.toml"))
+        let default = sysdesc_toml::load(crate::workspace_root().join("systems/default.toml"))
             .expect("a valid description");
         assert!(qemu_args(&default, Mode::User).unwrap().is_empty());
         assert!(Mode::parse("slirp").is_err());

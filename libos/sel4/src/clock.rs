@@ -106,6 +106,14 @@ pub fn one_shot(ports: &mut impl Ports, ticks: u16) {
     ports.outb(CHANNEL0, high);
 }
 
+/// Starts channel 0 as a periodic tick of `ticks` PIT ticks (mode 2: IRQ 0 every period).
+pub fn periodic(ports: &mut impl Ports, ticks: u16) {
+    let [low, high] = ticks.to_le_bytes();
+    ports.outb(COMMAND, MODE2_CH0);
+    ports.outb(CHANNEL0, low);
+    ports.outb(CHANNEL0, high);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

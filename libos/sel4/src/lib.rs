@@ -52,6 +52,12 @@ impl clock::Ports for PitPorts {
     }
 }
 
+/// Period of the PIT tick that bounds how late a deadline can be noticed.
+pub const TICK_NS: u64 = 1_000_000;
+
+/// Longest single poll+yield spin before the executor polls the devices again.
+pub const POLL_SLICE_NS: u64 = 20_000;
+
 /// Counters of the PAL's waiting.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PalStats {
@@ -77,6 +83,10 @@ impl Sel4Pal {
     /// A PAL over `clock`, waiting on `wake` (a notification the interrupt thread signals
     /// with a non-zero badge), with the PIT for deadlines when `pit` is given.
     pub fn new(clock: TscClock, wake: Cap<Notification>, pit: Option<PitPorts>) -> Sel4Pal {
+        let pit = pit.map(|mut ports| {
+            clock::periodic(&mut ports, clock::pit_ticks(TICK_NS));
+            ports
+        });
         Sel4Pal {
             clock,
             wake,
@@ -119,22 +129,28 @@ impl Pal for Sel4Pal {
             return;
         }
         match &self.pit {
-            Some(pit) => {
-                clock::one_shot(&mut *pit.borrow_mut(), clock::pit_ticks(deadline - now));
+            Some(_) => {
+                // The PIT ticks periodically (see `new`): any tick or device wakes us.
                 self.count(|s| s.timers += 1);
                 sel4::syscall::wait(self.wake);
             }
             // Temporary: no timer, so poll the notification and yield until the deadline.
-            None => loop {
-                if sel4::syscall::poll(self.wake) != 0 {
-                    self.count(|s| s.wakeups += 1);
-                    return;
+            // The interrupt thread cannot run while this thread spins (it has a lower
+            // priority today), so return after a short slice and let the executor poll
+            // the devices again: a busy poll, counted as idle.
+            None => {
+                let until = deadline.min(now + POLL_SLICE_NS);
+                loop {
+                    if sel4::syscall::poll(self.wake) != 0 {
+                        self.count(|s| s.wakeups += 1);
+                        return;
+                    }
+                    if self.now_ns() >= until {
+                        return;
+                    }
+                    sel4::syscall::yield_now();
                 }
-                if self.now_ns() >= deadline {
-                    return;
-                }
-                sel4::syscall::yield_now();
-            },
+            }
         }
     }
 

@@ -11,6 +11,8 @@ use sel4::cap_type::{CNode, Untyped, X86Page, X86PageDirectory, X86PageTable, X8
 use sel4::{CPtr, Cap, CapRights, Error, ObjectType, Word};
 
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+/// Most objects one `untyped_retype` makes on seL4 5.0.
+const RETYPE_FAN_OUT: u64 = 256;
 
 /// Why a mapping failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,9 +178,24 @@ impl VSpace {
         let count = 1u64 << (size_bits.max(12) - 12);
         let untyped = pool.untyped(size_bits.max(12))?;
         let first = pool.slot_run(count)?;
-        untyped
-            .untyped_retype(ObjectType::X86Page.word(), 0, OWN, 0, 0, first, count)
-            .map_err(kernel("retype frames"))?;
+        // seL4 5.0 retypes at most 256 objects per call (`RETYPE_FAN_OUT_LIMIT`); the
+        // untyped's watermark keeps successive batches physically contiguous.
+        let mut done = 0;
+        while done < count {
+            let batch = (count - done).min(RETYPE_FAN_OUT);
+            untyped
+                .untyped_retype(
+                    ObjectType::X86Page.word(),
+                    0,
+                    OWN,
+                    0,
+                    0,
+                    first + done,
+                    batch,
+                )
+                .map_err(kernel("retype frames"))?;
+            done += batch;
+        }
         let frames: Vec<CPtr> = (first..first + count).collect();
         let vaddr = self.map(pool, &frames, CapRights::read_write(), attr)?;
         let paddr = Cap::<X86Page>::from_raw(first)

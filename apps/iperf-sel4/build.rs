@@ -1,0 +1,4 @@
+//! Links the iperf unikernel as an seL4 component image (see sys/component-build).
+fn main() {
+    component_build::link();
+}

@@ -1,0 +1,362 @@
+//! The iperf unikernel (composition 1 of the paper): the iperf3 server, the library OS,
+//! smoltcp and the e1000e driver in one seL4 component; a packet crosses no IPC.
+//!
+//! Start-up: looks up `devices` and `memory`; claims `nic0` (BAR0 frames mapped uncached
+//! with `vspace`, its MSI handler) and `pit` (ports 0x40-0x43 for TSC calibration and
+//! one-shot deadlines, IOAPIC pin 2); starts the interrupt thread (`libos_sel4::irq`);
+//! takes 2 MiB of DMA memory from its own budget (`memory` `alloc`, retyped into frames,
+//! physically contiguous); starts the driver; then serves iperf3 on `port` at `address`.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use e1000e::{Delay, Dma, DmaRegion, E1000e, Mmio};
+use libos::{Ipv4Config, Net, NetConfig, Pal, Runtime};
+use libos_sel4::{clock, irq, rdtsc, PitPorts, Sel4Pal, TscClock};
+use proto::devices::ports::PortsClient;
+use proto::devices::DevicesClient;
+use proto::memory::MemoryClient;
+use proto::naming::NamingClient;
+use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
+use proto::Name;
+use rt::println;
+use rt::slots_alloc::Slots;
+use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use sel4::cap_type::{CNode, IrqHandler, Notification};
+use sel4::{CPtr, Cap, CapData, CapRights};
+use vspace::{Pool, VSpace};
+
+rt::entry!(main);
+
+const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+/// Offset of the interrupt cause register (ICR) in BAR0.
+const ICR: usize = 0xC0;
+
+fn receiving(endpoint: u64, slot: u64) -> EndpointTransport {
+    let mut t = EndpointTransport::new(endpoint);
+    t.receive_into(ReceiveSlot {
+        cnode: slots::CNODE,
+        index: slot,
+        depth: 64,
+    });
+    t
+}
+
+fn set_receive(t: &mut EndpointTransport, slot: u64) {
+    t.receive_into(ReceiveSlot {
+        cnode: slots::CNODE,
+        index: slot,
+        depth: 64,
+    });
+}
+
+/// BAR0 mapped uncached.
+struct Bar0 {
+    base: usize,
+}
+
+impl Mmio for Bar0 {
+    fn read32(&mut self, offset: usize) -> u32 {
+        // SAFETY: `base` maps all of BAR0 (128 KiB) uncached; the driver passes offsets
+        // of registers inside it, 4-byte aligned.
+        unsafe { core::ptr::read_volatile((self.base + offset) as *const u32) }
+    }
+    fn write32(&mut self, offset: usize, value: u32) {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::write_volatile((self.base + offset) as *mut u32, value) }
+    }
+}
+
+/// The interrupt thread's hook: read (and so clear) ICR, which re-arms MSI.
+fn read_icr(base: usize) {
+    // SAFETY: `base` is BAR0's mapping (see `Bar0`); reading ICR only clears causes.
+    let _ = unsafe { core::ptr::read_volatile((base + ICR) as *const u32) };
+}
+
+/// A piece of the DMA arena.
+struct Region {
+    vaddr: usize,
+    paddr: u64,
+    size: usize,
+}
+
+impl DmaRegion for Region {
+    fn physical_address(&self) -> u64 {
+        self.paddr
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn read_u32(&self, offset: usize) -> u32 {
+        assert!(offset + 4 <= self.size);
+        // SAFETY: inside this region of the mapped, never-freed DMA arena.
+        unsafe { core::ptr::read_volatile((self.vaddr + offset) as *const u32) }
+    }
+    fn write_u32(&mut self, offset: usize, value: u32) {
+        assert!(offset + 4 <= self.size);
+        // SAFETY: as in `read_u32`.
+        unsafe { core::ptr::write_volatile((self.vaddr + offset) as *mut u32, value) }
+    }
+    fn with_bytes<T>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> T) -> T {
+        assert!(offset + len <= self.size);
+        // SAFETY: inside the region; the driver only asks for buffers the device does
+        // not own at the moment.
+        f(unsafe { core::slice::from_raw_parts((self.vaddr + offset) as *const u8, len) })
+    }
+    fn write_bytes(&mut self, offset: usize, data: &[u8]) {
+        assert!(offset + data.len() <= self.size);
+        // SAFETY: as in `with_bytes`.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut((self.vaddr + offset) as *mut u8, data.len())
+        };
+        dst.copy_from_slice(data);
+    }
+}
+
+/// A bump allocator over physically contiguous, mapped memory.
+struct Arena {
+    vaddr: usize,
+    paddr: u64,
+    size: usize,
+    next: usize,
+}
+
+impl Dma for Arena {
+    type Region = Region;
+    fn allocate(&mut self, size: usize, align: usize) -> Option<Region> {
+        let start = (self.paddr as usize + self.next).next_multiple_of(align) - self.paddr as usize;
+        let end = start.checked_add(size)?;
+        (end <= self.size).then(|| {
+            self.next = end;
+            Region {
+                vaddr: self.vaddr + start,
+                paddr: self.paddr + start as u64,
+                size,
+            }
+        })
+    }
+}
+
+struct TscDelay(TscClock);
+
+impl Delay for TscDelay {
+    fn delay_us(&mut self, micros: u32) {
+        let end = self.0.ns(rdtsc()) + u64::from(micros) * 1_000;
+        while self.0.ns(rdtsc()) < end {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+fn main(arg: usize) {
+    // SAFETY: `arg` is the start-up argument the loader gave this thread.
+    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("iperf is started by the loader");
+    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let args = iperf_sel4::parse(|k| info.arg(k)).expect("valid iperf arguments");
+    let mut free = Slots::new();
+    let mut slot = || free.alloc().expect("a free slot");
+
+    // Services.
+    let (devices_slot, memory_slot) = (slot(), slot());
+    let mut naming = NamingClient::new(receiving(slots::NAMING, devices_slot));
+    let devices_ep = naming
+        .lookup(Name::new("devices").expect("name"))
+        .expect("iperf is routed to devices")
+        .endpoint
+        .0;
+    set_receive(naming.transport(), memory_slot);
+    let memory_ep = naming
+        .lookup(Name::new("memory").expect("name"))
+        .expect("iperf is routed to memory")
+        .endpoint
+        .0;
+
+    // Untyped memory from our own budget, into slots kept for it.
+    let memory_slots: Vec<u64> = (0..32).map(|_| slot()).collect();
+    let mut memory = MemoryClient::new(EndpointTransport::new(memory_ep));
+    let mut memory_slots = memory_slots.into_iter();
+    let refill = move |bits: u8| -> Option<CPtr> {
+        let s = memory_slots.next()?;
+        set_receive(memory.transport(), s);
+        match memory.alloc(bits) {
+            Ok(a) => Some(a.untyped.0),
+            Err(e) => {
+                println!("iperf: memory alloc of 2^{bits} bytes failed: {e:?}");
+                None
+            }
+        }
+    };
+    let mut pool = Pool::new(free, 16, refill);
+    let mut vspace = VSpace::own();
+
+    // The NIC: claim, BAR0 frames, MSI.
+    let nic = Name::new("nic0").expect("name");
+    let mut devices = DevicesClient::new(EndpointTransport::new(devices_ep));
+    let dev = devices.claim(nic).expect("devices assigns nic0 to iperf");
+    let mut bar_frames = Vec::new();
+    for page in 0..(e1000e::pci::BAR0_SIZE as u64 / 4096) {
+        let s = pool.slot().expect("slot");
+        set_receive(devices.transport(), s);
+        let frame = devices.bar(nic, 0, page).expect("BAR0 page");
+        bar_frames.push(frame.frame.0);
+    }
+    let bar0 = vspace
+        .map(
+            &mut pool,
+            &bar_frames,
+            CapRights::read_write(),
+            sel4::consts::X86_UNCACHEABLE,
+        )
+        .expect("map BAR0") as usize;
+    let s = pool.slot().expect("slot");
+    set_receive(devices.transport(), s);
+    let nic_irq: Cap<IrqHandler> =
+        Cap::from_raw(devices.irq(nic).expect("nic0 has an interrupt").0);
+
+    // The PIT: ports for calibration and one-shots, IRQ 0 (IOAPIC pin 2).
+    let pit = Name::new("pit").expect("name");
+    let pit_parts = devices.claim(pit).ok().and_then(|_| {
+        let ports = pool.slot().ok()?;
+        let mut client = PortsClient::new(EndpointTransport::new(devices_ep));
+        set_receive(client.transport(), ports);
+        client.ioport(pit).ok()?;
+        let irq_slot = pool.slot().ok()?;
+        set_receive(devices.transport(), irq_slot);
+        let irq = devices.irq(pit).ok()?;
+        Some((Cap::from_raw(ports), Cap::<IrqHandler>::from_raw(irq.0)))
+    });
+    let hz = match (args.tsc_mhz, &pit_parts) {
+        (Some(mhz), _) => mhz * 1_000_000,
+        (None, Some((ports, _))) => {
+            clock::calibrate(&mut PitPorts(*ports), rdtsc, 50_000_000).expect("the PIT counts")
+        }
+        (None, None) => panic!("iperf: no tsc_mhz argument and no pit device to calibrate"),
+    };
+    let clock = TscClock::new(hz, rdtsc());
+
+    // The interrupt thread wakes us through a badged copy of our notification.
+    let wake_badged = pool.slot().expect("slot");
+    OWN.cnode_mint(
+        wake_badged,
+        64,
+        OWN,
+        slots::NOTIFICATION,
+        64,
+        CapRights::all(),
+        CapData::new_badge(1),
+    )
+    .expect("mint the wake-up notification");
+    let mut sources = vec![irq::Source {
+        handler: nic_irq,
+        hook: Some(read_icr),
+        context: bar0,
+    }];
+    if let Some((_, handler)) = pit_parts {
+        sources.push(irq::Source {
+            handler,
+            hook: None,
+            context: 0,
+        });
+    }
+    let irq_priority = irq::start(
+        &mut pool,
+        &mut vspace,
+        sources,
+        Cap::<Notification>::from_raw(wake_badged),
+        255,
+    )
+    .expect("start the interrupt thread");
+
+    // DMA memory: 2 MiB of our own, physically contiguous.
+    let (dma_vaddr, dma_paddr, _) = vspace
+        .map_new(&mut pool, 21, sel4::consts::X86_DEFAULT_VM_ATTRIBUTES)
+        .expect("DMA memory");
+    let mut arena = Arena {
+        vaddr: dma_vaddr as usize,
+        paddr: dma_paddr,
+        size: 1 << 21,
+        next: 0,
+    };
+    let driver = E1000e::new(
+        Bar0 { base: bar0 },
+        &mut arena,
+        &mut TscDelay(clock),
+        e1000e::Config::default(),
+    )
+    .expect("e1000e initialises");
+    let mac = driver.mac_address();
+    println!(
+        "iperf: nic0 {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} at {:02x}:{:02x}.{} IRQ {:?}, BAR0 at {bar0:#x}, DMA at {dma_paddr:#x}, TSC {} MHz, {}, irq thread priority {irq_priority}",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+        dev.pci.bus, dev.pci.dev, dev.pci.func, dev.irq,
+        hz / 1_000_000,
+        if info.arg("timer") == Some("pit") { "PIT deadlines" } else { "poll+yield deadlines" },
+    );
+
+    let pal = alloc::rc::Rc::new(Sel4Pal::new(
+        clock,
+        Cap::from_raw(slots::NOTIFICATION),
+        // PIT deadlines stall after a couple of ticks (docs/NETWORK.md): poll+yield for now.
+        pit_parts
+            .filter(|_| info.arg("timer") == Some("pit"))
+            .map(|(ports, _)| PitPorts(ports)),
+    ));
+    let runtime = Runtime::new(pal.clone());
+    let net = Net::new(
+        &runtime,
+        Box::new(driver),
+        NetConfig {
+            ipv4: Some(Ipv4Config {
+                address: args.address,
+                prefix_len: args.prefix_len,
+                gateway: args.gateway,
+            }),
+            tcp_rx_buffer: 256 * 1024,
+            tcp_tx_buffer: 64 * 1024,
+            ..NetConfig::default()
+        },
+    );
+    let config = iperf::ServerConfig {
+        port: args.port,
+        max_parallel: 8,
+        verbose: true,
+        ..iperf::ServerConfig::default()
+    };
+    println!(
+        "iperf: serving iperf3 on {}/{} port {}",
+        args.address, args.prefix_len, args.port
+    );
+    if let Some(secs) = info.arg("report_s").and_then(|s| s.parse::<u64>().ok()) {
+        let (rt2, pal2, net2) = (runtime.clone(), pal.clone(), net.clone());
+        runtime.spawn(async move {
+            loop {
+                rt2.sleep(secs * libos::NS_PER_SEC).await;
+                println!(
+                    "iperf: t={} ms frames {:?} pal {:?}",
+                    rt2.now_ns() / 1_000_000,
+                    net2.counters(),
+                    pal2.stats()
+                );
+            }
+        });
+    }
+    let stats = RefCell::new(None);
+    match runtime.block_on(iperf::serve(&net, config)) {
+        Ok(s) => *stats.borrow_mut() = Some(s),
+        Err(e) => println!("iperf: server stopped: {e}"),
+    }
+    println!(
+        "iperf: done {:?}, frames {:?}, pal {:?}, now {} ns",
+        stats.borrow(),
+        net.counters(),
+        pal.stats(),
+        pal.now_ns()
+    );
+}
