@@ -4,9 +4,10 @@
 //! endpoint. `proc` builds every other component (docs/SERVICES.md).
 
 use crate::objects::Allocator;
+use alloc::string::String;
 use alloc::vec::Vec;
 use bootimage::{Kind, UntypedInfo, Writer};
-use loader::build::{load, Grant, Scratch, Spec};
+use loader::build::{load, Grant, How, Scratch, Spec};
 use root::fault::FaultReport;
 use rt::println;
 use sel4::bootinfo::BootInfoRef;
@@ -99,6 +100,7 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
             args: &args,
             data,
         };
+        roles.report_grants(&system, id, &spec);
         match load(
             &mut objects,
             &mut scratch,
@@ -233,6 +235,95 @@ impl<'a> Roles<'a> {
             .map(|o| o.priority)
             .max()
             .unwrap_or(0)
+    }
+
+    /// What the root task grants a fundamental service from `slots::GRANTS` on, as kinds,
+    /// each run of one kind counted: `io-port x1, irq-control x1, untyped(device) x3`.
+    fn grant_kinds(&self, grants: &[Grant]) -> String {
+        let kind = |g: &Grant| -> String {
+            let badge = match g.how {
+                How::Badged(b) => alloc::format!(" badge {b:#x}"),
+                _ => String::new(),
+            };
+            let what = if g.source == init_caps::IO_PORT.raw() {
+                "io-port"
+            } else if g.source == init_caps::IRQ_CONTROL.raw() {
+                "irq-control"
+            } else if g.source == init_caps::ASID_POOL.raw() {
+                "asid-pool"
+            } else if g.source == self.control.raw() {
+                "endpoint(control)"
+            } else if g.source == self.naming.raw() {
+                "endpoint(naming)"
+            } else if self.ram.iter().any(|r| r.source == g.source) {
+                "untyped(ram)"
+            } else if self.devices.iter().any(|d| d.source == g.source) {
+                "untyped(device)"
+            } else {
+                "other"
+            };
+            alloc::format!("{what}{badge}")
+        };
+        let mut runs: Vec<(String, usize)> = Vec::new();
+        for g in grants {
+            let k = kind(g);
+            match runs.last_mut() {
+                Some((last, n)) if *last == k => *n += 1,
+                _ => runs.push((k, 1)),
+            }
+        }
+        if runs.is_empty() {
+            return "none".into();
+        }
+        let parts: Vec<String> = runs
+            .iter()
+            .map(|(k, n)| alloc::format!("{k} x{n}"))
+            .collect();
+        parts.join(", ")
+    }
+
+    /// Prints `CHECK root-grants-NAME: PASS|FAIL (...)`: the slot kinds and counts the root
+    /// task grants fundamental service `id`, checked against docs/SERVICES.md (its grants
+    /// from slot 8, the fault endpoint badged id + 1, naming's endpoint badged id + 1 for all
+    /// but naming, its service endpoint, and a maximum controlled priority for proc only).
+    fn report_grants(&self, system: &System, id: ComponentId, spec: &Spec) {
+        let c = &system.components[id.index()];
+        let kinds = self.grant_kinds(spec.grants);
+        let badge = badge_of(id);
+        let control = alloc::format!(
+            "asid-pool x1, endpoint(control) badge {:#x} x1, endpoint(naming) x1",
+            proto::control::CONTROL_BADGE
+        );
+        let expected = match c.name.as_str() {
+            "naming" => "none".into(),
+            "memory" => alloc::format!("untyped(ram) x{}", self.ram.len()),
+            "devices" if self.devices.is_empty() => "io-port x1, irq-control x1".into(),
+            "devices" => alloc::format!(
+                "io-port x1, irq-control x1, untyped(device) x{}",
+                self.devices.len()
+            ),
+            "proc" => control,
+            _ => String::from("?"),
+        };
+        let fault_ok = matches!(spec.fault.how, How::Badged(b) if b == badge);
+        let naming_ok = match (c.name.as_str(), spec.naming) {
+            ("naming", None) => true,
+            (_, Some(g)) => g.source == self.naming.raw() && g.how == How::Badged(badge),
+            _ => false,
+        };
+        let mcp_ok = (spec.mcp == 0) == (c.name != "proc");
+        let ok = kinds == expected && fault_ok && naming_ok && spec.service.is_some() && mcp_ok;
+        println!(
+            "CHECK root-grants-{}: {} (slot 8..: {kinds}; fault badge {badge}, naming {}, service endpoint {}, mcp {})",
+            c.name,
+            if ok { "PASS" } else { "FAIL" },
+            match spec.naming {
+                Some(_) => alloc::format!("badge {badge}"),
+                None => "-".into(),
+            },
+            if spec.service.is_some() { "yes" } else { "no" },
+            spec.mcp
+        );
     }
 
     /// The grants (from `slots::GRANTS` on) and data blob of the component `name`.
