@@ -4,6 +4,11 @@
 //! badged endpoint into a fresh slot). A service it cannot find at start is looked up again
 //! whenever a command needs it (`shell::clients::Clients`); until then those commands answer
 //! "service X is not available". Input is polled: `read`, and `yield` while there is none.
+//!
+//! A console call that fails with anything but `WouldBlock`/`Busy` (`ServerRestarted`, or a
+//! reply that does not decode) makes the shell look `serial` up again into the same slot and
+//! carry on. A plain restart of serial needs none of that: proc keeps its endpoint, so calls
+//! made while serial is down wait for the new instance (tests/tests/serial_restart.rs).
 
 #![no_std]
 #![no_main]
@@ -94,11 +99,46 @@ fn write_all(console: &mut ConsoleClient<EndpointTransport>, bytes: &[u8]) {
         for _ in 0..WRITE_RETRIES {
             match console.write(data) {
                 Err(console::Error::Busy) => sel4::syscall::yield_now(),
+                // The provider restarted or went away: find it again, then retry.
+                Err(e) if lost(e) => {
+                    if relookup_console(console_slot(console)).is_none() {
+                        sel4::syscall::yield_now();
+                    }
+                }
                 // Written, or an error retrying cannot fix: either way on to the next.
                 _ => break,
             }
         }
     }
+}
+
+/// Looks `serial` up again into `slot` (the console's), after a console call failed with
+/// something other than "no input" / "busy": the provider restarted (`ServerRestarted`) or
+/// the endpoint no longer leads to it. `Some(generation)` if naming has it.
+fn relookup_console(slot: u64) -> Option<u64> {
+    // Deleting an empty slot succeeds; if the delete fails the lookup below fails too.
+    let _ = OWN.cnode_delete(slot, 64);
+    let mut transport = EndpointTransport::new(slots::NAMING);
+    transport.receive_into(ReceiveSlot {
+        cnode: slots::CNODE,
+        index: slot,
+        depth: 64,
+    });
+    let serial = Name::new("serial").expect("a valid name");
+    match NamingClient::new(transport).lookup(serial) {
+        Ok(binding) if binding.endpoint.0 == slot => Some(binding.generation),
+        _ => None,
+    }
+}
+
+/// The slot of the console's endpoint.
+fn console_slot(console: &mut ConsoleClient<EndpointTransport>) -> u64 {
+    console.transport().endpoint()
+}
+
+/// Whether a console error means the shell should look `serial` up again.
+fn lost(e: console::Error) -> bool {
+    !matches!(e, console::Error::WouldBlock | console::Error::Busy)
 }
 
 /// The console's endpoint: looks `serial` up until naming has it.
@@ -135,7 +175,17 @@ fn main(arg: usize) {
         out.clear();
         match console.read(MAX_BYTES as u32) {
             Ok(input) => shell.feed(&input, &mut system, &mut out),
-            // No input yet (or a console error): let others run and ask again.
+            // The provider restarted or went away: find it again (same slot).
+            Err(e) if lost(e) => {
+                if let Some(generation) = relookup_console(console_slot(&mut console)) {
+                    println!(
+                        "shell: console: {e:?}; serial looked up again (generation {generation})"
+                    );
+                } else {
+                    sel4::syscall::yield_now();
+                }
+            }
+            // No input yet: let others run and ask again.
             Err(_) => sel4::syscall::yield_now(),
         }
         write_all(&mut console, &out);
