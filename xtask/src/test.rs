@@ -20,6 +20,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/default.toml",
     "systems/tests/procsup.toml",
     "systems/tests/ipcfuzz.toml",
+    "systems/net-unikernel.toml",
 ];
 /// Kernel variants besides the default that every test run builds and boots.
 pub const TEST_VARIANTS: &[&str] = &["irq=pic", "bench=entries", "bench=utilisation"];

@@ -265,14 +265,23 @@ fn main(arg: usize) {
             context: 0,
         });
     }
+    // The paper's arrangement: the interrupt thread above the library OS thread. The
+    // component may use priorities up to its own (its MCP): the interrupt thread gets
+    // that, and this thread steps one below.
     let irq_priority = irq::start(
         &mut pool,
         &mut vspace,
         sources,
         Cap::<Notification>::from_raw(wake_badged),
-        255,
+        info.mcp as u8,
     )
     .expect("start the interrupt thread");
+    if irq_priority > 0 {
+        let own = Cap::<sel4::cap_type::Tcb>::from_raw(rt::startinfo::slots::TCB);
+        if let Err(e) = own.tcb_set_priority(irq_priority - 1) {
+            println!("iperf: cannot step below the interrupt thread: {e:?}");
+        }
+    }
 
     // DMA memory: 2 MiB of our own, physically contiguous.
     let (dma_vaddr, dma_paddr, _) = vspace

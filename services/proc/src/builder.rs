@@ -317,7 +317,9 @@ impl Builder {
                     generation: Word::from(generation.saturating_sub(1)),
                     name: &c.name,
                     priority: c.priority,
-                    mcp: 0,
+                    // A component may run threads up to its own priority (a driver's
+                    // interrupt thread above its main thread), never above.
+                    mcp: c.priority,
                     elf,
                     fault: Grant::badged(slots::SERVICE, fault_badge(id)),
                     naming: Some(Grant::badged(self.naming, proto::badge(id))),

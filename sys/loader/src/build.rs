@@ -303,6 +303,8 @@ pub fn load(
         let _ = info.push_arg(k, v);
     }
     info.grants = spec.grants.len() as u64;
+    info.priority = u64::from(spec.priority);
+    info.mcp = u64::from(spec.mcp);
     info.data_len = spec.data.len() as u64;
 
     let mut ipc_frame = None;

@@ -59,6 +59,11 @@ pub struct StartInfo {
     pub id: u64,
     /// How many times it was (re)started before; 0 on the first start.
     pub generation: u64,
+    /// The initial thread's scheduling priority.
+    pub priority: u64,
+    /// Its maximum controlled priority: the highest priority it may give its own
+    /// threads (the loader sets it to `priority` for non-fundamental components).
+    pub mcp: u64,
     /// Bytes used in `name`.
     pub name_len: u64,
     /// The component's name.
@@ -80,6 +85,8 @@ impl StartInfo {
             magic: START_MAGIC,
             id,
             generation,
+            priority: 0,
+            mcp: 0,
             name_len: 0,
             name: [0; NAME_LEN],
             grants: 0,
