@@ -90,7 +90,10 @@ fn binary_module(p: &Path) -> bool {
 }
 
 /// The groups: each is (name, side, folders, rule for which files of them count).
-fn groups() -> Vec<(&'static str, Side, Vec<&'static str>, fn(&Path) -> bool)> {
+/// A group's definition: its name, side, folders, and which of their files count.
+type GroupSpec = (&'static str, Side, Vec<&'static str>, fn(&Path) -> bool);
+
+fn groups() -> Vec<GroupSpec> {
     fn any(_: &Path) -> bool {
         true
     }
