@@ -40,7 +40,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -50,7 +50,7 @@ impl Rng {
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     /// One of `items` (not empty).
@@ -187,7 +187,7 @@ fn word(rng: &mut Rng) -> u64 {
             1 << 63,
         ]),
         3 => rng.below(1 << 20),
-        _ => rng.next(),
+        _ => rng.next_u64(),
     }
 }
 
@@ -229,7 +229,7 @@ fn name(rng: &mut Rng, words: &mut Vec<u64>, max: usize) {
         }
         7 => {
             let random: Vec<u8> = (0..1 + rng.below(max as u64 + 8))
-                .map(|_| rng.next() as u8)
+                .map(|_| rng.next_u64() as u8)
                 .collect();
             pack(words, random.len() as u64, &random);
         }
@@ -243,7 +243,7 @@ fn narrow(rng: &mut Rng, bits: u32) -> u64 {
     match rng.below(4) {
         0 => limit + rng.below(1 << 20),
         1 => rng.pick(&[u64::MAX, limit, limit - 1, 1 << 40]),
-        2 => rng.next(),
+        2 => rng.next_u64(),
         // In range: large ids and indices, rarely valid.
         _ => limit - 1 - rng.below(limit.min(1 << 12)),
     }
@@ -284,7 +284,7 @@ pub fn generate(service: Service, rng: &mut Rng) -> Raw {
                 1 => LABEL_MASK,
                 2 => rng.below(32),
                 3 => op | ((1 + rng.below(64)) << 20),
-                _ => rng.next(),
+                _ => rng.next_u64(),
             };
             let len = match rng.below(3) {
                 0 => rng.below(MAX_IPC_WORDS as u64 + 1),
