@@ -16,4 +16,4 @@ extern crate alloc;
 pub mod protocol;
 pub mod server;
 
-pub use server::{serve, ServerConfig, ServerStats};
+pub use server::{serve, Server, ServerConfig, ServerStats};

@@ -32,6 +32,11 @@ pub struct ServerConfig {
     pub control_timeout_ns: u64,
     /// Stop after this many tests (completed, refused or failed); `None` serves forever.
     pub max_tests: Option<u64>,
+    /// Stop once no connection has been open for this long (`None`: never), like the
+    /// reference server's `--idle-timeout` with `-1`. Bounds a server with `max_tests`
+    /// whose client went away (or was turned away while a test ran) before running them
+    /// all; without it such a server waits for the missing tests forever.
+    pub idle_timeout_ns: Option<u64>,
     /// Print one line per test on the platform console.
     pub verbose: bool,
 }
@@ -46,6 +51,7 @@ impl Default for ServerConfig {
             no_data_timeout_ns: 120 * NS_PER_SEC,
             control_timeout_ns: 120 * NS_PER_SEC,
             max_tests: None,
+            idle_timeout_ns: None,
             verbose: false,
         }
     }
@@ -127,6 +133,12 @@ struct Shared {
     streams: RefCell<Vec<TcpStream>>,
     streams_waiter: RefCell<Option<Waker>>,
     stats: Cell<ServerStats>,
+    /// Connection tasks that have not ended (a running test's control connection
+    /// among them).
+    open_connections: Cell<usize>,
+    /// When the last connection task ended (or the server started).
+    idle_since_ns: Cell<u64>,
+    /// The accept loop's waker: woken when a test is counted or a connection task ends.
     done_waiter: RefCell<Option<Waker>>,
 }
 
@@ -142,7 +154,12 @@ impl Shared {
         let mut stats = self.stats.get();
         f(&mut stats);
         self.stats.set(stats);
-        if let Some(waker) = self.done_waiter.borrow_mut().take() {
+        self.wake_accept_loop();
+    }
+
+    fn wake_accept_loop(&self) {
+        let waker = self.done_waiter.borrow_mut().take();
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -156,48 +173,132 @@ impl Shared {
 }
 
 /// Runs the iperf3 server on `net` until `config.max_tests` tests have been served
-/// (forever when `None`); returns what it did.
+/// (forever when `None`) or it was idle for `config.idle_timeout_ns`; returns what it
+/// did.
 ///
 /// Fails only when the port cannot be bound. Nothing a peer sends makes it fail or
 /// panic: a bad connection is closed and the server goes on listening.
 pub async fn serve(net: &Net, config: ServerConfig) -> Result<ServerStats, Error> {
-    let listener = TcpListener::bind(net, config.port, 2)?;
-    let shared = Rc::new(Shared {
-        runtime: net.runtime().clone(),
-        config,
-        listener,
-        busy: Cell::new(false),
-        collecting: Cell::new(None),
-        wanted_streams: Cell::new(0),
-        streams: RefCell::new(Vec::new()),
-        streams_waiter: RefCell::new(None),
-        stats: Cell::new(ServerStats::default()),
-        done_waiter: RefCell::new(None),
-    });
-    shared.log(format_args!("listening on port {}", shared.config.port));
-    loop {
-        let accept = shared.listener.accept();
-        let finished = poll_fn(|cx| {
-            if shared.finished() {
-                Poll::Ready(())
-            } else {
-                *shared.done_waiter.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
+    Ok(Server::bind(net, config)?.run().await)
+}
+
+/// An iperf3 server whose port is bound: connection attempts are accepted from the
+/// moment [`Server::bind`] returns, even before [`Server::run`] is first polled.
+pub struct Server {
+    net: Net,
+    shared: Rc<Shared>,
+}
+
+impl Server {
+    /// Binds `config.port` on `net`; fails when the port cannot be bound.
+    pub fn bind(net: &Net, config: ServerConfig) -> Result<Server, Error> {
+        let listener = TcpListener::bind(net, config.port, 2)?;
+        let shared = Rc::new(Shared {
+            runtime: net.runtime().clone(),
+            config,
+            listener,
+            busy: Cell::new(false),
+            collecting: Cell::new(None),
+            wanted_streams: Cell::new(0),
+            streams: RefCell::new(Vec::new()),
+            streams_waiter: RefCell::new(None),
+            stats: Cell::new(ServerStats::default()),
+            open_connections: Cell::new(0),
+            idle_since_ns: Cell::new(net.runtime().now_ns()),
+            done_waiter: RefCell::new(None),
         });
-        match select(accept, finished).await {
-            Either::Left(Ok((stream, _peer))) => {
-                let shared = shared.clone();
-                net.runtime()
-                    .spawn(async move { handle_connection(shared, stream).await });
+        Ok(Server {
+            net: net.clone(),
+            shared,
+        })
+    }
+
+    /// Serves tests until `config.max_tests` have been served (forever when `None`) or
+    /// no connection was open for `config.idle_timeout_ns`; returns what it did.
+    pub async fn run(self) -> ServerStats {
+        let Server { net, shared } = self;
+        shared.log(format_args!("listening on port {}", shared.config.port));
+        shared.idle_since_ns.set(shared.runtime.now_ns());
+        loop {
+            match select(shared.listener.accept(), stop_requested(&shared)).await {
+                Either::Left(Ok((stream, _peer))) => {
+                    let open = OpenConnection::new(shared.clone());
+                    let shared = shared.clone();
+                    net.runtime().spawn(async move {
+                        let _open = open;
+                        handle_connection(shared, stream).await
+                    });
+                }
+                Either::Left(Err(_)) => continue,
+                Either::Right(()) => break,
             }
-            Either::Left(Err(_)) => continue,
-            Either::Right(()) => break,
+        }
+        // Let closing connections finish before the caller stops the runtime.
+        net.drain(2 * NS_PER_SEC).await;
+        shared.stats.get()
+    }
+}
+
+/// Completes when the server should stop: `max_tests` tests were served, or no
+/// connection has been open for `idle_timeout_ns`.
+async fn stop_requested(shared: &Shared) {
+    loop {
+        if shared.finished() {
+            return;
+        }
+        let idle_deadline = shared
+            .config
+            .idle_timeout_ns
+            .filter(|_| shared.open_connections.get() == 0)
+            .map(|timeout| shared.idle_since_ns.get().saturating_add(timeout));
+        if idle_deadline.is_some_and(|deadline| shared.runtime.now_ns() >= deadline) {
+            shared.log(format_args!(
+                "idle timeout after {} test(s), stopping",
+                shared.stats.get().tests()
+            ));
+            return;
+        }
+        // Wait for a change (a test counted, a connection ended) or the idle deadline.
+        let mut registered = false;
+        let changed = poll_fn(|cx| {
+            if registered {
+                return Poll::Ready(());
+            }
+            registered = true;
+            *shared.done_waiter.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        match idle_deadline {
+            Some(deadline) => {
+                select(changed, shared.runtime.sleep_until(deadline)).await;
+            }
+            None => changed.await,
         }
     }
-    // Let closing connections finish before the caller stops the runtime.
-    net.drain(2 * NS_PER_SEC).await;
-    Ok(shared.stats.get())
+}
+
+/// Marks a connection task as open for the idle timeout until it ends or is cancelled.
+struct OpenConnection(Rc<Shared>);
+
+impl OpenConnection {
+    fn new(shared: Rc<Shared>) -> OpenConnection {
+        shared
+            .open_connections
+            .set(shared.open_connections.get() + 1);
+        OpenConnection(shared)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        let open = shared.open_connections.get().saturating_sub(1);
+        shared.open_connections.set(open);
+        if open == 0 {
+            shared.idle_since_ns.set(shared.runtime.now_ns());
+        }
+        shared.wake_accept_loop();
+    }
 }
 
 /// Reads a connection's cookie, then makes it the control connection of a new test,

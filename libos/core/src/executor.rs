@@ -85,6 +85,18 @@ struct Task {
     future: RefCell<Option<LocalFuture>>,
     flag: Arc<TaskFlag>,
     cancelled: Cell<bool>,
+    /// The waker of whoever awaits the task's [`JoinHandle`]; woken when the task
+    /// finishes or is cancelled.
+    join_waiter: Rc<RefCell<Option<Waker>>>,
+}
+
+impl Task {
+    fn wake_join_waiter(&self) {
+        let waker = self.join_waiter.borrow_mut().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 struct Inner {
@@ -154,13 +166,15 @@ impl Runtime {
     {
         let state = Rc::new(JoinState {
             result: RefCell::new(None),
-            waiter: RefCell::new(None),
         });
+        let join_waiter = Rc::new(RefCell::new(None::<Waker>));
         let task_state = state.clone();
+        let task_waiter = join_waiter.clone();
         let wrapped = async move {
             let output = future.await;
             *task_state.result.borrow_mut() = Some(output);
-            if let Some(waker) = task_state.waiter.borrow_mut().take() {
+            let waker = task_waiter.borrow_mut().take();
+            if let Some(waker) = waker {
                 waker.wake();
             }
         };
@@ -168,6 +182,7 @@ impl Runtime {
             future: RefCell::new(Some(Box::pin(wrapped))),
             flag: TaskFlag::new(self.inner.any_woken.clone()),
             cancelled: Cell::new(false),
+            join_waiter,
         });
         self.inner.any_woken.store(true, Ordering::Release);
         self.inner.tasks.borrow_mut().push(task.clone());
@@ -222,7 +237,12 @@ impl Runtime {
         let mut finished = false;
         for task in tasks {
             if task.cancelled.get() {
-                task.future.borrow_mut().take();
+                // Drop the future outside the borrow so its destructor may spawn or abort.
+                let old = task.future.borrow_mut().take();
+                drop(old);
+                // Whoever awaits the handle learns of the cancellation now; without this
+                // wake-up a task aborted by someone else leaves its awaiter asleep forever.
+                task.wake_join_waiter();
                 finished = true;
                 continue;
             }
@@ -370,7 +390,6 @@ impl Runtime {
 /// Shared completion state between a task and its [`JoinHandle`].
 struct JoinState<T> {
     result: RefCell<Option<T>>,
-    waiter: RefCell<Option<Waker>>,
 }
 
 /// Awaits a spawned task's output, or cancels the task.
@@ -414,7 +433,7 @@ impl<T> Future for JoinHandle<T> {
         }
         match self.task.upgrade() {
             Some(task) if !task.cancelled.get() => {
-                *self.state.waiter.borrow_mut() = Some(cx.waker().clone());
+                *task.join_waiter.borrow_mut() = Some(cx.waker().clone());
                 Poll::Pending
             }
             _ => Poll::Ready(None),
@@ -596,6 +615,31 @@ mod tests {
             (value, cancelled, rt3.task_count())
         });
         assert_eq!(result, (Some(7), None, 0));
+    }
+
+    #[test]
+    fn aborting_a_task_wakes_whoever_awaits_it() {
+        let (rt, _, _) = runtime();
+        let rt2 = rt.clone();
+        let victim = Rc::new(RefCell::new(rt.spawn(async move {
+            rt2.sleep(u64::MAX / 2).await;
+            1
+        })));
+        let awaited = victim.clone();
+        // The awaiter parks on the handle first; someone else aborts the task later.
+        let awaiter = rt.spawn(async move {
+            core::future::poll_fn(|cx| Pin::new(&mut *awaited.borrow_mut()).poll(cx)).await
+        });
+        let rt3 = rt.clone();
+        let result = rt.block_on(async move {
+            yield_now().await;
+            victim.borrow().abort();
+            // Without the wake-up the awaiter never finishes and the fake PAL panics on
+            // a wait without deadline.
+            awaiter.await
+        });
+        assert_eq!(result, Some(None));
+        assert_eq!(rt3.task_count(), 0);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod tap;
+pub mod testing;
 pub mod wire;
 
 use std::io::Write;

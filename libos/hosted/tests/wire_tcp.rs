@@ -5,11 +5,17 @@ use std::sync::mpsc;
 use std::thread;
 
 use libos::{Error, Ipv4Config, Net, NetConfig, Runtime, TcpListener, TcpStream, NS_PER_SEC};
+use libos_hosted::testing::TEST_LIMIT;
 use libos_hosted::wire::{wire_pair, WireEnd};
 use libos_hosted::HostedPal;
 
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+
+/// Runs a test body on its own thread; it fails instead of hanging after [`TEST_LIMIT`].
+fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    libos_hosted::testing::bounded(TEST_LIMIT, body)
+}
 
 fn instance(end: WireEnd, ip: Ipv4Addr) -> (Runtime, Net) {
     let runtime = Runtime::new(HostedPal::new(end.events()));
@@ -27,116 +33,164 @@ fn instance(end: WireEnd, ip: Ipv4Addr) -> (Runtime, Net) {
 
 #[test]
 fn echo_and_backlog_burst() {
-    let (a, b) = wire_pair();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let server = thread::spawn(move || {
-        let (runtime, net) = instance(b, SERVER_IP);
+    bounded(|| {
+        let (a, b) = wire_pair();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let server = thread::spawn(move || {
+            let (runtime, net) = instance(b, SERVER_IP);
+            runtime.block_on(async {
+                let listener = TcpListener::bind(&net, 7, 4).unwrap();
+                ready_tx.send(()).unwrap();
+                let mut served = 0;
+                while served < 4 {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    served += 1;
+                    net.runtime().spawn(async move {
+                        let mut buffer = [0u8; 4096];
+                        loop {
+                            match stream.read(&mut buffer).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => stream.write_all(&buffer[..n]).await.unwrap(),
+                            }
+                        }
+                        stream.close(NS_PER_SEC).await;
+                    });
+                }
+                net.runtime().run();
+                net.counters()
+            })
+        });
+        ready_rx.recv().unwrap();
+        let (runtime, net) = instance(a, CLIENT_IP);
         runtime.block_on(async {
-            let listener = TcpListener::bind(&net, 7, 4).unwrap();
-            ready_tx.send(()).unwrap();
-            let mut served = 0;
-            while served < 4 {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                served += 1;
-                net.runtime().spawn(async move {
-                    let mut buffer = [0u8; 4096];
-                    loop {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => stream.write_all(&buffer[..n]).await.unwrap(),
+            let remote = SocketAddrV4::new(SERVER_IP, 7);
+            // A burst of connects succeeds thanks to the backlog.
+            let mut streams = Vec::new();
+            for _ in 0..4 {
+                streams.push(
+                    TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC)
+                        .await
+                        .unwrap(),
+                );
+            }
+            let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+            for stream in streams.iter_mut() {
+                let mut writer_done = false;
+                let mut received = Vec::new();
+                let mut sent = 0;
+                let mut buffer = [0u8; 8192];
+                while received.len() < payload.len() {
+                    if !writer_done {
+                        match stream.try_write(&payload[sent..]) {
+                            Ok(n) => {
+                                sent += n;
+                                writer_done = sent == payload.len();
+                            }
+                            Err(Error::WouldBlock) => {}
+                            Err(e) => panic!("write: {e}"),
                         }
                     }
-                    stream.close(NS_PER_SEC).await;
-                });
-            }
-            net.runtime().run();
-            net.counters()
-        })
-    });
-    ready_rx.recv().unwrap();
-    let (runtime, net) = instance(a, CLIENT_IP);
-    runtime.block_on(async {
-        let remote = SocketAddrV4::new(SERVER_IP, 7);
-        // A burst of connects succeeds thanks to the backlog.
-        let mut streams = Vec::new();
-        for _ in 0..4 {
-            streams.push(
-                TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC)
-                    .await
-                    .unwrap(),
-            );
-        }
-        let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        for stream in streams.iter_mut() {
-            let mut writer_done = false;
-            let mut received = Vec::new();
-            let mut sent = 0;
-            let mut buffer = [0u8; 8192];
-            while received.len() < payload.len() {
-                if !writer_done {
-                    match stream.try_write(&payload[sent..]) {
-                        Ok(n) => {
-                            sent += n;
-                            writer_done = sent == payload.len();
-                        }
-                        Err(Error::WouldBlock) => {}
-                        Err(e) => panic!("write: {e}"),
+                    match stream.try_read(&mut buffer) {
+                        Ok(0) => panic!("early eof"),
+                        Ok(n) => received.extend_from_slice(&buffer[..n]),
+                        Err(Error::WouldBlock) => libos::yield_now().await,
+                        Err(e) => panic!("read: {e}"),
                     }
                 }
-                match stream.try_read(&mut buffer) {
-                    Ok(0) => panic!("early eof"),
-                    Ok(n) => received.extend_from_slice(&buffer[..n]),
-                    Err(Error::WouldBlock) => libos::yield_now().await,
-                    Err(e) => panic!("read: {e}"),
-                }
+                assert_eq!(received, payload);
             }
-            assert_eq!(received, payload);
-        }
-        for stream in streams {
-            stream.close(2 * NS_PER_SEC).await;
-        }
-    });
-    let counters = server.join().unwrap();
-    assert!(counters.rx_frames > 100 && counters.tx_frames > 100);
-    assert_eq!(counters.rx_malformed, 0);
+            for stream in streams {
+                stream.close(2 * NS_PER_SEC).await;
+            }
+        });
+        let counters = server.join().unwrap();
+        assert!(counters.rx_frames > 100 && counters.tx_frames > 100);
+        assert_eq!(counters.rx_malformed, 0);
+    })
 }
 
 #[test]
 fn connect_to_closed_port_is_refused_and_timeouts_fire() {
-    let (a, b) = wire_pair();
-    let server = thread::spawn(move || {
-        let (runtime, net) = instance(b, SERVER_IP);
-        runtime.block_on(runtime.sleep(NS_PER_SEC));
-        net.counters()
-    });
-    let (runtime, net) = instance(a, CLIENT_IP);
-    runtime.block_on(async {
-        let refused =
-            TcpStream::connect_timeout(&net, SocketAddrV4::new(SERVER_IP, 9), 2 * NS_PER_SEC).await;
-        assert_eq!(refused.err(), Some(Error::ConnectionRefused));
-        let unreachable = TcpStream::connect_timeout(
-            &net,
-            SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 99), 9),
-            NS_PER_SEC / 5,
-        )
-        .await;
-        assert_eq!(unreachable.err(), Some(Error::TimedOut));
-    });
-    server.join().unwrap();
+    bounded(|| {
+        let (a, b) = wire_pair();
+        let server = thread::spawn(move || {
+            let (runtime, net) = instance(b, SERVER_IP);
+            runtime.block_on(runtime.sleep(NS_PER_SEC));
+            net.counters()
+        });
+        let (runtime, net) = instance(a, CLIENT_IP);
+        runtime.block_on(async {
+            let refused =
+                TcpStream::connect_timeout(&net, SocketAddrV4::new(SERVER_IP, 9), 2 * NS_PER_SEC)
+                    .await;
+            assert_eq!(refused.err(), Some(Error::ConnectionRefused));
+            let unreachable = TcpStream::connect_timeout(
+                &net,
+                SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 99), 9),
+                NS_PER_SEC / 5,
+            )
+            .await;
+            assert_eq!(unreachable.err(), Some(Error::TimedOut));
+        });
+        server.join().unwrap();
+    })
+}
+
+#[test]
+fn dropped_stream_with_unread_data_still_closes() {
+    bounded(|| {
+        let (a, b) = wire_pair();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let server = thread::spawn(move || {
+            let (runtime, net) = instance(b, SERVER_IP);
+            runtime.block_on(async {
+                let listener = TcpListener::bind(&net, 7, 1).unwrap();
+                ready_tx.send(()).unwrap();
+                let (stream, _) = listener.accept().await.unwrap();
+                // Dropped unread: closed in the background while the peer still sends.
+                drop(stream);
+                net.drain(5 * NS_PER_SEC).await;
+                net.closing_count()
+            })
+        });
+        ready_rx.recv().unwrap();
+        let (runtime, net) = instance(a, CLIENT_IP);
+        let sent = runtime.block_on(async {
+            let remote = SocketAddrV4::new(SERVER_IP, 7);
+            let mut stream = TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC)
+                .await
+                .unwrap();
+            // More than the receive window: only goes through if the orphan keeps reading.
+            let payload = vec![0x5au8; 4 * libos::MAX_TCP_RX_BUFFER];
+            let sent = runtime
+                .timeout(3 * NS_PER_SEC, stream.write_all(&payload))
+                .await;
+            stream.close(NS_PER_SEC).await;
+            sent
+        });
+        assert_eq!(sent, Ok(Ok(())), "the orphan stopped reading");
+        assert_eq!(
+            server.join().unwrap(),
+            0,
+            "the orphan never finished closing"
+        );
+    })
 }
 
 #[test]
 fn malformed_frames_are_counted_and_dropped() {
-    let (a, b) = wire_pair();
-    let injector = b.injector();
-    drop(a);
-    let (runtime, net) = instance(b, SERVER_IP);
-    injector.inject(&[1, 2, 3]).unwrap();
-    let mut bad_ipv4 = vec![0u8; 60];
-    bad_ipv4[12] = 0x08;
-    injector.inject(&bad_ipv4).unwrap();
-    injector.inject(&vec![0u8; 4000]).unwrap();
-    runtime.block_on(runtime.sleep(NS_PER_SEC / 100));
-    assert_eq!(net.counters().rx_malformed, 3);
-    assert_eq!(net.counters().rx_frames, 0);
+    bounded(|| {
+        let (a, b) = wire_pair();
+        let injector = b.injector();
+        drop(a);
+        let (runtime, net) = instance(b, SERVER_IP);
+        injector.inject(&[1, 2, 3]).unwrap();
+        let mut bad_ipv4 = vec![0u8; 60];
+        bad_ipv4[12] = 0x08;
+        injector.inject(&bad_ipv4).unwrap();
+        injector.inject(&vec![0u8; 4000]).unwrap();
+        runtime.block_on(runtime.sleep(NS_PER_SEC / 100));
+        assert_eq!(net.counters().rx_malformed, 3);
+        assert_eq!(net.counters().rx_frames, 0);
+    })
 }

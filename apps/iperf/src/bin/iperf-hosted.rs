@@ -2,7 +2,7 @@
 //! Linux TAP device.
 //!
 //! `iperf-hosted --tap tap0 --ip 10.0.2.15/24 [--gateway A.B.C.D] [--port 5201]
-//! [--max-tests N] [--quiet]`
+//! [--max-tests N] [--idle-timeout SECS] [--quiet]`
 
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
@@ -13,13 +13,14 @@ use libos_hosted::tap::TapDevice;
 use libos_hosted::HostedPal;
 
 const USAGE: &str =
-    "usage: iperf-hosted --tap NAME --ip ADDR/PREFIX [--gateway ADDR] [--port N] [--max-tests N] [--quiet]";
+    "usage: iperf-hosted --tap NAME --ip ADDR/PREFIX [--gateway ADDR] [--port N] [--max-tests N] [--idle-timeout SECS] [--quiet]";
 
 struct Args {
     tap: String,
     ipv4: Ipv4Config,
     port: u16,
     max_tests: Option<u64>,
+    idle_timeout_s: Option<u64>,
     verbose: bool,
 }
 
@@ -36,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
     let mut gateway = None;
     let mut port = iperf::protocol::DEFAULT_PORT;
     let mut max_tests = None;
+    let mut idle_timeout_s = None;
     let mut verbose = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -54,6 +56,13 @@ fn parse_args() -> Result<Args, String> {
             "--max-tests" => {
                 max_tests = Some(value()?.parse().map_err(|_| "--max-tests wants a number")?)
             }
+            "--idle-timeout" => {
+                idle_timeout_s = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--idle-timeout wants a number of seconds")?,
+                )
+            }
             "--quiet" => verbose = false,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -70,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         },
         port,
         max_tests,
+        idle_timeout_s,
         verbose,
     })
 }
@@ -110,6 +120,9 @@ fn main() -> ExitCode {
     let config = ServerConfig {
         port: args.port,
         max_tests: args.max_tests,
+        idle_timeout_ns: args
+            .idle_timeout_s
+            .map(|s| s.saturating_mul(libos::NS_PER_SEC)),
         verbose: args.verbose,
         ..ServerConfig::default()
     };

@@ -18,6 +18,15 @@ pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 pub const SERVER: SocketAddrV4 = SocketAddrV4::new(SERVER_IP, DEFAULT_PORT);
 /// Bound on any single client wait.
 pub const STEP_TIMEOUT: u64 = 5 * NS_PER_SEC;
+/// The server stops after this long without an open connection, so a client that
+/// ends early (or is turned away) cannot leave it waiting for tests forever.
+pub const SERVER_IDLE_TIMEOUT: u64 = 10 * NS_PER_SEC;
+
+/// Runs a test body on its own thread; it fails instead of hanging after
+/// [`libos_hosted::testing::TEST_LIMIT`].
+pub fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    libos_hosted::testing::bounded(libos_hosted::testing::TEST_LIMIT, body)
+}
 
 fn instance(end: WireEnd, ip: Ipv4Addr) -> (Runtime, Net) {
     let runtime = Runtime::new(HostedPal::new(end.events()));
@@ -41,13 +50,14 @@ pub fn test_config(max_tests: u64) -> ServerConfig {
         extra_time_ns: 3 * NS_PER_SEC,
         no_data_timeout_ns: NS_PER_SEC,
         control_timeout_ns: 2 * NS_PER_SEC,
+        idle_timeout_ns: Some(SERVER_IDLE_TIMEOUT),
         ..ServerConfig::default()
     }
 }
 
-/// Runs the server on its own thread until `config.max_tests` tests were served, and
-/// the client side (`client`) on this thread; returns the client's output and the
-/// server's stats.
+/// Runs the server on its own thread until `config.max_tests` tests were served (or it
+/// was idle for `config.idle_timeout_ns`), and the client side (`client`) on this
+/// thread; returns the client's output and the server's stats.
 pub fn with_server<T>(
     config: ServerConfig,
     client: impl AsyncFnOnce(Net) -> T,
@@ -56,9 +66,10 @@ pub fn with_server<T>(
     let (ready_tx, ready_rx) = mpsc::channel();
     let server: JoinHandle<ServerStats> = thread::spawn(move || {
         let (runtime, net) = instance(server_end, SERVER_IP);
-        let serving = iperf::serve(&net, config);
+        // Bound before the client may connect: a SYN that arrives earlier is refused.
+        let server = iperf::Server::bind(&net, config).expect("bind");
         ready_tx.send(()).unwrap();
-        runtime.block_on(serving).expect("bind")
+        runtime.block_on(server.run())
     });
     ready_rx.recv().unwrap();
     let (runtime, net) = instance(client_end, CLIENT_IP);
@@ -248,10 +259,14 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
     expect_state(&runtime, &mut control, State::TestRunning).await?;
     let counters: Vec<std::rc::Rc<std::cell::Cell<u64>>> =
         streams.iter().map(|_| Default::default()).collect();
+    // Per stream: data has reached the server (it acknowledged some, or sent some).
+    let delivered: Vec<std::rc::Rc<std::cell::Cell<bool>>> =
+        streams.iter().map(|_| Default::default()).collect();
     let tasks: Vec<_> = streams
         .into_iter()
         .zip(counters.iter().cloned())
-        .map(|(mut stream, counter)| {
+        .zip(delivered.iter().cloned())
+        .map(|((mut stream, counter), delivered)| {
             let (reverse, len) = (options.reverse, options.len);
             runtime.spawn(async move {
                 let mut block = vec![0x5au8; len];
@@ -265,12 +280,22 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
                         Ok(0) | Err(_) => break,
                         Ok(n) => counter.set(counter.get() + n as u64),
                     }
+                    // Written bytes beyond those still unacknowledged reached the server.
+                    if reverse || counter.get() > stream.send_queue() as u64 {
+                        delivered.set(true);
+                    }
                 }
                 stream
             })
         })
         .collect();
     runtime.sleep(options.run_ms * NS_PER_MS).await;
+    // On a loaded machine the run time can pass before a single byte got through; end
+    // the test only once every stream moved data, so the server has some to report.
+    let deadline = runtime.now_ns() + STEP_TIMEOUT;
+    while !delivered.iter().all(|d| d.get()) && runtime.now_ns() < deadline {
+        runtime.sleep(NS_PER_MS).await;
+    }
     for task in &tasks {
         task.abort();
     }

@@ -41,7 +41,8 @@ pub struct NetConfig {
     pub ipv4: Option<Ipv4Config>,
     /// Ask for an address by DHCP (needs the `dhcp` feature; ignored without it).
     pub dhcp: bool,
-    /// Receive buffer per TCP socket in bytes; above 64 KiB enables window scaling.
+    /// Receive buffer per TCP socket in bytes, at most [`MAX_TCP_RX_BUFFER`] (larger
+    /// values are clamped to it).
     pub tcp_rx_buffer: usize,
     /// Transmit buffer per TCP socket in bytes.
     pub tcp_tx_buffer: usize,
@@ -54,12 +55,23 @@ impl Default for NetConfig {
         NetConfig {
             ipv4: None,
             dhcp: false,
-            tcp_rx_buffer: 256 * 1024,
+            tcp_rx_buffer: MAX_TCP_RX_BUFFER,
             tcp_tx_buffer: 256 * 1024,
             random_seed: 0,
         }
     }
 }
+
+/// Largest TCP receive buffer: 64 KiB - 1, so the stack never scales its receive window.
+///
+/// smoltcp 0.12 mishandles a scaled receive window: the window it advertises is rounded
+/// down to the scale unit, so its right edge can move back by a few bytes, yet it still
+/// accepts data up to the old edge; the next window computation then subtracts sequence
+/// numbers the wrong way round and panics ("attempt to subtract sequence numbers with
+/// underflow", smoltcp issue 1048, fixed in 0.13). Under load, when the receiving
+/// application falls behind and the window nears zero, that panic killed whole library
+/// OS instances. Without scaling the advertised edge never moves back.
+pub const MAX_TCP_RX_BUFFER: usize = u16::MAX as usize;
 
 /// How long a dropped stream may take to finish its close before it is aborted.
 const ORPHAN_LINGER_NS: u64 = 10 * crate::NS_PER_SEC;
@@ -87,7 +99,8 @@ pub(crate) struct NetState {
 
 impl NetState {
     pub(crate) fn new_tcp_socket(&mut self) -> SocketHandle {
-        let rx = smol_tcp::SocketBuffer::new(vec![0; self.config.tcp_rx_buffer]);
+        let rx_len = self.config.tcp_rx_buffer.clamp(1, MAX_TCP_RX_BUFFER);
+        let rx = smol_tcp::SocketBuffer::new(vec![0; rx_len]);
         let tx = smol_tcp::SocketBuffer::new(vec![0; self.config.tcp_tx_buffer]);
         self.sockets.add(smol_tcp::Socket::new(rx, tx))
     }
@@ -106,6 +119,10 @@ impl NetState {
     /// frees it once closed; a reset is still sent on the next poll.
     pub(crate) fn orphan(&mut self, handle: SocketHandle, now_ns: u64, abort: bool) {
         let socket = self.sockets.get_mut::<smol_tcp::Socket>(handle);
+        // Acknowledge at once from now on: the socket is freed as soon as it reaches
+        // TIME-WAIT, and a delayed ACK of the peer's FIN would be freed with it, leaving
+        // the peer to retransmit the FIN and get a reset.
+        socket.set_ack_delay(None);
         let aborted = abort || socket.state() == smol_tcp::State::Closed;
         if abort {
             socket.abort();
@@ -123,6 +140,10 @@ impl NetState {
         let sockets = &mut self.sockets;
         self.orphans.retain_mut(|orphan| {
             let socket = sockets.get_mut::<smol_tcp::Socket>(orphan.handle);
+            // Nobody reads a dropped stream: discard what arrives so its receive window
+            // stays open and the peer's remaining data and FIN can come in; otherwise a
+            // full buffer stalls the close (FIN-WAIT-2) until the linger deadline.
+            let _ = socket.recv(|data| (data.len(), ()));
             let done = orphan.aborted
                 || matches!(
                     socket.state(),
