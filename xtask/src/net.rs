@@ -16,7 +16,8 @@ use sysdesc::{DeviceSelector, System};
 pub enum Mode {
     /// QEMU's user-mode networking (slirp) with host port forwarding; no privileges.
     User,
-    /// A TAP device (needs privileges; not implemented yet).
+    /// A TAP device inside a private network namespace the tool creates and removes
+    /// ([`TapNet`]); needs root.
     Tap,
 }
 
@@ -83,9 +84,8 @@ pub fn qemu_args(system: &System, mode: Mode) -> Result<Vec<String>> {
                 b
             }
             Mode::Tap => {
-                return Err(
-                    "--net tap is not implemented yet (use --net user, see docs/NETWORK.md)".into(),
-                )
+                require_root()?;
+                format!("tap,id={id},ifname={},script=no,downscript=no", tap_name(n))
             }
         };
         args.extend([
@@ -96,6 +96,123 @@ pub fn qemu_args(system: &System, mode: Mode) -> Result<Vec<String>> {
         ]);
     }
     Ok(args)
+}
+
+/// The name of the `n`th TAP device inside a [`TapNet`] namespace.
+pub fn tap_name(n: usize) -> String {
+    format!("tap{n}")
+}
+
+/// The namespace's own address on the first TAP device: the guest's gateway (10.0.2.2,
+/// as under user networking); the only address the tool ever configures.
+pub const TAP_HOST_ADDRESS: &str = "10.0.2.2/24";
+
+/// Fails unless this process runs as root (effective uid 0), which `--net tap` needs.
+pub fn require_root() -> Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string));
+    if euid.as_deref() == Some("0") {
+        Ok(())
+    } else {
+        Err(
+            "--net tap needs root (it creates a network namespace and a TAP device in it); \
+             run as root or use --net user"
+                .into(),
+        )
+    }
+}
+
+/// The TAP devices that the QEMU arguments `extra` ask for (`-netdev tap,...,ifname=X`).
+pub fn taps_in(extra: &[String]) -> Vec<String> {
+    extra
+        .iter()
+        .filter(|a| a.starts_with("tap,"))
+        .filter_map(|a| {
+            a.split(',')
+                .find_map(|kv| kv.strip_prefix("ifname="))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// A private network namespace holding TAP devices for QEMU; QEMU runs inside it
+/// (`ip netns exec`), so the devices and their one address ([`TAP_HOST_ADDRESS`]) exist
+/// only there. Dropping it deletes the devices and the namespace.
+#[derive(Debug)]
+pub struct TapNet {
+    name: String,
+    taps: Vec<String>,
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl TapNet {
+    /// Creates namespace `tessera-PID-N` with the TAP devices `taps`, all up, the first
+    /// with [`TAP_HOST_ADDRESS`]. Needs root.
+    pub fn create(taps: &[String]) -> Result<TapNet> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        require_root()?;
+        let name = format!(
+            "tessera-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name])?;
+        // From here on, Drop removes whatever was made.
+        let net = TapNet {
+            name,
+            taps: taps.to_vec(),
+        };
+        let ns = net.name.as_str();
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        for (i, tap) in taps.iter().enumerate() {
+            ip(&["-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"])?;
+            if i == 0 {
+                ip(&["-n", ns, "addr", "add", TAP_HOST_ADDRESS, "dev", tap])?;
+            }
+            ip(&["-n", ns, "link", "set", tap, "up"])?;
+        }
+        Ok(net)
+    }
+
+    /// The namespace's name (for `ip netns exec NAME ...`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+}
+
+impl Drop for TapNet {
+    fn drop(&mut self) {
+        for tap in &self.taps {
+            let _ = ip(&["-n", &self.name, "link", "del", tap]);
+        }
+        let _ = ip(&["netns", "del", &self.name]);
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +238,12 @@ mod tests {
             .expect("a valid description");
         assert!(qemu_args(&default, Mode::User).unwrap().is_empty());
         assert!(Mode::parse("slirp").is_err());
+        if require_root().is_ok() {
+            let tap = qemu_args(&system, Mode::Tap).unwrap();
+            assert_eq!(tap[3], "tap,id=n0,ifname=tap0,script=no,downscript=no");
+            assert_eq!(taps_in(&tap), ["tap0"]);
+        } else {
+            assert!(qemu_args(&system, Mode::Tap).is_err());
+        }
     }
 }

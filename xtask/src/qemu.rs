@@ -58,8 +58,12 @@ impl Boot {
         }
     }
 
-    fn command(&self, interactive: bool) -> Command {
-        let mut cmd = Command::new("qemu-system-x86_64");
+    /// The QEMU command; inside `tap`'s namespace when the arguments ask for TAP devices.
+    fn command(&self, interactive: bool, tap: Option<&net::TapNet>) -> Command {
+        let mut cmd = match tap {
+            Some(t) => t.command("qemu-system-x86_64"),
+            None => Command::new("qemu-system-x86_64"),
+        };
         cmd.args(["-machine", "pc", "-no-reboot"]);
         match self.accel {
             Accel::Tcg => cmd.args(["-accel", "tcg", "-cpu", "qemu64,+fsgsbase,+syscall,+lm"]),
@@ -81,6 +85,15 @@ impl Boot {
         }
         cmd.args(&self.extra);
         cmd
+    }
+
+    /// The private namespace for the TAP devices `extra` asks for, if any (needs root).
+    fn tap_net(&self) -> Result<Option<net::TapNet>> {
+        let taps = net::taps_in(&self.extra);
+        if taps.is_empty() {
+            return Ok(None);
+        }
+        net::TapNet::create(&taps).map(Some)
     }
 }
 
@@ -119,6 +132,8 @@ pub struct Session {
     timeout: Duration,
     log: PathBuf,
     echo: bool,
+    /// Dropped after QEMU is stopped (see `Drop`).
+    tap: Option<net::TapNet>,
 }
 
 impl Session {
@@ -128,7 +143,8 @@ impl Session {
         if let Some(parent) = boot.log.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
-        let mut cmd = boot.command(false);
+        let tap = boot.tap_net()?;
+        let mut cmd = boot.command(false, tap.as_ref());
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -185,6 +201,7 @@ impl Session {
             timeout: boot.timeout,
             log: boot.log.clone(),
             echo,
+            tap,
         })
     }
 
@@ -262,6 +279,11 @@ impl Session {
         }
     }
 
+    /// The network namespace holding this session's TAP devices (`--net tap`), if any.
+    pub fn tap_net(&self) -> Option<&net::TapNet> {
+        self.tap.as_ref()
+    }
+
     /// Whether this session copies the serial output to the terminal.
     pub fn echoes(&self) -> bool {
         self.echo
@@ -284,7 +306,16 @@ pub fn run_interactive(boot: &Boot) -> Result<Outcome> {
     if let Some(parent) = boot.log.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
-    let mut cmd = boot.command(true);
+    let tap = boot.tap_net()?;
+    if let Some(t) = &tap {
+        println!(
+            "==> TAP devices in network namespace {0} (removed when QEMU ends); the guest's \
+             peer there is {1}: e.g. `ip netns exec {0} iperf3 -c 10.0.2.15`",
+            t.name(),
+            net::TAP_HOST_ADDRESS
+        );
+    }
+    let mut cmd = boot.command(true, tap.as_ref());
     cmd.stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -339,7 +370,7 @@ mod tests {
     #[test]
     fn boot_command_uses_tcg_and_the_debug_exit_device() {
         let boot = Boot::new("k.elf".into(), "root".into(), "log".into());
-        let cmd = boot.command(false);
+        let cmd = boot.command(false, None);
         let args: Vec<String> = cmd
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
