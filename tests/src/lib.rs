@@ -85,3 +85,73 @@ pub fn lines_with<'a>(output: &'a str, prefix: &str) -> Vec<&'a str> {
         .filter_map(|l| l.trim_matches('\r').strip_prefix(prefix))
         .collect()
 }
+
+/// The kernel and root image built from the description named `system`.
+pub fn system_image(system: &str) -> (PathBuf, PathBuf) {
+    system_images()
+        .into_iter()
+        .find(|(name, _, _)| name == system)
+        .map(|(_, kernel, root)| (kernel, root))
+        .unwrap_or_else(|| {
+            panic!("no image of system `{system}` was built (see xtask::test::TEST_SYSTEMS)")
+        })
+}
+
+/// A host TCP port that is free right now (for QEMU's user-networking forwards).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free host port")
+        .port()
+}
+
+/// Whether the stock iperf3 client is installed.
+pub fn have_iperf3() -> bool {
+    std::process::Command::new("iperf3")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// The number after `"bytes":` in the `sum_received` object of iperf3's JSON report.
+pub fn iperf3_received_bytes(json: &str) -> Option<u64> {
+    let sum = &json[json.find("\"sum_received\"")?..];
+    let bytes = &sum[sum.find("\"bytes\"")? + "\"bytes\"".len()..];
+    let digits: String = bytes
+        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+/// Runs the command line `argv` (an iperf3 client with `-J`, perhaps behind
+/// `ip netns exec`) under `timeout SECS`; returns whether it succeeded with a JSON report
+/// whose `sum_received.bytes` > 0, and its output.
+pub fn run_iperf3(argv: &[String], secs: u64) -> (bool, String) {
+    let out = std::process::Command::new("timeout")
+        .arg(secs.to_string())
+        .args(argv)
+        .output()
+        .expect("run timeout/iperf3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = out.status.success() && iperf3_received_bytes(text.trim()).is_some_and(|b| b > 0);
+    (ok, text)
+}
+
+/// The last value printed on a line containing `key` followed by a number
+/// (e.g. `rx_malformed 12`), if any.
+pub fn last_number_after(output: &str, key: &str) -> Option<u64> {
+    output.rmatch_indices(key).find_map(|(i, _)| {
+        let digits: String = output[i + key.len()..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
+    })
+}

@@ -356,6 +356,20 @@ fn main(arg: usize) {
             }
         });
     }
+    // Malformed frames are dropped and counted; print the count whenever it changes
+    // (checked every second) so tests can watch it.
+    let (rt3, net3) = (runtime.clone(), net.clone());
+    runtime.spawn(async move {
+        let mut seen = 0;
+        loop {
+            rt3.sleep(libos::NS_PER_SEC).await;
+            let c = net3.counters();
+            if c.rx_malformed != seen {
+                seen = c.rx_malformed;
+                println!("iperf: rx_malformed {seen}, frames {c:?}");
+            }
+        }
+    });
     let stats = RefCell::new(None);
     match runtime.block_on(iperf::serve(&net, config)) {
         Ok(s) => *stats.borrow_mut() = Some(s),
