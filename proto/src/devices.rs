@@ -143,3 +143,30 @@ pub mod ports {
         }
     }
 }
+
+/// Read-only access to the claimed PCI function's configuration space: a third interface
+/// on the same endpoint (label 7), for drivers (virtio over PCI) that walk the function's
+/// capability list. `devices` stays the only component that touches configuration space:
+/// it reads the word for the caller and writes nothing.
+pub mod config {
+    use crate::Name;
+
+    crate::interface! {
+        client ConfigClient;
+        errors {
+            /// No such device, or the description does not assign it to the caller (alike).
+            NotFound = 16,
+            /// The device has not been claimed by the caller yet.
+            NotClaimed = 18,
+            /// The offset is not a multiple of 4, or the device is not a PCI function.
+            OutOfRange = 19,
+        }
+        ops {
+            /// The 32-bit word at byte `offset` (a multiple of 4) of the claimed PCI
+            /// function's configuration space (the first 256 bytes).
+            ///
+            /// `Ok(word)`; `Err(NotFound)`; `Err(NotClaimed)`; `Err(OutOfRange)`.
+            ReadConfig = 7 => fn read_config(device: Name, offset: u8) -> u32;
+        }
+    }
+}

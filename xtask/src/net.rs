@@ -246,4 +246,20 @@ mod tests {
             assert!(qemu_args(&system, Mode::Tap).is_err());
         }
     }
+
+    #[test]
+    fn net_unikernel_virtio_gets_a_virtio_net_pci() {
+        let path = crate::workspace_root().join("systems/net-unikernel-virtio.toml");
+        let system = sysdesc_toml::load(&path).expect("a valid description");
+        let args = qemu_args(&system, Mode::User).unwrap();
+        assert_eq!(
+            args,
+            [
+                "-device",
+                "virtio-net-pci,netdev=n0",
+                "-netdev",
+                "user,id=n0,hostfwd=tcp:127.0.0.1:5201-10.0.2.15:5201"
+            ]
+        );
+    }
 }

@@ -21,6 +21,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/tests/procsup.toml",
     "systems/tests/ipcfuzz.toml",
     "systems/net-unikernel.toml",
+    "systems/net-unikernel-virtio.toml",
 ];
 /// Kernel variants besides the default that every test run builds and boots.
 pub const TEST_VARIANTS: &[&str] = &["irq=pic", "bench=entries", "bench=utilisation"];

@@ -5,6 +5,16 @@
 
 use core::net::Ipv4Addr;
 
+/// Which NIC driver the component runs (`nic` arg).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Nic {
+    /// Intel 82574L (`e1000e`, the default).
+    #[default]
+    E1000e,
+    /// virtio-net over PCI (`virtio-net`).
+    VirtioNet,
+}
+
 /// What the system description's `args` say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Args {
@@ -18,6 +28,8 @@ pub struct Args {
     pub gateway: Option<Ipv4Addr>,
     /// TSC frequency in MHz (`tsc_mhz`); `None`: calibrate against the PIT.
     pub tsc_mhz: Option<u64>,
+    /// The NIC driver (`nic`: `e1000e` or `virtio-net`; default `e1000e`).
+    pub nic: Nic,
 }
 
 /// Why the arguments were refused.
@@ -53,7 +65,13 @@ pub fn parse<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args, ArgError
         Some(t) => Some(t.parse().map_err(|_| ArgError::Bad("tsc_mhz"))?),
         None => None,
     };
+    let nic = match arg("nic") {
+        None | Some("e1000e") => Nic::E1000e,
+        Some("virtio-net") => Nic::VirtioNet,
+        Some(_) => return Err(ArgError::Bad("nic")),
+    };
     Ok(Args {
+        nic,
         port,
         address,
         prefix_len,
@@ -82,6 +100,13 @@ mod tests {
         assert_eq!(args.prefix_len, 24);
         assert_eq!(args.gateway, Some(Ipv4Addr::new(10, 0, 2, 2)));
         assert_eq!(args.tsc_mhz, None);
+        assert_eq!(args.nic, Nic::E1000e);
+        let virtio = parse(from(&[("address", "10.0.2.15/24"), ("nic", "virtio-net")]));
+        assert_eq!(virtio.unwrap().nic, Nic::VirtioNet);
+        assert_eq!(
+            parse(from(&[("address", "10.0.2.15/24"), ("nic", "rtl8139")])),
+            Err(ArgError::Bad("nic"))
+        );
         assert_eq!(parse(from(&[])), Err(ArgError::NoAddress));
         assert_eq!(
             parse(from(&[("address", "10.0.2.15/33")])),

@@ -6,6 +6,10 @@
 //! one-shot deadlines, IOAPIC pin 2); starts the interrupt thread (`libos_sel4::irq`);
 //! takes 2 MiB of DMA memory from its own budget (`memory` `alloc`, retyped into frames,
 //! physically contiguous); starts the driver; then serves iperf3 on `port` at `address`.
+//!
+//! The NIC driver follows the `nic` arg: `e1000e` (default; BAR0, MSI) or `virtio-net`
+//! (the BAR holding the virtio structures, found through `devices`' read-only
+//! configuration space; INTx through the IOAPIC, lowered by reading the ISR byte).
 
 #![no_std]
 #![no_main]
@@ -18,8 +22,10 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use e1000e::{Delay, Dma, DmaRegion, E1000e, Mmio};
+use iperf_sel4::Nic;
 use libos::{Ipv4Config, Net, NetConfig, Pal, Runtime};
 use libos_sel4::{clock, irq, rdtsc, PitPorts, Sel4Pal, TscClock};
+use proto::devices::config::ConfigClient;
 use proto::devices::ports::PortsClient;
 use proto::devices::DevicesClient;
 use proto::memory::MemoryClient;
@@ -144,6 +150,83 @@ impl Dma for Arena {
     }
 }
 
+/// The virtio-net driver's platform: one mapped register BAR and a bump DMA arena, in
+/// statics because `virtio-drivers` asks through associated functions (one NIC per
+/// component).
+mod virtio {
+    use core::ptr::NonNull;
+    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+    static MMIO_PADDR: AtomicU64 = AtomicU64::new(0);
+    static MMIO_VADDR: AtomicUsize = AtomicUsize::new(0);
+    static MMIO_SIZE: AtomicUsize = AtomicUsize::new(0);
+    static DMA_PADDR: AtomicU64 = AtomicU64::new(0);
+    static DMA_VADDR: AtomicUsize = AtomicUsize::new(0);
+    static DMA_SIZE: AtomicUsize = AtomicUsize::new(0);
+    static DMA_NEXT: AtomicUsize = AtomicUsize::new(0);
+
+    /// Records the BAR mapping (`size` bytes at `paddr` mapped at `vaddr`).
+    pub fn set_mmio(paddr: u64, vaddr: usize, size: usize) {
+        MMIO_PADDR.store(paddr, Relaxed);
+        MMIO_VADDR.store(vaddr, Relaxed);
+        MMIO_SIZE.store(size, Relaxed);
+    }
+
+    /// Records the DMA arena (zeroed, mapped, physically contiguous).
+    pub fn set_dma(paddr: u64, vaddr: usize, size: usize) {
+        DMA_PADDR.store(paddr, Relaxed);
+        DMA_VADDR.store(vaddr, Relaxed);
+        DMA_SIZE.store(size, Relaxed);
+        DMA_NEXT.store(0, Relaxed);
+    }
+
+    /// The interrupt thread's hook: read the ISR byte at `isr`, which lowers INTx.
+    pub fn read_isr(isr: usize) {
+        // SAFETY: `isr` is the ISR status byte inside the mapped, uncached BAR.
+        let _ = unsafe { core::ptr::read_volatile(isr as *const u8) };
+    }
+
+    pub struct Sel4;
+
+    impl virtio_net::Platform for Sel4 {
+        fn dma_alloc(pages: usize) -> Option<(u64, NonNull<u8>)> {
+            let size = pages.checked_mul(virtio_net::PAGE_SIZE)?;
+            let start = DMA_NEXT.fetch_add(size, Relaxed);
+            if start + size > DMA_SIZE.load(Relaxed) {
+                return None;
+            }
+            let vaddr = DMA_VADDR.load(Relaxed) + start;
+            Some((
+                DMA_PADDR.load(Relaxed) + start as u64,
+                NonNull::new(vaddr as *mut u8)?,
+            ))
+        }
+        fn virt_to_phys(vaddr: usize) -> Option<u64> {
+            let offset = vaddr.checked_sub(DMA_VADDR.load(Relaxed))?;
+            (offset < DMA_SIZE.load(Relaxed)).then(|| DMA_PADDR.load(Relaxed) + offset as u64)
+        }
+        fn mmio_phys_to_virt(paddr: u64, size: usize) -> Option<NonNull<u8>> {
+            let offset = usize::try_from(paddr.checked_sub(MMIO_PADDR.load(Relaxed))?).ok()?;
+            (offset + size <= MMIO_SIZE.load(Relaxed))
+                .then(|| NonNull::new((MMIO_VADDR.load(Relaxed) + offset) as *mut u8))?
+        }
+    }
+}
+
+/// `devices`' read-only configuration space of the claimed NIC.
+struct DevicesConfig {
+    client: ConfigClient<EndpointTransport>,
+    device: Name,
+}
+
+impl virtio_net::ConfigSpace for DevicesConfig {
+    fn read32(&mut self, offset: u8) -> u32 {
+        self.client
+            .read_config(self.device, offset)
+            .expect("devices reads nic0's configuration space")
+    }
+}
+
 struct TscDelay(TscClock);
 
 impl Delay for TscDelay {
@@ -200,11 +283,30 @@ fn main(arg: usize) {
     let nic = Name::new("nic0").expect("name");
     let mut devices = DevicesClient::new(EndpointTransport::new(devices_ep));
     let dev = devices.claim(nic).expect("devices assigns nic0 to iperf");
+    // virtio: the shadow configuration space and the one BAR holding its structures.
+    let shadow = (args.nic == Nic::VirtioNet).then(|| {
+        virtio_net::ShadowConfig::read(&mut DevicesConfig {
+            client: ConfigClient::new(EndpointTransport::new(devices_ep)),
+            device: nic,
+        })
+    });
+    let (bar_index, bar_size) = match &shadow {
+        None => (0, e1000e::pci::BAR0_SIZE as u64),
+        Some(shadow) => {
+            let layout = shadow.layout();
+            let bar = layout.isr.expect("virtio-net has an ISR structure").bar;
+            assert!(
+                layout.regions().all(|r| r.bar == bar),
+                "iperf: virtio structures in more than one BAR"
+            );
+            (bar, layout.bar_size(bar))
+        }
+    };
     let mut bar_frames = Vec::new();
-    for page in 0..(e1000e::pci::BAR0_SIZE as u64 / 4096) {
+    for page in 0..(bar_size / 4096) {
         let s = pool.slot().expect("slot");
         set_receive(devices.transport(), s);
-        let frame = devices.bar(nic, 0, page).expect("BAR0 page");
+        let frame = devices.bar(nic, bar_index, page).expect("BAR page");
         bar_frames.push(frame.frame.0);
     }
     let bar0 = vspace
@@ -253,10 +355,19 @@ fn main(arg: usize) {
         CapData::new_badge(1),
     )
     .expect("mint the wake-up notification");
+    let (hook, context): (fn(usize), usize) = match &shadow {
+        None => (read_icr, bar0),
+        Some(shadow) => {
+            let paddr = shadow.bar_address(bar_index).expect("a memory BAR");
+            virtio::set_mmio(paddr, bar0, bar_size as usize);
+            let isr = shadow.layout().isr.expect("an ISR structure").offset as usize;
+            (virtio::read_isr, bar0 + isr)
+        }
+    };
     let mut sources = vec![irq::Source {
         handler: nic_irq,
-        hook: Some(read_icr),
-        context: bar0,
+        hook: Some(hook),
+        context,
     }];
     if let Some((_, handler)) = pit_parts {
         sources.push(irq::Source {
@@ -287,22 +398,34 @@ fn main(arg: usize) {
     let (dma_vaddr, dma_paddr, _) = vspace
         .map_new(&mut pool, 21, sel4::consts::X86_DEFAULT_VM_ATTRIBUTES)
         .expect("DMA memory");
-    let mut arena = Arena {
-        vaddr: dma_vaddr as usize,
-        paddr: dma_paddr,
-        size: 1 << 21,
-        next: 0,
+    let (driver, mac, name): (Box<dyn libos::NetDevice>, [u8; 6], &str) = match shadow {
+        None => {
+            let mut arena = Arena {
+                vaddr: dma_vaddr as usize,
+                paddr: dma_paddr,
+                size: 1 << 21,
+                next: 0,
+            };
+            let driver = E1000e::new(
+                Bar0 { base: bar0 },
+                &mut arena,
+                &mut TscDelay(clock),
+                e1000e::Config::default(),
+            )
+            .expect("e1000e initialises");
+            let mac = driver.mac_address();
+            (Box::new(driver), mac, "e1000e")
+        }
+        Some(shadow) => {
+            virtio::set_dma(dma_paddr, dma_vaddr as usize, 1 << 21);
+            let driver =
+                virtio_net::VirtioNet::<virtio::Sel4>::new(shadow).expect("virtio-net initialises");
+            let mac = driver.mac_address();
+            (Box::new(driver), mac, "virtio-net")
+        }
     };
-    let driver = E1000e::new(
-        Bar0 { base: bar0 },
-        &mut arena,
-        &mut TscDelay(clock),
-        e1000e::Config::default(),
-    )
-    .expect("e1000e initialises");
-    let mac = driver.mac_address();
     println!(
-        "iperf: nic0 {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} at {:02x}:{:02x}.{} IRQ {:?}, BAR0 at {bar0:#x}, DMA at {dma_paddr:#x}, TSC {} MHz, {}, irq thread priority {irq_priority}",
+        "iperf: nic0 {name} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} at {:02x}:{:02x}.{} IRQ {:?}, BAR{bar_index} at {bar0:#x}, DMA at {dma_paddr:#x}, TSC {} MHz, {}, irq thread priority {irq_priority}",
         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
         dev.pci.bus, dev.pci.dev, dev.pci.func, dev.irq,
         hz / 1_000_000,
@@ -320,7 +443,7 @@ fn main(arg: usize) {
     let runtime = Runtime::new(pal.clone());
     let net = Net::new(
         &runtime,
-        Box::new(driver),
+        driver,
         NetConfig {
             ipv4: Some(Ipv4Config {
                 address: args.address,

@@ -21,9 +21,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use devices::{
-    disable, enable, enumerate, plan_msi, program_msi, Assignments, Carver, DeviceUntyped, Grant,
-    GrantError, Hardware, InterruptController, IrqGrant, Object, PciDevice, PortConfigSpace,
-    PortIo,
+    disable, enable, enumerate, plan_msi, program_msi, Assignments, Carver, ConfigSpace,
+    DeviceUntyped, Grant, GrantError, Hardware, InterruptController, IrqGrant, Object, PciDevice,
+    PortConfigSpace, PortIo,
 };
 use proto::devices::{DeviceInfo, Error, IrqMode, PciFunction, PhysFrame};
 use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
@@ -340,6 +340,27 @@ impl proto::devices::ports::Server for Service {
     }
 }
 
+impl proto::devices::config::Server for Service {
+    /// Reads only: writes to configuration space stay with `devices` (`enable`, MSI).
+    fn read_config(
+        &mut self,
+        badge: u64,
+        device: Name,
+        offset: u8,
+    ) -> Result<u32, proto::devices::config::Error> {
+        use proto::devices::config::Error as E;
+        self.grant(badge, &device, true).map_err(|e| match e {
+            Error::NotClaimed => E::NotClaimed,
+            _ => E::NotFound,
+        })?;
+        let d = self.pci_device(device.as_str()).ok_or(E::OutOfRange)?;
+        if offset % 4 != 0 {
+            return Err(E::OutOfRange);
+        }
+        Ok(self.cfg.read32(d.addr, u16::from(offset)))
+    }
+}
+
 fn function_of(d: &PciDevice) -> PciFunction {
     PciFunction {
         bus: d.addr.bus,
@@ -534,6 +555,8 @@ fn main(arg: usize) {
             let mut s = service.borrow_mut();
             if proto::devices::ports::Op::from_label(request.label).is_some() {
                 proto::devices::ports::dispatch(&mut *s, badge, request)
+            } else if proto::devices::config::Op::from_label(request.label).is_some() {
+                proto::devices::config::dispatch(&mut *s, badge, request)
             } else {
                 proto::devices::dispatch(&mut *s, badge, request)
             }

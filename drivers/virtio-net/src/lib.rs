@@ -1,0 +1,325 @@
+//! A virtio-net driver (QEMU's `-device virtio-net-pci`, modern register layout; a
+//! transitional device works) over `virtio-drivers` 0.13's `PciTransport` and
+//! `VirtIONetRaw`, behind small traits the caller implements:
+//!
+//! - [`Platform`]: DMA memory and the mapping of the device's memory BARs. `virtio-drivers`
+//!   asks for both through associated functions (its `Hal` has no `self`), so a platform is
+//!   a type, and its state is the caller's (a component has one NIC);
+//! - [`ConfigSpace`]: read-only access to the function's PCI configuration space, from which
+//!   a [`ShadowConfig`] answers the transport's capability walk (see [`config`]).
+//!
+//! Interrupts: `virtio-drivers` never programs MSI-X, so the device raises INTx; reading
+//! the ISR byte ([`Layout::isr`]) lowers the line (the interrupt thread's job). No offloads
+//! are negotiated: frames are at most 1514 bytes without FCS.
+//!
+//! Invariants: every buffer handed to the device comes from [`Platform::dma_alloc`] and is
+//! never touched by the driver while the device owns it (a token maps to exactly one
+//! buffer); nothing the device reports (tokens, lengths) makes the driver panic.
+#![no_std]
+#![warn(missing_docs)]
+
+pub mod config;
+#[cfg(feature = "libos")]
+mod netdevice;
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+pub use config::{ConfigSpace, Layout, Region, ShadowConfig};
+use virtio_drivers::device::net::VirtIONetRaw;
+use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::{BufferDirection, Hal, PhysAddr};
+
+/// virtio's PCI vendor id.
+pub const VENDOR_ID: u16 = 0x1AF4;
+/// Transitional virtio-net (QEMU's default on `-M pc`).
+pub const DEVICE_ID_TRANSITIONAL: u16 = 0x1000;
+/// Modern-only virtio-net (`disable-legacy=on`).
+pub const DEVICE_ID_MODERN: u16 = 0x1041;
+/// Entries per virtqueue (receive and transmit), and buffers of each.
+pub const QUEUE_SIZE: usize = 256;
+/// Bytes per receive or transmit buffer (virtio header + frame).
+pub const BUFFER_SIZE: usize = 2048;
+/// The IP MTU the driver carries.
+pub const MTU: usize = 1500;
+/// The largest frame [`VirtioNet::transmit`] accepts (without FCS).
+pub const MAX_FRAME_LEN: usize = 1514;
+/// Page size of [`Platform::dma_alloc`].
+pub const PAGE_SIZE: usize = 4096;
+
+/// What the driver needs from the system; associated functions because `virtio-drivers`'
+/// `Hal` has no `self`.
+pub trait Platform: 'static {
+    /// Allocates `pages` zeroed, physically contiguous, cache-coherent 4 KiB pages that
+    /// stay mapped for good: (physical address, virtual address); `None` when out of memory.
+    fn dma_alloc(pages: usize) -> Option<(u64, NonNull<u8>)>;
+    /// The physical address of `vaddr`, which lies in memory from [`Platform::dma_alloc`].
+    fn virt_to_phys(vaddr: usize) -> Option<u64>;
+    /// The virtual address at which the caller mapped `size` bytes of device registers at
+    /// physical `paddr` (uncached); `None` when they are not mapped.
+    fn mmio_phys_to_virt(paddr: u64, size: usize) -> Option<NonNull<u8>>;
+}
+
+/// `virtio-drivers`' `Hal` over a [`Platform`].
+pub struct HalOf<P>(PhantomData<P>);
+
+// SAFETY: `dma_alloc` returns zeroed, contiguous, mapped memory (the `Platform` contract),
+// never freed; `share` hands out physical addresses of memory from `dma_alloc` only (and
+// panics otherwise), so the device never writes outside it.
+unsafe impl<P: Platform> Hal for HalOf<P> {
+    fn dma_alloc(pages: usize, _: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        let (paddr, vaddr) = P::dma_alloc(pages).expect("virtio-net: out of DMA memory");
+        (paddr, vaddr)
+    }
+
+    unsafe fn dma_dealloc(_: PhysAddr, _: NonNull<u8>, _: usize) -> i32 {
+        // A bump arena: memory is never returned (the driver lives as long as the component).
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
+        P::mmio_phys_to_virt(paddr, size).expect("virtio-net: BAR region not mapped")
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _: BufferDirection) -> PhysAddr {
+        let vaddr = buffer.as_ptr() as *mut u8 as usize;
+        P::virt_to_phys(vaddr).expect("virtio-net: buffer outside DMA memory")
+    }
+
+    unsafe fn unshare(_: PhysAddr, _: NonNull<[u8]>, _: BufferDirection) {
+        // Buffers live in coherent DMA memory: nothing to copy back.
+    }
+}
+
+/// Why [`VirtioNet::new`] failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitError {
+    /// Not a virtio-net function (vendor, device id).
+    NotVirtioNet(u16, u16),
+    /// The capability list lacks a structure, a BAR is not mapped, or `virtio-drivers`
+    /// refused the transport.
+    Transport,
+    /// Feature negotiation or queue set-up failed.
+    Device,
+    /// Out of DMA memory for buffers.
+    OutOfMemory,
+}
+
+/// Why a frame was not received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxError {
+    /// No frame pending.
+    Empty,
+    /// The frame was longer than the caller's buffer; it is dropped.
+    Truncated,
+    /// The device reported something impossible (unknown token, bad length).
+    Device,
+}
+
+/// Why a frame was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxError {
+    /// Every transmit buffer is in flight.
+    Full,
+    /// Empty, or longer than [`MAX_FRAME_LEN`].
+    BadLength,
+    /// The device refused it.
+    Device,
+}
+
+/// Frame counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames received.
+    pub rx: u64,
+    /// Frames sent.
+    pub tx: u64,
+    /// Transmits refused because the queue was full.
+    pub tx_full: u64,
+    /// Received frames dropped (truncated or malformed).
+    pub rx_dropped: u64,
+}
+
+type Buffer = &'static mut [u8];
+
+/// The driver: one receive and one transmit queue of [`QUEUE_SIZE`] buffers each.
+pub struct VirtioNet<P: Platform> {
+    raw: VirtIONetRaw<HalOf<P>, PciTransport, QUEUE_SIZE>,
+    /// Receive buffers the device owns, by token.
+    rx: [Option<Buffer>; QUEUE_SIZE],
+    /// Transmit buffers in flight, by token, with the length handed over.
+    tx: [Option<(Buffer, usize)>; QUEUE_SIZE],
+    /// Free transmit buffers.
+    tx_free: [Option<Buffer>; QUEUE_SIZE],
+    tx_free_len: usize,
+    mac: [u8; 6],
+    counters: Counters,
+}
+
+fn buffers<P: Platform>(out: &mut [Option<Buffer>]) -> Result<(), InitError> {
+    let per_page = PAGE_SIZE / BUFFER_SIZE;
+    for chunk in out.chunks_mut(per_page) {
+        let (_, vaddr) = P::dma_alloc(1).ok_or(InitError::OutOfMemory)?;
+        for (i, slot) in chunk.iter_mut().enumerate() {
+            // SAFETY: the page is mapped, never freed and handed out once by `dma_alloc`;
+            // each buffer is a distinct `BUFFER_SIZE` slice of it.
+            *slot = Some(unsafe {
+                core::slice::from_raw_parts_mut(vaddr.as_ptr().add(i * BUFFER_SIZE), BUFFER_SIZE)
+            });
+        }
+    }
+    Ok(())
+}
+
+impl<P: Platform> VirtioNet<P> {
+    /// Sets the device up from `config` (the function's shadow configuration space; its
+    /// virtio structures must be mapped, see [`Platform::mmio_phys_to_virt`]), negotiates
+    /// features, and gives the device all receive buffers.
+    pub fn new(config: ShadowConfig) -> Result<Self, InitError> {
+        let (vendor, device) = config.ids();
+        if vendor != VENDOR_ID || !matches!(device, DEVICE_ID_TRANSITIONAL | DEVICE_ID_MODERN) {
+            return Err(InitError::NotVirtioNet(vendor, device));
+        }
+        let mut root = PciRoot::new(config);
+        let function = DeviceFunction {
+            bus: 0,
+            device: 0,
+            function: 0,
+        };
+        let transport = PciTransport::new::<HalOf<P>, _>(&mut root, function)
+            .map_err(|_| InitError::Transport)?;
+        let mut raw = VirtIONetRaw::<HalOf<P>, _, QUEUE_SIZE>::new(transport)
+            .map_err(|_| InitError::Device)?;
+        let mac = raw.mac_address();
+        let mut all_rx: [Option<Buffer>; QUEUE_SIZE] = [const { None }; QUEUE_SIZE];
+        buffers::<P>(&mut all_rx)?;
+        let mut tx_free: [Option<Buffer>; QUEUE_SIZE] = [const { None }; QUEUE_SIZE];
+        buffers::<P>(&mut tx_free)?;
+        let mut rx: [Option<Buffer>; QUEUE_SIZE] = [const { None }; QUEUE_SIZE];
+        for buffer in all_rx.iter_mut() {
+            let buffer = buffer.take().ok_or(InitError::OutOfMemory)?;
+            // SAFETY: the buffer is DMA memory we keep in `rx` and do not touch until the
+            // device hands its token back.
+            let token = unsafe { raw.receive_begin(buffer) }.map_err(|_| InitError::Device)?;
+            *rx.get_mut(usize::from(token)).ok_or(InitError::Device)? = Some(buffer);
+        }
+        Ok(Self {
+            raw,
+            rx,
+            tx: [const { None }; QUEUE_SIZE],
+            tx_free,
+            tx_free_len: QUEUE_SIZE,
+            mac,
+            counters: Counters::default(),
+        })
+    }
+
+    /// The device's MAC address.
+    pub fn mac_address(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// Frame counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Acknowledges the device's interrupt (reads the ISR byte); the interrupt thread does
+    /// the same without the driver.
+    pub fn ack_interrupt(&mut self) {
+        let _ = self.raw.ack_interrupt();
+    }
+
+    /// Copies the next received frame into `out` and returns its length; the buffer goes
+    /// back to the device either way.
+    pub fn receive(&mut self, out: &mut [u8]) -> Result<usize, RxError> {
+        let token = self.raw.poll_receive().ok_or(RxError::Empty)?;
+        let buffer = self
+            .rx
+            .get_mut(usize::from(token))
+            .and_then(Option::take)
+            .ok_or(RxError::Device)?;
+        // SAFETY: `buffer` is the one given with `token` in `receive_begin`.
+        let result = match unsafe { self.raw.receive_complete(token, buffer) } {
+            Ok((header, length)) => match buffer.get(header..header + length) {
+                Some(frame) if frame.len() <= out.len() => {
+                    out[..frame.len()].copy_from_slice(frame);
+                    self.counters.rx += 1;
+                    Ok(frame.len())
+                }
+                Some(_) => Err(RxError::Truncated),
+                None => Err(RxError::Device),
+            },
+            Err(_) => Err(RxError::Device),
+        };
+        if result.is_err() {
+            self.counters.rx_dropped += 1;
+        }
+        // SAFETY: as in `new`: the buffer stays in `rx` until its token comes back.
+        match unsafe { self.raw.receive_begin(buffer) } {
+            Ok(t) => {
+                if let Some(slot) = self.rx.get_mut(usize::from(t)) {
+                    *slot = Some(buffer);
+                }
+            }
+            Err(_) => return Err(RxError::Device),
+        }
+        result
+    }
+
+    /// Takes back transmit buffers the device has finished with.
+    fn reclaim(&mut self) {
+        while let Some(token) = self.raw.poll_transmit() {
+            let Some((buffer, len)) = self.tx.get_mut(usize::from(token)).and_then(Option::take)
+            else {
+                return;
+            };
+            // SAFETY: `buffer[..len]` is the slice given with `token` in `transmit_begin`.
+            let _ = unsafe { self.raw.transmit_complete(token, &buffer[..len]) };
+            self.tx_free[self.tx_free_len] = Some(buffer);
+            self.tx_free_len += 1;
+        }
+    }
+
+    /// Queues `frame` (an Ethernet frame without FCS) and notifies the device.
+    pub fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {
+        if frame.is_empty() || frame.len() > MAX_FRAME_LEN {
+            return Err(TxError::BadLength);
+        }
+        self.reclaim();
+        if self.tx_free_len == 0 {
+            self.counters.tx_full += 1;
+            return Err(TxError::Full);
+        }
+        self.tx_free_len -= 1;
+        let buffer = self.tx_free[self.tx_free_len]
+            .take()
+            .ok_or(TxError::Device)?;
+        let header = match self.raw.fill_buffer_header(buffer) {
+            Ok(h) => h,
+            Err(_) => {
+                self.tx_free[self.tx_free_len] = Some(buffer);
+                self.tx_free_len += 1;
+                return Err(TxError::Device);
+            }
+        };
+        let len = header + frame.len();
+        buffer[header..len].copy_from_slice(frame);
+        // SAFETY: the buffer stays in `tx` untouched until its token comes back.
+        match unsafe { self.raw.transmit_begin(&buffer[..len]) } {
+            Ok(token) => {
+                self.counters.tx += 1;
+                if let Some(slot) = self.tx.get_mut(usize::from(token)) {
+                    *slot = Some((buffer, len));
+                }
+                Ok(())
+            }
+            Err(_) => {
+                self.tx_free[self.tx_free_len] = Some(buffer);
+                self.tx_free_len += 1;
+                Err(TxError::Full)
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The iperf unikernel with a virtio-net NIC (systems/net-unikernel-virtio.toml) serves the
+//! stock iperf3 client over QEMU user networking: `iperf3 -c 127.0.0.1 -p PORT -t 2 -J`
+//! completes, normal and reverse, and the server received bytes. PORT is a free host port
+//! forwarded to the guest's 5201.
+
+use std::process::Command;
+use std::time::Duration;
+use xtask::qemu::{Boot, Session};
+
+/// The number after `"bytes":` in the `sum_received` object of iperf3's JSON report.
+fn received_bytes(json: &str) -> Option<u64> {
+    let sum = &json[json.find("\"sum_received\"")?..];
+    let bytes = &sum[sum.find("\"bytes\"")? + "\"bytes\"".len()..];
+    let digits: String = bytes
+        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+/// The receiver's rate in Mbit/s, for the log.
+fn received_mbits(json: &str) -> Option<f64> {
+    let sum = &json[json.find("\"sum_received\"")?..];
+    let rate = &sum[sum.find("\"bits_per_second\"")? + "\"bits_per_second\"".len()..];
+    let number: String = rate
+        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '+')
+        .collect();
+    number.parse::<f64>().ok().map(|b| b / 1e6)
+}
+
+#[test]
+fn stock_iperf3_client_completes_a_test_over_virtio_net() {
+    if Command::new("iperf3").arg("--version").output().is_err() {
+        eprintln!("iperf3 is not installed: skipped");
+        return;
+    }
+    let (_, kernel, root) = system_tests::system_images()
+        .into_iter()
+        .find(|(name, _, _)| name == "net-unikernel-virtio")
+        .expect("xtask::test::TEST_SYSTEMS builds systems/net-unikernel-virtio.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free host port")
+        .port();
+    let log = xtask::target_dir().join("logs/net-unikernel-virtio.log");
+    let mut boot = Boot::new(kernel, root, log);
+    boot.timeout = Duration::from_secs(180);
+    boot.extra = [
+        "-device".to_string(),
+        "virtio-net-pci,netdev=n0".to_string(),
+        "-netdev".to_string(),
+        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:5201"),
+    ]
+    .into();
+    let session = Session::start(&boot, false).expect("QEMU starts");
+    session
+        .wait_for("iperf: listening on port 5201", Duration::from_secs(120))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the iperf component did not come up: {e}\n{}",
+                session.output()
+            )
+        });
+    assert!(
+        session.output().contains("iperf: nic0 virtio-net"),
+        "the component runs the virtio-net driver:\n{}",
+        session.output()
+    );
+    for (what, extra) in [("normal", &[][..]), ("reverse", &["-R"][..])] {
+        let port = port.to_string();
+        let mut args = vec![
+            "60",
+            "iperf3",
+            "-c",
+            "127.0.0.1",
+            "-t",
+            "2",
+            "-J",
+            "-p",
+            &port,
+        ];
+        args.extend(extra);
+        let out = Command::new("timeout")
+            .args(&args)
+            .output()
+            .expect("run iperf3");
+        let json = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{what}: iperf3 failed:\n{json}\nserial:\n{}",
+            session.output()
+        );
+        let trimmed = json.trim();
+        assert!(
+            trimmed.starts_with('{') && trimmed.ends_with('}'),
+            "{what}: not JSON: {json}"
+        );
+        let bytes = received_bytes(trimmed)
+            .unwrap_or_else(|| panic!("{what}: no sum_received.bytes: {json}"));
+        assert!(bytes > 0, "{what}: nothing received: {json}");
+        eprintln!(
+            "virtio-net {what}: {bytes} bytes, {:.0} Mbit/s",
+            received_mbits(trimmed).unwrap_or(0.0)
+        );
+    }
+    session
+        .wait_for("iperf: done:", Duration::from_secs(20))
+        .expect("the server reports the test");
+}
