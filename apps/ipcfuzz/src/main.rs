@@ -143,7 +143,7 @@ fn valid(service: Service, endpoint: u64) -> Result<(), alloc::string::String> {
             .map_err(|e| alloc::format!("list 0: {e:?}")),
         Service::Serial => proto::console::ConsoleClient::new(t)
             .write(Bytes::new(b"ipcfuzz: the console still writes\r\n").expect("short"))
-            .map(|()| alloc::format!("write: ok"))
+            .map(|()| alloc::string::String::from("write: ok"))
             .map_err(|e| alloc::format!("write: {e:?}")),
     };
     let _ = OWN.cnode_delete(RECEIVE, 64);

@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn window_arithmetic_does_not_overflow() {
-        let top = u64::MAX & !(PAGE - 1);
+        let top = u64::MAX - (PAGE - 1);
         let mut w = Window::new(top - 4 * PAGE..top).unwrap();
         assert_eq!(w.reserve(u64::MAX / 2, PAGE), None);
         assert_eq!(w.reserve(1, 1 << 63), None);
