@@ -116,7 +116,11 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(path) = &args.kernel.system {
         let system = build::load_system(path)?;
         boot.extra = qemu::net::qemu_args(&system, qemu::net::Mode::parse(&args.net)?)?;
-        for port in qemu::net::forwarded_ports(&system) {
+        let user = args.net == "user";
+        for port in qemu::net::forwarded_ports(&system)
+            .into_iter()
+            .filter(|_| user)
+        {
             step(&format!("host 127.0.0.1:{port} is forwarded to the guest"));
         }
     }
