@@ -155,3 +155,19 @@ pub fn last_number_after(output: &str, key: &str) -> Option<u64> {
         digits.parse().ok()
     })
 }
+
+/// The shell's prompt.
+pub const PROMPT: &str = "tessera> ";
+
+/// Types `line` into the shell on `session` and returns what it printed up to its next
+/// prompt (line endings normalised to `\n`); panics with the serial output after `wait`.
+pub fn shell_command(session: &mut Session, line: &str, wait: Duration) -> String {
+    let before = session.output().len();
+    session.send(&format!("{line}\r")).unwrap();
+    let end = session
+        .wait_for_from(PROMPT, before, wait)
+        .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", session.output()));
+    session.output()[before..end - PROMPT.len()]
+        .replace("\r\n", "\n")
+        .replace('\r', "")
+}

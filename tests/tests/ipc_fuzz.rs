@@ -10,19 +10,12 @@ use system_tests::{boot_system, lines_with};
 use xtask::qemu::{Outcome, Session};
 
 const WAIT: Duration = Duration::from_secs(120);
-const PROMPT: &str = "tessera> ";
+use system_tests::PROMPT;
 const SERVICES: [&str; 5] = ["naming", "proc", "memory", "devices", "serial"];
 
 /// Types `line` and returns what the shell printed up to its next prompt.
 fn command(s: &mut Session, line: &str) -> String {
-    let before = s.output().len();
-    s.send(&format!("{line}\r")).unwrap();
-    let end = s
-        .wait_for_from(PROMPT, before, WAIT)
-        .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", s.output()));
-    s.output()[before..end - PROMPT.len()]
-        .replace("\r\n", "\n")
-        .replace('\r', "")
+    system_tests::shell_command(s, line, WAIT)
 }
 
 #[test]

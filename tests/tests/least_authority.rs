@@ -12,20 +12,13 @@ use system_tests::{boot_system, lines_with};
 use xtask::qemu::{Outcome, Session};
 
 const WAIT: Duration = Duration::from_secs(90);
-const PROMPT: &str = "tessera> ";
+use system_tests::PROMPT;
 /// proc's fault badge bit (services/proc/src/grants.rs, docs/SERVICES.md).
 const FAULT_BADGE: u64 = 1 << 26;
 
 /// Types `line` and returns what the shell printed up to its next prompt.
 fn command(s: &mut Session, line: &str) -> String {
-    let before = s.output().len();
-    s.send(&format!("{line}\r")).unwrap();
-    let end = s
-        .wait_for_from(PROMPT, before, WAIT)
-        .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", s.output()));
-    s.output()[before..end - PROMPT.len()]
-        .replace("\r\n", "\n")
-        .replace('\r', "")
+    system_tests::shell_command(s, line, WAIT)
 }
 
 /// The rows `caps NAME` prints: SLOT KIND RIGHTS BADGE GRANT, as strings.

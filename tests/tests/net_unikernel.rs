@@ -6,18 +6,6 @@ use std::process::Command;
 use std::time::Duration;
 use xtask::qemu::{Boot, Session};
 
-/// The number after `"bytes":` in the `sum_received` object of iperf3's JSON report.
-fn received_bytes(json: &str) -> Option<u64> {
-    let sum = &json[json.find("\"sum_received\"")?..];
-    let bytes = &sum[sum.find("\"bytes\"")? + "\"bytes\"".len()..];
-    let digits: String = bytes
-        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().ok()
-}
-
 #[test]
 fn stock_iperf3_client_completes_a_test() {
     if Command::new("iperf3").arg("--version").output().is_err() {
@@ -81,7 +69,7 @@ fn stock_iperf3_client_completes_a_test() {
             trimmed.starts_with('{') && trimmed.ends_with('}'),
             "{what}: not JSON: {json}"
         );
-        let bytes = received_bytes(trimmed)
+        let bytes = system_tests::iperf3_received_bytes(trimmed)
             .unwrap_or_else(|| panic!("{what}: no sum_received.bytes: {json}"));
         assert!(bytes > 0, "{what}: nothing received: {json}");
     }
@@ -94,7 +82,7 @@ fn stock_iperf3_client_completes_a_test() {
     );
     let (ok, json) = iperf3(&[]);
     assert!(
-        ok && received_bytes(json.trim()).is_some_and(|b| b > 0),
+        ok && system_tests::iperf3_received_bytes(json.trim()).is_some_and(|b| b > 0),
         "after UDP: {json}"
     );
     session

@@ -7,18 +7,6 @@ use std::process::Command;
 use std::time::Duration;
 use xtask::qemu::{Boot, Session};
 
-/// The number after `"bytes":` in the `sum_received` object of iperf3's JSON report.
-fn received_bytes(json: &str) -> Option<u64> {
-    let sum = &json[json.find("\"sum_received\"")?..];
-    let bytes = &sum[sum.find("\"bytes\"")? + "\"bytes\"".len()..];
-    let digits: String = bytes
-        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().ok()
-}
-
 /// The receiver's rate in Mbit/s, for the log.
 fn received_mbits(json: &str) -> Option<f64> {
     let sum = &json[json.find("\"sum_received\"")?..];
@@ -98,7 +86,7 @@ fn stock_iperf3_client_completes_a_test_over_virtio_net() {
             trimmed.starts_with('{') && trimmed.ends_with('}'),
             "{what}: not JSON: {json}"
         );
-        let bytes = received_bytes(trimmed)
+        let bytes = system_tests::iperf3_received_bytes(trimmed)
             .unwrap_or_else(|| panic!("{what}: no sum_received.bytes: {json}"));
         assert!(bytes > 0, "{what}: nothing received: {json}");
         eprintln!(
