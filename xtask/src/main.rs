@@ -33,10 +33,16 @@ enum Cmd {
 
 #[derive(Args, Clone)]
 struct KernelArgs {
-    /// A system description (systems/*.toml) to build into the boot image; without
-    /// one the root task runs its own foundation checks.
+    /// The system description (systems/*.toml) to build into the boot image.
+    #[arg(
+        long,
+        default_value = "systems/default.toml",
+        conflicts_with = "foundation"
+    )]
+    system: std::path::PathBuf,
+    /// Boot the root task alone (its foundation checks), without a system.
     #[arg(long)]
-    system: Option<std::path::PathBuf>,
+    foundation: bool,
     /// Interrupt controller the kernel drives: ioapic or pic.
     #[arg(long)]
     irq: Option<String>,
@@ -46,6 +52,19 @@ struct KernelArgs {
 }
 
 impl KernelArgs {
+    /// The system to build (a relative path that does not exist here is taken from the
+    /// workspace root); `None` with `--foundation`.
+    fn system(&self) -> Option<std::path::PathBuf> {
+        if self.foundation {
+            return None;
+        }
+        Some(if self.system.exists() {
+            self.system.clone()
+        } else {
+            xtask::workspace_root().join(&self.system)
+        })
+    }
+
     fn variant(&self) -> Variant {
         let mut v = Variant::default();
         if let Some(irq) = &self.irq {
@@ -84,7 +103,7 @@ struct TestArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Build(k) => build::image(&k.variant(), k.system.as_deref()).map(|image| {
+        Cmd::Build(k) => build::image(&k.variant(), k.system().as_deref()).map(|image| {
             println!("kernel: {}", image.kernel.elf32.display());
             println!("root:   {}", image.root.display());
         }),
@@ -108,12 +127,13 @@ fn run(args: RunArgs) -> Result<()> {
         "kvm" => Accel::Kvm,
         other => return Err(format!("unknown accelerator `{other}` (tcg or kvm)")),
     };
-    let image = build::image(&args.kernel.variant(), args.kernel.system.as_deref())?;
+    let system_path = args.kernel.system();
+    let image = build::image(&args.kernel.variant(), system_path.as_deref())?;
     let log = target_dir().join("logs/run.log");
     let mut boot = Boot::new(image.kernel.elf32.clone(), image.root.clone(), log.clone());
     boot.accel = accel;
     boot.timeout = Duration::from_secs(args.timeout);
-    if let Some(path) = &args.kernel.system {
+    if let Some(path) = &system_path {
         let system = build::load_system(path)?;
         boot.extra = qemu::net::qemu_args(&system, qemu::net::Mode::parse(&args.net)?)?;
         let user = args.net == "user";

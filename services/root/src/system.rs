@@ -26,7 +26,7 @@ pub fn badge_of(id: ComponentId) -> Word {
 
 /// Builds and starts the fundamental services of the system in `image`; then reports
 /// their faults.
-pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
+pub fn boot(bi: &BootInfoRef, image_bytes: &[u8], mut objects: Allocator) -> ! {
     let image = bootimage::Image::parse(image_bytes)
         .unwrap_or_else(|e| panic!("the boot image is corrupt: {e:?}"));
     let system = System::decode(
@@ -41,7 +41,6 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8]) -> ! {
         system.components.len()
     );
 
-    let mut objects = Allocator::new(bi);
     let mut scratch = Scratch::new(&mut objects, init_caps::VSPACE, SCRATCH_VADDR)
         .unwrap_or_else(|e| panic!("scratch mapping: {e:?}"));
     let new_endpoint = |objects: &mut Allocator| -> Cap<Endpoint> {
