@@ -171,3 +171,12 @@ pub fn shell_command(session: &mut Session, line: &str, wait: Duration) -> Strin
         .replace("\r\n", "\n")
         .replace('\r', "")
 }
+
+/// Fault report lines in `output`, other than the root task's own demonstration fault
+/// (`root.worker`, part of its foundation checks before it starts a system).
+pub fn component_faults(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|l| l.contains("fault: component=") && !l.contains("component=root.worker"))
+        .collect()
+}
