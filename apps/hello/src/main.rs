@@ -12,7 +12,7 @@ use proto::naming::{Error, NamingClient};
 use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
 use proto::Name;
 use rt::println;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 
 rt::entry!(main);
 
@@ -23,8 +23,7 @@ const ATTEMPTS: usize = 200;
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("hello is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let info = unsafe { StartInfo::begin(arg) };
     println!(
         "{}: {}",
         info.name(),

@@ -17,7 +17,7 @@ use ipcfuzz::{check, expectation, generate, neuter, Raw, Rng, Service, LABEL_MAS
 use proto::sel4_transport::{received, EndpointTransport, ReceiveSlot};
 use proto::{Bytes, Name};
 use rt::println;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::CNode;
 use sel4::{Cap, MessageInfo};
 
@@ -152,8 +152,7 @@ fn valid(service: Service, endpoint: u64) -> Result<(), alloc::string::String> {
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("ipcfuzz is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let info = unsafe { StartInfo::begin(arg) };
     assert_eq!(
         MessageInfo::new(u64::MAX, 0, 0, 0).label(),
         LABEL_MASK,

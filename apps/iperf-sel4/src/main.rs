@@ -34,7 +34,7 @@ use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
 use proto::Name;
 use rt::println;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, IrqHandler, Notification};
 use sel4::{CPtr, Cap, CapData, CapRights};
 use vspace::{Pool, VSpace};
@@ -240,8 +240,7 @@ impl Delay for TscDelay {
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("iperf is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let info = unsafe { StartInfo::begin(arg) };
     let args = iperf_sel4::parse(|k| info.arg(k)).expect("valid iperf arguments");
     let mut free = Slots::new();
     let mut slot = || free.alloc().expect("a free slot");

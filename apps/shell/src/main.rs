@@ -22,7 +22,7 @@ use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
 use proto::{Bytes, Name, MAX_BYTES};
 use rt::println;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::CNode;
 use sel4::Cap;
 use shell::clients::{Clients, Connect};
@@ -159,8 +159,7 @@ fn find_console(slots: &mut Slots) -> u64 {
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let _info = unsafe { StartInfo::from_start_arg(arg) }.expect("shell is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let _info = unsafe { StartInfo::begin(arg) };
 
     let mut slots = Slots::new();
     let mut console = ConsoleClient::new(EndpointTransport::new(find_console(&mut slots)));

@@ -30,7 +30,7 @@ use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, IoPort, IrqControl, Untyped, X86Page};
 use sel4::{Cap, ObjectType};
 use sysdesc::System;
@@ -463,8 +463,7 @@ fn carve(
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("devices is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let info = unsafe { StartInfo::begin(arg) };
     let image = bootimage::Image::parse(info.data()).expect("devices' data blob is a boot image");
     let system = System::decode(
         image

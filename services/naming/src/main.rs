@@ -15,7 +15,7 @@ use proto::sel4_transport::{serve, ReceiveSlot};
 use proto::{CapSlot, ComponentId};
 use rt::println;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::CNode;
 use sel4::{Cap, CapData, CapRights};
 use sysdesc::System;
@@ -89,8 +89,7 @@ impl CapOps for SlotCaps {
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("naming is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let info = unsafe { StartInfo::begin(arg) };
     let image = bootimage::Image::parse(info.data()).expect("naming's data blob is a boot image");
     let system = System::decode(
         image

@@ -30,7 +30,7 @@ use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
 use proto::{CapSlot, ComponentId, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, Untyped};
 use sel4::fault_report::FaultReport;
 use sel4::{syscall, Cap, ObjectType};
@@ -284,8 +284,7 @@ fn prepare_builder(
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("proc is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let info = unsafe { StartInfo::begin(arg) };
     let image = bootimage::Image::parse(info.data()).expect("proc's data blob is a boot image");
     let system = System::decode(
         image

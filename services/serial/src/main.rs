@@ -23,7 +23,7 @@ use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, StartInfo, IPC_BUFFER_VADDR};
+use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, IoPort, IrqHandler, Notification, Tcb};
 use sel4::{Cap, CapData, CapRights};
 use serial::Console;
@@ -67,8 +67,7 @@ fn receiving(endpoint: u64, slot: u64) -> EndpointTransport {
 
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::from_start_arg(arg) }.expect("serial is started by the loader");
-    sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
+    let info = unsafe { StartInfo::begin(arg) };
     let baud: u32 = info
         .arg("baud")
         .and_then(|b| b.parse().ok())
