@@ -25,13 +25,37 @@ pub fn system_images() -> Vec<(String, PathBuf, PathBuf)> {
 
 /// Boots the system image built from the description named `system`.
 pub fn boot_system(system: &str, log: &str) -> Session {
-    let (_, kernel, root) = system_images()
-        .into_iter()
-        .find(|(name, _, _)| name == system)
-        .unwrap_or_else(|| {
-            panic!("no image of system `{system}` was built (see xtask::test::TEST_SYSTEMS)")
-        });
+    let (kernel, root) = system_image(system);
     boot_image(log, kernel, root)
+}
+
+/// Boots an iperf unikernel system (`system`) with QEMU NIC model `nic` on user
+/// networking, a free host port forwarded to the guest's 5201, and waits until the
+/// server listens; returns the session and the host port.
+pub fn boot_iperf_unikernel(system: &str, nic: &str) -> (Session, u16) {
+    let (kernel, root) = system_image(system);
+    let port = free_port();
+    let log = xtask::target_dir()
+        .join("logs")
+        .join(format!("{system}.log"));
+    let mut boot = Boot::new(kernel, root, log);
+    boot.timeout = Duration::from_secs(180);
+    boot.extra = vec![
+        "-device".to_string(),
+        format!("{nic},netdev=n0"),
+        "-netdev".to_string(),
+        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:5201"),
+    ];
+    let session = Session::start(&boot, false).expect("QEMU starts");
+    session
+        .wait_for("iperf: listening on port 5201", Duration::from_secs(120))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the iperf component did not come up: {e}\n{}",
+                session.output()
+            )
+        });
+    (session, port)
 }
 
 /// The other kernel variants' images: (variant, kernel, root).

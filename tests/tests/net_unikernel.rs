@@ -4,7 +4,6 @@
 
 use std::process::Command;
 use std::time::Duration;
-use xtask::qemu::{Boot, Session};
 
 #[test]
 fn stock_iperf3_client_completes_a_test() {
@@ -12,33 +11,7 @@ fn stock_iperf3_client_completes_a_test() {
         eprintln!("iperf3 is not installed: skipped");
         return;
     }
-    let (_, kernel, root) = system_tests::system_images()
-        .into_iter()
-        .find(|(name, _, _)| name == "net-unikernel")
-        .expect("xtask::test::TEST_SYSTEMS builds systems/net-unikernel.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free host port")
-        .port();
-    let log = xtask::target_dir().join("logs/net-unikernel.log");
-    let mut boot = Boot::new(kernel, root, log);
-    boot.timeout = Duration::from_secs(180);
-    boot.extra = [
-        "-device".to_string(),
-        "e1000e,netdev=n0".to_string(),
-        "-netdev".to_string(),
-        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:5201"),
-    ]
-    .into();
-    let session = Session::start(&boot, false).expect("QEMU starts");
-    session
-        .wait_for("iperf: listening on port 5201", Duration::from_secs(120))
-        .unwrap_or_else(|e| {
-            panic!(
-                "the iperf component did not come up: {e}\n{}",
-                session.output()
-            )
-        });
+    let (session, port) = system_tests::boot_iperf_unikernel("net-unikernel", "e1000e");
     let iperf3 = |extra: &[&str]| {
         let mut args = vec!["60", "iperf3", "-c", "127.0.0.1", "-t", "2", "-J"];
         let port = port.to_string();
