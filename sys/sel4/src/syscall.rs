@@ -225,28 +225,55 @@ pub fn debug_name_thread(tcb: Cap<cap_type::Tcb>, name: &str) {
     raw(sysno::DEBUG_NAME_THREAD, tcb.raw(), 0, &mut [0; 4]);
 }
 
-/// `seL4_BenchmarkResetLog`: restart kernel-entry logging.
+/// The error a benchmark syscall left in `rdi` (`seL4_NoError` is 0).
 #[cfg(sel4_config = "ENABLE_BENCHMARKS")]
+fn status(word: Word) -> Result<(), crate::Error> {
+    match word {
+        0 => Ok(()),
+        e => Err(crate::Error::from_word(e).unwrap_or(crate::Error::IllegalOperation)),
+    }
+}
+
+/// Whether this kernel logs every kernel entry into a buffer user level provides
+/// (`BENCHMARK_USE_KERNEL_LOG_BUFFER`, kernel variant `bench=entries`).
+pub const KERNEL_ENTRY_LOG: bool = cfg!(sel4_config = "BENCHMARK_USE_KERNEL_LOG_BUFFER");
+
+/// `seL4_BenchmarkResetLog`: restart kernel-entry logging at the buffer's start (and
+/// utilisation tracking, where configured). Fails with `IllegalOperation` when no log
+/// buffer was set, and without entering the kernel when it has no benchmark support.
 pub fn benchmark_reset_log() -> Result<(), crate::Error> {
-    match raw(sysno::BENCHMARK_RESET_LOG, 0, 0, &mut [0; 4]).0 {
-        0 => Ok(()),
-        e => Err(crate::Error::from_word(e).unwrap_or(crate::Error::IllegalOperation)),
-    }
+    #[cfg(sel4_config = "ENABLE_BENCHMARKS")]
+    let result = status(raw(sysno::BENCHMARK_RESET_LOG, 0, 0, &mut [0; 4]).0);
+    #[cfg(not(sel4_config = "ENABLE_BENCHMARKS"))]
+    let result = Err(crate::Error::IllegalOperation);
+    result
 }
 
-/// `seL4_BenchmarkFinalizeLog`: stop logging; returns the index of the last entry.
-#[cfg(sel4_config = "ENABLE_BENCHMARKS")]
-pub fn benchmark_finalize_log() -> Word {
-    raw(sysno::BENCHMARK_FINALIZE_LOG, 0, 0, &mut [0; 4]).0
+/// `seL4_BenchmarkFinalizeLog`: the number of entries logged since the last reset (the
+/// kernel keeps appending after this, until the buffer is full). 0 on a kernel without
+/// the log buffer; `IllegalOperation`, without entering the kernel, on one without
+/// benchmark support.
+pub fn benchmark_finalize_log() -> Result<Word, crate::Error> {
+    #[cfg(sel4_config = "ENABLE_BENCHMARKS")]
+    let result = Ok(raw(sysno::BENCHMARK_FINALIZE_LOG, 0, 0, &mut [0; 4]).0);
+    #[cfg(not(sel4_config = "ENABLE_BENCHMARKS"))]
+    let result = Err(crate::Error::IllegalOperation);
+    result
 }
 
-/// `seL4_BenchmarkSetLogBuffer`: give the kernel a large frame to log into.
-#[cfg(sel4_config = "ENABLE_BENCHMARKS")]
+/// `seL4_BenchmarkSetLogBuffer`: give the kernel a 2 MiB frame to log its entries into.
+/// Fails with `IllegalOperation` for a capability that is not a 2 MiB frame, and without
+/// entering the kernel when it has no log buffer ([`KERNEL_ENTRY_LOG`]: there the
+/// syscall would be an unknown-syscall fault).
 pub fn benchmark_set_log_buffer(frame: Cap<cap_type::X86LargePage>) -> Result<(), crate::Error> {
-    match raw(sysno::BENCHMARK_SET_LOG_BUFFER, frame.raw(), 0, &mut [0; 4]).0 {
-        0 => Ok(()),
-        e => Err(crate::Error::from_word(e).unwrap_or(crate::Error::IllegalOperation)),
-    }
+    #[cfg(sel4_config = "BENCHMARK_USE_KERNEL_LOG_BUFFER")]
+    let result = status(raw(sysno::BENCHMARK_SET_LOG_BUFFER, frame.raw(), 0, &mut [0; 4]).0);
+    #[cfg(not(sel4_config = "BENCHMARK_USE_KERNEL_LOG_BUFFER"))]
+    let result = {
+        let _ = frame;
+        Err(crate::Error::IllegalOperation)
+    };
+    result
 }
 
 /// `seL4_BenchmarkNullSyscall`: a syscall that does nothing, to time kernel entry.
