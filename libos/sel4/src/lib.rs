@@ -25,6 +25,7 @@ extern crate std;
 
 pub mod clock;
 pub mod irq;
+pub mod kernel_log;
 
 use core::cell::{Cell, RefCell};
 

@@ -3,11 +3,13 @@
 //! Capability pointers are in the component's own CNode (`rt::startinfo::slots::CNODE`),
 //! resolved with all 64 bits.
 
-use crate::plan::{Level, Paging, Window, PAGE};
+use crate::plan::{Level, Paging, Window, PAGE, PT_SPAN};
 use alloc::vec::Vec;
 use rt::slots_alloc::Slots;
 use rt::startinfo::slots;
-use sel4::cap_type::{CNode, Untyped, X86Page, X86PageDirectory, X86PageTable, X86Pdpt, X86Pml4};
+use sel4::cap_type::{
+    CNode, Untyped, X86LargePage, X86Page, X86PageDirectory, X86PageTable, X86Pdpt, X86Pml4,
+};
 use sel4::{CPtr, Cap, CapRights, Error, ObjectType, Word};
 
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
@@ -204,17 +206,68 @@ impl VSpace {
         Ok((vaddr, paddr, first))
     }
 
-    /// Makes sure a page table covers `vaddr`, making it (and a page directory and a
-    /// PDPT above it) when the kernel reports the level missing.
+    /// Makes a new 2 MiB frame (a large page) from an untyped of its own and maps it
+    /// read-write with `attr` at a free 2 MiB-aligned address; returns the address, its
+    /// physical address and the frame's capability (e.g. for `seL4_BenchmarkSetLogBuffer`).
+    /// Fails as [`VSpace::map`] does.
+    pub fn map_new_large<F: FnMut(u8) -> Option<CPtr>>(
+        &mut self,
+        pool: &mut Pool<F>,
+        attr: Word,
+    ) -> Result<(u64, u64, Cap<X86LargePage>), MapError> {
+        let bits = sel4::consts::LARGE_PAGE_BITS as u8;
+        let vaddr = self
+            .window
+            .reserve(PT_SPAN / PAGE, PT_SPAN)
+            .ok_or(MapError::NoAddressSpace)?;
+        let untyped = pool.untyped(bits)?;
+        let slot = pool.slot()?;
+        untyped
+            .untyped_retype(ObjectType::X86LargePage.word(), 0, OWN, 0, 0, slot, 1)
+            .map_err(kernel("retype a large page"))?;
+        let frame = Cap::<X86LargePage>::from_raw(slot);
+        let map = |root| frame.x86_page_map(root, vaddr, CapRights::read_write(), attr);
+        match map(self.root) {
+            Ok(()) => {}
+            // A large page sits in a page directory: make one when it is missing.
+            Err(Error::FailedLookup) => {
+                self.structure(pool, Level::PageDirectory, vaddr)?;
+                map(self.root).map_err(kernel("map large page"))?;
+            }
+            Err(error) => {
+                return Err(MapError::Kernel {
+                    step: "map large page",
+                    error,
+                })
+            }
+        }
+        let paddr = frame
+            .x86_page_get_address()
+            .map_err(kernel("frame address"))?;
+        Ok((vaddr, paddr, frame))
+    }
+
+    /// Makes sure a page table covers `vaddr`; see [`VSpace::structure`].
     fn page_table<F: FnMut(u8) -> Option<CPtr>>(
         &mut self,
         pool: &mut Pool<F>,
         vaddr: u64,
     ) -> Result<(), MapError> {
+        self.structure(pool, Level::PageTable, vaddr)
+    }
+
+    /// Makes sure a paging structure of level `lowest` covers `vaddr`, making it (and
+    /// the levels above it) when the kernel reports the level missing.
+    fn structure<F: FnMut(u8) -> Option<CPtr>>(
+        &mut self,
+        pool: &mut Pool<F>,
+        lowest: Level,
+        vaddr: u64,
+    ) -> Result<(), MapError> {
         let attr = sel4::consts::X86_DEFAULT_VM_ATTRIBUTES;
         // Bottom up: try the lowest missing level; on FailedLookup make the one above.
         let mut pending: Vec<(Level, CPtr)> = Vec::new();
-        let mut level = Level::PageTable;
+        let mut level = lowest;
         loop {
             let object = match level {
                 Level::PageTable => pool.object(ObjectType::X86PageTable, 0)?,
@@ -261,7 +314,7 @@ impl VSpace {
             };
             result.map_err(kernel("map paging structure"))?;
         }
-        self.paging.record(Level::PageTable, vaddr);
+        self.paging.record(lowest, vaddr);
         Ok(())
     }
 }
