@@ -6,6 +6,7 @@
 pub mod build;
 pub mod host;
 pub mod kernel;
+pub mod linux;
 pub mod loc;
 pub mod qemu;
 pub mod test;

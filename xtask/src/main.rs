@@ -29,6 +29,34 @@ enum Cmd {
     Lint,
     /// Count seL4-specific against portable lines of code (the paper's Table 1).
     Loc,
+    /// The Linux baseline guest (Debian's kernel, busybox and iperf3 in an initramfs).
+    #[command(subcommand)]
+    Linux(LinuxCmd),
+}
+
+#[derive(Subcommand)]
+enum LinuxCmd {
+    /// Download the Debian packages (once) and assemble the kernel and initramfs.
+    Build,
+    /// Build the guest and boot it on this terminal (Ctrl-A X quits QEMU).
+    Run(LinuxRunArgs),
+}
+
+#[derive(Args)]
+struct LinuxRunArgs {
+    /// The NIC QEMU gives the guest: e1000e or virtio-net.
+    #[arg(long, default_value = "e1000e")]
+    nic: String,
+    /// Network back end: user (host 127.0.0.1:5201 forwarded to the guest's iperf3) or
+    /// tap (a TAP device in a private network namespace; needs root).
+    #[arg(long, default_value = "user")]
+    net: String,
+    /// Period of the guest's `STAT up_us=.. idle_us=..` lines in ms (0: none).
+    #[arg(long, default_value_t = 500)]
+    stat_ms: u32,
+    /// Stop QEMU after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
 }
 
 #[derive(Args, Clone)]
@@ -111,6 +139,8 @@ fn main() -> ExitCode {
         Cmd::Test(t) => xtask::test::run(t.host_only),
         Cmd::Lint => xtask::test::lint(),
         Cmd::Loc => xtask::loc::run(),
+        Cmd::Linux(LinuxCmd::Build) => xtask::linux::build().map(|_| ()),
+        Cmd::Linux(LinuxCmd::Run(r)) => linux_run(r),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,6 +190,14 @@ fn run(args: RunArgs) -> Result<()> {
         Outcome::Qemu(code) => Err(format!("QEMU ended with {code:?} (log: {})", log.display())),
         Outcome::TimedOut => Err(format!("stopped QEMU after {} s (--timeout)", args.timeout)),
     }
+}
+
+fn linux_run(args: LinuxRunArgs) -> Result<()> {
+    let nic = xtask::linux::Nic::parse(&args.nic)?;
+    let mode = qemu::net::Mode::parse(&args.net)?;
+    let result = xtask::linux::run(nic, mode, args.stat_ms, Duration::from_secs(args.timeout));
+    restore_terminal();
+    result
 }
 
 /// QEMU leaves a terminal in raw mode when it is killed: put it back.

@@ -42,6 +42,8 @@ pub struct Boot {
     pub log: PathBuf,
     /// The whole boot is stopped after this long.
     pub timeout: Duration,
+    /// A kernel command line (`-append`), for kernels that take one (the Linux guest).
+    pub append: Option<String>,
 }
 
 impl Boot {
@@ -55,6 +57,7 @@ impl Boot {
             extra: Vec::new(),
             log,
             timeout: Duration::from_secs(120),
+            append: None,
         }
     }
 
@@ -74,6 +77,9 @@ impl Boot {
             .arg(&self.kernel)
             .arg("-initrd")
             .arg(&self.initrd);
+        if let Some(line) = &self.append {
+            cmd.arg("-append").arg(line);
+        }
         cmd.args([
             "-device",
             &format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04"),
@@ -282,6 +288,11 @@ impl Session {
     /// The network namespace holding this session's TAP devices (`--net tap`), if any.
     pub fn tap_net(&self) -> Option<&net::TapNet> {
         self.tap.as_ref()
+    }
+
+    /// The QEMU process's id (`ip netns exec` execs QEMU, so under `--net tap` too).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether this session copies the serial output to the terminal.
