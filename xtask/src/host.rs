@@ -77,6 +77,22 @@ const IPERF_NEEDS: &[Need] = &[Need {
     package: "iperf3",
 }];
 
+/// The Python interpreter the benchmark plots run with (Debian's, where apt installs
+/// matplotlib).
+pub const PLOT_PYTHON: &str = "/usr/bin/python3";
+
+const PLOT_NEEDS: &[Need] = &[Need {
+    what: "python3 with matplotlib",
+    present: || {
+        Command::new(PLOT_PYTHON)
+            .args(["-c", "import matplotlib"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    },
+    package: "python3-matplotlib",
+}];
+
 /// What a step needs from the host.
 #[derive(Debug, Clone, Copy)]
 pub enum Purpose {
@@ -86,6 +102,8 @@ pub enum Purpose {
     Qemu,
     /// Driving the network tests and benchmarks.
     Iperf,
+    /// Drawing the benchmark charts.
+    Plot,
 }
 
 fn is_root() -> bool {
@@ -105,6 +123,7 @@ pub fn ensure(purpose: Purpose) -> Result<()> {
         Purpose::Kernel => KERNEL_NEEDS,
         Purpose::Qemu => QEMU_NEEDS,
         Purpose::Iperf => IPERF_NEEDS,
+        Purpose::Plot => PLOT_NEEDS,
     };
     let mut missing: Vec<&str> = needs
         .iter()

@@ -3,6 +3,7 @@
 //! binary is its command line; whole-system tests (`tests/`) use the same
 //! runner so every boot has a timeout and keeps its serial log.
 
+pub mod bench;
 pub mod build;
 pub mod host;
 pub mod kernel;

@@ -32,6 +32,49 @@ enum Cmd {
     /// The Linux baseline guest (Debian's kernel, busybox and iperf3 in an initramfs).
     #[command(subcommand)]
     Linux(LinuxCmd),
+    /// Measure Tessera against the Linux guest; every benchmark without a subcommand
+    /// (results in target/bench/).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    what: Option<BenchWhat>,
+    /// A few minutes: fewer systems, loads and repetitions, shorter runs.
+    #[arg(long, global = true, conflicts_with = "full")]
+    quick: bool,
+    /// The paper's method: 20 s runs with the first 10 s ignored, 5 repetitions.
+    #[arg(long, global = true)]
+    full: bool,
+}
+
+impl BenchArgs {
+    fn profile(&self) -> xtask::bench::Profile {
+        use xtask::bench::Profile;
+        match (self.quick, self.full) {
+            (true, _) => Profile::Quick,
+            (_, true) => Profile::Full,
+            _ => Profile::Default,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Guest CPU utilisation against TCP throughput, Tessera and Linux (Figure 4):
+    /// target/bench/net.json and net.png.
+    Net(BenchNetArgs),
+}
+
+#[derive(Args)]
+struct BenchNetArgs {
+    /// Measure only these systems (comma-separated, e.g. tessera-e1000e-msi,linux-e1000e).
+    #[arg(long, value_delimiter = ',')]
+    systems: Vec<String>,
+    /// Only redraw target/bench/net.png and print the table from target/bench/net.json.
+    #[arg(long)]
+    plot: bool,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +184,7 @@ fn main() -> ExitCode {
         Cmd::Loc => xtask::loc::run(),
         Cmd::Linux(LinuxCmd::Build) => xtask::linux::build().map(|_| ()),
         Cmd::Linux(LinuxCmd::Run(r)) => linux_run(r),
+        Cmd::Bench(b) => bench(b),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,6 +233,15 @@ fn run(args: RunArgs) -> Result<()> {
         Outcome::Qemu(Some(0)) => Ok(()),
         Outcome::Qemu(code) => Err(format!("QEMU ended with {code:?} (log: {})", log.display())),
         Outcome::TimedOut => Err(format!("stopped QEMU after {} s (--timeout)", args.timeout)),
+    }
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let profile = args.profile();
+    match args.what {
+        None => xtask::bench::all(profile),
+        Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
+        Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
     }
 }
 
