@@ -22,6 +22,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/tests/ipcfuzz.toml",
     "systems/net-unikernel.toml",
     "systems/net-unikernel-virtio.toml",
+    "systems/bench/micro.toml",
 ];
 /// Kernel variants besides the default that every test run builds and boots.
 pub const TEST_VARIANTS: &[&str] = &["irq=pic", "bench=entries", "bench=utilisation"];
