@@ -52,34 +52,23 @@ def main():
             yerr[1].append(c[2])
         if not xs:
             continue
-        line = ax.errorbar(
+        peak = bar((system.get("max") or {}).get("throughput_mbps"))
+        label = system["name"]
+        if peak is not None:
+            label += f" (max {peak[0]:.0f} Mbit/s)"
+        ax.errorbar(
             xs,
             ys,
             xerr=xerr,
             yerr=yerr,
-            label=system["name"],
+            label=label,
             capsize=3,
             linewidth=1.4,
             markersize=5,
             **style(system),
         )
         drawn += 1
-        # The unpaced runs (the system's maximum): a hollow marker in the line's colour.
-        peak = system.get("max") or {}
-        t, c = bar(peak.get("throughput_mbps")), bar(peak.get("guest_cpu_pct"))
-        if t is not None and c is not None:
-            ax.errorbar(
-                [t[0]],
-                [c[0]],
-                xerr=[[t[1]], [t[2]]],
-                yerr=[[c[1]], [c[2]]],
-                color=line[0].get_color(),
-                marker=style(system)["marker"],
-                markerfacecolor="none",
-                markersize=7,
-                capsize=3,
-                linestyle="none",
-            )
+
     method = report.get("method", {})
     ax.set_xlabel("achieved throughput (Mbit/s, iperf3 receiver side)")
     ax.set_ylabel("guest CPU utilisation (%)")
@@ -87,10 +76,10 @@ def main():
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.3)
     ax.set_title(
-        "TCP receive, QEMU TCG, TAP: guest CPU against throughput\n"
-        f"({report.get('profile', '?')} profile: {method.get('repetitions', '?')} runs per load, "
+        "TCP receive under QEMU TCG behind TAP: guest CPU against throughput\n"
+        f"{report.get('profile', '?')} profile: {method.get('repetitions', '?')} runs per load, "
         f"{method.get('window_s', '?')} s measured after {method.get('skip_s', '?')} s; "
-        "median, min-max bars; hollow: unpaced maximum)",
+        "median, min-max bars",
         fontsize=10,
     )
     if drawn:

@@ -168,8 +168,8 @@ impl Plan {
     ///
     /// - `full`: the paper's method: 20 s runs whose first 10 s are ignored, 5 repetitions,
     ///   loads at 20/40/60/80/100 % of the lowest maximum, every system.
-    /// - default: the same systems and loads, 8 s runs with 2 s ignored (5 s measured),
-    ///   2 repetitions; about 30 minutes on a 2-core host.
+    /// - default: the same systems and loads, 7 s runs with 2 s ignored (4 s measured),
+    ///   3 repetitions; under 30 minutes on a 2-core host.
     /// - `quick`: Tessera and Linux on the e1000e (MSI for Tessera), loads at 20/60/100 %,
     ///   5 s runs with 1 s ignored (2 s measured), one repetition; a few minutes.
     pub fn of(profile: Profile) -> Plan {
@@ -186,9 +186,9 @@ impl Plan {
             },
             Profile::Default => Plan {
                 warmup_s: 2.0 - SETUP_S,
-                window_s: 5.0,
-                repetitions: 2,
-                max_repetitions: 2,
+                window_s: 4.0,
+                repetitions: 3,
+                max_repetitions: 3,
                 fractions: fifths,
                 systems: every(),
             },
@@ -434,13 +434,37 @@ fn boot(spec: &SystemSpec, prepared: &Prepared, phase: &str) -> Result<Guest> {
     };
     boot.timeout = Duration::from_secs(6 * 3600);
     let session = Session::start(&boot, false)?;
-    session.wait_for(ready, Duration::from_secs(240))?;
+    wait_ready(&session, ready, Duration::from_secs(240))?;
     // Let the boot's last work settle before measuring.
     std::thread::sleep(Duration::from_secs(2));
     Ok(Guest {
         session,
         ticks_per_second: clock_ticks_per_second(),
     })
+}
+
+/// Lines that mean a guest will never come up: seL4's and Linux's panics.
+const FATAL: &[&str] = &["Halting...", "Kernel panic"];
+
+/// Waits up to `limit` for `ready`, failing early when the guest prints a [`FATAL`] line.
+fn wait_ready(session: &Session, ready: &str, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let err = match session.wait_for(ready, Duration::from_secs(3)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let output = session.output();
+        if let Some(fatal) = FATAL.iter().find(|f| output.contains(*f)) {
+            return Err(format!(
+                "the guest stopped ({fatal:?}) before printing {ready:?} (serial log: {})",
+                session.log_path().display()
+            ));
+        }
+        if Instant::now() >= deadline || err.contains("stopped") {
+            return Err(err);
+        }
+    }
 }
 
 /// A system's results so far.
