@@ -348,8 +348,9 @@ fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
     let text =
         std::fs::read_to_string(workspace_root().join(base)).map_err(|e| format!("{base}: {e}"))?;
     let irq = spec.irq.unwrap_or("msi");
-    let derived = derive_description(&text, irq, STAT_MS)
-        .ok_or_else(|| format!("{base}: cannot find the iperf args and nic0's irq line"))?;
+    let derived = derive_description(&text, &spec.name(), irq, STAT_MS).ok_or_else(|| {
+        format!("{base}: cannot find the system's name, the iperf args or nic0's irq line")
+    })?;
     let dir = super::dir().join("systems");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let path = dir.join(format!("{}.toml", spec.name()));
@@ -357,28 +358,32 @@ fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `text` (an iperf unikernel description) with `stat_ms` among the iperf component's
-/// args and `irq` as the interrupt kind of device `nic0`.
-pub fn derive_description(text: &str, irq: &str, stat_ms: u32) -> Option<String> {
+/// `text` (an iperf unikernel description) renamed `name` (so every benchmarked system
+/// gets its own image), with `stat_ms` among the iperf component's args and `irq` as the
+/// interrupt kind of device `nic0`; `None` when one of those lines is not there.
+pub fn derive_description(text: &str, name: &str, irq: &str, stat_ms: u32) -> Option<String> {
     let mut out = String::new();
-    let (mut args_done, mut irq_done, mut in_nic0) = (false, false, false);
+    let (mut named, mut args_done, mut irq_done) = (false, false, false);
+    let (mut table, mut in_nic0) = (String::new(), false);
     for line in text.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with('[') {
+            table = trimmed.split('#').next().unwrap_or("").trim().to_string();
             in_nic0 = false;
         }
         if trimmed.starts_with("name = \"nic0\"") {
             in_nic0 = true;
         }
-        if !args_done && trimmed.starts_with("args = {") && line.contains("port = \"5201\"") {
+        if table == "[system]" && !named && trimmed.starts_with("name = \"") {
+            out.push_str(&format!("name = \"{name}\""));
+            named = true;
+        } else if !args_done && trimmed.starts_with("args = {") && line.contains("port = \"5201\"")
+        {
             if line.contains("stat_ms") {
                 out.push_str(line);
             } else {
-                out.push_str(&line.replacen(
-                    "args = {",
-                    &format!("args = {{ stat_ms = \"{stat_ms}\","),
-                    1,
-                ));
+                let with = format!("args = {{ stat_ms = \"{stat_ms}\",");
+                out.push_str(&line.replacen("args = {", &with, 1));
             }
             args_done = true;
         } else if in_nic0 && !irq_done && trimmed.starts_with("irq = \"") {
@@ -389,7 +394,7 @@ pub fn derive_description(text: &str, irq: &str, stat_ms: u32) -> Option<String>
         }
         out.push('\n');
     }
-    (args_done && irq_done).then_some(out)
+    (named && args_done && irq_done).then_some(out)
 }
 
 fn prepare(spec: &SystemSpec) -> Result<Prepared> {
@@ -941,10 +946,12 @@ mod tests {
 
     #[test]
     fn descriptions_get_stat_ms_and_the_interrupt_kind() {
-        let text = "[[component]]\nname = \"iperf\"\nargs = { port = \"5201\", address = \"10.0.2.15/24\" }\n\n\
+        let text = "[system] # the unikernel\nname = \"net-unikernel\"\n\n\
+                    [[component]]\nname = \"iperf\"\nargs = { port = \"5201\", address = \"10.0.2.15/24\" }\n\n\
                     [[device]]\nname = \"nic0\"\npci = \"8086:10d3\"\nirq = \"msi\"   # comment\n\n\
                     [[device]]\nname = \"pit\"\nirq = \"ioapic\"\n";
-        let derived = derive_description(text, "ioapic", 500).unwrap();
+        let derived = derive_description(text, "tessera-x", "ioapic", 500).unwrap();
+        assert!(derived.starts_with("[system] # the unikernel\nname = \"tessera-x\"\n"));
         assert!(
             derived.contains("args = { stat_ms = \"500\", port = \"5201\""),
             "{derived}"
@@ -957,18 +964,21 @@ mod tests {
             derived.ends_with("name = \"pit\"\nirq = \"ioapic\"\n"),
             "{derived}"
         );
-        assert!(derive_description("[system]\n", "msi", 500).is_none());
+        assert!(derive_description("[system]\n", "x", "msi", 500).is_none());
+        let unnamed = text.replace("[system]", "[other]");
+        assert!(derive_description(&unnamed, "x", "msi", 500).is_none());
         // Both shipped descriptions can be derived and stay valid.
         for base in [
             "systems/net-unikernel.toml",
             "systems/net-unikernel-virtio.toml",
         ] {
             let text = std::fs::read_to_string(workspace_root().join(base)).unwrap();
-            let derived = derive_description(&text, "ioapic", 250).unwrap();
+            let derived = derive_description(&text, "tessera-y", "ioapic", 250).unwrap();
             let path = std::env::temp_dir().join(format!("bench-net-{}.toml", std::process::id()));
             std::fs::write(&path, derived).unwrap();
             let system = build::load_system(&path).unwrap();
             std::fs::remove_file(&path).unwrap();
+            assert_eq!(system.name, "tessera-y");
             let iperf = system
                 .components
                 .iter()
