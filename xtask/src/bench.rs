@@ -37,9 +37,28 @@ pub fn dir() -> PathBuf {
     crate::target_dir().join("bench")
 }
 
-/// Runs every benchmark with `profile`.
+/// Runs every benchmark with `profile`: the network benchmark, then the kernel's share;
+/// a failing one does not stop the others (the error lists every failure).
 pub fn all(profile: Profile) -> Result<()> {
-    net::run(profile, &[])
+    let clock = std::time::Instant::now();
+    let mut failed = Vec::new();
+    if let Err(e) = net::run(profile, &[]) {
+        failed.push(format!("net: {e}"));
+    }
+    let kernel = crate::bench_kernel::Options::for_profile(profile);
+    if let Err(e) = crate::bench_kernel::run(&kernel) {
+        failed.push(format!("kernel: {e}"));
+    }
+    crate::step(&format!(
+        "cargo xtask bench ({}) took {:.1} min",
+        profile.name(),
+        clock.elapsed().as_secs_f64() / 60.0
+    ));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("\n"))
+    }
 }
 
 /// One guest CPU accounting sample: the line `STAT up_us=U idle_us=I` that the Tessera

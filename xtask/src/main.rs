@@ -65,6 +65,9 @@ enum BenchWhat {
     /// Guest CPU utilisation against TCP throughput, Tessera and Linux (Figure 4):
     /// target/bench/net.json and net.png.
     Net(BenchNetArgs),
+    /// The kernel's share of the CPU by entry kind per interrupt delivery method
+    /// (Figure 5): target/bench/kernel.json and kernel.png.
+    Kernel,
 }
 
 #[derive(Args)]
@@ -242,6 +245,10 @@ fn bench(args: BenchArgs) -> Result<()> {
         None => xtask::bench::all(profile),
         Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
         Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
+        Some(BenchWhat::Kernel) => {
+            xtask::bench_kernel::run(&xtask::bench_kernel::Options::for_profile(profile))
+                .map(|_| ())
+        }
     }
 }
 
