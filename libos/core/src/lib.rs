@@ -25,7 +25,9 @@ pub use executor::{
 };
 pub use net::device::{ChecksumOffload, DeviceError, NetCounters, NetDevice};
 pub use net::tcp::{TcpListener, TcpStream};
-pub use net::{Ipv4Config, Net, NetConfig, MAX_TCP_RX_BUFFER};
+pub use net::{
+    Ipv4Config, Net, NetConfig, DEFAULT_TCP_RX_BUFFER, DEFAULT_TCP_TX_BUFFER, MAX_TCP_RX_BUFFER,
+};
 pub use pal::Pal;
 
 /// Nanoseconds per millisecond.

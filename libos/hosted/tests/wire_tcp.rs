@@ -161,7 +161,7 @@ fn dropped_stream_with_unread_data_still_closes() {
                 .await
                 .unwrap();
             // More than the receive window: only goes through if the orphan keeps reading.
-            let payload = vec![0x5au8; 4 * libos::MAX_TCP_RX_BUFFER];
+            let payload = vec![0x5au8; 4 * libos::DEFAULT_TCP_RX_BUFFER];
             let sent = runtime
                 .timeout(3 * NS_PER_SEC, stream.write_all(&payload))
                 .await;
@@ -174,6 +174,68 @@ fn dropped_stream_with_unread_data_still_closes() {
             0,
             "the orphan never finished closing"
         );
+    })
+}
+
+/// A receive buffer above 64 KiB scales the window; a reader that falls behind and
+/// takes odd-sized chunks keeps the window near zero and its right edge moving by
+/// amounts that are no multiple of the scale unit. smoltcp 0.12 panicked here (its issue
+/// 1048); every byte must arrive intact.
+#[test]
+fn scaled_window_survives_a_slow_odd_sized_reader() {
+    const TOTAL: usize = 3 * 1024 * 1024;
+    fn byte_at(i: usize) -> u8 {
+        (i % 253) as u8
+    }
+    bounded(|| {
+        let (a, b) = wire_pair();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let server = thread::spawn(move || {
+            let (runtime, net) = instance(b, SERVER_IP);
+            runtime.block_on(async {
+                let listener = TcpListener::bind(&net, 7, 1).unwrap();
+                ready_tx.send(()).unwrap();
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut received = 0usize;
+                let mut buffer = [0u8; 4099];
+                let mut round = 0usize;
+                loop {
+                    // Chunks of 1..=4099 bytes, a pause now and then: the window fills.
+                    round += 1;
+                    let want = 1 + (round * 997) % buffer.len();
+                    match stream.read(&mut buffer[..want]).await {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            for (k, &byte) in buffer[..n].iter().enumerate() {
+                                assert_eq!(byte, byte_at(received + k), "byte {}", received + k);
+                            }
+                            received += n;
+                        }
+                        Err(e) => panic!("read: {e}"),
+                    }
+                    if round.is_multiple_of(4) {
+                        net.runtime().sleep(NS_PER_SEC / 1000).await;
+                    }
+                }
+                stream.close(NS_PER_SEC).await;
+                received
+            })
+        });
+        ready_rx.recv().unwrap();
+        let (runtime, net) = instance(a, CLIENT_IP);
+        runtime.block_on(async {
+            let remote = SocketAddrV4::new(SERVER_IP, 7);
+            let mut stream = TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC)
+                .await
+                .unwrap();
+            let payload: Vec<u8> = (0..TOTAL).map(byte_at).collect();
+            // Odd-sized writes, so segments end at odd offsets too.
+            for chunk in payload.chunks(7919) {
+                stream.write_all(chunk).await.unwrap();
+            }
+            stream.close(10 * NS_PER_SEC).await;
+        });
+        assert_eq!(server.join().unwrap(), TOTAL);
     })
 }
 

@@ -42,7 +42,7 @@ pub struct NetConfig {
     /// Ask for an address by DHCP (needs the `dhcp` feature; ignored without it).
     pub dhcp: bool,
     /// Receive buffer per TCP socket in bytes, at most [`MAX_TCP_RX_BUFFER`] (larger
-    /// values are clamped to it).
+    /// values are clamped to it). Above 64 KiB - 1 the receive window is scaled.
     pub tcp_rx_buffer: usize,
     /// Transmit buffer per TCP socket in bytes.
     pub tcp_tx_buffer: usize,
@@ -55,23 +55,27 @@ impl Default for NetConfig {
         NetConfig {
             ipv4: None,
             dhcp: false,
-            tcp_rx_buffer: MAX_TCP_RX_BUFFER,
-            tcp_tx_buffer: 256 * 1024,
+            tcp_rx_buffer: DEFAULT_TCP_RX_BUFFER,
+            tcp_tx_buffer: DEFAULT_TCP_TX_BUFFER,
             random_seed: 0,
         }
     }
 }
 
-/// Largest TCP receive buffer: 64 KiB - 1, so the stack never scales its receive window.
+/// Largest TCP receive buffer: 1 GiB - 1, the most a scaled window can advertise (RFC
+/// 7323 caps the window scale shift at 14; smoltcp derives the shift from the buffer's
+/// size and refuses buffers above 1 GiB).
 ///
-/// smoltcp 0.12 mishandles a scaled receive window: the window it advertises is rounded
-/// down to the scale unit, so its right edge can move back by a few bytes, yet it still
-/// accepts data up to the old edge; the next window computation then subtracts sequence
-/// numbers the wrong way round and panics ("attempt to subtract sequence numbers with
-/// underflow", smoltcp issue 1048, fixed in 0.13). Under load, when the receiving
-/// application falls behind and the window nears zero, that panic killed whole library
-/// OS instances. Without scaling the advertised edge never moves back.
-pub const MAX_TCP_RX_BUFFER: usize = u16::MAX as usize;
+/// Buffers above 64 KiB - 1 make the stack scale its receive window. smoltcp 0.12 could
+/// not do that safely (its issue 1048: it accepted data beyond a right window edge that
+/// rounding had moved back, then panicked subtracting sequence numbers); from 0.13 on it
+/// trims segments to the advertised window, so scaling is safe.
+pub const MAX_TCP_RX_BUFFER: usize = (1 << 30) - 1;
+
+/// Receive buffer per TCP socket when [`NetConfig`] does not say (scaled window).
+pub const DEFAULT_TCP_RX_BUFFER: usize = 256 * 1024;
+/// Transmit buffer per TCP socket when [`NetConfig`] does not say.
+pub const DEFAULT_TCP_TX_BUFFER: usize = 256 * 1024;
 
 /// How long a dropped stream may take to finish its close before it is aborted.
 const ORPHAN_LINGER_NS: u64 = 10 * crate::NS_PER_SEC;
