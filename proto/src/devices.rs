@@ -170,3 +170,40 @@ pub mod config {
         }
     }
 }
+
+/// The interrupt message of a claimed platform (MMIO) device whose description asks for
+/// `irq = "msi"`: a fourth interface on the same endpoint (label 8). `devices` issues the
+/// handler (`irq`) and picks the vector; the driver writes this address/data pair into its
+/// device (for the HPET, a timer's FSB route), since only the driver maps the registers.
+pub mod message {
+    use crate::Name;
+
+    crate::record! {
+        /// What the device writes, and where, to raise its interrupt.
+        pub struct MsiMessage {
+            /// The physical address to write (the local APIC's message window).
+            pub address: u64,
+            /// The 32-bit value to write (the CPU vector).
+            pub data: u32,
+        }
+    }
+
+    crate::interface! {
+        client MessageClient;
+        errors {
+            /// No such device, or the description does not assign it to the caller (alike).
+            NotFound = 16,
+            /// The device has not been claimed by the caller yet.
+            NotClaimed = 18,
+            /// The device has no message-signalled interrupt of its own to program, or its
+            /// handler has not been issued yet (call `irq` first).
+            NoIrq = 20,
+        }
+        ops {
+            /// The message of the claimed device `device`, after `irq` issued its handler.
+            ///
+            /// `Ok(message)`; `Err(NotFound)`; `Err(NotClaimed)`; `Err(NoIrq)`.
+            MsiMessage = 8 => fn msi_message(device: Name) -> MsiMessage;
+        }
+    }
+}

@@ -68,6 +68,9 @@ impl Boot {
             None => Command::new("qemu-system-x86_64"),
         };
         cmd.args(["-machine", "pc", "-no-reboot"]);
+        // Lets HPET timers deliver their interrupt as a message (FSB), the library OS's
+        // deadline timer (systems/net-unikernel.toml).
+        cmd.args(["-global", "hpet.msi=on"]);
         match self.accel {
             Accel::Tcg => cmd.args(["-accel", "tcg", "-cpu", "qemu64,+fsgsbase,+syscall,+lm"]),
             Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),

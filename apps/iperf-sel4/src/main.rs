@@ -17,6 +17,7 @@
 extern crate alloc;
 
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -24,8 +25,9 @@ use core::cell::RefCell;
 use e1000e::{Delay, Dma, DmaRegion, E1000e, Mmio};
 use iperf_sel4::Nic;
 use libos::{Ipv4Config, Net, NetConfig, Pal, Runtime};
-use libos_sel4::{clock, irq, rdtsc, PitPorts, Sel4Pal, TscClock};
+use libos_sel4::{clock, irq, rdtsc, Hpet, HpetRegisters, PitPorts, Sel4Pal, Timer, TscClock};
 use proto::devices::config::ConfigClient;
+use proto::devices::message::MessageClient;
 use proto::devices::ports::PortsClient;
 use proto::devices::DevicesClient;
 use proto::memory::MemoryClient;
@@ -38,6 +40,8 @@ use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, IrqHandler, Notification};
 use sel4::{CPtr, Cap, CapData, CapRights};
 use vspace::{Pool, VSpace};
+
+mod kernel_share;
 
 rt::entry!(main);
 
@@ -323,20 +327,70 @@ fn main(arg: usize) {
 
     // The PIT: ports for calibration and one-shots, IRQ 0 (IOAPIC pin 2).
     let pit = Name::new("pit").expect("name");
-    let pit_parts = devices.claim(pit).ok().and_then(|_| {
+    let pit_ports = devices.claim(pit).ok().and_then(|_| {
         let ports = pool.slot().ok()?;
         let mut client = PortsClient::new(EndpointTransport::new(devices_ep));
         set_receive(client.transport(), ports);
         client.ioport(pit).ok()?;
+        Some(Cap::<sel4::cap_type::IoPort>::from_raw(ports))
+    });
+    let pit_irq = pit_ports.and_then(|_| {
         let irq_slot = pool.slot().ok()?;
         set_receive(devices.transport(), irq_slot);
-        let irq = devices.irq(pit).ok()?;
-        Some((Cap::from_raw(ports), Cap::<IrqHandler>::from_raw(irq.0)))
+        match devices.irq(pit) {
+            Ok(irq) => Some(Cap::<IrqHandler>::from_raw(irq.0)),
+            Err(e) => {
+                println!("iperf: no PIT interrupt ({e:?}): no PIT deadlines");
+                None
+            }
+        }
     });
-    let hz = match (args.tsc_mhz, &pit_parts) {
+    let pit_parts = pit_ports.zip(pit_irq);
+    // Deadlines (`timer` arg): "pit" (default when the description gives the PIT: its 1 ms
+    // tick), "hpet" (one-shots delivered as a message; see docs/NETWORK.md for why it is not
+    // the default yet) or "poll" (poll+yield; burns the CPU).
+    let timer_arg = info.arg("timer").unwrap_or("pit");
+    // The HPET: its register page and a message-signalled interrupt, programmed into the
+    // deadline timer's FSB route.
+    let hpet = Name::new("hpet").expect("name");
+    let hpet_parts = match (timer_arg == "hpet").then(|| devices.claim(hpet)) {
+        None | Some(Err(_)) => None,
+        Some(Ok(_)) => (|| {
+            let s = pool.slot().ok()?;
+            set_receive(devices.transport(), s);
+            let page = devices.bar(hpet, 0, 0).ok()?;
+            let base = vspace
+                .map(
+                    &mut pool,
+                    &[page.frame.0],
+                    CapRights::read_write(),
+                    sel4::consts::X86_UNCACHEABLE,
+                )
+                .ok()? as usize;
+            let s = pool.slot().ok()?;
+            set_receive(devices.transport(), s);
+            let handler = Cap::<IrqHandler>::from_raw(devices.irq(hpet).ok()?.0);
+            let message = MessageClient::new(EndpointTransport::new(devices_ep))
+                .msi_message(hpet)
+                .ok()?;
+            // SAFETY: `base` maps the HPET's register page uncached, never unmapped.
+            let regs = unsafe { HpetRegisters::new(base) };
+            match Hpet::new(regs) {
+                Ok(mut timer) => {
+                    timer.route_message(message.address as u32, message.data);
+                    Some((timer, handler))
+                }
+                Err(e) => {
+                    println!("iperf: the HPET is unusable ({e:?}); falling back");
+                    None
+                }
+            }
+        })(),
+    };
+    let hz = match (args.tsc_mhz, pit_ports) {
         (Some(mhz), _) => mhz * 1_000_000,
-        (None, Some((ports, _))) => {
-            clock::calibrate(&mut PitPorts(*ports), rdtsc, 50_000_000).expect("the PIT counts")
+        (None, Some(ports)) => {
+            clock::calibrate(&mut PitPorts(ports), rdtsc, 50_000_000).expect("the PIT counts")
         }
         (None, None) => panic!("iperf: no tsc_mhz argument and no pit device to calibrate"),
     };
@@ -368,13 +422,32 @@ fn main(arg: usize) {
         hook: Some(hook),
         context,
     }];
-    if let Some((_, handler)) = pit_parts {
+    let timer = match (hpet_parts, pit_parts) {
+        (Some((hpet, handler)), _) => Some((Timer::Hpet(hpet), handler)),
+        (None, Some((ports, handler))) if timer_arg == "pit" => {
+            Some((Timer::Pit(PitPorts(ports)), handler))
+        }
+        _ => None,
+    };
+    let timer_name = match &timer {
+        Some((Timer::Hpet(h), _)) => {
+            alloc::format!(
+                "HPET deadlines (timer {}, {} MHz)",
+                h.timer(),
+                h.hz() / 1_000_000
+            )
+        }
+        Some((Timer::Pit(_), _)) => String::from("PIT tick deadlines"),
+        None => String::from("poll+yield deadlines"),
+    };
+    let timer = timer.map(|(timer, handler)| {
         sources.push(irq::Source {
             handler,
             hook: None,
             context: 0,
         });
-    }
+        timer
+    });
     // The paper's arrangement: the interrupt thread above the library OS thread. The
     // component may use priorities up to its own (its MCP): the interrupt thread gets
     // that, and this thread steps one below.
@@ -428,18 +501,17 @@ fn main(arg: usize) {
         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
         dev.pci.bus, dev.pci.dev, dev.pci.func, dev.irq,
         hz / 1_000_000,
-        if info.arg("timer") == Some("pit") { "PIT deadlines" } else { "poll+yield deadlines" },
+        timer_name,
     );
 
     let pal = alloc::rc::Rc::new(Sel4Pal::new(
         clock,
         Cap::from_raw(slots::NOTIFICATION),
-        // PIT deadlines stall after a couple of ticks (docs/NETWORK.md): poll+yield for now.
-        pit_parts
-            .filter(|_| info.arg("timer") == Some("pit"))
-            .map(|(ports, _)| PitPorts(ports)),
+        timer,
     ));
     let runtime = Runtime::new(pal.clone());
+    // Kernel-entry tracking (the `bench=entries` kernel): one KERNEL-SHARE line per window.
+    kernel_share::start(info.arg("kernel_log_ms"), &runtime, &mut pool, &mut vspace);
     let net = Net::new(
         &runtime,
         driver,
@@ -474,6 +546,21 @@ fn main(arg: usize) {
                     rt2.now_ns() / 1_000_000,
                     net2.counters(),
                     pal2.stats()
+                );
+            }
+        });
+    }
+    // `STAT up_us=.. idle_us=..` every `stat_ms`: the benchmark's CPU utilisation is
+    // 1 - Δidle/Δup between two lines (the same line the Linux baseline prints).
+    if let Some(ms) = info.arg("stat_ms").and_then(|s| s.parse::<u64>().ok()) {
+        let (rt4, pal4) = (runtime.clone(), pal.clone());
+        runtime.spawn(async move {
+            loop {
+                rt4.sleep(ms.max(1) * 1_000_000).await;
+                println!(
+                    "STAT up_us={} idle_us={}",
+                    pal4.now_ns() / 1_000,
+                    pal4.stats().idle_ns / 1_000
                 );
             }
         });

@@ -561,7 +561,7 @@ fn garbage_never_panics() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let chunk: Vec<u8> = if x % 3 == 0 {
+        let chunk: Vec<u8> = if x.is_multiple_of(3) {
             words[(x >> 8) as usize % words.len()].to_vec()
         } else {
             x.to_le_bytes()[..(x >> 60) as usize % 8].to_vec()

@@ -150,7 +150,7 @@ impl Config {
     /// Whether the ring sizes are acceptable (multiples of 8 within 8..=4096: the device
     /// needs ring lengths in multiples of 128 bytes).
     pub fn is_valid(&self) -> bool {
-        let ok = |n: usize| (8..=MAX_DESCRIPTORS).contains(&n) && n % 8 == 0;
+        let ok = |n: usize| (8..=MAX_DESCRIPTORS).contains(&n) && n.is_multiple_of(8);
         ok(self.rx_descriptors) && ok(self.tx_descriptors)
     }
 }

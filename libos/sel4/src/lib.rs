@@ -4,10 +4,11 @@
 //! - **Clock**: the TSC, converted with a frequency given as a start argument or
 //!   calibrated against the PIT ([`clock`]).
 //! - **Waiting**: `wait_until` blocks on the library OS thread's notification. It is
-//!   signalled by the interrupt thread ([`irq`]) for device interrupts and for the PIT
-//!   one-shot that `wait_until` arms for its deadline (the paper's PIT fallback; the HPET
-//!   is not describable as a device yet). Without a PIT it polls the notification and
-//!   yields until the deadline (temporary: burns the CPU while waiting).
+//!   signalled by the interrupt thread ([`irq`]) for device interrupts and for the timer
+//!   ([`Timer`]): an HPET one-shot armed for the deadline and delivered as a message (the
+//!   paper's timer), or as a fallback the PIT ticking every millisecond. Without a timer
+//!   it polls the notification and yields until the deadline (burns the CPU while
+//!   waiting; the idle figures then mean nothing).
 //! - **Console**: `rt::print!` (the kernel's debug console).
 //! - **Idle accounting**: the executor counts the time spent in `wait_until`; the PAL
 //!   keeps its own total and wake-up counts too ([`Sel4Pal::stats`]).
@@ -31,6 +32,8 @@ use core::cell::{Cell, RefCell};
 
 use libos::Pal;
 use sel4::cap_type::{IoPort, Notification};
+
+pub use hpet::Hpet;
 use sel4::Cap;
 
 pub use clock::TscClock;
@@ -53,6 +56,45 @@ impl clock::Ports for PitPorts {
     }
 }
 
+/// The HPET's registers, mapped uncached at a virtual address.
+pub struct HpetRegisters {
+    base: usize,
+}
+
+impl HpetRegisters {
+    /// The registers mapped at `base`.
+    ///
+    /// # Safety
+    /// `base` must map the HPET's 1 KiB register block, uncached, for as long as the
+    /// value lives.
+    pub unsafe fn new(base: usize) -> HpetRegisters {
+        HpetRegisters { base }
+    }
+}
+
+impl hpet::Registers for HpetRegisters {
+    fn read32(&mut self, offset: usize) -> u32 {
+        assert!(offset < 0x400 && offset.is_multiple_of(4));
+        // SAFETY: `new`'s contract: the block is mapped at `base`; the offset is inside it
+        // and aligned.
+        unsafe { core::ptr::read_volatile((self.base + offset) as *const u32) }
+    }
+    fn write32(&mut self, offset: usize, value: u32) {
+        assert!(offset < 0x400 && offset.is_multiple_of(4));
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::write_volatile((self.base + offset) as *mut u32, value) }
+    }
+}
+
+/// The timer that ends `wait_until`'s blocking at the deadline.
+pub enum Timer {
+    /// HPET one-shots at each deadline, delivered as a message (its handler is one of the
+    /// interrupt thread's sources).
+    Hpet(Hpet<HpetRegisters>),
+    /// The PIT ticking every [`TICK_NS`] (its IRQ is one of the interrupt thread's sources).
+    Pit(PitPorts),
+}
+
 /// Period of the PIT tick that bounds how late a deadline can be noticed.
 pub const TICK_NS: u64 = 1_000_000;
 
@@ -68,30 +110,34 @@ pub struct PalStats {
     pub waits: u64,
     /// Wake-ups that came from the interrupt thread (device or timer) before the deadline.
     pub wakeups: u64,
-    /// PIT one-shots armed.
+    /// Timer deadlines armed (HPET) or waits on the tick (PIT).
     pub timers: u64,
+    /// Deadlines found already due while arming the HPET (no wait).
+    pub late: u64,
 }
 
 /// The seL4 PAL. Create it on the library OS thread, then give it to `libos::Runtime::new`.
 pub struct Sel4Pal {
     clock: TscClock,
     wake: Cap<Notification>,
-    pit: Option<RefCell<PitPorts>>,
+    timer: Option<RefCell<Timer>>,
     stats: Cell<PalStats>,
 }
 
 impl Sel4Pal {
     /// A PAL over `clock`, waiting on `wake` (a notification the interrupt thread signals
-    /// with a non-zero badge), with the PIT for deadlines when `pit` is given.
-    pub fn new(clock: TscClock, wake: Cap<Notification>, pit: Option<PitPorts>) -> Sel4Pal {
-        let pit = pit.map(|mut ports| {
-            clock::periodic(&mut ports, clock::pit_ticks(TICK_NS));
-            ports
+    /// with a non-zero badge), with `timer` for deadlines (a PIT starts ticking here).
+    pub fn new(clock: TscClock, wake: Cap<Notification>, timer: Option<Timer>) -> Sel4Pal {
+        let timer = timer.map(|mut timer| {
+            if let Timer::Pit(ports) = &mut timer {
+                clock::periodic(ports, clock::pit_ticks(TICK_NS));
+            }
+            timer
         });
         Sel4Pal {
             clock,
             wake,
-            pit: pit.map(RefCell::new),
+            timer: timer.map(RefCell::new),
             stats: Cell::new(PalStats::default()),
         }
     }
@@ -129,8 +175,19 @@ impl Pal for Sel4Pal {
         if deadline <= now {
             return;
         }
-        match &self.pit {
-            Some(_) => {
+        match self.timer.as_ref().map(|t| t.borrow_mut()).as_deref_mut() {
+            Some(Timer::Hpet(hpet)) => {
+                if !hpet.arm_in(deadline - now) {
+                    self.count(|s| s.late += 1);
+                    return;
+                }
+                self.count(|s| s.timers += 1);
+                sel4::syscall::wait(self.wake);
+                if self.now_ns() < deadline {
+                    self.count(|s| s.wakeups += 1);
+                }
+            }
+            Some(Timer::Pit(_)) => {
                 // The PIT ticks periodically (see `new`): any tick or device wakes us.
                 self.count(|s| s.timers += 1);
                 sel4::syscall::wait(self.wake);

@@ -92,6 +92,9 @@ pub enum IrqGrant {
         /// The line.
         line: u8,
     },
+    /// One message-signalled interrupt of a platform (MMIO) device: the driver writes the
+    /// message `devices` hands out into the device itself (the HPET's FSB route).
+    Message,
 }
 
 impl IrqGrant {
@@ -123,6 +126,13 @@ pub enum Hardware {
     Pci(PciDevice),
     /// A legacy device at fixed I/O ports.
     IoPorts(PortRange),
+    /// A platform device at a fixed range of physical memory, offered as memory BAR 0.
+    Mmio {
+        /// First byte (page aligned).
+        base: u64,
+        /// Size in bytes, rounded up to whole pages.
+        size: u64,
+    },
 }
 
 /// A `[[device]]` resolved to hardware and an interrupt.
@@ -305,7 +315,7 @@ impl Assignments {
 fn pci_addr(hardware: &Hardware) -> Option<PciAddress> {
     match hardware {
         Hardware::Pci(d) => Some(d.addr),
-        Hardware::IoPorts(_) => None,
+        Hardware::IoPorts(_) | Hardware::Mmio { .. } => None,
     }
 }
 
@@ -326,6 +336,10 @@ fn resolve_hardware(
             } else {
                 Ok(Hardware::IoPorts(range))
             };
+        }
+        DeviceSelector::Mmio { base, last } => {
+            let size = (last - base + 1).next_multiple_of(crate::FRAME_SIZE);
+            return Ok(Hardware::Mmio { base, size });
         }
         DeviceSelector::Pci {
             vendor,
@@ -396,6 +410,12 @@ fn resolve_irq(
     let (pci, trigger) = match hardware {
         Hardware::Pci(d) => (Some(d), Trigger::Level),
         Hardware::IoPorts(_) => (None, Trigger::Edge),
+        Hardware::Mmio { .. } => {
+            if irq == Irq::Msi {
+                return Ok(IrqGrant::Message);
+            }
+            (None, Trigger::Edge)
+        }
     };
     let routed_line = || match pci {
         Some(d) if d.irq_pin != 0 && d.irq_line != 0xFF => Ok(d.irq_line),
@@ -446,6 +466,12 @@ fn grant(resolved: &Resolved) -> Grant {
     };
     match &resolved.hardware {
         Hardware::IoPorts(range) => g.ports.push(*range),
+        &Hardware::Mmio { base, size } => g.memory.push(MemoryRegion {
+            bar: 0,
+            base,
+            size,
+            prefetchable: false,
+        }),
         Hardware::Pci(d) => {
             for (bar, b) in (0u8..).zip(d.bars.iter()) {
                 match *b {

@@ -163,7 +163,7 @@ impl Carver {
         base: u64,
         size: u64,
     ) -> Result<Vec<RetypeStep>, CarveError> {
-        if size == 0 || base % FRAME_SIZE != 0 || size % FRAME_SIZE != 0 {
+        if size == 0 || !base.is_multiple_of(FRAME_SIZE) || !size.is_multiple_of(FRAME_SIZE) {
             return Err(CarveError::Misaligned);
         }
         let end = base.checked_add(size).ok_or(CarveError::Overflow)?;

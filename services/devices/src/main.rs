@@ -22,8 +22,8 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use devices::{
     disable, enable, enumerate, plan_msi, program_msi, Assignments, Carver, ConfigSpace,
-    DeviceUntyped, Grant, GrantError, Hardware, InterruptController, IrqGrant, Object, PciDevice,
-    PortConfigSpace, PortIo,
+    DeviceUntyped, Grant, GrantError, Hardware, InterruptController, IrqGrant, MsiMessage, Object,
+    PciDevice, PortConfigSpace, PortIo, FIRST_USER_VECTOR,
 };
 use proto::devices::{DeviceInfo, Error, IrqMode, PciFunction, PhysFrame};
 use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
@@ -86,6 +86,8 @@ struct Service {
     frames: BTreeMap<String, BTreeMap<u8, BarFrames>>,
     /// Per device name, its IRQ handler's slot, once made.
     irqs: BTreeMap<String, u64>,
+    /// Per platform device name with a driver-programmed MSI, the message to program.
+    messages: BTreeMap<String, MsiMessage>,
     /// (client, device) pairs claimed.
     claimed: BTreeSet<(u16, String)>,
     slots: Slots,
@@ -118,7 +120,7 @@ impl Service {
     fn pci_device(&self, device: &str) -> Option<PciDevice> {
         match self.assignments.get(device)?.1.hardware {
             Hardware::Pci(d) => Some(d),
-            Hardware::IoPorts(_) => None,
+            Hardware::IoPorts(_) | Hardware::Mmio { .. } => None,
         }
     }
 
@@ -141,6 +143,16 @@ impl Service {
                 )
             }
             IrqGrant::Pic { line } => IRQ_CONTROL.irq_control_get(line.into(), OWN, slot, 64),
+            IrqGrant::Message => {
+                // No PCI function: seL4 records the bus/device/function/handle only.
+                let made =
+                    IRQ_CONTROL.irq_control_get_msi(OWN, slot, 64, 0, 0, 0, 0, vector.into());
+                if made.is_ok() {
+                    let m = MsiMessage::new(0, FIRST_USER_VECTOR + vector);
+                    self.messages.insert(String::from(device), m);
+                }
+                made
+            }
             IrqGrant::Msi { .. } => {
                 let d = self.pci_device(device).ok_or(Error::NoIrq)?;
                 let setup = plan_msi(&d, vector, 0, 0).map_err(|_| Error::NoIrq)?;
@@ -242,7 +254,7 @@ impl proto::devices::Server for Service {
             last_port,
             irq: match grant.irq {
                 None => IrqMode::None,
-                Some(IrqGrant::Msi { .. }) => IrqMode::Msi,
+                Some(IrqGrant::Msi { .. } | IrqGrant::Message) => IrqMode::Msi,
                 Some(IrqGrant::IoApic { .. }) => IrqMode::IoApic,
                 Some(IrqGrant::Pic { .. }) => IrqMode::Pic,
             },
@@ -340,6 +352,25 @@ impl proto::devices::ports::Server for Service {
     }
 }
 
+impl proto::devices::message::Server for Service {
+    fn msi_message(
+        &mut self,
+        badge: u64,
+        device: Name,
+    ) -> Result<proto::devices::message::MsiMessage, proto::devices::message::Error> {
+        use proto::devices::message::Error as E;
+        self.grant(badge, &device, true).map_err(|e| match e {
+            Error::NotClaimed => E::NotClaimed,
+            _ => E::NotFound,
+        })?;
+        let m = self.messages.get(device.as_str()).ok_or(E::NoIrq)?;
+        Ok(proto::devices::message::MsiMessage {
+            address: u64::from(m.address),
+            data: u32::from(m.data),
+        })
+    }
+}
+
 impl proto::devices::config::Server for Service {
     /// Reads only: writes to configuration space stay with `devices` (`enable`, MSI).
     fn read_config(
@@ -382,8 +413,14 @@ fn carve(
     let mut ranges = Vec::new();
     let mut owners = Vec::new();
     for (name, _, resolved) in assignments.resolved() {
-        let Hardware::Pci(d) = resolved.hardware else {
-            continue;
+        let d = match resolved.hardware {
+            Hardware::Pci(d) => d,
+            Hardware::Mmio { base, size } => {
+                ranges.push((base, size));
+                owners.push((String::from(name), 0));
+                continue;
+            }
+            Hardware::IoPorts(_) => continue,
         };
         for (bar, b) in (0u8..).zip(d.bars.iter()) {
             if let devices::Bar::Memory { base, size, .. } = *b {
@@ -498,6 +535,9 @@ fn main(arg: usize) {
                 "devices: {name} = ports {:#x}-{:#x} for {driver}",
                 r.first, r.last
             ),
+            Hardware::Mmio { base, size } => {
+                println!("devices: {name} = memory {base:#x}+{size:#x} for {driver}",)
+            }
         }
     }
     let mut quieted = 0;
@@ -538,6 +578,7 @@ fn main(arg: usize) {
         assignments,
         frames,
         irqs: BTreeMap::new(),
+        messages: BTreeMap::new(),
         claimed: BTreeSet::new(),
         slots: slot_alloc,
         next_irq: 0,
@@ -554,6 +595,8 @@ fn main(arg: usize) {
             let mut s = service.borrow_mut();
             if proto::devices::ports::Op::from_label(request.label).is_some() {
                 proto::devices::ports::dispatch(&mut *s, badge, request)
+            } else if proto::devices::message::Op::from_label(request.label).is_some() {
+                proto::devices::message::dispatch(&mut *s, badge, request)
             } else if proto::devices::config::Op::from_label(request.label).is_some() {
                 proto::devices::config::dispatch(&mut *s, badge, request)
             } else {

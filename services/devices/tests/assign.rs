@@ -320,3 +320,49 @@ fn unassigned_functions_leave_out_bridges() {
     let left: Vec<String> = a.unassigned(&found).map(|d| d.addr.to_string()).collect();
     assert_eq!(left, ["00:01.1", "00:02.0", "00:04.0"]);
 }
+
+#[test]
+fn memory_mapped_platform_device() {
+    let s = system(
+        &(driver("timer", &["hpet"])
+            + &device("hpet", "mmio = \"0xfed00000-0xfed003ff\"", Some("\"msi\""))),
+    );
+    let a = resolve(&s, &[]);
+    let g = a.grant_for(id(&s, "timer"), "hpet").unwrap();
+    assert_eq!(g.pci, None);
+    assert!(g.ports.is_empty());
+    // The 1 KiB block is offered as BAR 0, a whole page.
+    assert_eq!(
+        g.memory,
+        [MemoryRegion {
+            bar: 0,
+            base: 0xfed0_0000,
+            size: 0x1000,
+            prefetchable: false
+        }]
+    );
+    assert_eq!(g.memory_bars(), 1);
+    assert_eq!(g.irq, Some(IrqGrant::Message));
+}
+
+#[test]
+fn memory_mapped_device_with_a_fixed_line_is_edge_triggered() {
+    let s = system(
+        &(driver("timer", &["hpet"])
+            + &device(
+                "hpet",
+                "mmio = \"0xfed00000-0xfed003ff\"",
+                Some("{ ioapic = 2 }"),
+            )),
+    );
+    let g = resolve(&s, &[]).grant_for(id(&s, "timer"), "hpet").unwrap();
+    assert_eq!(
+        g.irq,
+        Some(IrqGrant::IoApic {
+            ioapic: 0,
+            pin: 2,
+            trigger: Trigger::Edge,
+            polarity: Polarity::High
+        })
+    );
+}

@@ -147,7 +147,7 @@ impl Buddy {
             return Err(Error::BadSize);
         }
         let size = 1u64 << u.size_bits;
-        if u.paddr % size != 0 || u.paddr.checked_add(size).is_none() {
+        if !u.paddr.is_multiple_of(size) || u.paddr.checked_add(size).is_none() {
             return Err(Error::Misaligned);
         }
         let end = u.paddr + size;

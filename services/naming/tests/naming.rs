@@ -405,7 +405,7 @@ fn a_thousand_malformed_messages() {
             }
             _ => words.insert(0, next(&mut rng) % 40),
         }
-        let label = if next(&mut rng) % 4 == 0 {
+        let label = if next(&mut rng).is_multiple_of(4) {
             next(&mut rng)
         } else {
             next(&mut rng) % 6
@@ -413,7 +413,7 @@ fn a_thousand_malformed_messages() {
         let Ok(mut m) = Message::with_words(label, &words) else {
             continue;
         };
-        m.cap = (next(&mut rng) % 2 == 0).then_some(next(&mut rng) % 100);
+        m.cap = next(&mut rng).is_multiple_of(2).then_some(next(&mut rng) % 100);
         let badge = match next(&mut rng) % 3 {
             0 => next(&mut rng),
             _ => next(&mut rng) % 10,

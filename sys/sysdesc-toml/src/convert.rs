@@ -117,7 +117,7 @@ pub(crate) fn convert(raw: &RawFile) -> (System, Spans, Found) {
         .enumerate()
         .map(|(i, d)| {
             let (selector_at, irq_at) = (
-                [&d.pci, &d.class, &d.ioport]
+                [&d.pci, &d.class, &d.ioport, &d.mmio]
                     .into_iter()
                     .flatten()
                     .map(start)
@@ -280,16 +280,20 @@ fn device(i: usize, d: &RawDevice, found: &mut Found) -> Device {
         device: 0xffff,
         index: u16::try_from(i).unwrap_or(u16::MAX),
     };
-    let given: Vec<(&str, &Spanned<String>)> =
-        [("pci", &d.pci), ("class", &d.class), ("ioport", &d.ioport)]
-            .into_iter()
-            .filter_map(|(key, v)| v.as_ref().map(|v| (key, v)))
-            .collect();
+    let given: Vec<(&str, &Spanned<String>)> = [
+        ("pci", &d.pci),
+        ("class", &d.class),
+        ("ioport", &d.ioport),
+        ("mmio", &d.mmio),
+    ]
+    .into_iter()
+    .filter_map(|(key, v)| v.as_ref().map(|v| (key, v)))
+    .collect();
     let selector = match given.as_slice() {
         [] => {
             found.push((
                 start(&d.name),
-                format!("device \"{name}\" needs one of pci, class or ioport"),
+                format!("device \"{name}\" needs one of pci, class, ioport or mmio"),
             ));
             stand_in
         }
@@ -305,6 +309,7 @@ fn device(i: usize, d: &RawDevice, found: &mut Found) -> Device {
             let parsed = match *key {
                 "pci" => parse_pci(text, index),
                 "class" => parse_class(text, index),
+                "mmio" => parse_mmio(text),
                 _ => parse_ioport(text),
             };
             parsed.unwrap_or_else(|m| {
@@ -313,7 +318,9 @@ fn device(i: usize, d: &RawDevice, found: &mut Found) -> Device {
             })
         }
     };
-    if let (Some(ix), DeviceSelector::IoPort { .. }) = (&d.index, selector) {
+    if let (Some(ix), DeviceSelector::IoPort { .. } | DeviceSelector::Mmio { .. }) =
+        (&d.index, selector)
+    {
         found.push((
             start(ix),
             format!("device \"{name}\": index applies only to pci and class devices"),
@@ -387,6 +394,22 @@ fn parse_class(text: &str, index: u16) -> Result<DeviceSelector, String> {
         }),
         _ => Err(format!(
             "class = \"{text}\" is not class:subclass[:prog-if] in hex, such as \"02:00\""
+        )),
+    }
+}
+
+fn parse_mmio(text: &str) -> Result<DeviceSelector, String> {
+    let address = |a: &str| {
+        let h = a.trim().strip_prefix("0x")?;
+        if h.is_empty() || h.len() > 16 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u64::from_str_radix(h, 16).ok()
+    };
+    match text.split_once('-').and_then(|(a, b)| address(a).zip(address(b))) {
+        Some((base, last)) => Ok(DeviceSelector::Mmio { base, last }),
+        None => Err(format!(
+            "mmio = \"{text}\" is not an inclusive physical address range in hex, such as \"0xfed00000-0xfed003ff\""
         )),
     }
 }

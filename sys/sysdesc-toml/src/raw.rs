@@ -60,6 +60,7 @@ pub(crate) struct RawDevice {
     pub pci: Option<Spanned<String>>,
     pub class: Option<Spanned<String>>,
     pub ioport: Option<Spanned<String>>,
+    pub mmio: Option<Spanned<String>>,
     pub index: Option<Spanned<i64>>,
     pub irq: Option<Spanned<RawIrq>>,
 }

@@ -192,7 +192,7 @@ fn duplicate_device() {
 fn device_needs_a_selector() {
     check(
         &format!("{DRIVER}[[device]]\nname = \"com1\"\n"),
-        &["systems/t.toml:13:8: device \"com1\" needs one of pci, class or ioport"],
+        &["systems/t.toml:13:8: device \"com1\" needs one of pci, class, ioport or mmio"],
     );
 }
 
@@ -423,5 +423,40 @@ fn load_reports_unreadable_file() {
             .starts_with("no/such/file.toml: cannot read: "),
         "{}",
         d[0]
+    );
+}
+
+#[test]
+fn bad_mmio_range() {
+    check(
+        &format!("{DRIVER}[[device]]\nname = \"com1\"\nmmio = \"0xfed00000\"\n"),
+        &["systems/t.toml:14:8: device \"com1\": mmio = \"0xfed00000\" is not an inclusive physical address range in hex, such as \"0xfed00000-0xfed003ff\""],
+    );
+}
+
+#[test]
+fn mmio_range_off_a_page_boundary_or_backwards() {
+    for range in ["0xfed00010-0xfed003ff", "0xfed00000-0xfecfffff"] {
+        let (base, last) = range.split_once('-').unwrap();
+        check(
+            &format!("{DRIVER}[[device]]\nname = \"com1\"\nmmio = \"{range}\"\n"),
+            &[&format!("systems/t.toml:14:8: device \"com1\": memory range {base}-{last} must start on a 4 KiB page and end after it starts")],
+        );
+    }
+}
+
+#[test]
+fn mmio_device_needs_msi_or_a_fixed_line() {
+    check(
+        &format!("{DRIVER}[[device]]\nname = \"com1\"\nmmio = \"0xfed00000-0xfed003ff\"\nirq = \"legacy\"\n"),
+        &["systems/t.toml:15:7: device \"com1\": a memory-mapped device needs msi or a fixed interrupt line, such as irq = { ioapic = 2 }"],
+    );
+}
+
+#[test]
+fn overlapping_mmio_devices() {
+    check(
+        "[[component]]\nname = \"t\"\npriority = 1\nmemory = \"4KiB\"\nroutes = [\"devices\"]\ndevices = [\"a\", \"b\"]\n\n[[device]]\nname = \"a\"\nmmio = \"0xfed00000-0xfed003ff\"\n\n[[device]]\nname = \"b\"\nmmio = \"0xfed00000-0xfed00fff\"\n",
+        &["systems/t.toml:18:8: device \"b\" selects the same hardware as device \"a\""],
     );
 }

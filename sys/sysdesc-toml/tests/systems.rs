@@ -137,3 +137,18 @@ fn files_apps_share_fs_and_blk() {
     }
     assert_eq!(s.driver_of("disk0"), s.component_id("blk"));
 }
+
+#[test]
+fn hpet_unikernel_describes_the_hpet_as_a_memory_mapped_device() {
+    let s = load("net-unikernel-hpet.toml");
+    let hpet = s.device("hpet").unwrap();
+    assert_eq!(
+        hpet.selector,
+        sysdesc::DeviceSelector::Mmio {
+            base: 0xfed0_0000,
+            last: 0xfed0_03ff
+        }
+    );
+    assert_eq!(hpet.irq, Some(sysdesc::Irq::Msi));
+    assert_eq!(s.driver_of("hpet"), s.component_id("iperf"));
+}

@@ -150,12 +150,22 @@ pub enum DeviceSelector {
         /// Last port, inclusive.
         last: u16,
     },
+    /// A platform device at a fixed range of physical memory (registers mapped uncached),
+    /// such as the HPET.
+    Mmio {
+        /// First byte; a multiple of [`PAGE_SIZE`].
+        base: u64,
+        /// Last byte, inclusive.
+        last: u64,
+    },
 }
 
 /// How a device's interrupt reaches its driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Irq {
-    /// PCI message-signalled interrupt.
+    /// Message-signalled: for a PCI function `devices` programs its MSI capability; for an
+    /// MMIO device the driver writes the message `devices` hands out into the device (the
+    /// HPET's FSB route).
     Msi,
     /// Through the IOAPIC; `line` is fixed, or for PCI read from configuration space.
     IoApic {

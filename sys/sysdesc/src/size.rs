@@ -54,7 +54,7 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bytes = self.0;
         for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-            if bytes != 0 && bytes % (1 << shift) == 0 {
+            if bytes != 0 && bytes.is_multiple_of(1 << shift) {
                 return write!(f, "{} {unit}", bytes >> shift);
             }
         }

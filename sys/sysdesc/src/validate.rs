@@ -90,7 +90,7 @@ pub enum ComponentField {
 pub enum DeviceField {
     /// `name`.
     Name,
-    /// The selector: `pci`, `class` or `ioport`.
+    /// The selector: `pci`, `class`, `ioport` or `mmio`.
     Selector,
     /// `irq`.
     Irq,
@@ -152,7 +152,7 @@ pub fn name_problem(name: &str) -> Option<String> {
 fn size_problem(what: &str, bytes: u64) -> Option<String> {
     if bytes == 0 {
         Some(format!("{what} must not be zero"))
-    } else if bytes % PAGE_SIZE != 0 {
+    } else if !bytes.is_multiple_of(PAGE_SIZE) {
         Some(format!(
             "{what} of {bytes} bytes is not a multiple of the {} page",
             Size(PAGE_SIZE)
@@ -471,6 +471,23 @@ impl Checker<'_> {
                     );
                 }
             }
+            if let DeviceSelector::Mmio { base, last } = d.selector {
+                if !base.is_multiple_of(PAGE_SIZE) || last < base {
+                    self.report(
+                        site(DeviceField::Selector),
+                        format!(
+                            "device \"{}\": memory range {base:#x}-{last:#x} must start on a 4 KiB page and end after it starts",
+                            d.name
+                        ),
+                    );
+                }
+                if let Some(m) = mmio_irq_problem(d.irq) {
+                    self.report(
+                        site(DeviceField::Irq),
+                        format!("device \"{}\": {m}", d.name),
+                    );
+                }
+            }
             if let Some(Irq::Pic { line: Some(line) }) = d.irq {
                 if line > 15 {
                     self.report(
@@ -587,8 +604,28 @@ fn legacy_irq_problem(irq: Option<Irq>) -> Option<&'static str> {
     }
 }
 
+fn mmio_irq_problem(irq: Option<Irq>) -> Option<&'static str> {
+    match irq {
+        None
+        | Some(Irq::Msi)
+        | Some(Irq::IoApic { line: Some(_) })
+        | Some(Irq::Pic { line: Some(_) }) => None,
+        Some(_) => Some(
+            "a memory-mapped device needs msi or a fixed interrupt line, such as irq = { ioapic = 2 }",
+        ),
+    }
+}
+
 fn same_hardware(a: &DeviceSelector, b: &DeviceSelector) -> bool {
     match (a, b) {
+        (
+            DeviceSelector::Mmio { base, last },
+            DeviceSelector::Mmio {
+                base: base2,
+                last: last2,
+            },
+        ) => base <= last2 && base2 <= last,
+        (DeviceSelector::Mmio { .. }, _) | (_, DeviceSelector::Mmio { .. }) => false,
         (
             DeviceSelector::IoPort { first, last },
             DeviceSelector::IoPort {

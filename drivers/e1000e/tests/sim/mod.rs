@@ -75,14 +75,14 @@ impl DmaRegion for Region {
     }
     fn read_u32(&self, offset: usize) -> u32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.size,
+            offset.is_multiple_of(4) && offset + 4 <= self.size,
             "read_u32 at {offset}"
         );
         self.memory.borrow().read_u32(self.physical + offset as u64)
     }
     fn write_u32(&mut self, offset: usize, value: u32) {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.size,
+            offset.is_multiple_of(4) && offset + 4 <= self.size,
             "write_u32 at {offset}"
         );
         self.memory
@@ -261,11 +261,11 @@ pub struct Sim(pub Rc<RefCell<Device>>);
 
 impl Mmio for Sim {
     fn read32(&mut self, offset: usize) -> u32 {
-        assert!(offset % 4 == 0 && offset < e1000e::pci::BAR0_SIZE);
+        assert!(offset.is_multiple_of(4) && offset < e1000e::pci::BAR0_SIZE);
         self.0.borrow_mut().read(offset)
     }
     fn write32(&mut self, offset: usize, value: u32) {
-        assert!(offset % 4 == 0 && offset < e1000e::pci::BAR0_SIZE);
+        assert!(offset.is_multiple_of(4) && offset < e1000e::pci::BAR0_SIZE);
         self.0.borrow_mut().write(offset, value)
     }
 }

@@ -115,6 +115,14 @@ pub fn device(name: &str, selector: &str, irq: Option<&str>) -> Parts {
                 last: hex(last),
             }
         }
+        "mmio" => {
+            let (base, last) = v.split_once('-').unwrap();
+            let parse = |h: &str| u64::from_str_radix(h.trim_start_matches("0x"), 16).unwrap();
+            DeviceSelector::Mmio {
+                base: parse(base),
+                last: parse(last),
+            }
+        }
         other => panic!("unknown selector {other}"),
     };
     let irq = irq.map(|text| match text.trim() {
