@@ -85,7 +85,6 @@ fn starts_the_counter_quiets_every_timer_and_picks_the_first_fsb_timer() {
         (hpet.timer(), hpet.timers(), hpet.hz()),
         (1, 3, 100_000_000)
     );
-    drop(hpet);
     assert_eq!(m.get(CONFIG), ENABLE, "counter on, legacy routing off");
     for n in 0..3 {
         assert_eq!(m.get(timer_config(n)) & (TN_INT_ENABLE | TN_FSB_ENABLE), 0);
@@ -97,7 +96,6 @@ fn routes_the_timer_to_a_one_shot_edge_message() {
     let mut m = Model::new(10_000_000, 3, &[0]);
     let mut hpet = Hpet::new(&mut m).expect("usable");
     hpet.route_message(0xFEE0_0000, 0x31);
-    drop(hpet);
     assert_eq!(m.get(timer_fsb_route(0)), 0x31);
     assert_eq!(m.get(timer_fsb_route(0) + 4), 0xFEE0_0000);
     let config = m.get(timer_config(0));
@@ -132,7 +130,6 @@ fn arms_the_comparator_ahead_of_the_counter() {
     m.counter = 5_000;
     let mut hpet = Hpet::new(&mut m).expect("usable");
     assert!(hpet.arm_in(1_000_000), "1 ms ahead is in the future");
-    drop(hpet);
     // 100 MHz: 1 ms is 100,000 ticks past the counter read before writing.
     assert_eq!(comparator(&m, 0), 5_001 + 100_000);
 }

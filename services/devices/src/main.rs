@@ -385,7 +385,7 @@ impl proto::devices::config::Server for Service {
             _ => E::NotFound,
         })?;
         let d = self.pci_device(device.as_str()).ok_or(E::OutOfRange)?;
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(E::OutOfRange);
         }
         Ok(self.cfg.read32(d.addr, u16::from(offset)))

@@ -413,7 +413,9 @@ fn a_thousand_malformed_messages() {
         let Ok(mut m) = Message::with_words(label, &words) else {
             continue;
         };
-        m.cap = next(&mut rng).is_multiple_of(2).then_some(next(&mut rng) % 100);
+        m.cap = next(&mut rng)
+            .is_multiple_of(2)
+            .then_some(next(&mut rng) % 100);
         let badge = match next(&mut rng) % 3 {
             0 => next(&mut rng),
             _ => next(&mut rng) % 10,
