@@ -1,6 +1,6 @@
 //! An iperf3-compatible server over the library OS socket API (`no_std` + `alloc`).
 //!
-//! Serves TCP tests (`-t`, `-l`, `-P`, `-R`; client-side `-b` needs nothing here),
+//! Serves TCP tests (`-t`, `-n`, `-k`, `-l`, `-P`, `-R`; client-side `-b` needs nothing here),
 //! exchanges results so the stock client prints its report with the server's CPU use
 //! from the library OS's idle accounting, and refuses what it does not implement
 //! (UDP, SCTP, `--bidir`) with the "not implemented" error.

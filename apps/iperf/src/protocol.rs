@@ -145,6 +145,11 @@ pub struct Params {
     pub protocol: Protocol,
     /// Test length in seconds (0 when the client limits bytes or blocks instead).
     pub time_s: u64,
+    /// Bytes to transfer (`-n`; 0: no byte limit). The client ends the test once this
+    /// many have been sent (or, with `-R`, received).
+    pub bytes: u64,
+    /// Blocks of `len` bytes to transfer (`-k`; 0: no block limit).
+    pub blocks: u64,
     /// Seconds omitted at the start.
     pub omit_s: u64,
     /// Number of parallel data streams (at least 1).
@@ -216,6 +221,8 @@ impl Params {
         Ok(Params {
             protocol,
             time_s,
+            bytes: get_u64(&object, "num", 0)?,
+            blocks: get_u64(&object, "blockcount", 0)?,
             omit_s,
             parallel: usize::try_from(parallel).map_err(|_| ProtocolError::BadValue("parallel"))?,
             len: match usize::try_from(len) {
@@ -226,6 +233,21 @@ impl Params {
             reverse: get_bool(&object, "reverse")?,
             bidirectional: get_bool(&object, "bidirectional")?,
         })
+    }
+
+    /// Returns how many bytes the server sends in all in a reverse test limited by bytes
+    /// or blocks (`None`: no limit, the test runs until TEST_END).
+    ///
+    /// The client ends such a test once it has received `bytes`, or has completed
+    /// `blocks` reads of at most `len` bytes each; `blocks * len` bytes always suffice.
+    pub fn send_budget(&self) -> Option<u64> {
+        if self.bytes > 0 {
+            Some(self.bytes)
+        } else if self.blocks > 0 {
+            Some(self.blocks.saturating_mul(self.len as u64))
+        } else {
+            None
+        }
     }
 
     /// Checks the test is one this server runs; `Err` carries the SERVER_ERROR code.
@@ -332,7 +354,26 @@ mod tests {
         assert_eq!(params.protocol, Protocol::Tcp);
         assert_eq!((params.time_s, params.parallel, params.len), (2, 2, 131072));
         assert!(!params.reverse);
+        assert_eq!((params.bytes, params.blocks), (0, 0));
+        assert_eq!(params.send_budget(), None);
         assert_eq!(params.check(128, 1 << 20), Ok(()));
+    }
+
+    #[test]
+    fn byte_and_block_limits_parse_into_a_send_budget() {
+        let bytes = Params::parse(
+            br#"{"tcp":true,"omit":0,"time":0,"num":1048576,"blockcount":0,"parallel":1,"len":131072,"reverse":true}"#,
+        )
+        .unwrap();
+        assert_eq!((bytes.time_s, bytes.bytes, bytes.blocks), (0, 1 << 20, 0));
+        assert_eq!(bytes.send_budget(), Some(1 << 20));
+        assert_eq!(bytes.check(128, 1 << 20), Ok(()));
+        let blocks =
+            Params::parse(br#"{"tcp":true,"time":0,"num":0,"blockcount":5,"len":1000}"#).unwrap();
+        assert_eq!((blocks.bytes, blocks.blocks), (0, 5));
+        assert_eq!(blocks.send_budget(), Some(5000));
+        assert!(Params::parse(br#"{"tcp":true,"num":-1}"#).is_err());
+        assert!(Params::parse(br#"{"tcp":true,"blockcount":"many"}"#).is_err());
     }
 
     #[test]

@@ -435,9 +435,9 @@ async fn run_test_steps(
         return Ok(Outcome::Refused);
     }
     shared.log(format_args!(
-        "test: {} stream(s), {} s, len {}{}",
+        "test: {} stream(s), {}, len {}{}",
         params.parallel,
-        params.time_s,
+        EndCondition(&params),
         params.len,
         if params.reverse { ", reverse" } else { "" }
     ));
@@ -480,18 +480,25 @@ async fn run_test_steps(
         .iter()
         .map(|_| Rc::new(StreamCounter::default()))
         .collect();
-    let tasks: Vec<_> = streams
+    let budget = Rc::new(SendBudget {
+        left: Cell::new(params.send_budget()),
+    });
+    let test_end = Rc::new(TestEndSignal::default());
+    let mut tasks: Vec<_> = streams
         .into_iter()
         .zip(counters.iter().cloned())
         .map(|(stream, counter)| {
             if params.reverse {
                 shared
                     .runtime
-                    .spawn(send_stream(stream, counter, params.len))
+                    .spawn(send_stream(stream, counter, params.len, budget.clone()))
             } else {
-                shared
-                    .runtime
-                    .spawn(receive_stream(stream, counter, params.len))
+                shared.runtime.spawn(receive_stream(
+                    stream,
+                    counter,
+                    params.len,
+                    test_end.clone(),
+                ))
             }
         })
         .collect();
@@ -503,6 +510,14 @@ async fn run_test_steps(
         .idle_stats()
         .utilisation_since(&idle_at_start)
         * 100.0;
+    if ended.is_ok() && !params.reverse {
+        // Count what arrived before TEST_END, as a byte-limited test's last bytes may
+        // still sit in the receive buffers.
+        test_end.signal();
+        for task in tasks.iter_mut() {
+            let _ = shared.runtime.timeout(NS_PER_SEC, task).await;
+        }
+    }
     for task in &tasks {
         task.abort();
     }
@@ -589,8 +604,50 @@ struct StreamCounter {
 }
 
 /// Counts and discards what the client sends until it closes (or the task is aborted).
-async fn receive_stream(mut stream: TcpStream, counter: Rc<StreamCounter>, len: usize) {
-    while let Ok(n) = stream.discard(len).await {
+/// Tells the receiving streams that the client sent TEST_END.
+#[derive(Default)]
+struct TestEndSignal {
+    ended: Cell<bool>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl TestEndSignal {
+    fn signal(&self) {
+        self.ended.set(true);
+        for waker in self.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.ended.get() {
+                Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Counts and discards what the client sends until it closes, the task is aborted, or
+/// TEST_END is signalled; then counts what is already buffered and ends.
+async fn receive_stream(
+    mut stream: TcpStream,
+    counter: Rc<StreamCounter>,
+    len: usize,
+    test_end: Rc<TestEndSignal>,
+) {
+    loop {
+        match select(stream.discard(len), test_end.wait()).await {
+            Either::Left(Ok(0)) | Either::Left(Err(_)) => return,
+            Either::Left(Ok(n)) => counter.bytes.set(counter.bytes.get() + n as u64),
+            Either::Right(()) => break,
+        }
+    }
+    while let Ok(n) = stream.try_discard(usize::MAX) {
         if n == 0 {
             break;
         }
@@ -598,12 +655,61 @@ async fn receive_stream(mut stream: TcpStream, counter: Rc<StreamCounter>, len: 
     }
 }
 
-/// Sends `len`-byte blocks until the task is aborted or the client goes away.
-async fn send_stream(mut stream: TcpStream, counter: Rc<StreamCounter>, len: usize) {
+/// Bytes a reverse test may still send across all its streams (`None`: no limit).
+struct SendBudget {
+    left: Cell<Option<u64>>,
+}
+
+/// How a test ends, for the log: after some seconds, bytes or blocks.
+struct EndCondition<'a>(&'a Params);
+
+impl core::fmt::Display for EndCondition<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let params = self.0;
+        if params.bytes > 0 {
+            write!(f, "{} bytes", params.bytes)
+        } else if params.blocks > 0 {
+            write!(f, "{} blocks", params.blocks)
+        } else {
+            write!(f, "{} s", params.time_s)
+        }
+    }
+}
+
+/// Sends `len`-byte blocks until the task is aborted, the client goes away, or the
+/// test's byte budget is spent; then keeps the connection open (idle) until TEST_END
+/// aborts the task.
+async fn send_stream(
+    mut stream: TcpStream,
+    counter: Rc<StreamCounter>,
+    len: usize,
+    budget: Rc<SendBudget>,
+) {
     let block: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let mut offset = 0;
-    while let Ok(n) = stream.write(&block[offset..]).await {
+    loop {
+        // Reserve what this write may send, so parallel streams never overspend.
+        let want = match budget.left.get() {
+            None => len - offset,
+            Some(0) => break,
+            Some(left) => {
+                let want = (len - offset).min(usize::try_from(left).unwrap_or(len));
+                budget.left.set(Some(left - want as u64));
+                want
+            }
+        };
+        let written = stream.write(&block[offset..offset + want]).await;
+        let n = written.as_ref().map_or(0, |&n| n);
+        if let Some(left) = budget.left.get() {
+            budget.left.set(Some(left + (want - n) as u64));
+        }
+        if written.is_err() {
+            return;
+        }
         counter.bytes.set(counter.bytes.get() + n as u64);
         offset = (offset + n) % len;
     }
+    // Closing now would show the client an end of stream before it ends the test.
+    core::future::pending::<()>().await;
+    drop(stream);
 }

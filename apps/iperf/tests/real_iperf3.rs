@@ -55,7 +55,10 @@ impl Setup {
     }
 
     /// Runs the stock client in the namespace (bounded by `timeout`), returns its JSON.
+    /// Tests run for one second unless `extra` limits bytes (`-n`) or blocks (`-k`).
     fn client(&self, iperf3: &str, extra: &[&str]) -> (Output, Value) {
+        let limited = extra.iter().any(|a| *a == "-n" || *a == "-k");
+        let time: &[&str] = if limited { &[] } else { &["-t", "1"] };
         let output = Command::new("timeout")
             .args([
                 "30",
@@ -66,10 +69,9 @@ impl Setup {
                 iperf3,
                 "-c",
                 GUEST_IP,
-                "-t",
-                "1",
                 "-J",
             ])
+            .args(time)
             .args(extra)
             .output()
             .expect("run iperf3");
@@ -126,7 +128,7 @@ fn stock_iperf3_client_over_tap() {
             "--ip",
             &format!("{GUEST_IP}/24"),
             "--max-tests",
-            "5",
+            "9",
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -172,6 +174,35 @@ fn stock_iperf3_client_over_tap() {
         );
     }
 
+    // Byte (-n) and block (-k) limits: the client ends the test once it has sent, or
+    // with -R received, that much, counting a block per write or read call (however
+    // short); a reverse server sends no more than the limit (blocks of `-l` bytes).
+    for (args, limit) in [
+        (&["-n", "3M"][..], 3 << 20),
+        (&["-R", "-n", "3M"][..], 3 << 20),
+        (&["-k", "40", "-l", "32K"][..], 40 << 15),
+        (&["-R", "-k", "40", "-l", "32K"][..], 40 << 15),
+    ] {
+        let (output, json) = setup.client(&iperf3, args);
+        assert!(output.status.success(), "iperf3 {args:?} failed: {json}");
+        assert!(json.get("error").is_none(), "iperf3 {args:?}: {json}");
+        let end = &json["end"];
+        let sent = end["sum_sent"]["bytes"].as_u64().unwrap_or(0);
+        let received = end["sum_received"]["bytes"].as_u64().unwrap_or(0);
+        let (reverse, bytes) = (args.contains(&"-R"), args.contains(&"-n"));
+        assert!(sent > 0 && received > 0, "iperf3 {args:?}: no bytes: {end}");
+        match (reverse, bytes) {
+            (false, true) => assert!(sent >= limit, "iperf3 {args:?}: {end}"),
+            (true, true) => {
+                assert_eq!(received, limit, "iperf3 {args:?}: {end}");
+                assert_eq!(sent, limit, "iperf3 {args:?}: {end}");
+            }
+            (true, false) => assert!(sent <= limit, "iperf3 {args:?}: overshot: {end}"),
+            (false, false) => {}
+        }
+        println!("iperf3 {args:?}: sent {sent}, received {received} bytes");
+    }
+
     // iperf3 3.12 exits 0 with -J even on errors; the JSON's "error" tells.
     let (_, json) = setup.client(&iperf3, &["-u"]);
     let error = json["error"].as_str().unwrap_or_default();
@@ -180,7 +211,7 @@ fn stock_iperf3_client_over_tap() {
         "unexpected error: {json}"
     );
 
-    // The server stops by itself after its five tests.
+    // The server stops by itself after its nine tests.
     let deadline = Instant::now() + Duration::from_secs(10);
     let server = setup.server.as_mut().unwrap();
     loop {

@@ -251,3 +251,60 @@ fn no_data_watchdog_ends_a_stalled_test() {
         assert_eq!((stats.failed, stats.completed), (1, 1));
     })
 }
+
+#[test]
+fn byte_and_block_limited_tests_complete() {
+    bounded(|| {
+        let runs = [
+            Options {
+                parallel: 2,
+                bytes: 300_000,
+                seed: 60,
+                ..Options::default()
+            },
+            Options {
+                parallel: 2,
+                reverse: true,
+                bytes: 300_001,
+                seed: 61,
+                ..Options::default()
+            },
+            Options {
+                reverse: true,
+                blocks: 5,
+                len: 10_000,
+                seed: 62,
+                ..Options::default()
+            },
+            Options {
+                blocks: 7,
+                len: 10_000,
+                seed: 63,
+                ..Options::default()
+            },
+        ];
+        let expected = runs.clone();
+        let (outcomes, stats) = with_server(test_config(runs.len() as u64), async |net| {
+            let mut outcomes = Vec::new();
+            for options in &runs {
+                outcomes.push(run_client(&net, options).await);
+            }
+            outcomes
+        });
+        for (options, outcome) in expected.iter().zip(outcomes) {
+            let limit = options.limit().unwrap();
+            let outcome = outcome.unwrap_or_else(|e| panic!("{options:?}: {e}"));
+            let Outcome::Done { client_bytes, .. } = &outcome else {
+                panic!("{options:?}: {outcome:?}")
+            };
+            // The client moved exactly its limit: a sender stops there, and a reverse
+            // server sends no more than the client asked for. A receiving server
+            // counts everything that reached it before TEST_END, read or not yet
+            // (this client sends TEST_END once the server's stack acknowledged all).
+            assert_eq!(*client_bytes, limit, "{options:?}");
+            let server_bytes = check_done(outcome, options.parallel);
+            assert_eq!(server_bytes, limit, "{options:?}");
+        }
+        assert_eq!(stats.completed, expected.len() as u64);
+    })
+}

@@ -106,6 +106,25 @@ pub struct Options {
     pub seed: u64,
     /// Open one data connection with a wrong cookie first (expects ACCESS_DENIED).
     pub bad_data_cookie: bool,
+    /// `-n`: end the test after this many bytes (sent, or received with `reverse`)
+    /// instead of after `run_ms`; 0 for none.
+    pub bytes: u64,
+    /// `-k`: end the test after this many `len`-byte blocks; 0 for none.
+    pub blocks: u64,
+}
+
+impl Options {
+    /// The bytes after which the client ends the test, if it is limited by bytes or
+    /// blocks.
+    pub fn limit(&self) -> Option<u64> {
+        if self.bytes > 0 {
+            Some(self.bytes)
+        } else if self.blocks > 0 {
+            Some(self.blocks * self.len as u64)
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for Options {
@@ -118,6 +137,8 @@ impl Default for Options {
             run_ms: 200,
             seed: 1,
             bad_data_cookie: false,
+            bytes: 0,
+            blocks: 0,
         }
     }
 }
@@ -207,8 +228,10 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
     if first != State::ParamExchange.byte() {
         return Err(format!("expected PARAM_EXCHANGE, got {first}"));
     }
-    let mut params = json!({"omit":0,"time":1,"num":0,"blockcount":0,"parallel":options.parallel,
-        "len":options.len,"pacing_timer":1000,"client_version":"3.12"});
+    // Like the stock client: a byte or block limit replaces the time limit.
+    let time = if options.limit().is_some() { 0 } else { 1 };
+    let mut params = json!({"omit":0,"time":time,"num":options.bytes,"blockcount":options.blocks,
+        "parallel":options.parallel,"len":options.len,"pacing_timer":1000,"client_version":"3.12"});
     params[if options.udp { "udp" } else { "tcp" }] = json!(true);
     if options.reverse {
         params["reverse"] = json!(true);
@@ -259,6 +282,11 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
     expect_state(&runtime, &mut control, State::TestRunning).await?;
     let counters: Vec<std::rc::Rc<std::cell::Cell<u64>>> =
         streams.iter().map(|_| Default::default()).collect();
+    // Bytes moved on all streams, against the byte or block limit; senders reserve
+    // before they write, so parallel streams never send more than the limit.
+    let total: std::rc::Rc<std::cell::Cell<u64>> = Default::default();
+    let reserved: std::rc::Rc<std::cell::Cell<u64>> = Default::default();
+    let limit = options.limit();
     // Per stream: data has reached the server (it acknowledged some, or sent some).
     let delivered: Vec<std::rc::Rc<std::cell::Cell<bool>>> =
         streams.iter().map(|_| Default::default()).collect();
@@ -268,17 +296,36 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
         .zip(delivered.iter().cloned())
         .map(|((mut stream, counter), delivered)| {
             let (reverse, len) = (options.reverse, options.len);
+            let (total, reserved) = (total.clone(), reserved.clone());
             runtime.spawn(async move {
                 let mut block = vec![0x5au8; len];
                 loop {
+                    // A sender stops at the limit; a receiver takes what comes.
+                    let room = limit.map_or(len as u64, |l| l.saturating_sub(reserved.get()));
+                    if !reverse && room == 0 {
+                        // Unlike the stock client, wait until the server's stack has
+                        // everything, so its count does not depend on timing.
+                        if stream.flush().await.is_ok() {
+                            delivered.set(true);
+                        }
+                        break;
+                    }
                     let result = if reverse {
                         stream.read(&mut block).await
                     } else {
-                        stream.write(&block).await
+                        let want = (len as u64).min(room);
+                        reserved.set(reserved.get() + want);
+                        let result = stream.write(&block[..want as usize]).await;
+                        let unsent = want - *result.as_ref().unwrap_or(&0) as u64;
+                        reserved.set(reserved.get() - unsent);
+                        result
                     };
                     match result {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => counter.set(counter.get() + n as u64),
+                        Ok(n) => {
+                            counter.set(counter.get() + n as u64);
+                            total.set(total.get() + n as u64);
+                        }
                     }
                     // Written bytes beyond those still unacknowledged reached the server.
                     if reverse || counter.get() > stream.send_queue() as u64 {
@@ -289,12 +336,28 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
             })
         })
         .collect();
-    runtime.sleep(options.run_ms * NS_PER_MS).await;
-    // On a loaded machine the run time can pass before a single byte got through; end
-    // the test only once every stream moved data, so the server has some to report.
-    let deadline = runtime.now_ns() + STEP_TIMEOUT;
-    while !delivered.iter().all(|d| d.get()) && runtime.now_ns() < deadline {
-        runtime.sleep(NS_PER_MS).await;
+    match limit {
+        Some(limit) => {
+            // The stock client ends the test once the limit is reached.
+            let deadline = runtime.now_ns() + 2 * STEP_TIMEOUT;
+            let sent = || options.reverse || delivered.iter().all(|d| d.get());
+            while total.get() < limit || !sent() {
+                if runtime.now_ns() >= deadline {
+                    return Err(format!("only {} of {limit} bytes moved", total.get()));
+                }
+                runtime.sleep(NS_PER_MS).await;
+            }
+        }
+        None => {
+            runtime.sleep(options.run_ms * NS_PER_MS).await;
+            // On a loaded machine the run time can pass before a single byte got
+            // through; end the test only once every stream moved data, so the server
+            // has some to report.
+            let deadline = runtime.now_ns() + STEP_TIMEOUT;
+            while !delivered.iter().all(|d| d.get()) && runtime.now_ns() < deadline {
+                runtime.sleep(NS_PER_MS).await;
+            }
+        }
     }
     for task in &tasks {
         task.abort();
