@@ -12,14 +12,16 @@ use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
+use core::future::poll_fn;
 use core::net::Ipv4Addr;
-use core::task::Waker;
+use core::task::{Poll, Waker};
 
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::tcp as smol_tcp;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr};
 
+use crate::error::Error;
 use crate::executor::{Reactor, Runtime};
 use device::{DeviceAdapter, NetCounters, NetDevice};
 
@@ -39,7 +41,9 @@ pub struct Ipv4Config {
 pub struct NetConfig {
     /// A static IPv4 address; `None` leaves the interface unaddressed (or to DHCP).
     pub ipv4: Option<Ipv4Config>,
-    /// Ask for an address by DHCP (needs the `dhcp` feature; ignored without it).
+    /// Ask for an address (and default gateway) by DHCP; a lease replaces the static
+    /// `ipv4`, if any. [`Net::wait_for_ipv4`] waits for it.
+    #[cfg(feature = "dhcp")]
     pub dhcp: bool,
     /// Receive buffer per TCP socket in bytes, at most [`MAX_TCP_RX_BUFFER`] (larger
     /// values are clamped to it). Above 64 KiB - 1 the receive window is scaled.
@@ -54,6 +58,7 @@ impl Default for NetConfig {
     fn default() -> NetConfig {
         NetConfig {
             ipv4: None,
+            #[cfg(feature = "dhcp")]
             dhcp: false,
             tcp_rx_buffer: DEFAULT_TCP_RX_BUFFER,
             tcp_tx_buffer: DEFAULT_TCP_TX_BUFFER,
@@ -76,6 +81,10 @@ pub const MAX_TCP_RX_BUFFER: usize = (1 << 30) - 1;
 pub const DEFAULT_TCP_RX_BUFFER: usize = 256 * 1024;
 /// Transmit buffer per TCP socket when [`NetConfig`] does not say.
 pub const DEFAULT_TCP_TX_BUFFER: usize = 256 * 1024;
+
+/// Seconds between DHCP DISCOVERs while no server answers.
+#[cfg(feature = "dhcp")]
+const DHCP_DISCOVER_RETRY_S: u64 = 2;
 
 /// How long a dropped stream may take to finish its close before it is aborted.
 const ORPHAN_LINGER_NS: u64 = 10 * crate::NS_PER_SEC;
@@ -302,9 +311,16 @@ impl Net {
         #[allow(unused_mut)]
         let mut sockets = SocketSet::new(Vec::new());
         #[cfg(feature = "dhcp")]
-        let dhcp = config
-            .dhcp
-            .then(|| sockets.add(smoltcp::socket::dhcpv4::Socket::new()));
+        let dhcp = config.dhcp.then(|| {
+            use smoltcp::socket::dhcpv4;
+            let mut socket = dhcpv4::Socket::new();
+            let mut retry = dhcpv4::RetryConfig::default();
+            // A DISCOVER lost while the link comes up is sent again soon, not after
+            // smoltcp's default 10 s.
+            retry.discover_timeout = smoltcp::time::Duration::from_secs(DHCP_DISCOVER_RETRY_S);
+            socket.set_retry_config(retry);
+            sockets.add(socket)
+        });
         let next_port = EPHEMERAL_FIRST + (seed % 8192) as u16;
         let state = NetState {
             iface,
@@ -341,6 +357,44 @@ impl Net {
     /// Returns the interface's IPv4 address, if it has one (static or from DHCP).
     pub fn ipv4_address(&self) -> Option<Ipv4Addr> {
         self.inner.state.borrow().iface.ipv4_addr()
+    }
+
+    /// Waits until the interface has an IPv4 address (static, or leased by DHCP) and
+    /// returns it; fails with `TimedOut` after `timeout_ns`.
+    pub async fn wait_for_ipv4(&self, timeout_ns: u64) -> Result<Ipv4Addr, Error> {
+        let address = poll_fn(|cx| match self.ipv4_address() {
+            Some(address) => Poll::Ready(address),
+            None => {
+                self.inner.wait(cx.waker());
+                Poll::Pending
+            }
+        });
+        self.runtime()
+            .timeout(timeout_ns, address)
+            .await
+            .map_err(|_| Error::TimedOut)
+    }
+
+    /// Returns the interface's IPv4 prefix length, if it has an address.
+    pub fn ipv4_prefix_len(&self) -> Option<u8> {
+        let state = self.inner.state.borrow();
+        state.iface.ip_addrs().first().map(|cidr| {
+            let IpCidr::Ipv4(v4) = cidr;
+            v4.prefix_len()
+        })
+    }
+
+    /// Returns the default IPv4 gateway, if one is set (static, or from DHCP).
+    pub fn ipv4_gateway(&self) -> Option<Ipv4Addr> {
+        let route = self
+            .inner
+            .state
+            .borrow()
+            .iface
+            .routes()
+            .get_default_ipv4_route()?;
+        let IpAddress::Ipv4(gateway) = route.via_router;
+        Some(gateway)
     }
 
     /// Returns the number of dropped connections still closing in the background.
