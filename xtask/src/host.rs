@@ -71,11 +71,19 @@ const QEMU_NEEDS: &[Need] = &[Need {
     package: "qemu-system-x86",
 }];
 
-const IPERF_NEEDS: &[Need] = &[Need {
-    what: "iperf3",
-    present: || has_command("iperf3"),
-    package: "iperf3",
-}];
+const IPERF_NEEDS: &[Need] = &[
+    Need {
+        what: "iperf3",
+        present: || has_command("iperf3"),
+        package: "iperf3",
+    },
+    // The DHCP test's server (apps/iperf/tests/dhcp_tap.rs).
+    Need {
+        what: "dnsmasq",
+        present: || has_command("dnsmasq"),
+        package: "dnsmasq-base",
+    },
+];
 
 /// The Python interpreter the benchmark plots run with (Debian's, where apt installs
 /// matplotlib).
