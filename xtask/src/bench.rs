@@ -37,8 +37,9 @@ pub fn dir() -> PathBuf {
     crate::target_dir().join("bench")
 }
 
-/// Runs every benchmark with `profile`: the network benchmark, then the kernel's share;
-/// a failing one does not stop the others (the error lists every failure).
+/// Runs every benchmark with `profile`: the network benchmark, the kernel's share, the
+/// microbenchmarks, then prints the lines-of-code table; a failing one does not stop the
+/// others (the error lists every failure).
 pub fn all(profile: Profile) -> Result<()> {
     let clock = std::time::Instant::now();
     let mut failed = Vec::new();
@@ -49,6 +50,11 @@ pub fn all(profile: Profile) -> Result<()> {
     if let Err(e) = crate::bench_kernel::run(&kernel) {
         failed.push(format!("kernel: {e}"));
     }
+    if let Err(e) = micro() {
+        failed.push(format!("micro: {e}"));
+    }
+    crate::step("lines of code (the paper's Table 1)");
+    crate::loc::run()?;
     crate::step(&format!(
         "cargo xtask bench ({}) took {:.1} min",
         profile.name(),
@@ -59,6 +65,39 @@ pub fn all(profile: Profile) -> Result<()> {
     } else {
         Err(failed.join("\n"))
     }
+}
+
+/// Runs the microbenchmarks (`systems/bench/micro.toml`: IPC round trips, notification
+/// and interrupt-to-driver latencies, in TSC cycles), prints them and writes
+/// `target/bench/micro.json`: `{"schema": "tessera-bench-micro/1", "results": [..]}` with
+/// one object per benchmark as [`crate::bench_micro::MicroResult::to_json`] describes.
+pub fn micro() -> Result<()> {
+    let results = crate::bench_micro::run()?;
+    println!(
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+        "benchmark", "median", "min", "p10", "p90", "max", "median ns"
+    );
+    for r in &results {
+        let ns = r
+            .ns(r.median)
+            .map_or("-".to_string(), |ns| format!("{ns:.0}"));
+        println!(
+            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+            r.name, r.median, r.min, r.p10, r.p90, r.max, ns
+        );
+    }
+    let json = serde_json::json!({
+        "schema": "tessera-bench-micro/1",
+        "unit": "TSC cycles",
+        "results": results.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+    });
+    let dir = dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("micro.json");
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::step(&format!("wrote {}", path.display()));
+    Ok(())
 }
 
 /// One guest CPU accounting sample: the line `STAT up_us=U idle_us=I` that the Tessera

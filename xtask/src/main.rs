@@ -68,6 +68,9 @@ enum BenchWhat {
     /// The kernel's share of the CPU by entry kind per interrupt delivery method
     /// (Figure 5): target/bench/kernel.json and kernel.png.
     Kernel,
+    /// IPC round trips, notification and interrupt-to-driver latencies in cycles:
+    /// target/bench/micro.json.
+    Micro,
 }
 
 #[derive(Args)]
@@ -245,6 +248,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         None => xtask::bench::all(profile),
         Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
         Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
+        Some(BenchWhat::Micro) => xtask::bench::micro(),
         Some(BenchWhat::Kernel) => {
             xtask::bench_kernel::run(&xtask::bench_kernel::Options::for_profile(profile))
                 .map(|_| ())
