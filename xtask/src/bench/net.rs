@@ -389,6 +389,8 @@ pub fn derive_description(text: &str, name: &str, irq: &str, stat_ms: u32) -> Op
         } else if in_nic0 && !irq_done && trimmed.starts_with("irq = \"") {
             out.push_str(&format!("irq = \"{irq}\""));
             irq_done = true;
+        } else if let Some(line) = pic_line(trimmed).filter(|_| irq == "pic" && !in_nic0) {
+            out.push_str(&line);
         } else {
             out.push_str(line);
         }
@@ -397,9 +399,29 @@ pub fn derive_description(text: &str, name: &str, irq: &str, stat_ms: u32) -> Op
     (named && args_done && irq_done).then_some(out)
 }
 
+/// For the PIC kernel: a fixed IOAPIC pin `irq = { ioapic = N }` as the ISA line the PIC
+/// sees (the PIT's pin 2 is line 0, the other ISA pins keep their number).
+fn pic_line(trimmed: &str) -> Option<String> {
+    let inner = trimmed.strip_prefix("irq = {")?.split('}').next()?;
+    let pin: u8 = inner
+        .trim()
+        .strip_prefix("ioapic")?
+        .trim()
+        .strip_prefix('=')?
+        .trim()
+        .parse()
+        .ok()?;
+    let line = match pin {
+        2 => 0,
+        p if p < 16 => p,
+        _ => return None,
+    };
+    Some(format!("irq = {{ pic = {line} }}"))
+}
+
 fn prepare(spec: &SystemSpec) -> Result<Prepared> {
     if let Some(why) = spec.known_unsupported() {
-        return Err(format!("unsupported: {why}"));
+        return Err(why.to_string());
     }
     match spec.os {
         Os::Linux => linux::build().map(Prepared::Linux),
@@ -965,15 +987,33 @@ mod tests {
             "{derived}"
         );
         assert!(derive_description("[system]\n", "x", "msi", 500).is_none());
+        let pic = derive_description(text, "tessera-p", "pic", 500).unwrap();
+        assert!(pic.contains("irq = \"pic\"\n\n"), "{pic}");
+        let timer = "[[device]]\nname = \"pit\"\nirq = { ioapic = 2 }\n";
+        let pic = derive_description(&format!("{text}{timer}"), "p", "pic", 500).unwrap();
+        assert!(
+            pic.ends_with("name = \"pit\"\nirq = { pic = 0 }\n"),
+            "{pic}"
+        );
+        let msi = derive_description(&format!("{text}{timer}"), "m", "msi", 500).unwrap();
+        assert!(msi.ends_with("irq = { ioapic = 2 }\n"), "{msi}");
+        assert_eq!(
+            pic_line("irq = { ioapic = 9 }").as_deref(),
+            Some("irq = { pic = 9 }")
+        );
+        assert_eq!(pic_line("irq = { ioapic = 20 }"), None);
+        assert_eq!(pic_line("irq = \"msi\""), None);
         let unnamed = text.replace("[system]", "[other]");
         assert!(derive_description(&unnamed, "x", "msi", 500).is_none());
-        // Both shipped descriptions can be derived and stay valid.
-        for base in [
-            "systems/net-unikernel.toml",
-            "systems/net-unikernel-virtio.toml",
+        // Both shipped descriptions can be derived for every delivery and stay valid.
+        for (base, irq) in [
+            ("systems/net-unikernel.toml", "ioapic"),
+            ("systems/net-unikernel.toml", "pic"),
+            ("systems/net-unikernel-virtio.toml", "ioapic"),
+            ("systems/net-unikernel-virtio.toml", "pic"),
         ] {
             let text = std::fs::read_to_string(workspace_root().join(base)).unwrap();
-            let derived = derive_description(&text, "tessera-y", "ioapic", 250).unwrap();
+            let derived = derive_description(&text, "tessera-y", irq, 250).unwrap();
             let path = std::env::temp_dir().join(format!("bench-net-{}.toml", std::process::id()));
             std::fs::write(&path, derived).unwrap();
             let system = build::load_system(&path).unwrap();
@@ -985,6 +1025,12 @@ mod tests {
                 .find(|c| c.name == "iperf")
                 .unwrap();
             assert_eq!(iperf.args.get("stat_ms").map(String::as_str), Some("250"));
+            let ioapic_pins = system
+                .devices
+                .iter()
+                .filter(|d| matches!(d.irq, Some(sysdesc::Irq::IoApic { .. })))
+                .count();
+            assert!(irq != "pic" || ioapic_pins == 0, "{base} {irq}: {system:?}");
         }
     }
 
