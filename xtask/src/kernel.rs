@@ -9,7 +9,7 @@ use tessera_kernel::{KernelConfig, Resolved, Variant};
 
 /// Our C supplements in `kernel/extra/`, concatenated into the kernel's compilation
 /// unit by `kernel/extra/tessera.mk` (each is empty unless its configuration is on).
-const EXTRA_SOURCES: &[&str] = &["cache.c", "benchmark_log.c"];
+const EXTRA_SOURCES: &[&str] = &["cache.c", "benchmark_log.c", "stack.c"];
 
 /// A built kernel: the ELF QEMU's multiboot loader takes, and its configuration.
 #[derive(Debug, Clone)]
