@@ -325,37 +325,14 @@ fn main(arg: usize) {
     let nic_irq: Cap<IrqHandler> =
         Cap::from_raw(devices.irq(nic).expect("nic0 has an interrupt").0);
 
-    // The PIT: ports for calibration and one-shots, IRQ 0 (IOAPIC pin 2).
-    let pit = Name::new("pit").expect("name");
-    // Deadlines (`timer` arg): "pit" (default when the description gives the PIT: its 1 ms
-    // tick), "hpet" (one-shots delivered as a message; see docs/NETWORK.md for why it is not
-    // the default yet) or "poll" (poll+yield; burns the CPU).
-    let timer_arg = info.arg("timer").unwrap_or("pit");
-    let pit_ports = devices.claim(pit).ok().and_then(|_| {
-        let ports = pool.slot().ok()?;
-        let mut client = PortsClient::new(EndpointTransport::new(devices_ep));
-        set_receive(client.transport(), ports);
-        client.ioport(pit).ok()?;
-        Some(Cap::<sel4::cap_type::IoPort>::from_raw(ports))
-    });
-    // The PIT's interrupt only when it is the deadline timer: an issued IRQ that nobody
-    // acknowledges would hold a vector (see docs/NETWORK.md on vectors above 0x31).
-    let pit_irq = pit_ports.filter(|_| timer_arg == "pit").and_then(|_| {
-        let irq_slot = pool.slot().ok()?;
-        set_receive(devices.transport(), irq_slot);
-        match devices.irq(pit) {
-            Ok(irq) => Some(Cap::<IrqHandler>::from_raw(irq.0)),
-            Err(e) => {
-                println!("iperf: no PIT interrupt ({e:?}): no PIT deadlines");
-                None
-            }
-        }
-    });
-    let pit_parts = pit_ports.zip(pit_irq);
+    // Deadlines (`timer` arg): "auto" (default: the HPET if the description gives one,
+    // else the PIT's 1 ms tick), "hpet", "pit", or "poll" (poll+yield: burns the CPU, so
+    // the idle figures mean nothing).
+    let timer_arg = info.arg("timer").unwrap_or("auto");
     // The HPET: its register page and a message-signalled interrupt, programmed into the
     // deadline timer's FSB route.
     let hpet = Name::new("hpet").expect("name");
-    let hpet_parts = match (timer_arg == "hpet").then(|| devices.claim(hpet)) {
+    let hpet_parts = match matches!(timer_arg, "hpet" | "auto").then(|| devices.claim(hpet)) {
         None | Some(Err(_)) => None,
         Some(Ok(_)) => (|| {
             let s = pool.slot().ok()?;
@@ -389,6 +366,33 @@ fn main(arg: usize) {
             }
         })(),
     };
+    // The PIT: ports for the TSC's calibration; its IRQ 0 (IOAPIC pin 2, PIC line 0) only
+    // when it times the deadlines.
+    let pit = Name::new("pit").expect("name");
+    let pit_ports = devices.claim(pit).ok().and_then(|_| {
+        let ports = pool.slot().ok()?;
+        let mut client = PortsClient::new(EndpointTransport::new(devices_ep));
+        set_receive(client.transport(), ports);
+        client.ioport(pit).ok()?;
+        Some(Cap::<sel4::cap_type::IoPort>::from_raw(ports))
+    });
+    let want_pit = match timer_arg {
+        "pit" => true,
+        "hpet" | "poll" => false,
+        _ => hpet_parts.is_none(),
+    };
+    let pit_irq = pit_ports.filter(|_| want_pit).and_then(|_| {
+        let irq_slot = pool.slot().ok()?;
+        set_receive(devices.transport(), irq_slot);
+        match devices.irq(pit) {
+            Ok(irq) => Some(Cap::<IrqHandler>::from_raw(irq.0)),
+            Err(e) => {
+                println!("iperf: no PIT interrupt ({e:?}): no PIT deadlines");
+                None
+            }
+        }
+    });
+    let pit_parts = pit_ports.zip(pit_irq);
     let hz = match (args.tsc_mhz, pit_ports) {
         (Some(mhz), _) => mhz * 1_000_000,
         (None, Some(ports)) => {
@@ -426,9 +430,7 @@ fn main(arg: usize) {
     }];
     let timer = match (hpet_parts, pit_parts) {
         (Some((hpet, handler)), _) => Some((Timer::Hpet(hpet), handler)),
-        (None, Some((ports, handler))) if timer_arg == "pit" => {
-            Some((Timer::Pit(PitPorts(ports)), handler))
-        }
+        (None, Some((ports, handler))) => Some((Timer::Pit(PitPorts(ports)), handler)),
         _ => None,
     };
     let timer_name = match &timer {

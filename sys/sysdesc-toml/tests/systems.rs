@@ -139,8 +139,8 @@ fn files_apps_share_fs_and_blk() {
 }
 
 #[test]
-fn hpet_unikernel_describes_the_hpet_as_a_memory_mapped_device() {
-    let s = load("net-unikernel-hpet.toml");
+fn unikernel_describes_the_hpet_as_a_memory_mapped_device() {
+    let s = load("net-unikernel.toml");
     let hpet = s.device("hpet").unwrap();
     assert_eq!(
         hpet.selector,
