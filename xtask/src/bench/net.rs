@@ -297,16 +297,18 @@ impl Guest {
         sleep_until(started + Duration::from_secs_f64(plan.skip_s()));
         let (out0, cpu0, t0) = (
             self.session.output().len(),
-            process_cpu_seconds(pid, self.ticks_per_second)?,
+            process_cpu_seconds(pid, self.ticks_per_second),
             Instant::now(),
         );
         sleep_until(t0 + Duration::from_secs_f64(plan.window_s));
         let (out1, cpu1, t1) = (
             self.session.output().len(),
-            process_cpu_seconds(pid, self.ticks_per_second)?,
+            process_cpu_seconds(pid, self.ticks_per_second),
             Instant::now(),
         );
+        // Wait for the client (bounded by `timeout`) before reporting any failure.
         let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let (cpu0, cpu1) = (cpu0?, cpu1?);
         let text = String::from_utf8_lossy(&output.stdout);
         let window_s = (t1 - t0).as_secs_f64();
         let from = plan.skip_s() - SETUP_S;
