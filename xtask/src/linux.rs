@@ -403,26 +403,57 @@ pub fn boot(
     Ok(boot)
 }
 
+/// How `cargo xtask linux run` boots the guest.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The NIC.
+    pub nic: Nic,
+    /// The network back end.
+    pub mode: Mode,
+    /// Under user networking: the host port forwarded to the guest's iperf3.
+    pub host_port: u16,
+    /// Period of the `STAT` lines in ms (0: none).
+    pub stat_ms: u32,
+    /// QEMU is stopped after this long.
+    pub timeout: std::time::Duration,
+}
+
 /// `cargo xtask linux run`: builds the guest and boots it on this terminal.
-pub fn run(nic: Nic, mode: Mode, stat_ms: u32, timeout: std::time::Duration) -> Result<()> {
+pub fn run(options: &RunOptions) -> Result<()> {
+    use crate::qemu::Outcome;
     let guest = build()?;
     let log = target_dir().join("logs/linux.log");
-    let port = 5201;
-    let mut boot = boot(&guest, nic, mode, port, stat_ms, log)?;
-    boot.timeout = timeout;
-    if mode == Mode::User {
+    let port = options.host_port;
+    let mut boot = boot(
+        &guest,
+        options.nic,
+        options.mode,
+        port,
+        options.stat_ms,
+        log.clone(),
+    )?;
+    boot.timeout = options.timeout;
+    if options.mode == Mode::User {
         step(&format!(
             "host 127.0.0.1:{port} is forwarded to the guest's iperf3"
         ));
     }
     step(&format!(
-        "booting Linux {} with {} (Ctrl-A X quits; serial log in target/logs/linux.log)",
+        "booting Linux {} with {} (Ctrl-A X quits; serial log in {})",
         guest.release,
-        nic.name()
+        options.nic.name(),
+        log.display()
     ));
-    let outcome = crate::qemu::run_interactive(&boot)?;
-    step(&format!("QEMU ended: {outcome:?}"));
-    Ok(())
+    // The guest never writes the debug-exit port: QEMU's own status is what comes back.
+    match crate::qemu::run_interactive(&boot)? {
+        Outcome::Qemu(Some(0)) => Ok(()),
+        Outcome::TimedOut => Err(format!(
+            "stopped QEMU after {:?} (--timeout)",
+            options.timeout
+        )),
+        Outcome::Exited(s) => Err(format!("QEMU failed (exit status {})", (s << 1) | 1)),
+        Outcome::Qemu(code) => Err(format!("QEMU ended with {code:?} (log: {})", log.display())),
+    }
 }
 
 #[cfg(test)]

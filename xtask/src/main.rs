@@ -100,6 +100,9 @@ struct LinuxRunArgs {
     /// tap (a TAP device in a private network namespace; needs root).
     #[arg(long, default_value = "user")]
     net: String,
+    /// Under user networking: the host port forwarded to the guest's iperf3 port 5201.
+    #[arg(long, default_value_t = 5201)]
+    port: u16,
     /// Period of the guest's `STAT up_us=.. idle_us=..` lines in ms (0: none).
     #[arg(long, default_value_t = 500)]
     stat_ms: u32,
@@ -257,9 +260,14 @@ fn bench(args: BenchArgs) -> Result<()> {
 }
 
 fn linux_run(args: LinuxRunArgs) -> Result<()> {
-    let nic = xtask::linux::Nic::parse(&args.nic)?;
-    let mode = qemu::net::Mode::parse(&args.net)?;
-    let result = xtask::linux::run(nic, mode, args.stat_ms, Duration::from_secs(args.timeout));
+    let options = xtask::linux::RunOptions {
+        nic: xtask::linux::Nic::parse(&args.nic)?,
+        mode: qemu::net::Mode::parse(&args.net)?,
+        host_port: args.port,
+        stat_ms: args.stat_ms,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let result = xtask::linux::run(&options);
     restore_terminal();
     result
 }
