@@ -17,7 +17,7 @@
 //! at top load a window may fill it early (`full`), which shortens that window but
 //! does not bias its shares.
 
-use crate::bench::Profile;
+use crate::bench::{self, Profile};
 use crate::qemu::net::{self, Mode};
 use crate::qemu::{Boot, Session};
 use crate::{build, host, step, target_dir, workspace_root, Result};
@@ -465,22 +465,6 @@ pub fn tsc_mhz(output: &str) -> Option<u64> {
         .flatten()
 }
 
-/// Median, minimum and maximum of `values` (`None` when empty).
-pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    Some((median, v[0], v[n - 1]))
-}
-
 fn tally_json(cycles: u64, count: u64, window: u64) -> serde_json::Value {
     let share = if window == 0 {
         0.0
@@ -536,9 +520,8 @@ pub fn json(options: &Options, results: &[Measured]) -> serde_json::Value {
                 .irqs()
                 .map(|(irq, x)| (irq.to_string(), tally_json(x.cycles, x.count, w)))
                 .collect();
-            let per_window = spread(&m.window_shares).map(|(median, min, max)| {
-                serde_json::json!({ "median": median, "min": min, "max": max })
-            });
+            let per_window = bench::Summary::of(&m.window_shares)
+                .map(|s| serde_json::json!({ "median": s.median, "min": s.min, "max": s.max }));
             serde_json::json!({
                 "method": m.method.name,
                 "kernel_variant": m.variant,
@@ -718,9 +701,8 @@ mod tests {
         assert_eq!(total.irq(11).count, 15);
         assert!((total.kernel_share() - 0.15).abs() < 1e-12);
         let shares: Vec<f64> = windows.iter().map(Summary::kernel_share).collect();
-        assert_eq!(spread(&shares), Some((0.1, 0.1, 0.3)));
-        assert_eq!(spread(&[]), None);
-        assert_eq!(spread(&[0.2, 0.4]), Some((0.30000000000000004, 0.2, 0.4)));
+        let spread = bench::Summary::of(&shares).unwrap();
+        assert_eq!((spread.median, spread.min, spread.max), (0.1, 0.1, 0.3));
     }
 
     #[test]
