@@ -109,6 +109,7 @@ fn groups() -> Vec<GroupSpec> {
     fn sel4_glue(p: &Path) -> bool {
         p.ends_with("sel4_transport.rs")
             || p.ends_with("build.rs") && p.to_string_lossy().contains("sys/loader")
+            || p.ends_with("sys/vspace/src/map.rs")
     }
     fn portable_lib(p: &Path) -> bool {
         !sel4_glue(p) && !p.to_string_lossy().contains("/tests/")
@@ -133,7 +134,7 @@ fn groups() -> Vec<GroupSpec> {
             any,
         ),
         (
-            "loader and IPC transport",
+            "loader, IPC transport, own mappings",
             Side::Sel4,
             vec!["sys/loader/src", "proto/src", "sys/vspace/src"],
             sel4_glue,
@@ -170,13 +171,15 @@ fn groups() -> Vec<GroupSpec> {
             not_shell,
         ),
         (
-            "interfaces, descriptions, image, loader planning",
+            "interfaces, descriptions, image, planning, kernel log",
             Side::Portable,
             vec![
                 "proto/src",
                 "sys/sysdesc/src",
                 "sys/bootimage/src",
                 "sys/loader/src",
+                "sys/vspace/src",
+                "sys/kernel-log/src",
             ],
             portable_lib,
         ),
