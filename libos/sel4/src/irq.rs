@@ -15,9 +15,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use rt::startinfo::slots;
-use sel4::cap_type::{CNode, IrqHandler, Notification, Tcb, X86Page};
-use sel4::{CPtr, Cap, CapData, CapRights, Error, ObjectType, PrioProps, UserContext, Word};
-use vspace::{MapError, Pool, VSpace};
+use sel4::cap_type::{CNode, IrqHandler, Notification};
+use sel4::{CPtr, Cap, CapData, CapRights, ObjectType};
+use vspace::{Pool, VSpace};
+
+use crate::thread;
 
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
 const STACK_SIZE: usize = 16 * 1024;
@@ -39,37 +41,12 @@ pub struct Source {
 }
 
 struct Shared {
-    ipc_buffer: u64,
     ntfn: Cap<Notification>,
     wake: Cap<Notification>,
     sources: Vec<Source>,
 }
 
-/// Why the interrupt thread could not be started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartError {
-    /// Objects, slots or mappings ran out.
-    Map(MapError),
-    /// An invocation failed at `step`.
-    Kernel {
-        /// What was being done.
-        step: &'static str,
-        /// The kernel's error.
-        error: Error,
-    },
-    /// More sources than badge bits, or a second interrupt thread.
-    Unsupported,
-}
-
-impl From<MapError> for StartError {
-    fn from(e: MapError) -> Self {
-        StartError::Map(e)
-    }
-}
-
-fn kernel(step: &'static str) -> impl Fn(Error) -> StartError {
-    move |error| StartError::Kernel { step, error }
-}
+pub use crate::thread::StartError;
 
 /// Starts the interrupt thread for `sources` (at most 32): each source's handler signals
 /// a notification of the thread's own with badge bit `index`; the thread signals `wake`
@@ -98,71 +75,27 @@ pub fn start<F: FnMut(u8) -> Option<CPtr>>(
             CapRights::all(),
             CapData::new_badge(1 << bit),
         )
-        .map_err(kernel("mint the IRQ notification"))?;
+        .map_err(StartError::kernel("mint the IRQ notification"))?;
         source
             .handler
             .irq_handler_set_notification(Cap::from_raw(badged))
-            .map_err(kernel("set the IRQ's notification"))?;
+            .map_err(StartError::kernel("set the IRQ's notification"))?;
         let _ = source.handler.irq_handler_ack();
     }
-    let ipc_frame = pool.object(ObjectType::X86Page, 0)?;
-    let ipc_buffer = vspace.map(
-        pool,
-        &[ipc_frame],
-        CapRights::read_write(),
-        sel4::consts::X86_DEFAULT_VM_ATTRIBUTES,
-    )?;
-    let tcb: Cap<Tcb> = Cap::from_raw(pool.object(ObjectType::Tcb, 0)?);
     let shared = Box::leak(Box::new(Shared {
-        ipc_buffer,
         ntfn,
         wake,
         sources,
     }));
-    let configure = |prio: u8| {
-        tcb.tcb_configure(
-            slots::FAULT,
-            PrioProps::new(prio as Word, prio as Word),
-            OWN,
-            CapData::NIL,
-            Cap::from_raw(slots::VSPACE),
-            CapData::NIL,
-            ipc_buffer,
-            Cap::<X86Page>::from_raw(ipc_frame),
-        )
-    };
-    let granted = match configure(priority) {
-        Ok(()) => priority,
-        Err(Error::RangeError) => {
-            configure(0).map_err(kernel("configure the interrupt thread"))?;
-            0
-        }
-        Err(error) => {
-            return Err(StartError::Kernel {
-                step: "configure the interrupt thread",
-                error,
-            })
-        }
-    };
-    sel4::syscall::debug_name_thread(tcb, "irq");
     let stack_top = core::ptr::addr_of_mut!(STACK) as u64 + STACK_SIZE as u64;
-    let regs = UserContext {
-        rip: entry as extern "C" fn(usize) -> ! as usize as u64,
-        // At a function's entry the stack is 8 below a 16-byte boundary.
-        rsp: stack_top - 8,
-        rdi: shared as *mut Shared as u64,
-        ..Default::default()
-    };
-    let count = (core::mem::size_of::<UserContext>() / core::mem::size_of::<Word>()) as Word;
-    tcb.tcb_write_registers(true, 0, count, &regs)
-        .map_err(kernel("start the interrupt thread"))?;
-    Ok(granted)
+    let argument = shared as *mut Shared as usize;
+    thread::spawn(pool, vspace, priority, "irq", entry, argument, stack_top)
 }
 
-extern "C" fn entry(shared: usize) -> ! {
+extern "C" fn entry(shared: usize, ipc_buffer: u64) -> ! {
     // SAFETY: `start` passes a leaked `Shared` that nothing else mutates.
     let shared = unsafe { &*(shared as *const Shared) };
-    sel4::ipc::set_user_data(shared.ipc_buffer);
+    sel4::ipc::set_user_data(ipc_buffer);
     loop {
         let badge = sel4::syscall::wait(shared.ntfn);
         for (bit, source) in shared.sources.iter().enumerate() {

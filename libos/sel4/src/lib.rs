@@ -10,6 +10,8 @@
 //!   it polls the notification and yields until the deadline (burns the CPU while
 //!   waiting; the idle figures then mean nothing).
 //! - **Console**: `rt::print!` (the kernel's debug console).
+//! - **Threads**: [`thread`] starts a second thread in the component's own address
+//!   space (the interrupt thread; also used by the microbenchmarks' helpers).
 //! - **Idle accounting**: the executor counts the time spent in `wait_until`; the PAL
 //!   keeps its own total and wake-up counts too ([`Sel4Pal::stats`]).
 //!
@@ -27,6 +29,7 @@ extern crate std;
 pub mod clock;
 pub mod irq;
 pub mod kernel_log;
+pub mod thread;
 
 use core::cell::{Cell, RefCell};
 
