@@ -5,78 +5,31 @@
 //! Skips (passing, with a printed reason) when not root or when `ip`, `iperf3` or
 //! `dnsmasq` is missing.
 
+mod netns;
+
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::thread::{self, sleep};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use netns::{is_root, tool, Namespace};
 
 const TAP: &str = "tessdhcp0";
 const HOST_CIDR: &str = "10.77.5.1/24";
 const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 5, 1);
 const POOL: (Ipv4Addr, Ipv4Addr) = (Ipv4Addr::new(10, 77, 5, 50), Ipv4Addr::new(10, 77, 5, 59));
 
-fn tool(name: &str) -> Option<String> {
-    ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"]
-        .iter()
-        .map(|dir| format!("{dir}/{name}"))
-        .find(|path| Path::new(path).exists())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-/// The namespace with the server and dnsmasq in it; dropping kills both and deletes
-/// the namespace (the TAP device goes with the server process).
-struct Setup {
-    ip: String,
-    namespace: String,
-    children: Vec<Child>,
-    lease_file: std::path::PathBuf,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new(&self.ip)
-            .args(["netns", "del", &self.namespace])
-            .status();
-        let _ = std::fs::remove_file(&self.lease_file);
-    }
-}
-
-impl Setup {
-    fn ip_ns(&self, args: &[&str]) -> bool {
-        Command::new(&self.ip)
-            .arg("-n")
-            .arg(&self.namespace)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn spawn_in_ns(&self, program: &str, args: &[&str], stdout: Stdio) -> Child {
-        Command::new(&self.ip)
-            .args(["netns", "exec", &self.namespace, program])
-            .args(args)
-            .stdout(stdout)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"))
-    }
+/// Starts `program` in the namespace, its stderr discarded.
+fn spawn_in_ns(setup: &Namespace, program: &str, args: &[&str], stdout: Stdio) -> Child {
+    setup
+        .exec(program)
+        .args(args)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"))
 }
 
 /// Parses the server's lease line: "iperf-hosted: DHCP lease A/P, gateway G".
@@ -112,21 +65,11 @@ fn dhcp_lease_from_dnsmasq_then_stock_iperf3() {
         return;
     }
     let namespace = format!("tessdhcp{}", std::process::id());
-    let mut setup = Setup {
-        ip: ip.clone(),
-        lease_file: std::env::temp_dir().join(format!("{namespace}.leases")),
-        namespace,
-        children: Vec::new(),
-    };
-    assert!(
-        Command::new(&ip)
-            .args(["netns", "add", &setup.namespace])
-            .status()
-            .unwrap()
-            .success(),
-        "ip netns add"
-    );
-    let mut server = setup.spawn_in_ns(
+    let lease_file = std::env::temp_dir().join(format!("{namespace}.leases"));
+    let mut setup = Namespace::new(&ip, namespace);
+    setup.files.push(lease_file.clone());
+    let mut server = spawn_in_ns(
+        &setup,
         env!("CARGO_BIN_EXE_iperf-hosted"),
         &["--tap", TAP, "--dhcp", "--max-tests", "1"],
         Stdio::piped(),
@@ -142,19 +85,13 @@ fn dhcp_lease_from_dnsmasq_then_stock_iperf3() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !setup.ip_ns(&["link", "show", TAP]) {
-        assert!(Instant::now() < deadline, "TAP device never appeared");
-        sleep(Duration::from_millis(20));
-    }
-    assert!(setup.ip_ns(&["addr", "add", HOST_CIDR, "dev", TAP]));
-    assert!(setup.ip_ns(&["link", "set", TAP, "up"]));
-    assert!(setup.ip_ns(&["link", "set", "lo", "up"]));
+    setup.host_side(TAP, HOST_CIDR);
     let range = format!("--dhcp-range={},{},255.255.255.0,10m", POOL.0, POOL.1);
-    let lease_file = format!("--dhcp-leasefile={}", setup.lease_file.display());
+    let lease_file = format!("--dhcp-leasefile={}", lease_file.display());
     let interface = format!("--interface={TAP}");
     let router = format!("--dhcp-option=option:router,{HOST_IP}");
-    let dnsmasq = setup.spawn_in_ns(
+    let dnsmasq = spawn_in_ns(
+        &setup,
         &dnsmasq,
         &[
             "--no-daemon",
@@ -189,33 +126,11 @@ fn dhcp_lease_from_dnsmasq_then_stock_iperf3() {
     assert_eq!(prefix, 24);
     assert_eq!(gateway, HOST_IP.to_string());
 
-    let output = Command::new("timeout")
-        .args(["30", &ip, "netns", "exec", &setup.namespace, &iperf3])
-        .args(["-c", &address.to_string(), "-t", "1", "-J"])
-        .output()
-        .expect("run iperf3");
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "iperf3 printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    });
+    let (_, json) = setup.client(&iperf3, &address.to_string(), &["-t", "1"]);
     assert!(json.get("error").is_none(), "iperf3: {json}");
     let received = json["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
     assert!(received > 0, "no bytes: {json}");
 
     // The server stops by itself after its one test.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let server = &mut setup.children[0];
-    loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            assert!(status.success(), "iperf-hosted exited with {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "iperf-hosted did not stop after its test"
-        );
-        sleep(Duration::from_millis(50));
-    }
+    setup.server_stops();
 }
