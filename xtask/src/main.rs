@@ -129,32 +129,64 @@ struct KernelArgs {
     /// Kernel benchmark support: none, entries (kernel-entry tracking) or utilisation.
     #[arg(long)]
     bench: Option<String>,
+    /// Interrupt delivery of the iperf unikernel's NIC (`nic0`): msi, ioapic or pic (pic
+    /// also picks the irq=pic kernel). Builds a derived description under target/systems/.
+    #[arg(long, conflicts_with = "foundation")]
+    nic_irq: Option<String>,
 }
 
 impl KernelArgs {
     /// The system to build (a relative path that does not exist here is taken from the
     /// workspace root); `None` with `--foundation`.
-    fn system(&self) -> Option<std::path::PathBuf> {
+    fn system(&self) -> Result<Option<std::path::PathBuf>> {
         if self.foundation {
-            return None;
+            return Ok(None);
         }
-        Some(if self.system.exists() {
+        let path = if self.system.exists() {
             self.system.clone()
         } else {
             xtask::workspace_root().join(&self.system)
-        })
+        };
+        match &self.nic_irq {
+            None => Ok(Some(path)),
+            Some(irq) => derive_nic_irq(&path, irq).map(Some),
+        }
     }
 
     fn variant(&self) -> Variant {
         let mut v = Variant::default();
         if let Some(irq) = &self.irq {
             v = v.with("irq", irq);
+        } else if self.nic_irq.as_deref() == Some("pic") {
+            v = v.with("irq", "pic");
         }
         if let Some(bench) = &self.bench {
             v = v.with("bench", bench);
         }
         v
     }
+}
+
+/// `path` with its `nic0` delivered by `irq`, written to `target/systems/NAME-IRQ.toml`.
+fn derive_nic_irq(path: &std::path::Path, irq: &str) -> Result<std::path::PathBuf> {
+    if !matches!(irq, "msi" | "ioapic" | "pic") {
+        return Err(format!("unknown --nic-irq `{irq}` (msi, ioapic or pic)"));
+    }
+    let system = build::load_system(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = format!("{}-{irq}", system.name);
+    let derived = xtask::bench::net::derive_description(&text, &name, irq, None).ok_or_else(|| {
+        format!(
+            "{}: --nic-irq needs an iperf unikernel description (a [[device]] nic0 with irq = \"..\" and the iperf args)",
+            path.display()
+        )
+    })?;
+    let dir = target_dir().join("systems");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let out = dir.join(format!("{name}.toml"));
+    std::fs::write(&out, derived).map_err(|e| format!("{}: {e}", out.display()))?;
+    step(&format!("nic0 delivered by {irq}: {}", out.display()));
+    Ok(out)
 }
 
 #[derive(Args)]
@@ -183,10 +215,13 @@ struct TestArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Build(k) => build::image(&k.variant(), k.system().as_deref()).map(|image| {
-            println!("kernel: {}", image.kernel.elf32.display());
-            println!("root:   {}", image.root.display());
-        }),
+        Cmd::Build(k) => k
+            .system()
+            .and_then(|system| build::image(&k.variant(), system.as_deref()))
+            .map(|image| {
+                println!("kernel: {}", image.kernel.elf32.display());
+                println!("root:   {}", image.root.display());
+            }),
         Cmd::Run(r) => run(r),
         Cmd::Test(t) => xtask::test::run(t.host_only),
         Cmd::Lint => xtask::test::lint(),
@@ -210,7 +245,7 @@ fn run(args: RunArgs) -> Result<()> {
         "kvm" => Accel::Kvm,
         other => return Err(format!("unknown accelerator `{other}` (tcg or kvm)")),
     };
-    let system_path = args.kernel.system();
+    let system_path = args.kernel.system()?;
     let image = build::image(&args.kernel.variant(), system_path.as_deref())?;
     let log = target_dir().join("logs/run.log");
     let mut boot = Boot::new(image.kernel.elf32.clone(), image.root.clone(), log.clone());

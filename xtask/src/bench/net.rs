@@ -350,7 +350,7 @@ fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
     let text =
         std::fs::read_to_string(workspace_root().join(base)).map_err(|e| format!("{base}: {e}"))?;
     let irq = spec.irq.unwrap_or("msi");
-    let derived = derive_description(&text, &spec.name(), irq, STAT_MS).ok_or_else(|| {
+    let derived = derive_description(&text, &spec.name(), irq, Some(STAT_MS)).ok_or_else(|| {
         format!("{base}: cannot find the system's name, the iperf args or nic0's irq line")
     })?;
     let dir = super::dir().join("systems");
@@ -361,9 +361,15 @@ fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
 }
 
 /// `text` (an iperf unikernel description) renamed `name` (so every benchmarked system
-/// gets its own image), with `stat_ms` among the iperf component's args and `irq` as the
-/// interrupt kind of device `nic0`; `None` when one of those lines is not there.
-pub fn derive_description(text: &str, name: &str, irq: &str, stat_ms: u32) -> Option<String> {
+/// gets its own image), with `stat_ms` (if given) among the iperf component's args and
+/// `irq` as the interrupt kind of device `nic0` (for `pic`, fixed IOAPIC pins become PIC
+/// lines too); `None` when one of those lines is not there.
+pub fn derive_description(
+    text: &str,
+    name: &str,
+    irq: &str,
+    stat_ms: Option<u32>,
+) -> Option<String> {
     let mut out = String::new();
     let (mut named, mut args_done, mut irq_done) = (false, false, false);
     let (mut table, mut in_nic0) = (String::new(), false);
@@ -381,11 +387,11 @@ pub fn derive_description(text: &str, name: &str, irq: &str, stat_ms: u32) -> Op
             named = true;
         } else if !args_done && trimmed.starts_with("args = {") && line.contains("port = \"5201\"")
         {
-            if line.contains("stat_ms") {
-                out.push_str(line);
-            } else {
+            if let (false, Some(stat_ms)) = (line.contains("stat_ms"), stat_ms) {
                 let with = format!("args = {{ stat_ms = \"{stat_ms}\",");
                 out.push_str(&line.replacen("args = {", &with, 1));
+            } else {
+                out.push_str(line);
             }
             args_done = true;
         } else if in_nic0 && !irq_done && trimmed.starts_with("irq = \"") {
@@ -974,7 +980,7 @@ mod tests {
                     [[component]]\nname = \"iperf\"\nargs = { port = \"5201\", address = \"10.0.2.15/24\" }\n\n\
                     [[device]]\nname = \"nic0\"\npci = \"8086:10d3\"\nirq = \"msi\"   # comment\n\n\
                     [[device]]\nname = \"pit\"\nirq = \"ioapic\"\n";
-        let derived = derive_description(text, "tessera-x", "ioapic", 500).unwrap();
+        let derived = derive_description(text, "tessera-x", "ioapic", Some(500)).unwrap();
         assert!(derived.starts_with("[system] # the unikernel\nname = \"tessera-x\"\n"));
         assert!(
             derived.contains("args = { stat_ms = \"500\", port = \"5201\""),
@@ -988,16 +994,16 @@ mod tests {
             derived.ends_with("name = \"pit\"\nirq = \"ioapic\"\n"),
             "{derived}"
         );
-        assert!(derive_description("[system]\n", "x", "msi", 500).is_none());
-        let pic = derive_description(text, "tessera-p", "pic", 500).unwrap();
+        assert!(derive_description("[system]\n", "x", "msi", Some(500)).is_none());
+        let pic = derive_description(text, "tessera-p", "pic", Some(500)).unwrap();
         assert!(pic.contains("irq = \"pic\"\n\n"), "{pic}");
         let timer = "[[device]]\nname = \"pit\"\nirq = { ioapic = 2 }\n";
-        let pic = derive_description(&format!("{text}{timer}"), "p", "pic", 500).unwrap();
+        let pic = derive_description(&format!("{text}{timer}"), "p", "pic", Some(500)).unwrap();
         assert!(
             pic.ends_with("name = \"pit\"\nirq = { pic = 0 }\n"),
             "{pic}"
         );
-        let msi = derive_description(&format!("{text}{timer}"), "m", "msi", 500).unwrap();
+        let msi = derive_description(&format!("{text}{timer}"), "m", "msi", Some(500)).unwrap();
         assert!(msi.ends_with("irq = { ioapic = 2 }\n"), "{msi}");
         assert_eq!(
             pic_line("irq = { ioapic = 9 }").as_deref(),
@@ -1006,7 +1012,7 @@ mod tests {
         assert_eq!(pic_line("irq = { ioapic = 20 }"), None);
         assert_eq!(pic_line("irq = \"msi\""), None);
         let unnamed = text.replace("[system]", "[other]");
-        assert!(derive_description(&unnamed, "x", "msi", 500).is_none());
+        assert!(derive_description(&unnamed, "x", "msi", Some(500)).is_none());
         // Both shipped descriptions can be derived for every delivery and stay valid.
         for (base, irq) in [
             ("systems/net-unikernel.toml", "ioapic"),
@@ -1015,7 +1021,7 @@ mod tests {
             ("systems/net-unikernel-virtio.toml", "pic"),
         ] {
             let text = std::fs::read_to_string(workspace_root().join(base)).unwrap();
-            let derived = derive_description(&text, "tessera-y", irq, 250).unwrap();
+            let derived = derive_description(&text, "tessera-y", irq, Some(250)).unwrap();
             let path = std::env::temp_dir().join(format!("bench-net-{}.toml", std::process::id()));
             std::fs::write(&path, derived).unwrap();
             let system = build::load_system(&path).unwrap();
