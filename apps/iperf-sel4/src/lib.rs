@@ -30,6 +30,9 @@ pub struct Args {
     pub tsc_mhz: Option<u64>,
     /// The NIC driver (`nic`: `e1000e` or `virtio-net`; default `e1000e`).
     pub nic: Nic,
+    /// The e1000e's interrupt moderation (`itr`): the minimum gap between interrupts in
+    /// 256 ns units, 0 for none; `None`: the driver's default.
+    pub itr: Option<u16>,
 }
 
 /// Why the arguments were refused.
@@ -70,7 +73,12 @@ pub fn parse<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args, ArgError
         Some("virtio-net") => Nic::VirtioNet,
         Some(_) => return Err(ArgError::Bad("nic")),
     };
+    let itr = match arg("itr") {
+        Some(t) => Some(t.parse().map_err(|_| ArgError::Bad("itr"))?),
+        None => None,
+    };
     Ok(Args {
+        itr,
         nic,
         port,
         address,
@@ -106,6 +114,13 @@ mod tests {
         assert_eq!(
             parse(from(&[("address", "10.0.2.15/24"), ("nic", "rtl8139")])),
             Err(ArgError::Bad("nic"))
+        );
+        assert_eq!(args.itr, None);
+        let moderated = parse(from(&[("address", "10.0.2.15/24"), ("itr", "0")]));
+        assert_eq!(moderated.unwrap().itr, Some(0));
+        assert_eq!(
+            parse(from(&[("address", "10.0.2.15/24"), ("itr", "70000")])),
+            Err(ArgError::Bad("itr"))
         );
         assert_eq!(parse(from(&[])), Err(ArgError::NoAddress));
         assert_eq!(

@@ -486,7 +486,12 @@ fn main(arg: usize) {
                 Bar0 { base: bar0 },
                 &mut arena,
                 &mut TscDelay(clock),
-                e1000e::Config::default(),
+                e1000e::Config {
+                    interrupt_throttle: args
+                        .itr
+                        .map_or(e1000e::Config::default().interrupt_throttle, u32::from),
+                    ..e1000e::Config::default()
+                },
             )
             .expect("e1000e initialises");
             let mac = driver.mac_address();
