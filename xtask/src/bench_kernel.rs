@@ -184,7 +184,9 @@ pub fn measure(method: Method, options: &Options) -> Result<Measured> {
         .map_err(|e| format!("{}: {e}", options.system.display()))?;
     let base_name = build::load_system(&options.system)?.name;
     let name = format!("{base_name}-kernel-{}", method.name);
-    let text = derive_system(&base, &name, method, options.window_ms)?;
+    let window = options.window_ms.to_string();
+    let text =
+        crate::derive::derive_system(&base, &name, method.nic_irq, &[("kernel_log_ms", &window)])?;
     let dir = target_dir().join("bench/systems");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.toml"));
@@ -283,73 +285,6 @@ pub fn measure(method: Method, options: &Options) -> Result<Measured> {
     Ok(measured)
 }
 
-/// The system description `base` (TOML text) renamed `name`, with the iperf component's
-/// `kernel_log_ms` set to `window_ms`, the NIC's interrupt as `method` wants it and, for
-/// the PIC, fixed IOAPIC lines turned into PIC lines (the PIT's IOAPIC pin 2 is PIC line
-/// 0). Fails when the text lacks what is rewritten.
-pub fn derive_system(base: &str, name: &str, method: Method, window_ms: u64) -> Result<String> {
-    #[derive(PartialEq)]
-    enum Block {
-        System,
-        Component,
-        Device,
-        Other,
-    }
-    let mut block = Block::Other;
-    let mut block_name = String::new();
-    let mut binary = String::new();
-    let (mut renamed, mut args_set, mut nic_set) = (false, false, false);
-    let mut out = String::new();
-    for line in base.lines() {
-        let trimmed = line.trim();
-        let mut replaced: Option<String> = None;
-        if trimmed.starts_with('[') {
-            block = match trimmed {
-                "[system]" => Block::System,
-                "[[component]]" => Block::Component,
-                "[[device]]" => Block::Device,
-                _ => Block::Other,
-            };
-            block_name.clear();
-            binary.clear();
-        } else if let Some(value) = string_value(trimmed, "name") {
-            block_name = value.to_string();
-            if block == Block::System {
-                replaced = Some(format!("name = \"{name}\""));
-                renamed = true;
-            }
-            if block == Block::Component && binary.is_empty() {
-                binary = value.to_string();
-            }
-        } else if let Some(value) = string_value(trimmed, "binary") {
-            binary = value.to_string();
-        } else if block == Block::Component
-            && binary == "iperf-sel4"
-            && key_of(trimmed) == Some("args")
-        {
-            replaced = Some(with_arg(trimmed, "kernel_log_ms", &window_ms.to_string())?);
-            args_set = true;
-        } else if block == Block::Device && key_of(trimmed) == Some("irq") {
-            if block_name == "nic0" {
-                replaced = Some(format!("irq = \"{}\"", method.nic_irq));
-                nic_set = true;
-            } else if method.controller == "pic" {
-                replaced = pic_line(trimmed);
-            }
-        }
-        out.push_str(replaced.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    match (renamed, args_set, nic_set) {
-        (true, true, true) => Ok(out),
-        (false, _, _) => Err("the system description has no [system] name".into()),
-        (_, false, _) => {
-            Err("the system description has no iperf-sel4 component with an args line".into())
-        }
-        (_, _, false) => Err("the system description has no nic0 device with an irq".into()),
-    }
-}
-
 /// Checks that `system` (loaded from a derived description) asks for what `method` and
 /// `window_ms` need.
 fn check_derived(system: &sysdesc::System, method: Method, window_ms: u64) -> Result<()> {
@@ -379,52 +314,6 @@ fn check_derived(system: &sysdesc::System, method: Method, window_ms: u64) -> Re
         ));
     }
     Ok(())
-}
-
-/// The key of a `key = value` line.
-fn key_of(line: &str) -> Option<&str> {
-    line.split_once('=').map(|(k, _)| k.trim())
-}
-
-/// The string value of a `key = "value"` line (a trailing comment allowed).
-fn string_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let (k, rest) = line.split_once('=')?;
-    if k.trim() != key {
-        return None;
-    }
-    let rest = rest.trim().strip_prefix('"')?;
-    rest.split_once('"').map(|(v, _)| v)
-}
-
-/// An `args = { ... }` line with `key = "value"` set (added first, or replaced).
-fn with_arg(line: &str, key: &str, value: &str) -> Result<String> {
-    let open = line
-        .find('{')
-        .ok_or("the args line is not an inline table")?;
-    let close = line
-        .rfind('}')
-        .ok_or("the args line is not an inline table")?;
-    let mut pairs: Vec<String> = line[open + 1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && key_of(p) != Some(key))
-        .map(str::to_string)
-        .collect();
-    pairs.insert(0, format!("{key} = \"{value}\""));
-    Ok(format!("args = {{ {} }}", pairs.join(", ")))
-}
-
-/// An `irq = { ioapic = N }` line as the PIC line of the same ISA interrupt.
-fn pic_line(line: &str) -> Option<String> {
-    let inner = line.split_once('{')?.1.split_once('}')?.0;
-    let (k, v) = inner.split_once('=')?;
-    if k.trim() != "ioapic" {
-        return None;
-    }
-    let pin: u8 = v.trim().parse().ok()?;
-    // ISA IRQ 0 (the PIT) arrives on IOAPIC pin 2 (the interrupt source override).
-    let line = if pin == 2 { 0 } else { pin };
-    (line < 16).then(|| format!("irq = {{ pic = {line} }}"))
 }
 
 /// The `KERNEL-SHARE` lines in `output`, parsed; garbled lines (e.g. interleaved with
@@ -617,6 +506,11 @@ mod tests {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, text).unwrap();
         build::load_system(&path).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    fn derive_system(base: &str, name: &str, method: Method, window_ms: u64) -> Result<String> {
+        let window = window_ms.to_string();
+        crate::derive::derive_system(base, name, method.nic_irq, &[("kernel_log_ms", &window)])
     }
 
     #[test]

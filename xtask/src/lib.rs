@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_kernel;
 pub mod bench_micro;
 pub mod build;
+pub mod derive;
 pub mod host;
 pub mod kernel;
 pub mod linux;

@@ -175,9 +175,9 @@ fn derive_nic_irq(path: &std::path::Path, irq: &str) -> Result<std::path::PathBu
     let system = build::load_system(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let name = format!("{}-{irq}", system.name);
-    let derived = xtask::bench::net::derive_description(&text, &name, irq, None).ok_or_else(|| {
+    let derived = xtask::derive::derive_system(&text, &name, irq, &[]).map_err(|e| {
         format!(
-            "{}: --nic-irq needs an iperf unikernel description (a [[device]] nic0 with irq = \"..\" and the iperf args)",
+            "{}: --nic-irq needs an iperf unikernel description: {e}",
             path.display()
         )
     })?;

@@ -350,81 +350,14 @@ fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
     let text =
         std::fs::read_to_string(workspace_root().join(base)).map_err(|e| format!("{base}: {e}"))?;
     let irq = spec.irq.unwrap_or("msi");
-    let derived = derive_description(&text, &spec.name(), irq, Some(STAT_MS)).ok_or_else(|| {
-        format!("{base}: cannot find the system's name, the iperf args or nic0's irq line")
-    })?;
+    let stat_ms = STAT_MS.to_string();
+    let derived = crate::derive::derive_system(&text, &spec.name(), irq, &[("stat_ms", &stat_ms)])
+        .map_err(|e| format!("{base}: {e}"))?;
     let dir = super::dir().join("systems");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let path = dir.join(format!("{}.toml", spec.name()));
     std::fs::write(&path, derived).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
-}
-
-/// `text` (an iperf unikernel description) renamed `name` (so every benchmarked system
-/// gets its own image), with `stat_ms` (if given) among the iperf component's args and
-/// `irq` as the interrupt kind of device `nic0` (for `pic`, fixed IOAPIC pins become PIC
-/// lines too); `None` when one of those lines is not there.
-pub fn derive_description(
-    text: &str,
-    name: &str,
-    irq: &str,
-    stat_ms: Option<u32>,
-) -> Option<String> {
-    let mut out = String::new();
-    let (mut named, mut args_done, mut irq_done) = (false, false, false);
-    let (mut table, mut in_nic0) = (String::new(), false);
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            table = trimmed.split('#').next().unwrap_or("").trim().to_string();
-            in_nic0 = false;
-        }
-        if trimmed.starts_with("name = \"nic0\"") {
-            in_nic0 = true;
-        }
-        if table == "[system]" && !named && trimmed.starts_with("name = \"") {
-            out.push_str(&format!("name = \"{name}\""));
-            named = true;
-        } else if !args_done && trimmed.starts_with("args = {") && line.contains("port = \"5201\"")
-        {
-            if let (false, Some(stat_ms)) = (line.contains("stat_ms"), stat_ms) {
-                let with = format!("args = {{ stat_ms = \"{stat_ms}\",");
-                out.push_str(&line.replacen("args = {", &with, 1));
-            } else {
-                out.push_str(line);
-            }
-            args_done = true;
-        } else if in_nic0 && !irq_done && trimmed.starts_with("irq = \"") {
-            out.push_str(&format!("irq = \"{irq}\""));
-            irq_done = true;
-        } else if let Some(line) = pic_line(trimmed).filter(|_| irq == "pic" && !in_nic0) {
-            out.push_str(&line);
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    (named && args_done && irq_done).then_some(out)
-}
-
-/// For the PIC kernel: a fixed IOAPIC pin `irq = { ioapic = N }` as the ISA line the PIC
-/// sees (the PIT's pin 2 is line 0, the other ISA pins keep their number).
-fn pic_line(trimmed: &str) -> Option<String> {
-    let inner = trimmed.strip_prefix("irq = {")?.split('}').next()?;
-    let pin: u8 = inner
-        .trim()
-        .strip_prefix("ioapic")?
-        .trim()
-        .strip_prefix('=')?
-        .trim()
-        .parse()
-        .ok()?;
-    let line = match pin {
-        2 => 0,
-        p if p < 16 => p,
-        _ => return None,
-    };
-    Some(format!("irq = {{ pic = {line} }}"))
 }
 
 fn prepare(spec: &SystemSpec) -> Result<Prepared> {
@@ -972,74 +905,6 @@ mod tests {
             .unwrap_err()
             .contains("busy"));
         assert!(parse_iperf3_report("iperf3: error - unable to connect", 0.0, 1.0).is_err());
-    }
-
-    #[test]
-    fn descriptions_get_stat_ms_and_the_interrupt_kind() {
-        let text = "[system] # the unikernel\nname = \"net-unikernel\"\n\n\
-                    [[component]]\nname = \"iperf\"\nargs = { port = \"5201\", address = \"10.0.2.15/24\" }\n\n\
-                    [[device]]\nname = \"nic0\"\npci = \"8086:10d3\"\nirq = \"msi\"   # comment\n\n\
-                    [[device]]\nname = \"pit\"\nirq = \"ioapic\"\n";
-        let derived = derive_description(text, "tessera-x", "ioapic", Some(500)).unwrap();
-        assert!(derived.starts_with("[system] # the unikernel\nname = \"tessera-x\"\n"));
-        assert!(
-            derived.contains("args = { stat_ms = \"500\", port = \"5201\""),
-            "{derived}"
-        );
-        assert!(
-            derived.contains("pci = \"8086:10d3\"\nirq = \"ioapic\"\n"),
-            "{derived}"
-        );
-        assert!(
-            derived.ends_with("name = \"pit\"\nirq = \"ioapic\"\n"),
-            "{derived}"
-        );
-        assert!(derive_description("[system]\n", "x", "msi", Some(500)).is_none());
-        let pic = derive_description(text, "tessera-p", "pic", Some(500)).unwrap();
-        assert!(pic.contains("irq = \"pic\"\n\n"), "{pic}");
-        let timer = "[[device]]\nname = \"pit\"\nirq = { ioapic = 2 }\n";
-        let pic = derive_description(&format!("{text}{timer}"), "p", "pic", Some(500)).unwrap();
-        assert!(
-            pic.ends_with("name = \"pit\"\nirq = { pic = 0 }\n"),
-            "{pic}"
-        );
-        let msi = derive_description(&format!("{text}{timer}"), "m", "msi", Some(500)).unwrap();
-        assert!(msi.ends_with("irq = { ioapic = 2 }\n"), "{msi}");
-        assert_eq!(
-            pic_line("irq = { ioapic = 9 }").as_deref(),
-            Some("irq = { pic = 9 }")
-        );
-        assert_eq!(pic_line("irq = { ioapic = 20 }"), None);
-        assert_eq!(pic_line("irq = \"msi\""), None);
-        let unnamed = text.replace("[system]", "[other]");
-        assert!(derive_description(&unnamed, "x", "msi", Some(500)).is_none());
-        // Both shipped descriptions can be derived for every delivery and stay valid.
-        for (base, irq) in [
-            ("systems/net-unikernel.toml", "ioapic"),
-            ("systems/net-unikernel.toml", "pic"),
-            ("systems/net-unikernel-virtio.toml", "ioapic"),
-            ("systems/net-unikernel-virtio.toml", "pic"),
-        ] {
-            let text = std::fs::read_to_string(workspace_root().join(base)).unwrap();
-            let derived = derive_description(&text, "tessera-y", irq, Some(250)).unwrap();
-            let path = std::env::temp_dir().join(format!("bench-net-{}.toml", std::process::id()));
-            std::fs::write(&path, derived).unwrap();
-            let system = build::load_system(&path).unwrap();
-            std::fs::remove_file(&path).unwrap();
-            assert_eq!(system.name, "tessera-y");
-            let iperf = system
-                .components
-                .iter()
-                .find(|c| c.name == "iperf")
-                .unwrap();
-            assert_eq!(iperf.args.get("stat_ms").map(String::as_str), Some("250"));
-            let ioapic_pins = system
-                .devices
-                .iter()
-                .filter(|d| matches!(d.irq, Some(sysdesc::Irq::IoApic { .. })))
-                .count();
-            assert!(irq != "pic" || ioapic_pins == 0, "{base} {irq}: {system:?}");
-        }
     }
 
     fn canned_report() -> Value {
