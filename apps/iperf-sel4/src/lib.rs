@@ -15,6 +15,20 @@ pub enum Nic {
     VirtioNet,
 }
 
+/// What times the library OS's deadlines (`timer` arg).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimerChoice {
+    /// The HPET if the description gives one, else the PIT's tick (`auto`, the default).
+    #[default]
+    Auto,
+    /// The HPET only (`hpet`).
+    Hpet,
+    /// The PIT's 1 ms tick (`pit`).
+    Pit,
+    /// No timer: poll and yield until the deadline (`poll`; burns the CPU).
+    Poll,
+}
+
 /// What the system description's `args` say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Args {
@@ -30,6 +44,8 @@ pub struct Args {
     pub tsc_mhz: Option<u64>,
     /// The NIC driver (`nic`: `e1000e` or `virtio-net`; default `e1000e`).
     pub nic: Nic,
+    /// The deadline timer (`timer`: `auto`, `hpet`, `pit` or `poll`).
+    pub timer: TimerChoice,
     /// The e1000e's interrupt moderation (`itr`): the minimum gap between interrupts in
     /// 256 ns units, 0 for none; `None`: the driver's default.
     pub itr: Option<u16>,
@@ -77,7 +93,15 @@ pub fn parse<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args, ArgError
         Some(t) => Some(t.parse().map_err(|_| ArgError::Bad("itr"))?),
         None => None,
     };
+    let timer = match arg("timer") {
+        None | Some("auto") => TimerChoice::Auto,
+        Some("hpet") => TimerChoice::Hpet,
+        Some("pit") => TimerChoice::Pit,
+        Some("poll") => TimerChoice::Poll,
+        Some(_) => return Err(ArgError::Bad("timer")),
+    };
     Ok(Args {
+        timer,
         itr,
         nic,
         port,
@@ -116,6 +140,13 @@ mod tests {
             Err(ArgError::Bad("nic"))
         );
         assert_eq!(args.itr, None);
+        assert_eq!(args.timer, TimerChoice::Auto);
+        let pit = parse(from(&[("address", "10.0.2.15/24"), ("timer", "pit")]));
+        assert_eq!(pit.unwrap().timer, TimerChoice::Pit);
+        assert_eq!(
+            parse(from(&[("address", "10.0.2.15/24"), ("timer", "hpett")])),
+            Err(ArgError::Bad("timer"))
+        );
         let moderated = parse(from(&[("address", "10.0.2.15/24"), ("itr", "0")]));
         assert_eq!(moderated.unwrap().itr, Some(0));
         assert_eq!(

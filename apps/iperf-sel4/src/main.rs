@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use e1000e::{Delay, Dma, DmaRegion, E1000e, Mmio};
-use iperf_sel4::Nic;
+use iperf_sel4::{Nic, TimerChoice};
 use libos::{Ipv4Config, Net, NetConfig, Pal, Runtime};
 use libos_sel4::{clock, irq, rdtsc, Hpet, HpetRegisters, PitPorts, Sel4Pal, Timer, TscClock};
 use proto::devices::config::ConfigClient;
@@ -325,14 +325,14 @@ fn main(arg: usize) {
     let nic_irq: Cap<IrqHandler> =
         Cap::from_raw(devices.irq(nic).expect("nic0 has an interrupt").0);
 
-    // Deadlines (`timer` arg): "auto" (default: the HPET if the description gives one,
-    // else the PIT's 1 ms tick), "hpet", "pit", or "poll" (poll+yield: burns the CPU, so
-    // the idle figures mean nothing).
-    let timer_arg = info.arg("timer").unwrap_or("auto");
+    // Deadlines (`timer` arg, see `TimerChoice`).
+    let timer_arg = args.timer;
     // The HPET: its register page and a message-signalled interrupt, programmed into the
     // deadline timer's FSB route.
     let hpet = Name::new("hpet").expect("name");
-    let hpet_parts = match matches!(timer_arg, "hpet" | "auto").then(|| devices.claim(hpet)) {
+    let hpet_parts = match matches!(timer_arg, TimerChoice::Hpet | TimerChoice::Auto)
+        .then(|| devices.claim(hpet))
+    {
         None | Some(Err(_)) => None,
         Some(Ok(_)) => (|| {
             let s = pool.slot().ok()?;
@@ -377,9 +377,9 @@ fn main(arg: usize) {
         Some(Cap::<sel4::cap_type::IoPort>::from_raw(ports))
     });
     let want_pit = match timer_arg {
-        "pit" => true,
-        "hpet" | "poll" => false,
-        _ => hpet_parts.is_none(),
+        TimerChoice::Pit => true,
+        TimerChoice::Hpet | TimerChoice::Poll => false,
+        TimerChoice::Auto => hpet_parts.is_none(),
     };
     let pit_irq = pit_ports.filter(|_| want_pit).and_then(|_| {
         let irq_slot = pool.slot().ok()?;
