@@ -149,6 +149,22 @@ pub fn iperf3_received_bytes(json: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Checks one stock-client run (`ok`: its exit status, `json`: its `-J` report) of the
+/// test `what`: it succeeded, printed a JSON object and received bytes; returns them.
+/// `serial` (the guest's output) is shown on failure.
+pub fn assert_iperf3_received(what: &str, ok: bool, json: &str, serial: &str) -> u64 {
+    assert!(ok, "{what}: iperf3 failed:\n{json}\nserial:\n{serial}");
+    let trimmed = json.trim();
+    assert!(
+        trimmed.starts_with('{') && trimmed.ends_with('}'),
+        "{what}: not JSON: {json}"
+    );
+    let bytes = iperf3_received_bytes(trimmed)
+        .unwrap_or_else(|| panic!("{what}: no sum_received.bytes: {json}"));
+    assert!(bytes > 0, "{what}: nothing received: {json}");
+    bytes
+}
+
 /// Runs the command line `argv` (an iperf3 client with `-J`, perhaps behind
 /// `ip netns exec`) under `timeout SECS`; returns whether it succeeded with a JSON report
 /// whose `sum_received.bytes` > 0, and its output.

@@ -32,19 +32,7 @@ fn stock_iperf3_client_completes_a_test() {
         ("four streams", &["-P", "4"][..]),
     ] {
         let (ok, json) = iperf3(extra);
-        assert!(
-            ok,
-            "{what}: iperf3 failed:\n{json}\nserial:\n{}",
-            session.output()
-        );
-        let trimmed = json.trim();
-        assert!(
-            trimmed.starts_with('{') && trimmed.ends_with('}'),
-            "{what}: not JSON: {json}"
-        );
-        let bytes = system_tests::iperf3_received_bytes(trimmed)
-            .unwrap_or_else(|| panic!("{what}: no sum_received.bytes: {json}"));
-        assert!(bytes > 0, "{what}: nothing received: {json}");
+        system_tests::assert_iperf3_received(what, ok, &json, &session.output());
     }
     // UDP is refused cleanly, and the server goes on serving. (iperf3 3.12 exits 0 with
     // -J even when the server refuses; its report carries the error.)

@@ -50,19 +50,13 @@ fn stock_iperf3_client_completes_a_test_over_virtio_net() {
             .output()
             .expect("run iperf3");
         let json = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
+        let bytes = system_tests::assert_iperf3_received(
+            what,
             out.status.success(),
-            "{what}: iperf3 failed:\n{json}\nserial:\n{}",
-            session.output()
+            &json,
+            &session.output(),
         );
         let trimmed = json.trim();
-        assert!(
-            trimmed.starts_with('{') && trimmed.ends_with('}'),
-            "{what}: not JSON: {json}"
-        );
-        let bytes = system_tests::iperf3_received_bytes(trimmed)
-            .unwrap_or_else(|| panic!("{what}: no sum_received.bytes: {json}"));
-        assert!(bytes > 0, "{what}: nothing received: {json}");
         eprintln!(
             "virtio-net {what}: {bytes} bytes, {:.0} Mbit/s",
             received_mbits(trimmed).unwrap_or(0.0)

@@ -265,6 +265,17 @@ impl VSpace {
         vaddr: u64,
     ) -> Result<(), MapError> {
         let attr = sel4::consts::X86_DEFAULT_VM_ATTRIBUTES;
+        let root = self.root;
+        // Maps the paging structure `object` of `level` at `vaddr`.
+        let map_level = |level: Level, object: CPtr| match level {
+            Level::PageTable => {
+                Cap::<X86PageTable>::from_raw(object).x86_page_table_map(root, vaddr, attr)
+            }
+            Level::PageDirectory => {
+                Cap::<X86PageDirectory>::from_raw(object).x86_page_directory_map(root, vaddr, attr)
+            }
+            Level::Pdpt => Cap::<X86Pdpt>::from_raw(object).x86_pdpt_map(root, vaddr, attr),
+        };
         // Bottom up: try the lowest missing level; on FailedLookup make the one above.
         let mut pending: Vec<(Level, CPtr)> = Vec::new();
         let mut level = lowest;
@@ -274,16 +285,7 @@ impl VSpace {
                 Level::PageDirectory => pool.object(ObjectType::X86PageDirectory, 0)?,
                 Level::Pdpt => pool.object(ObjectType::X86Pdpt, 0)?,
             };
-            let result = match level {
-                Level::PageTable => {
-                    Cap::<X86PageTable>::from_raw(object).x86_page_table_map(self.root, vaddr, attr)
-                }
-                Level::PageDirectory => Cap::<X86PageDirectory>::from_raw(object)
-                    .x86_page_directory_map(self.root, vaddr, attr),
-                Level::Pdpt => {
-                    Cap::<X86Pdpt>::from_raw(object).x86_pdpt_map(self.root, vaddr, attr)
-                }
-            };
+            let result = map_level(level, object);
             match result {
                 // A table someone else made (the loader) covers it already.
                 Ok(()) | Err(Error::DeleteFirst) if pending.is_empty() => break,
@@ -302,17 +304,7 @@ impl VSpace {
         }
         // Map the structures that waited for the one above, top down.
         while let Some((level, object)) = pending.pop() {
-            let result = match level {
-                Level::PageTable => {
-                    Cap::<X86PageTable>::from_raw(object).x86_page_table_map(self.root, vaddr, attr)
-                }
-                Level::PageDirectory => Cap::<X86PageDirectory>::from_raw(object)
-                    .x86_page_directory_map(self.root, vaddr, attr),
-                Level::Pdpt => {
-                    Cap::<X86Pdpt>::from_raw(object).x86_pdpt_map(self.root, vaddr, attr)
-                }
-            };
-            result.map_err(kernel("map paging structure"))?;
+            map_level(level, object).map_err(kernel("map paging structure"))?;
         }
         self.paging.record(lowest, vaddr);
         Ok(())
