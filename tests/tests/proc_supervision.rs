@@ -1,5 +1,6 @@
 //! Boots systems/tests/procsup.toml: proc starts the non-fundamental components, reports a
-//! faulting one in one line and restarts it until its policy gives up, brings a killed one
+//! faulting, panicking or heap-exhausted one in one line and restarts it until its policy
+//! gives up, reports an exit with its status, brings a killed one
 //! back, lists exactly what it granted, and spawn/kill cycles leave no memory behind.
 
 use std::time::{Duration, Instant};
@@ -103,6 +104,38 @@ fn proc_supervises_the_components_it_starts() {
     let (line, n) = restarts(&mut s, "crasher");
     assert_eq!(n, 2, "{line}");
     assert!(!line.contains("running"), "{line}");
+
+    // (a2) a panic and an exhausted heap end like a fault: one line each, restarted per
+    // policy, then stopped; an exit is reported with its status and not restarted.
+    for (name, max, panic_line) in [
+        ("panicker", 2, "asked to panic"),
+        ("hoarder", 1, "memory allocation of"),
+    ] {
+        let stopped = format!("stopped: component={name} after {max} restarts in a row");
+        s.wait_for(&stopped, WAIT)
+            .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+        let out = s.output();
+        let faults = out
+            .lines()
+            .filter(|l| l.contains(&format!("fault: component={name} kind=Panic addr=0x")))
+            .count();
+        assert_eq!(faults, max + 1, "{out}");
+        let panics = out.lines().filter(|l| l.contains(panic_line)).count();
+        assert!(
+            panics > max,
+            "{name}: {panic_line:?} printed {panics} times\n{out}"
+        );
+        assert_eq!(
+            out.matches(&format!("proc: started {name} (id")).count(),
+            max + 1,
+            "{out}"
+        );
+    }
+    s.wait_for("exit: component=quitter status=3", WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    let quitter = ps_line(&mut s, "quitter");
+    assert!(quitter.contains("exited"), "{quitter}");
+    assert_eq!(s.output().matches("proc: started quitter (id").count(), 1);
 
     // (b) kill hello: it comes back (policy always) with one more restart.
     let (line, before) = restarts(&mut s, "hello");

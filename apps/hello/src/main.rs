@@ -3,10 +3,15 @@
 //! in `refused`: a routed service must be found (its provider may still be starting,
 //! so it asks a few times), an unrouted or unknown one must be refused with the same
 //! `NotFound`. Each answer is a `CHECK hello-lookup-NAME: PASS|FAIL` line.
-//! With `fault = "yes"` it then touches an unmapped address, to show fault reports.
+//! Then it ends the way its `fault` argument says, to show how proc reports each end:
+//! `yes` touches an unmapped address (a VM fault), `panic` panics, `oom` allocates until
+//! the heap is exhausted, `stack` recurses until the stack overflows. With `exit = N` it
+//! exits with status N; otherwise it stays resident, waiting on its notification.
 
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use proto::naming::{Error, NamingClient};
 use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
@@ -83,9 +88,42 @@ fn main(arg: usize) {
         let _ = own.cnode_delete(RECEIVE, 64);
     }
     println!("{}: done", info.name());
-    if info.arg("fault") == Some("yes") {
-        // SAFETY: not safe, on purpose: nothing is mapped at address 16, so the kernel
-        // stops this thread and reports a VM fault to its fault endpoint.
-        unsafe { core::ptr::read_volatile(16 as *const u64) };
+    match info.arg("fault") {
+        Some("yes") => {
+            // SAFETY: not safe, on purpose: nothing is mapped at address 16, so the kernel
+            // stops this thread and reports a VM fault to its fault endpoint.
+            unsafe { core::ptr::read_volatile(16 as *const u64) };
+        }
+        Some("panic") => panic!("asked to panic"),
+        Some("oom") => {
+            let mut hoard: alloc::vec::Vec<alloc::vec::Vec<u8>> = alloc::vec::Vec::new();
+            loop {
+                hoard.push(alloc::vec![1; 64 * 1024]);
+            }
+        }
+        Some("stack") => {
+            println!("{}: depth {}", info.name(), recurse(0));
+        }
+        _ => {}
     }
+    if let Some(status) = info.arg("exit").and_then(|s| s.parse().ok()) {
+        rt::exit(status);
+    }
+    let own = sel4::Cap::<sel4::cap_type::Notification>::from_raw(slots::NOTIFICATION);
+    loop {
+        sel4::syscall::wait(own);
+    }
+}
+
+/// Recurses 4 KiB of stack a level, for far longer than any component's stack (1 GiB).
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 4096];
+    frame[depth as usize % 4096] = 1;
+    // Keep the frame alive past the call, so the recursion is not a loop.
+    core::hint::black_box(&mut frame);
+    if depth >= 1 << 18 {
+        return depth;
+    }
+    recurse(depth + 1) + u64::from(frame[0])
 }

@@ -29,7 +29,9 @@ mod state;
 mod supervisor;
 
 pub use server::{Effects, ProcServer};
-pub use state::{fault_line, Action, FaultKind, Identity, Outcome, Row, State};
+pub use state::{
+    decode_ending, fault_line, Action, Ending, FaultKind, Identity, Outcome, Row, State,
+};
 pub use supervisor::Supervisor;
 
 /// A run at least this long (from `started` to the fault) ends a row of crashes.

@@ -22,7 +22,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use builder::Builder;
 use proc::grants::{fault_source, TICK_BADGE};
-use proc::{Effects, FaultKind, ProcServer};
+use proc::{decode_ending, Effects, Ending, ProcServer};
 use proto::memory::supervise::SuperviseClient;
 use proto::memory::{self as mem, MemoryClient};
 use proto::naming::{self, NamingClient};
@@ -32,9 +32,8 @@ use rt::println;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, Untyped};
-use sel4::fault_report::FaultReport;
 use sel4::{syscall, Cap, ObjectType};
-use sel4::{CapData, CapRights, FaultTag};
+use sel4::{CapData, CapRights};
 use sysdesc::System;
 
 rt::entry!(main);
@@ -202,19 +201,6 @@ fn check_memory(memory: EndpointTransport, me: ComponentId, budget: u64, slots: 
     slots.free(made);
 }
 
-/// The kind and address of a fault message, decoded as the root task decodes them.
-fn decode_fault(name: &str, label: u64, words: &[u64]) -> (FaultKind, u64) {
-    let r = FaultReport::decode(name, label, words);
-    let kind = match r.kind {
-        Some(FaultTag::VmFault) => FaultKind::VmFault,
-        Some(FaultTag::CapFault) => FaultKind::CapFault,
-        Some(FaultTag::UnknownSyscall) => FaultKind::UnknownSyscall,
-        Some(FaultTag::UserException) => FaultKind::UserException,
-        _ => FaultKind::Unknown(label),
-    };
-    (kind, r.addr.or(r.ip).unwrap_or(0))
-}
-
 /// Builds what proc needs to start components (grants 0 and 2, memory) and starts its timer
 /// thread; `None`, reported, if something is missing.
 fn prepare_builder(
@@ -377,15 +363,11 @@ fn main(arg: usize) {
             let words: Vec<u64> = (0..info.length() as usize)
                 .map(|i| if i < 4 { mrs[i] } else { sel4::ipc::get_mr(i) })
                 .collect();
-            let name = server
-                .effects()
-                .names
-                .get(id.index())
-                .cloned()
-                .unwrap_or_default();
-            let (kind, addr) = decode_fault(&name, info.label(), &words);
-            // No reply: the faulted thread is torn down, and maybe restarted anew.
-            server.fault(id, kind, addr);
+            // No reply: the ended thread is torn down, and maybe restarted anew.
+            match decode_ending(info.label(), &words) {
+                Ending::Exit(status) => server.ended(id, status),
+                Ending::Fault { kind, addr } => server.fault(id, kind, addr),
+            }
         } else {
             let request = received(info, &mrs, Some(receive.index));
             let answer = proto::proc::dispatch(&mut server, badge, &request);

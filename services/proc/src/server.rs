@@ -114,6 +114,33 @@ impl<E: Effects> ProcServer<E> {
         }
     }
 
+    /// Event: the instance of `id` ended by itself with `status` (it raised
+    /// `rt::startinfo::ending::EXIT`): it is torn down, reported, and not restarted. An event
+    /// for a component that is not running is reported and ignored.
+    pub fn ended(&mut self, id: ComponentId, status: u32) {
+        if let Err(e) = self.end(id, status) {
+            let name = self.system.get(id).map_or("?", |c| c.name.as_str());
+            self.effects.report(&alloc::format!(
+                "exit: component={name} status={status} (ignored: {e:?})"
+            ));
+        }
+    }
+
+    /// The exit of `id` with `status`: tear down, then the supervisor's actions.
+    fn end(&mut self, id: ComponentId, status: u32) -> Result<(), api::Error> {
+        if self.system.get(id).is_none_or(|c| c.fundamental) {
+            return Err(api::Error::Denied);
+        }
+        let now = self.effects.now_ms();
+        let actions = self
+            .supervisor
+            .exited(id, status, now)
+            .map_err(|_| api::Error::Denied)?;
+        self.perform(alloc::vec![Action::Destroy(id)]);
+        self.perform(actions);
+        Ok(())
+    }
+
     /// Records every component as running in generation 1, as if the root task had started
     /// them all (for tests of the other operations).
     pub fn adopt_all(&mut self) {
@@ -204,18 +231,7 @@ impl<E: Effects> api::Server for ProcServer<E> {
         let id = proto::client(badge)
             .filter(|id| self.system.get(*id).is_some())
             .ok_or(api::Error::Denied)?;
-        if self.system.components[id.index()].fundamental {
-            return Err(api::Error::Denied);
-        }
-        let status = u32::try_from(status).unwrap_or(u32::MAX);
-        let now = self.effects.now_ms();
-        let actions = self
-            .supervisor
-            .exited(id, status, now)
-            .map_err(|_| api::Error::Denied)?;
-        self.perform(alloc::vec![Action::Destroy(id)]);
-        self.perform(actions);
-        Ok(())
+        self.end(id, u32::try_from(status).unwrap_or(u32::MAX))
     }
 
     fn wait(&mut self, _badge: u64, id: ComponentId) -> Result<u64, api::Error> {

@@ -18,6 +18,9 @@ pub enum FaultKind {
     UnknownSyscall,
     /// A processor exception (divide error, general protection, ...).
     UserException,
+    /// The component panicked (or failed to allocate) and said so
+    /// (`rt::startinfo::ending::PANIC`).
+    Panic,
     /// A fault label the caller could not decode.
     Unknown(u64),
 }
@@ -29,9 +32,53 @@ impl fmt::Display for FaultKind {
             FaultKind::CapFault => f.write_str("CapFault"),
             FaultKind::UnknownSyscall => f.write_str("UnknownSyscall"),
             FaultKind::UserException => f.write_str("UserException"),
+            FaultKind::Panic => f.write_str("Panic"),
             FaultKind::Unknown(label) => write!(f, "unknown(label {label})"),
         }
     }
+}
+
+/// How an instance ended, read from the message its fault endpoint received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It ended by itself with this status (`rt::exit`).
+    Exit(u32),
+    /// It faulted (or panicked) with this kind at this address.
+    Fault {
+        /// The fault's kind.
+        kind: FaultKind,
+        /// The faulting address (the instruction pointer where the kind has no data
+        /// address).
+        addr: u64,
+    },
+}
+
+/// Decodes the message with `label` and words `words` that a component's fault endpoint
+/// received: the kernel's fault kinds, and the two unknown system calls by which `rt` ends a
+/// component ([`rt::startinfo::ending`]). Never panics on a short or odd message.
+pub fn decode_ending(label: u64, words: &[u64]) -> Ending {
+    use sel4::fault::unknown_syscall;
+    use sel4::fault_report::FaultReport;
+    use sel4::FaultTag;
+    let r = FaultReport::decode("", label, words);
+    let addr = r.addr.or(r.ip).unwrap_or(0);
+    let kind = match r.kind {
+        Some(FaultTag::VmFault) => FaultKind::VmFault,
+        Some(FaultTag::CapFault) => FaultKind::CapFault,
+        Some(FaultTag::UnknownSyscall) if !r.truncated => {
+            let status = words.get(unknown_syscall::RDI).copied().unwrap_or(0);
+            let status = u32::try_from(status).unwrap_or(u32::MAX);
+            match r.detail.map(|n| n as i64) {
+                Some(rt::startinfo::ending::EXIT) => return Ending::Exit(status),
+                Some(rt::startinfo::ending::PANIC) => FaultKind::Panic,
+                _ => FaultKind::UnknownSyscall,
+            }
+        }
+        Some(FaultTag::UnknownSyscall) => FaultKind::UnknownSyscall,
+        Some(FaultTag::UserException) => FaultKind::UserException,
+        _ => FaultKind::Unknown(label),
+    };
+    Ending::Fault { kind, addr }
 }
 
 /// The line reported for a fault: `fault: component=NAME kind=KIND addr=0x...`.

@@ -264,3 +264,92 @@ fn a_start_that_fails_is_reported_and_cleaned_up() {
     assert!(log.released.contains(&4) && log.withdrawn.contains(&4));
     server.supervisor().check().unwrap();
 }
+
+/// A 19-word unknown-syscall fault message (x86_64 layout) for syscall `number` with `rdi`.
+fn unknown_syscall_message(number: i64, rdi: u64) -> Vec<u64> {
+    use sel4::fault::unknown_syscall as u;
+    let mut words = vec![0; u::LENGTH];
+    words[u::RDI] = rdi;
+    words[u::FAULT_IP] = 0x40_1234;
+    words[u::SYSCALL] = number as u64;
+    words
+}
+
+#[test]
+fn ending_messages_are_decoded_from_the_fault_endpoint() {
+    use proc::{decode_ending, Ending, FaultKind};
+    use rt::startinfo::ending;
+    let label = sel4::FaultTag::UnknownSyscall as u64;
+    assert_eq!(
+        decode_ending(label, &unknown_syscall_message(ending::EXIT, 7)),
+        Ending::Exit(7)
+    );
+    assert_eq!(
+        decode_ending(label, &unknown_syscall_message(ending::PANIC, 2)),
+        Ending::Fault {
+            kind: FaultKind::Panic,
+            addr: 0x40_1234
+        }
+    );
+    // Any other number is an ordinary unknown syscall; a short message never reads as an end.
+    assert_eq!(
+        decode_ending(label, &unknown_syscall_message(-99, 0)),
+        Ending::Fault {
+            kind: FaultKind::UnknownSyscall,
+            addr: 0x40_1234
+        }
+    );
+    let short = &unknown_syscall_message(ending::EXIT, 0)[..5];
+    assert!(matches!(
+        decode_ending(label, short),
+        Ending::Fault {
+            kind: FaultKind::UnknownSyscall,
+            ..
+        }
+    ));
+    assert!(matches!(
+        decode_ending(4242, &[]),
+        Ending::Fault {
+            kind: FaultKind::Unknown(4242),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_panic_is_reported_and_restarted_and_an_exit_is_not() {
+    let s = system_with(|name| match name {
+        "svc" | "app" => RestartPolicy::Always {
+            max: 3,
+            backoff_ms: 50,
+        },
+        _ => RestartPolicy::Never,
+    });
+    let mut server = ProcServer::new(s, Log::default());
+    server.start_all();
+    let (app, svc) = (ComponentId(4), ComponentId(5));
+    server.fault(svc, proc::FaultKind::Panic, 0x40_1234);
+    assert!(server
+        .effects()
+        .lines
+        .iter()
+        .any(|l| l == "fault: component=svc kind=Panic addr=0x401234"));
+    server.effects_mut().now = 1000;
+    server.tick();
+    assert_eq!(server.supervisor().state(svc), Some(proc::State::Running));
+    assert_eq!(server.effects().started.last(), Some(&(5, 2)));
+    // An exit ends it for good, whatever the policy, and is reported with its status.
+    server.ended(app, 3);
+    assert_eq!(server.supervisor().state(app), Some(proc::State::Exited(3)));
+    assert!(server
+        .effects()
+        .lines
+        .iter()
+        .any(|l| l == "exit: component=app status=3"));
+    assert!(!server.effects().live.contains(&4));
+    assert_eq!(server.tick(), None);
+    // A second end event for the same instance is reported and ignored.
+    server.ended(app, 3);
+    assert!(server.effects().lines.last().unwrap().contains("ignored"));
+    server.supervisor().check().unwrap();
+}

@@ -7,7 +7,8 @@
 //!   with `rsp = 0`) and calls `main` with the start-up argument;
 //! - a heap ([`heap`]) so `alloc` works;
 //! - a panic handler that prints the location and message, then runs the
-//!   component's exit hook ([`set_exit_hook`]) or stops the thread;
+//!   component's exit hook ([`set_exit_hook`]) or ends the component as a fault
+//!   that its supervisor reports and restarts per its policy;
 //! - `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp` ([`mem`]) using string
 //!   instructions.
 //!
@@ -44,15 +45,20 @@ pub fn set_exit_hook(hook: fn(u32) -> !) {
     EXIT_HOOK.store(hook as usize, Ordering::SeqCst);
 }
 
-/// Ends the component with `status` through the exit hook, or stops this thread.
+/// Ends the component with `status` through the exit hook or, without one, by telling
+/// its fault handler (`proc` reports the exit; see [`startinfo::ending`]).
 pub fn exit(status: u32) -> ! {
+    run_exit_hook(status);
+    sel4::syscall::raise_unknown(startinfo::ending::EXIT, u64::from(status))
+}
+
+fn run_exit_hook(status: u32) {
     let hook = EXIT_HOOK.load(Ordering::SeqCst);
     if hook != 0 {
         // SAFETY: the only non-zero value ever stored is a `fn(u32) -> !` (set_exit_hook).
         let hook: fn(u32) -> ! = unsafe { core::mem::transmute::<usize, fn(u32) -> !>(hook) };
         hook(status);
     }
-    stop_thread()
 }
 
 /// Stops the component's initial thread for good: it suspends the thread whose
@@ -67,12 +73,19 @@ pub fn stop_thread() -> ! {
     }
 }
 
+/// Status a panicking component ends with.
+pub const PANIC_STATUS: u32 = 2;
+
 /// What a component's panic handler (defined by [`entry!`]) does: prints where and
-/// why, then exits with status 2.
+/// why, then runs the exit hook with [`PANIC_STATUS`] or, without one, stops the
+/// component as a fault its supervisor reports and applies the restart policy to
+/// ([`startinfo::ending::PANIC`]). Nothing here allocates, so an allocation failure
+/// ends the same way.
 pub fn panic(info: &core::panic::PanicInfo) -> ! {
     match info.location() {
         Some(loc) => println!("panic at {}:{}: {}", loc.file(), loc.line(), info.message()),
         None => println!("panic: {}", info.message()),
     }
-    exit(2)
+    run_exit_hook(PANIC_STATUS);
+    sel4::syscall::raise_unknown(startinfo::ending::PANIC, u64::from(PANIC_STATUS))
 }

@@ -49,6 +49,17 @@ pub mod slots {
     pub const FIRST_FREE: u64 = 64;
 }
 
+/// How a component that a loader started tells its fault handler (`proc`) that it ends:
+/// it raises an unknown system call with one of these numbers and the status in `rdi`, so
+/// the report travels the same way as every other fault (and needs neither heap, nor IPC
+/// buffer contents, nor a route), and the thread is stopped by the kernel at once.
+pub mod ending {
+    /// The component ended by itself (`rt::exit`); `rdi` holds the status.
+    pub const EXIT: i64 = 0x7e55_e0e0;
+    /// The component panicked (an allocation failure included); `rdi` holds the status.
+    pub const PANIC: i64 = 0x7e55_e0e1;
+}
+
 /// The start-info page's contents.
 #[repr(C)]
 #[derive(Clone)]

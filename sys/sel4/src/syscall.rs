@@ -43,6 +43,17 @@ fn raw(sys: i64, rdi: Word, rsi: Word, mrs: &mut [Word; 4]) -> (Word, Word) {
     (out_di, out_si)
 }
 
+/// Makes the kernel see an unknown system call `number` with `rdi` = `arg`: the thread
+/// stops and its fault handler gets an `UnknownSyscall` fault carrying both (the way a
+/// component tells its supervisor that it ends, see `rt::startinfo::ending`). Should the
+/// handler reply, the call is raised again.
+pub fn raise_unknown(number: i64, arg: Word) -> ! {
+    loop {
+        let mut mrs = [0; 4];
+        raw(number, arg, 0, &mut mrs);
+    }
+}
+
 fn load_mrs() -> [Word; 4] {
     [
         crate::ipc::get_mr(0),
