@@ -107,6 +107,8 @@ pub mod supervise {
             NotFound = 19,
             /// The caller is not `proc`.
             Denied = 20,
+            /// The component's budget does not cover it.
+            OverBudget = 21,
         }
         ops {
             /// Untyped memory of 2^`size_bits` bytes for building component `id`: charged to
@@ -115,6 +117,14 @@ pub mod supervise {
             /// `Ok(allocation)`; `Err(OutOfMemory)`; `Err(InvalidSize)`; `Err(NotFound)`;
             /// `Err(Denied)` unless the caller is `proc`.
             AllocFor = 16 => fn alloc_for(id: ComponentId, size_bits: u8) -> Allocation;
+            /// Untyped memory of 2^`size_bits` bytes for component `id`'s heap and stack:
+            /// charged to `id` within its budget, as if it had allocated it, and taken back by
+            /// `release(id)`.
+            ///
+            /// `Ok(allocation)`; `Err(OverBudget)` if it would exceed the budget;
+            /// `Err(OutOfMemory)`; `Err(InvalidSize)`; `Err(NotFound)`; `Err(Denied)` unless
+            /// the caller is `proc`.
+            AllocWithin = 18 => fn alloc_within(id: ComponentId, size_bits: u8) -> Allocation;
             /// Takes back everything component `id` holds (it exited, faulted or was killed):
             /// every allocation and image block is revoked, and it leaves its shared regions.
             /// Returns how many bytes went back to the pool.

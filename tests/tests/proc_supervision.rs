@@ -131,6 +131,31 @@ fn proc_supervises_the_components_it_starts() {
             "{out}"
         );
     }
+    // A stack overflow hits the unmapped page below the stack (256 KiB budget: 32 KiB of
+    // stack ending at rt's STACK_TOP): a VM fault there, not a write into the heap.
+    let guard = rt::startinfo::STACK_TOP - 32 * 1024 - 4096;
+    s.wait_for("stopped: component=stacker after 1 restarts in a row", WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    let out = s.output();
+    let overflows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("fault: component=stacker kind=VmFault addr="))
+        .collect();
+    assert_eq!(overflows.len(), 2, "{out}");
+    for l in &overflows {
+        let addr = l
+            .rsplit("addr=0x")
+            .next()
+            .and_then(|a| u64::from_str_radix(a.trim(), 16).ok());
+        let addr = addr.unwrap_or_else(|| panic!("no address in {l}"));
+        // seL4 5.0.0's x86 handleVMFault keeps the fault address in a uint32_t, so a VM
+        // fault report carries only its low 32 bits (docs/RELIABILITY.md).
+        let low = |a: u64| a & 0xffff_ffff;
+        assert!(
+            (low(guard)..low(guard) + 4096).contains(&low(addr)),
+            "{l}: not in the guard page {guard:#x}"
+        );
+    }
     s.wait_for("exit: component=quitter status=3", WAIT)
         .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
     let quitter = ps_line(&mut s, "quitter");

@@ -309,6 +309,29 @@ impl<K: Kernel> MemoryServer<K> {
 }
 
 impl<K: Kernel> supervise::Server for MemoryServer<K> {
+    fn alloc_within(
+        &mut self,
+        badge: u64,
+        id: ComponentId,
+        size_bits: u8,
+    ) -> Result<Allocation, supervise::Error> {
+        self.check_proc(badge)?;
+        if !(MIN_BLOCK_BITS..=memory::MAX_SIZE_BITS).contains(&size_bits) {
+            return Err(supervise::Error::InvalidSize);
+        }
+        if self.kernel.free_slots() < SPLIT_RESERVE {
+            return Err(supervise::Error::OutOfMemory);
+        }
+        let allocation = self.pool.alloc(id, size_bits).map_err(|e| match e {
+            PoolError::UnknownClient => supervise::Error::NotFound,
+            PoolError::BadSize => supervise::Error::InvalidSize,
+            PoolError::OverBudget => supervise::Error::OverBudget,
+            _ => supervise::Error::OutOfMemory,
+        })?;
+        self.hand_out(allocation)
+            .map_err(|_| supervise::Error::OutOfMemory)
+    }
+
     fn alloc_for(
         &mut self,
         badge: u64,

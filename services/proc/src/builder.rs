@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 
 use loader::build::{load, Grant, Objects, Scratch, Spec};
 use proc::grants::fault_badge;
-use proc::image::{block_bits, Shape};
+use proc::image::{block_bits, floor_block_bits, Shape};
 use proto::memory::supervise::SuperviseClient;
 use proto::memory::MemoryClient;
 use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
@@ -57,6 +57,28 @@ enum Source {
     Own,
     /// The component's image memory (`alloc_for`).
     For(ComponentId),
+    /// The component's budget (`alloc_within`): its heap and stack.
+    Within(ComponentId),
+}
+
+/// Blocks of one [`Source`] and how far the current one is used.
+struct Arena {
+    source: Source,
+    /// The block objects are retyped from now, its size and how far it is used (the
+    /// kernel's own watermark, kept here so a full block is never asked for more).
+    current: Option<Block>,
+    /// Bytes still expected (sizes the next block).
+    remaining: u64,
+}
+
+impl Arena {
+    fn new(source: Source, remaining: u64) -> Arena {
+        Arena {
+            source,
+            current: None,
+            remaining,
+        }
+    }
 }
 
 /// A CNode of the instance where proc parks capabilities it no longer invokes.
@@ -78,20 +100,32 @@ struct Block {
 struct Pool<'a> {
     slots: &'a mut Slots,
     memory: EndpointTransport,
-    source: Source,
-    /// The block objects are retyped from now, its size and how far it is used (the
-    /// kernel's own watermark, kept here so a full block is never asked for more).
-    current: Option<Block>,
-    /// Bytes still expected (sizes the next block).
-    remaining: u64,
+    /// Where the image's objects come from.
+    image: Arena,
+    /// Where heap and stack frames come from (the budget), if not from `image`.
+    budget: Option<Arena>,
     /// Every slot of proc's CNode filled for this pool (blocks and objects) and not parked.
     used: Vec<CPtr>,
     holding: Option<Holding>,
 }
 
 impl Pool<'_> {
-    fn refill(&mut self, object_bits: u32) -> Result<(), Error> {
-        let bits = block_bits(self.remaining, object_bits) as u8;
+    fn arena(&mut self, budget: bool) -> &mut Arena {
+        match self.budget.as_mut() {
+            Some(a) if budget => a,
+            _ => &mut self.image,
+        }
+    }
+
+    fn refill(&mut self, budget: bool, object_bits: u32) -> Result<(), Error> {
+        let arena = self.arena(budget);
+        let bits = match arena.source {
+            // The budget pays for whole blocks: take the largest that the rest fits in
+            // exactly, so nothing is charged that the heap and stack do not use.
+            Source::Within(_) => floor_block_bits(arena.remaining, object_bits),
+            _ => block_bits(arena.remaining, object_bits),
+        } as u8;
+        let source = arena.source;
         let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
         let mut t = self.memory;
         t.receive_into(ReceiveSlot {
@@ -99,16 +133,17 @@ impl Pool<'_> {
             index: slot,
             depth: 64,
         });
-        let got = match self.source {
+        let got = match source {
             Source::Own => MemoryClient::new(t).alloc(bits).map(|_| ()).is_ok(),
             Source::For(id) => SuperviseClient::new(t).alloc_for(id, bits).is_ok(),
+            Source::Within(id) => SuperviseClient::new(t).alloc_within(id, bits).is_ok(),
         };
         if !got {
             self.slots.free(slot);
             return Err(Error::NotEnoughMemory);
         }
         self.used.push(slot);
-        self.current = Some(Block {
+        self.arena(budget).current = Some(Block {
             cap: slot,
             size: 1 << bits,
             used: 0,
@@ -116,28 +151,20 @@ impl Pool<'_> {
         Ok(())
     }
 
-    fn forget(&mut self, slot: CPtr) {
-        if let Some(i) = self.used.iter().rposition(|&s| s == slot) {
-            self.used.remove(i);
-        }
-        self.slots.free(slot);
-    }
-}
-
-impl Objects for Pool<'_> {
-    fn object(&mut self, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error> {
+    fn take(&mut self, budget: bool, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error> {
         let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
         let bits = object_bits(ty, size_bits);
         let size = 1u64 << bits;
         // The kernel places each object at the next multiple of its size.
         let fits = |b: &Block| b.used.next_multiple_of(size) + size <= b.size;
-        if !self.current.as_ref().is_some_and(fits) {
-            if let Err(e) = self.refill(bits) {
+        if !self.arena(budget).current.as_ref().is_some_and(fits) {
+            if let Err(e) = self.refill(budget, bits) {
                 self.slots.free(slot);
                 return Err(e);
             }
         }
-        let Some(block) = self.current.as_mut() else {
+        let arena = self.arena(budget);
+        let Some(block) = arena.current.as_mut() else {
             self.slots.free(slot);
             return Err(Error::NotEnoughMemory);
         };
@@ -153,8 +180,8 @@ impl Objects for Pool<'_> {
         match r {
             Ok(()) => {
                 block.used = block.used.next_multiple_of(size) + size;
+                arena.remaining = arena.remaining.saturating_sub(size);
                 self.used.push(slot);
-                self.remaining = self.remaining.saturating_sub(size);
                 Ok(slot)
             }
             Err(e) => {
@@ -162,6 +189,23 @@ impl Objects for Pool<'_> {
                 Err(e)
             }
         }
+    }
+
+    fn forget(&mut self, slot: CPtr) {
+        if let Some(i) = self.used.iter().rposition(|&s| s == slot) {
+            self.used.remove(i);
+        }
+        self.slots.free(slot);
+    }
+}
+
+impl Objects for Pool<'_> {
+    fn object(&mut self, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error> {
+        self.take(false, ty, size_bits)
+    }
+
+    fn budget_frame(&mut self) -> Result<CPtr, Error> {
+        self.take(true, ObjectType::X86Page, 0)
     }
 
     fn slot(&mut self) -> Result<CPtr, Error> {
@@ -231,9 +275,8 @@ impl Builder {
         let mut pool = Pool {
             slots: &mut slots,
             memory,
-            source: Source::Own,
-            current: None,
-            remaining: 1 << 16,
+            image: Arena::new(Source::Own, 1 << 16),
+            budget: None,
             used: Vec::new(),
             holding: None,
         };
@@ -284,18 +327,20 @@ impl Builder {
             .image
             .elf(&c.binary)
             .ok_or_else(|| format!("no binary `{}` in the boot image", c.binary))?;
-        let plan = loader::plan::plan(elf, 0).map_err(|e| format!("{e:?}"))?;
+        let (heap, stack) = (c.heap_bytes(), c.stack_bytes());
+        let plan =
+            loader::plan::plan_component(elf, 0, heap, stack).map_err(|e| format!("{e:?}"))?;
         let shape = Shape {
             pages: plan.pages.len() as u64,
             tables: (plan.pdpts.len() + plan.pds.len() + plan.pts.len()) as u64,
             cnode_bits: CNODE_SIZE_BITS as u32,
+            budget_pages: plan.heap.page_count() + plan.stack.page_count(),
         };
         let mut pool = Pool {
             slots: &mut self.slots,
             memory: self.memory,
-            source: Source::For(id),
-            current: None,
-            remaining: shape.bytes(),
+            image: Arena::new(Source::For(id), shape.bytes()),
+            budget: Some(Arena::new(Source::Within(id), plan.budget_bytes())),
             used: Vec::new(),
             holding: None,
         };
@@ -327,6 +372,8 @@ impl Builder {
                     grants: &[],
                     args: &args,
                     data: &[],
+                    heap,
+                    stack,
                 };
                 load(&mut pool, &mut self.scratch, self.asid_pool, OWN, &spec)
                     .map(|l| l.tcb)

@@ -30,13 +30,16 @@ pub struct Shape {
     pub tables: u64,
     /// The component's CNode, in bits of slots.
     pub cnode_bits: u32,
+    /// Heap and stack frames: paid by the budget (not in [`Shape::bytes`]), but their
+    /// capabilities are parked in the holding CNode too.
+    pub budget_pages: u64,
 }
 
 impl Shape {
     /// Slots (in bits) of the CNode proc keeps the image's frame and paging structure
     /// capabilities in: room for every one of them and a few more.
     pub fn holding_bits(&self) -> u32 {
-        ceil_log2(self.pages + self.tables + 8).max(4)
+        ceil_log2(self.pages + self.budget_pages + self.tables + 8).max(4)
     }
 
     /// Bytes of every object of the image, the holding CNode included.
@@ -68,6 +71,21 @@ pub fn block_bits(remaining: u64, object_bits: u32) -> u32 {
         .max(MIN_BLOCK_BITS)
 }
 
+/// The size in bits of the next block of a budget's heap and stack, `remaining` bytes (whole
+/// pages) still to come: the largest power of two not above it, at most [`MAX_BLOCK_BITS`],
+/// so the blocks add up to exactly what is used; never smaller than the object or a page.
+pub fn floor_block_bits(remaining: u64, object_bits: u32) -> u32 {
+    let floor = if remaining == 0 {
+        0
+    } else {
+        63 - remaining.leading_zeros()
+    };
+    floor
+        .min(MAX_BLOCK_BITS)
+        .max(object_bits)
+        .max(MIN_BLOCK_BITS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +101,17 @@ mod tests {
         assert_eq!(block_bits(0, 12), 12);
         assert_eq!(block_bits(0, 17), 17);
         assert_eq!(block_bits(5000, 5), 13);
+        assert_eq!(floor_block_bits(160 << 10, 12), 17);
+        assert_eq!(floor_block_bits(32 << 10, 12), 15);
+        assert_eq!(floor_block_bits(64 << 20, 12), 21);
+        assert_eq!(floor_block_bits(0, 12), 12);
+        // A heap and stack of 128 KiB + 32 KiB come in exactly two blocks.
+        let (mut left, mut blocks) = (160u64 << 10, 0);
+        while left > 0 {
+            left -= 1 << floor_block_bits(left, 12);
+            blocks += 1;
+        }
+        assert_eq!(blocks, 2);
     }
 
     #[test]
@@ -91,6 +120,7 @@ mod tests {
             pages: 2200,
             tables: 8,
             cnode_bits: 12,
+            budget_pages: 0,
         };
         assert_eq!(s.holding_bits(), 12);
         let bytes = s.bytes();

@@ -28,7 +28,9 @@ use sel4::bootinfo::BootInfoRef;
 use sel4::cap_type::{Endpoint, IoPort};
 use sel4::{init_caps, BootInfo, Cap, CapRights, Error, MessageInfo};
 
-rt::entry!(main);
+// The kernel starts the root task with `rsp = 0` and no loader maps it a heap: both are
+// static regions in its image.
+rt::entry!(main, stack = 256 * 1024, heap = 8 * 1024 * 1024);
 
 /// The boot image `xtask` packed (system description + component ELFs); empty when the
 /// root task was built without a system, and then it runs its foundation checks.

@@ -98,6 +98,8 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8], mut objects: Allocator) -> ! {
             grants: &grants,
             args: &args,
             data,
+            heap: c.heap_bytes(),
+            stack: c.stack_bytes(),
         };
         roles.report_grants(&system, id, &spec);
         match load(

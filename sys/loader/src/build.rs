@@ -5,10 +5,10 @@
 //! 64 bits), except those named by [`rt::startinfo::slots`], which are in the new
 //! component's CNode.
 
-use crate::plan::{plan, Plan, PlanError, PAGE};
+use crate::plan::{plan_component, Plan, PlanError, PAGE};
 use alloc::vec::Vec;
 use rt::startinfo::{
-    slots, StartInfo, CNODE_SIZE_BITS, DATA_VADDR, IPC_BUFFER_VADDR, START_INFO_VADDR,
+    slots, StartInfo, CNODE_SIZE_BITS, DATA_VADDR, IPC_BUFFER_VADDR, STACK_TOP, START_INFO_VADDR,
 };
 use sel4::cap_type::{AsidPool, CNode, Tcb, X86Page, X86Pml4};
 use sel4::{
@@ -48,6 +48,11 @@ impl<T> Step<T> for Result<T, Error> {
 pub trait Objects {
     /// A new object of type `ty` (`size_bits` for the sized types) in a fresh slot.
     fn object(&mut self, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error>;
+    /// A new frame for the component's heap or stack: memory its budget pays for. The
+    /// default takes it like any other object.
+    fn budget_frame(&mut self) -> Result<CPtr, Error> {
+        self.object(ObjectType::X86Page, 0)
+    }
     /// A free slot.
     fn slot(&mut self) -> Result<CPtr, Error>;
     /// The loader no longer invokes `cap` (a frame or paging structure it has mapped, or
@@ -203,6 +208,11 @@ pub struct Spec<'a> {
     pub args: &'a [(&'a str, &'a str)],
     /// The data blob mapped read-only at `DATA_VADDR` (empty: none).
     pub data: &'a [u8],
+    /// Bytes of heap (at `HEAP_VADDR`) and of stack (below `STACK_TOP`), from its budget
+    /// (`Component::heap_bytes`, `Component::stack_bytes`); 0 leaves the binary's static one.
+    pub heap: u64,
+    /// See `heap`.
+    pub stack: u64,
 }
 
 /// The capabilities of a built component that the loader keeps.
@@ -249,7 +259,8 @@ pub fn load(
     loader_cnode: Cap<CNode>,
     spec: &Spec,
 ) -> Result<Loaded, LoadError> {
-    let plan: Plan = plan(spec.elf, spec.data.len()).map_err(LoadError::Plan)?;
+    let plan: Plan = plan_component(spec.elf, spec.data.len(), spec.heap, spec.stack)
+        .map_err(LoadError::Plan)?;
     let mut created = Vec::new();
     let attr = consts::X86_DEFAULT_VM_ATTRIBUTES;
 
@@ -306,6 +317,8 @@ pub fn load(
     info.priority = u64::from(spec.priority);
     info.mcp = u64::from(spec.mcp);
     info.data_len = spec.data.len() as u64;
+    info.heap_len = plan.heap.len;
+    info.stack_len = plan.stack.len;
 
     let mut ipc_frame = None;
     for page in &plan.pages {
@@ -348,6 +361,14 @@ pub fn load(
         }
     }
     let ipc_frame = ipc_frame.expect("plans always contain the IPC buffer page");
+    for vaddr in plan.heap.pages().chain(plan.stack.pages()) {
+        let frame = objects.budget_frame().at("heap or stack frame")?;
+        created.push(frame);
+        Cap::<X86Page>::from_raw(frame)
+            .x86_page_map(vspace, vaddr, CapRights::read_write(), attr)
+            .at("map heap or stack page")?;
+        retire(objects, &mut created, frame)?;
+    }
 
     let cnode = Cap::<CNode>::from_raw(new_object(
         objects,
@@ -439,6 +460,8 @@ pub fn load(
     let regs = UserContext {
         rip: plan.entry,
         rdi: START_INFO_VADDR,
+        // 0 (no stack planned) makes `_start` load the binary's static stack.
+        rsp: if plan.stack.len > 0 { STACK_TOP } else { 0 },
         ..Default::default()
     };
     let count = (core::mem::size_of::<UserContext>() / core::mem::size_of::<Word>()) as Word;

@@ -5,7 +5,10 @@ use alloc::vec::Vec;
 use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
-use rt::startinfo::{DATA_MAX, DATA_VADDR, IMAGE_LIMIT, IPC_BUFFER_VADDR, START_INFO_VADDR};
+use rt::startinfo::{
+    DATA_MAX, DATA_VADDR, HEAP_MAX, HEAP_VADDR, IMAGE_LIMIT, IPC_BUFFER_VADDR, STACK_MAX,
+    STACK_TOP, START_INFO_VADDR,
+};
 
 /// Page size.
 pub const PAGE: u64 = 4096;
@@ -25,6 +28,29 @@ pub enum PlanError {
     NoEntry,
     /// The data blob is larger than [`DATA_MAX`].
     DataTooLarge,
+    /// The heap or stack is larger than its area, or not in whole pages.
+    BadBudget,
+}
+
+/// A run of zeroed, writable pages taken from the component's budget (its heap or stack).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Zeroed {
+    /// Page-aligned virtual address of the first page.
+    pub vaddr: u64,
+    /// Bytes, a whole number of pages (0: none).
+    pub len: u64,
+}
+
+impl Zeroed {
+    /// The pages' virtual addresses.
+    pub fn pages(&self) -> impl Iterator<Item = u64> {
+        (self.vaddr..self.vaddr + self.len).step_by(PAGE as usize)
+    }
+
+    /// Pages in the run.
+    pub fn page_count(&self) -> u64 {
+        self.len / PAGE
+    }
 }
 
 /// A byte range of the ELF file copied into a page.
@@ -57,6 +83,10 @@ pub struct Plan {
     /// The image's pages in address order, then the start-info and IPC-buffer pages,
     /// then the data blob's pages (read-only, copied from the blob, not the file).
     pub pages: Vec<Page>,
+    /// The heap's pages at [`HEAP_VADDR`] (from the budget, not listed in `pages`).
+    pub heap: Zeroed,
+    /// The stack's pages, ending at [`STACK_TOP`] (from the budget, not listed in `pages`).
+    pub stack: Zeroed,
     /// Virtual bases of the page-directory-pointer tables needed (one per 512 GiB).
     pub pdpts: Vec<u64>,
     /// Virtual bases of the page directories needed (one per 1 GiB).
@@ -66,10 +96,65 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Bytes of memory the plan's pages take (without paging structures).
+    /// Bytes of memory the plan's image pages take (without paging structures, heap and
+    /// stack).
     pub fn page_bytes(&self) -> u64 {
         self.pages.len() as u64 * PAGE
     }
+
+    /// Bytes of heap and stack: what the component's budget pays.
+    pub fn budget_bytes(&self) -> u64 {
+        self.heap.len + self.stack.len
+    }
+}
+
+/// As [`plan`], plus `heap` bytes of heap at [`HEAP_VADDR`] and `stack` bytes of stack
+/// below [`STACK_TOP`] (zeroed, writable; the page below the stack stays unmapped).
+///
+/// Errors as [`plan`], and [`PlanError::BadBudget`] if the heap or stack is not in whole
+/// pages or larger than [`HEAP_MAX`] or [`STACK_MAX`].
+pub fn plan_component(
+    file: &[u8],
+    data_len: usize,
+    heap: u64,
+    stack: u64,
+) -> Result<Plan, PlanError> {
+    if heap % PAGE != 0 || stack % PAGE != 0 || heap > HEAP_MAX || stack > STACK_MAX {
+        return Err(PlanError::BadBudget);
+    }
+    let mut p = plan(file, data_len)?;
+    p.heap = Zeroed {
+        vaddr: HEAP_VADDR,
+        len: heap,
+    };
+    p.stack = Zeroed {
+        vaddr: STACK_TOP - stack,
+        len: stack,
+    };
+    let (pdpts, pds, pts) = tables(&p.pages, &[p.heap, p.stack]);
+    (p.pdpts, p.pds, p.pts) = (pdpts, pds, pts);
+    Ok(p)
+}
+
+/// The bases of the paging structures that map `pages` and the `runs`: (PDPTs, page
+/// directories, page tables).
+fn tables(pages: &[Page], runs: &[Zeroed]) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+    let mut addrs: Vec<u64> = pages.iter().map(|p| p.vaddr).collect();
+    for r in runs.iter().filter(|r| r.len > 0) {
+        // One address in each 2 MiB the run touches covers every level above it too.
+        let mut at = r.vaddr;
+        while at < r.vaddr + r.len {
+            addrs.push(at);
+            at = (at >> 21 << 21) + (1 << 21);
+        }
+    }
+    let bases = |shift: u32| {
+        let mut v: Vec<u64> = addrs.iter().map(|a| a >> shift << shift).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    (bases(39), bases(30), bases(21))
 }
 
 /// Checks `file` and plans its pages, plus the start-info page (read-only), the
@@ -151,18 +236,14 @@ pub fn plan(file: &[u8], data_len: usize) -> Result<Plan, PlanError> {
             copies: alloc::vec![copy],
         });
     }
-    let bases = |shift: u32| {
-        let mut v: Vec<u64> = pages.iter().map(|p| p.vaddr >> shift << shift).collect();
-        v.dedup();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    let (pdpts, pds, pts) = tables(&pages, &[]);
     Ok(Plan {
         entry: elf.ehdr.e_entry,
-        pdpts: bases(39),
-        pds: bases(30),
-        pts: bases(21),
+        heap: Zeroed::default(),
+        stack: Zeroed::default(),
+        pdpts,
+        pds,
+        pts,
         pages,
     })
 }
@@ -334,5 +415,36 @@ mod tests {
         for n in 0..ok.len() {
             let _ = plan(&ok[..n], 0);
         }
+    }
+
+    #[test]
+    fn heap_and_stack_come_as_runs_with_their_tables() {
+        let text = vec![0x90u8; 100];
+        let f = elf_file(0x400000, &[(0x400000, 100, &text, false)]);
+        let p = plan_component(&f, 0, 5 << 20, 64 << 10).unwrap();
+        assert_eq!(p.heap.vaddr, HEAP_VADDR);
+        assert_eq!(p.heap.page_count(), 1280);
+        assert_eq!(p.stack.vaddr + p.stack.len, STACK_TOP);
+        assert_eq!(p.stack.pages().count(), 16);
+        assert_eq!(p.budget_bytes(), (5 << 20) + (64 << 10));
+        // Heap and stack pages are not in the page list; their page tables are planned.
+        assert_eq!(p.pages.len(), 3);
+        for a in p.heap.pages().chain(p.stack.pages()) {
+            assert!(p.pts.contains(&(a >> 21 << 21)), "{a:#x}");
+            assert!(p.pds.contains(&(a >> 30 << 30)), "{a:#x}");
+            assert!(p.pdpts.contains(&(a >> 39 << 39)), "{a:#x}");
+        }
+        // 5 MiB of heap from a 2 MiB boundary spans three page tables; the stack one more.
+        let plain = plan(&f, 0).unwrap();
+        assert_eq!(p.pts.len(), plain.pts.len() + 4);
+        // The guard page below the stack is mapped by nothing.
+        let guard = p.stack.vaddr - PAGE;
+        assert!(!p.pages.iter().any(|pg| pg.vaddr == guard));
+        assert!(!p.heap.pages().any(|a| a == guard));
+        assert_eq!(plan_component(&f, 0, 100, 0), Err(PlanError::BadBudget));
+        assert_eq!(
+            plan_component(&f, 0, 0, STACK_MAX + PAGE),
+            Err(PlanError::BadBudget)
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! `rt::entry!(main);`, gives it:
 //! - the entry point: `_start` loads a static stack (seL4 starts the root task
 //!   with `rsp = 0`) and calls `main` with the start-up argument;
-//! - a heap ([`heap`]) so `alloc` works;
+//! - a heap ([`heap`]) so `alloc` works: the region its loader mapped from its budget;
 //! - a panic handler that prints the location and message, then runs the
 //!   component's exit hook ([`set_exit_hook`]) or ends the component as a fault
 //!   that its supervisor reports and restarts per its policy;
@@ -33,7 +33,7 @@ pub mod slots_alloc;
 mod start;
 pub mod startinfo;
 
-pub use start::{Stack, STACK_SIZE};
+pub use start::{HeapRegion, Stack, STACK_SIZE};
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,37 +1,66 @@
 //! The entry point, the initial thread's stack and the language items, all
 //! expanded into the component binary by [`entry!`](crate::entry).
 
-/// Size of the initial thread's stack.
-pub const STACK_SIZE: usize = 256 * 1024;
+/// Size of a loaded component's static stack: used only if its loader gave it no stack of
+/// its own (every Tessera loader does; see `StartInfo::stack_len`).
+pub const STACK_SIZE: usize = 16 * 1024;
 
-/// The initial thread's stack (16-byte aligned, as the ABI wants before a call).
+/// A static stack of `N` bytes (16-byte aligned, as the ABI wants before a call).
 #[repr(C, align(16))]
-pub struct Stack(pub [u8; STACK_SIZE]);
+pub struct Stack<const N: usize>(pub [u8; N]);
 
-/// Defines the component: `entry!(main)` makes `_start` (seL4 starts a thread with
-/// `rsp = 0` and the start-up argument in `rdi`) load a static stack, set up the
-/// heap and call `main(arg)`, exiting with status 0 if it returns. It also defines
-/// the panic handler, the global allocator and the exported memory functions.
+/// A static heap region of `N` bytes.
+#[repr(C, align(4096))]
+pub struct HeapRegion<const N: usize>(pub [u8; N]);
+
+/// Defines the component: `entry!(main)` makes `_start` keep the stack the loader gave the
+/// thread (`rsp` below `STACK_TOP`) or, when started with `rsp = 0` as seL4 starts the
+/// root task, load a static stack; set up the heap (the loader's, else a static region)
+/// and call `main(arg)` with the start-up argument, exiting with status 0 if it returns.
+/// It also defines the panic handler, the global allocator and the exported memory
+/// functions. `entry!(main, stack = S, heap = H)` sizes the static stack and heap (the
+/// root task's; for a loaded component both come from its budget and these are unused).
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
+        $crate::entry!($main, stack = $crate::STACK_SIZE, heap = 0);
+    };
+    ($main:path, stack = $stack:expr, heap = $heap:expr) => {
+        const __TESSERA_STACK_SIZE: usize = $stack;
+        const __TESSERA_HEAP_SIZE: usize = $heap;
+
         #[no_mangle]
-        static mut __tessera_stack: $crate::Stack = $crate::Stack([0; $crate::STACK_SIZE]);
+        static mut __tessera_stack: $crate::Stack<__TESSERA_STACK_SIZE> =
+            $crate::Stack([0; __TESSERA_STACK_SIZE]);
+
+        static mut __TESSERA_HEAP_REGION: $crate::HeapRegion<__TESSERA_HEAP_SIZE> =
+            $crate::HeapRegion([0; __TESSERA_HEAP_SIZE]);
 
         ::core::arch::global_asm!(
             ".globl _start",
             "_start:",
+            "    test rsp, rsp",
+            "    jnz 2f",
             "    lea rsp, [rip + {stack} + {size}]",
+            "2:",
             "    xor rbp, rbp",
             "    call {main}",
             "    ud2",
             stack = sym __tessera_stack,
-            size = const $crate::STACK_SIZE,
+            size = const __TESSERA_STACK_SIZE,
             main = sym __tessera_main,
         );
 
         extern "C" fn __tessera_main(arg: usize) -> ! {
-            $crate::heap::init();
+            // SAFETY: `arg` is this thread's start-up argument, and the static region is
+            // used by nothing but the allocator.
+            unsafe {
+                $crate::heap::init(
+                    arg,
+                    ::core::ptr::addr_of_mut!(__TESSERA_HEAP_REGION) as *mut u8,
+                    __TESSERA_HEAP_SIZE,
+                )
+            };
             $main(arg);
             $crate::exit(0)
         }

@@ -17,6 +17,17 @@ pub const IMAGE_LIMIT: u64 = START_INFO_VADDR;
 pub const DATA_VADDR: u64 = 0x3100_0000;
 /// Largest data blob.
 pub const DATA_MAX: u64 = 0x0f00_0000;
+/// Where the component's heap is mapped (writable, zeroed; [`StartInfo::heap_len`] bytes,
+/// taken from its budget). Above the data blob's area.
+pub const HEAP_VADDR: u64 = DATA_VADDR + DATA_MAX;
+/// Largest heap.
+pub const HEAP_MAX: u64 = 0x40_0000_0000;
+/// The first byte above the initial thread's stack ([`StartInfo::stack_len`] bytes below it,
+/// taken from its budget). The page below the stack stays unmapped, so an overflow is a VM
+/// fault there, not a write into something else.
+pub const STACK_TOP: u64 = 0x80_0000_0000;
+/// Largest stack.
+pub const STACK_MAX: u64 = 0x10_0000_0000;
 /// log2 of the slot count of every component's CNode.
 pub const CNODE_SIZE_BITS: u64 = 12;
 /// `StartInfo::magic`.
@@ -87,6 +98,11 @@ pub struct StartInfo {
     pub args_len: u64,
     /// The component's arguments as `key=value` lines.
     pub args: [u8; ARGS_LEN],
+    /// Bytes of heap mapped at [`HEAP_VADDR`] (0: none; the component's own static heap).
+    pub heap_len: u64,
+    /// Bytes of stack mapped below [`STACK_TOP`], where the thread's `rsp` starts (0: none;
+    /// the component's own static stack).
+    pub stack_len: u64,
 }
 
 impl StartInfo {
@@ -104,6 +120,8 @@ impl StartInfo {
             data_len: 0,
             args_len: 0,
             args: [0; ARGS_LEN],
+            heap_len: 0,
+            stack_len: 0,
         };
         let n = name.len().min(NAME_LEN);
         s.name[..n].copy_from_slice(&name.as_bytes()[..n]);
@@ -170,6 +188,12 @@ impl StartInfo {
         info
     }
 
+    /// The heap the loader mapped at [`HEAP_VADDR`], if any.
+    pub fn heap(&self) -> Option<(*mut u8, usize)> {
+        (self.magic == START_MAGIC && self.heap_len > 0 && self.heap_len <= HEAP_MAX)
+            .then_some((HEAP_VADDR as *mut u8, self.heap_len as usize))
+    }
+
     /// The data blob the loader mapped at [`DATA_VADDR`] (empty when there is none).
     pub fn data(&self) -> &'static [u8] {
         if self.data_len == 0 || self.data_len > DATA_MAX || self.magic != START_MAGIC {
@@ -196,6 +220,7 @@ impl StartInfo {
 }
 
 const _: () = assert!(core::mem::size_of::<StartInfo>() <= 4096);
+const _: () = assert!(HEAP_VADDR + HEAP_MAX <= STACK_TOP - STACK_MAX - 4096);
 const _: () = assert!(core::mem::size_of::<StartInfo>().is_multiple_of(8));
 
 #[cfg(test)]

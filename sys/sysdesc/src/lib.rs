@@ -69,7 +69,8 @@ pub mod validate;
 pub use codec::{DecodeError, FORMAT_VERSION, MAGIC};
 pub use model::{
     Component, ComponentId, Device, DeviceSelector, Irq, RestartPolicy, SharedRegion, System,
-    FUNDAMENTAL, MAX_NAME_LEN, MAX_PRIORITY, PAGE_SIZE, RESERVED_MEMORY, ROOT_PRIORITY,
+    FUNDAMENTAL, MAX_NAME_LEN, MAX_PRIORITY, MAX_STACK, MIN_BUDGET, MIN_STACK, PAGE_SIZE,
+    RESERVED_MEMORY, ROOT_PRIORITY,
 };
 pub use size::{parse_size, Size, SizeError};
 pub use validate::{ComponentField, DeviceField, Problem, SharedField, Site, SystemField};

@@ -91,7 +91,27 @@ impl Component {
     pub fn provides(&self, service: &str) -> bool {
         (self.fundamental && self.name == service) || self.provides.iter().any(|s| s == service)
     }
+
+    /// Bytes of the initial thread's stack, taken from the budget: an eighth of it, at least
+    /// [`MIN_STACK`] and at most [`MAX_STACK`], in whole pages.
+    pub fn stack_bytes(&self) -> u64 {
+        (self.memory / 8).clamp(MIN_STACK, MAX_STACK) & !(PAGE_SIZE - 1)
+    }
+
+    /// Bytes of heap, taken from the budget: half of it, in whole pages. The rest of the
+    /// budget (after the stack) is for what the component allocates while it runs (DMA
+    /// buffers, shared regions).
+    pub fn heap_bytes(&self) -> u64 {
+        (self.memory / 2) & !(PAGE_SIZE - 1)
+    }
 }
+
+/// The smallest budget a component may have (its heap and stack come out of it).
+pub const MIN_BUDGET: u64 = 64 * 1024;
+/// The smallest initial stack a component gets.
+pub const MIN_STACK: u64 = 16 * 1024;
+/// The largest initial stack a component gets.
+pub const MAX_STACK: u64 = 256 * 1024;
 
 /// What `proc` does when a component faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

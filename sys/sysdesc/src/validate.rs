@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use crate::model::{
     Component, DeviceSelector, Irq, RestartPolicy, System, FUNDAMENTAL, MAX_NAME_LEN, MAX_PRIORITY,
-    PAGE_SIZE, RESERVED_MEMORY, ROOT_PRIORITY,
+    MIN_BUDGET, PAGE_SIZE, RESERVED_MEMORY, ROOT_PRIORITY,
 };
 use crate::size::Size;
 
@@ -256,6 +256,17 @@ impl Checker<'_> {
             c.memory,
         ) {
             self.component(i, F::Memory, m);
+        } else if c.memory < MIN_BUDGET {
+            self.component(
+                i,
+                F::Memory,
+                format!(
+                    "memory budget of component \"{}\" is {}, below the {} minimum (its heap and stack come out of it)",
+                    c.name,
+                    Size(c.memory),
+                    Size(MIN_BUDGET)
+                ),
+            );
         }
         let named_fundamental = FUNDAMENTAL.contains(&c.name.as_str());
         if c.fundamental && !named_fundamental {
