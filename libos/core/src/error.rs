@@ -23,6 +23,9 @@ pub enum Error {
     UnexpectedEof,
     /// An argument is out of range (e.g. a backlog of 0).
     InvalidInput,
+    /// No memory for another socket: the configured limit ([`crate::NetConfig`]'s
+    /// `max_tcp_sockets`) is reached, or the heap cannot hold its buffers.
+    OutOfMemory,
 }
 
 impl fmt::Display for Error {
@@ -37,6 +40,7 @@ impl fmt::Display for Error {
             Error::Unaddressable => "address not reachable",
             Error::UnexpectedEof => "unexpected end of stream",
             Error::InvalidInput => "invalid argument",
+            Error::OutOfMemory => "out of memory for sockets",
         };
         f.write_str(text)
     }

@@ -259,3 +259,88 @@ fn malformed_frames_are_counted_and_dropped() {
         assert_eq!(net.counters().rx_frames, 0);
     })
 }
+
+#[test]
+fn the_socket_limit_refuses_the_excess_and_recovers() {
+    bounded(|| {
+        let (a, b) = wire_pair();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (accepted_tx, accepted_rx) = mpsc::channel::<usize>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            let runtime = Runtime::new(HostedPal::new(b.events()));
+            let config = NetConfig {
+                ipv4: Some(Ipv4Config {
+                    address: SERVER_IP,
+                    prefix_len: 24,
+                    gateway: None,
+                }),
+                max_tcp_sockets: 3,
+                ..NetConfig::default()
+            };
+            assert_eq!(config.tcp_sockets_within(10 << 20), 19);
+            let net = Net::new(&runtime, Box::new(b), config);
+            runtime.block_on(async {
+                let listener = TcpListener::bind(&net, 9, 2).unwrap();
+                // The limit leaves room for two more listening sockets, not for ten.
+                assert_eq!(listener.set_backlog(10), Err(Error::OutOfMemory));
+                ready_tx.send(()).unwrap();
+                // Hold what arrives; at three sockets in all no listening socket is left.
+                let mut held = Vec::new();
+                while held.len() < 3 {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    held.push(stream);
+                    accepted_tx.send(held.len()).unwrap();
+                }
+                // Let them all go when the client says: the backlog refills and serves one
+                // more.
+                while release_rx.try_recv().is_err() {
+                    net.runtime().sleep(10_000_000).await;
+                }
+                for s in held.drain(..) {
+                    s.abort();
+                }
+                let (stream, _) = listener.accept().await.unwrap();
+                accepted_tx.send(4).unwrap();
+                drop(stream);
+                net.runtime().run();
+            })
+        });
+        ready_rx.recv().unwrap();
+        let (runtime, net) = instance(a, CLIENT_IP);
+        runtime.block_on(async {
+            let remote = SocketAddrV4::new(SERVER_IP, 9);
+            let mut streams = Vec::new();
+            for _ in 0..3 {
+                streams.push(
+                    TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC)
+                        .await
+                        .unwrap(),
+                );
+            }
+            // Let the server take all three; the next attempt finds no listening socket.
+            let mut n = 0;
+            while n < 3 {
+                n = accepted_rx.recv().unwrap();
+            }
+            let refused = TcpStream::connect_timeout(&net, remote, 5 * NS_PER_SEC).await;
+            assert_eq!(refused.err(), Some(Error::ConnectionRefused));
+            release_tx.send(()).unwrap();
+            drop(streams);
+            // Once the server let its sockets go, connecting works again.
+            let mut again = None;
+            for _ in 0..50 {
+                match TcpStream::connect_timeout(&net, remote, NS_PER_SEC).await {
+                    Ok(s) => {
+                        again = Some(s);
+                        break;
+                    }
+                    Err(_) => net.runtime().sleep(100_000_000).await,
+                }
+            }
+            assert!(again.is_some(), "no connection after the limit freed up");
+            assert_eq!(accepted_rx.recv().unwrap(), 4);
+        });
+        drop(server);
+    });
+}

@@ -50,6 +50,11 @@ pub struct NetConfig {
     pub tcp_rx_buffer: usize,
     /// Transmit buffer per TCP socket in bytes.
     pub tcp_tx_buffer: usize,
+    /// Most TCP sockets (listening, connected and closing) at once: one more fails with
+    /// [`Error::OutOfMemory`](crate::Error::OutOfMemory), and a connection attempt that
+    /// finds no listening socket is reset. [`NetConfig::tcp_sockets_within`] derives it
+    /// from a memory budget.
+    pub max_tcp_sockets: usize,
     /// Seed for initial sequence numbers and ports; 0 derives one from the clock and MAC.
     pub random_seed: u64,
 }
@@ -62,10 +67,30 @@ impl Default for NetConfig {
             dhcp: false,
             tcp_rx_buffer: DEFAULT_TCP_RX_BUFFER,
             tcp_tx_buffer: DEFAULT_TCP_TX_BUFFER,
+            max_tcp_sockets: DEFAULT_MAX_TCP_SOCKETS,
             random_seed: 0,
         }
     }
 }
+
+impl NetConfig {
+    /// How many TCP sockets with this configuration's buffers fit in `bytes` of heap
+    /// (at least 1): the socket limit for a component that gives its sockets that share.
+    pub fn tcp_sockets_within(&self, bytes: usize) -> usize {
+        let per_socket = self
+            .tcp_rx_buffer
+            .clamp(1, MAX_TCP_RX_BUFFER)
+            .saturating_add(self.tcp_tx_buffer)
+            .saturating_add(SOCKET_OVERHEAD);
+        (bytes / per_socket).max(1)
+    }
+}
+
+/// Bytes a TCP socket takes besides its buffers (smoltcp's state, the set's slot), rounded up.
+const SOCKET_OVERHEAD: usize = 4096;
+
+/// Most TCP sockets when [`NetConfig`] does not say.
+pub const DEFAULT_MAX_TCP_SOCKETS: usize = 64;
 
 /// Largest TCP receive buffer: 1 GiB - 1, the most a scaled window can advertise (RFC
 /// 7323 caps the window scale shift at 14; smoltcp derives the shift from the buffer's
@@ -91,6 +116,15 @@ const ORPHAN_LINGER_NS: u64 = 10 * crate::NS_PER_SEC;
 /// First ephemeral port handed to outgoing connections.
 const EPHEMERAL_FIRST: u16 = 49152;
 
+/// `len` zero bytes, or `OutOfMemory` if the heap cannot hold them.
+fn zeroed(len: usize) -> Result<Vec<u8>, crate::Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| crate::Error::OutOfMemory)?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
 /// A dropped stream that is still closing.
 struct Orphan {
     handle: SocketHandle,
@@ -111,11 +145,25 @@ pub(crate) struct NetState {
 }
 
 impl NetState {
-    pub(crate) fn new_tcp_socket(&mut self) -> SocketHandle {
+    /// A new TCP socket, or `OutOfMemory` at the socket limit or when the heap cannot
+    /// hold its buffers (the allocation is tried, never assumed).
+    pub(crate) fn new_tcp_socket(&mut self) -> Result<SocketHandle, crate::Error> {
+        let open = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| matches!(s, smoltcp::socket::Socket::Tcp(_)))
+            .count();
+        if open >= self.config.max_tcp_sockets {
+            return Err(crate::Error::OutOfMemory);
+        }
         let rx_len = self.config.tcp_rx_buffer.clamp(1, MAX_TCP_RX_BUFFER);
-        let rx = smol_tcp::SocketBuffer::new(vec![0; rx_len]);
-        let tx = smol_tcp::SocketBuffer::new(vec![0; self.config.tcp_tx_buffer]);
-        self.sockets.add(smol_tcp::Socket::new(rx, tx))
+        let rx = zeroed(rx_len)?;
+        let tx = zeroed(self.config.tcp_tx_buffer)?;
+        let socket = smol_tcp::Socket::new(
+            smol_tcp::SocketBuffer::new(rx),
+            smol_tcp::SocketBuffer::new(tx),
+        );
+        Ok(self.sockets.add(socket))
     }
 
     pub(crate) fn ephemeral_port(&mut self) -> u16 {

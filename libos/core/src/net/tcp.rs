@@ -41,6 +41,8 @@ pub struct TcpListener {
     net: Net,
     port: u16,
     backlog: RefCell<Vec<SocketHandle>>,
+    /// The backlog asked for: refilled up to this as sockets become free.
+    target: core::cell::Cell<usize>,
 }
 
 impl TcpListener {
@@ -66,6 +68,7 @@ impl TcpListener {
             net: net.clone(),
             port,
             backlog: RefCell::new(Vec::new()),
+            target: core::cell::Cell::new(0),
         };
         listener.set_backlog(backlog)?;
         Ok(listener)
@@ -83,15 +86,22 @@ impl TcpListener {
 
     /// Grows the backlog to at least `backlog` listening sockets (it never shrinks).
     ///
-    /// Fails with `InvalidInput` for 0.
+    /// Fails with `InvalidInput` for 0, `OutOfMemory` when the socket limit leaves no room
+    /// for them all (those that fit listen, and the rest follow as sockets free up).
     pub fn set_backlog(&self, backlog: usize) -> Result<(), Error> {
         if backlog == 0 {
             return Err(Error::InvalidInput);
         }
+        self.target.set(self.target.get().max(backlog));
+        self.refill(backlog)
+    }
+
+    /// Adds listening sockets until there are `backlog`.
+    fn refill(&self, backlog: usize) -> Result<(), Error> {
         let mut handles = self.backlog.borrow_mut();
         let mut state = self.net.inner.state.borrow_mut();
         while handles.len() < backlog {
-            let handle = state.new_tcp_socket();
+            let handle = state.new_tcp_socket()?;
             if state
                 .sockets
                 .get_mut::<tcp::Socket>(handle)
@@ -109,8 +119,12 @@ impl TcpListener {
     /// Takes an established connection if one is waiting.
     ///
     /// Fails with `WouldBlock` when none is. The socket that carried it is replaced by a
-    /// fresh listening one, so the backlog stays full.
+    /// fresh listening one, so the backlog stays full while the socket limit allows; below
+    /// it, later calls refill the backlog as sockets free up.
     pub fn try_accept(&self) -> Result<(TcpStream, SocketAddrV4), Error> {
+        // At the socket limit this adds what it can; connection attempts that find no
+        // listening socket are reset by the stack.
+        let _ = self.refill(self.target.get());
         let mut handles = self.backlog.borrow_mut();
         let mut state = self.net.inner.state.borrow_mut();
         for index in 0..handles.len() {
@@ -128,17 +142,23 @@ impl TcpListener {
             let Some(remote) = socket.remote_endpoint() else {
                 continue;
             };
-            let fresh = state.new_tcp_socket();
-            if state
-                .sockets
-                .get_mut::<tcp::Socket>(fresh)
-                .listen(self.port)
-                .is_err()
-            {
-                state.sockets.remove(fresh);
-                handles.remove(index);
-            } else {
-                handles[index] = fresh;
+            match state.new_tcp_socket() {
+                Ok(fresh)
+                    if state
+                        .sockets
+                        .get_mut::<tcp::Socket>(fresh)
+                        .listen(self.port)
+                        .is_ok() =>
+                {
+                    handles[index] = fresh;
+                }
+                Ok(fresh) => {
+                    state.sockets.remove(fresh);
+                    handles.remove(index);
+                }
+                Err(_) => {
+                    handles.remove(index);
+                }
             }
             let stream = TcpStream {
                 net: self.net.clone(),
@@ -183,7 +203,7 @@ impl TcpStream {
         let stream = {
             let mut guard = net.inner.state.borrow_mut();
             let state = &mut *guard;
-            let handle = state.new_tcp_socket();
+            let handle = state.new_tcp_socket()?;
             let local_port = state.ephemeral_port();
             let socket = state.sockets.get_mut::<tcp::Socket>(handle);
             let endpoint = IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port());
