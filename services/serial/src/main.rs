@@ -115,15 +115,19 @@ fn main(arg: usize) {
         .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION))
         .expect("bind the notification to the thread");
 
-    let mut uart = Uart::new(PortRegs {
+    let uart = Uart::new(PortRegs {
         ports: Cap::from_raw(ports_slot),
         base: dev.first_port,
     });
-    if let Err(e) = uart.init(baud) {
-        panic!("serial: {device}: UART at {:#x}: {e:?}", dev.first_port);
-    }
+    // Keeps what was typed before this point (see `Console::start`).
+    let mut console = match Console::start(uart, baud, echo) {
+        Ok(console) => console,
+        Err(e) => panic!("serial: {device}: UART at {:#x}: {e:?}", dev.first_port),
+    };
     let _ = handler.irq_handler_ack();
-    let mut console = Console::new(uart, echo);
+    // Input that arrived while the UART was being set up may have raised the interrupt
+    // before anyone listened: take it now rather than wait for the next byte.
+    console.interrupt();
 
     naming
         .register(
