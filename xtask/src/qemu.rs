@@ -316,11 +316,20 @@ impl Drop for Session {
     }
 }
 
+/// What [`run_interactive`] does with input that is not a terminal (a pipe, a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipedInput {
+    /// Held until Tessera's serial driver is ready, then passed on ([`run_fed`]).
+    UntilConsoleReady,
+    /// Passed to QEMU as it comes (a guest that is not Tessera: the Linux baseline).
+    Direct,
+}
+
 /// Boots interactively on this terminal (serial and QEMU monitor on stdio, `Ctrl-A X`
 /// quits), copying the serial output to the log; returns how it ended. Input that is not a
-/// terminal (a pipe, a file) goes through [`run_fed`] so that none of it is lost.
-pub fn run_interactive(boot: &Boot) -> Result<Outcome> {
-    if !std::io::stdin().is_terminal() {
+/// terminal goes as `piped` says.
+pub fn run_interactive(boot: &Boot, piped: PipedInput) -> Result<Outcome> {
+    if piped == PipedInput::UntilConsoleReady && !std::io::stdin().is_terminal() {
         return run_fed(boot, std::io::stdin(), std::io::stdout());
     }
     run_with(boot, Stdio::inherit(), std::io::stdout(), |_| ())
