@@ -9,6 +9,9 @@
 //! [`Console::start`] initialises the UART without losing type-ahead: what was received
 //! before the driver ran is the first input read.
 //!
+//! [`setup`] holds what serial asks of naming and devices at start, and what it does when
+//! they answer with an error.
+//!
 //! No seL4 types here: the binary (`main.rs`) supplies the registers over the I/O port
 //! capability and wires the IRQ.
 #![no_std]
@@ -16,6 +19,8 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
+
+pub mod setup;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
