@@ -69,6 +69,20 @@ macro_rules! interface {
             ];
         }
 
+        impl $crate::retry::Transient for Error {
+            /// Only `ServerRestarted`: the server is back and a new request may succeed.
+            fn is_transient(&self) -> bool {
+                matches!(self, Error::ServerRestarted)
+            }
+        }
+
+        impl core::fmt::Display for Error {
+            /// The variant's name (`NotFound`), as in the interface's declaration.
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::Debug::fmt(self, f)
+            }
+        }
+
         impl $crate::codec::ErrorCode for Error {
             const MALFORMED: Error = Error::Malformed;
             const INVALID_REPLY: Error = Error::InvalidReply;

@@ -11,6 +11,9 @@
 //! `Server` trait, `dispatch` and client stub. Client stubs run over any [`Transport`]:
 //! [`sel4_transport::EndpointTransport`] in a component, [`Loopback`] in host tests.
 //!
+//! A client never trusts a reply to be `Ok`: [`retry`] is the one policy for what to do
+//! with an error (retry with back-off, or give up with a one-line reason).
+//!
 //! Invariants: decoding never panics and accepts exactly one encoding of each request (no
 //! spare words, no stray capability, zero padding); every reply is `Ok` or a declared error.
 #![no_std]
@@ -22,6 +25,7 @@ extern crate alloc;
 pub mod codec;
 mod interface;
 mod message;
+pub mod retry;
 pub mod sel4_transport;
 mod transport;
 mod types;

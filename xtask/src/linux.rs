@@ -445,7 +445,7 @@ pub fn run(options: &RunOptions) -> Result<()> {
         log.display()
     ));
     // The guest never writes the debug-exit port: QEMU's own status is what comes back.
-    match crate::qemu::run_interactive(&boot)? {
+    match crate::qemu::run_interactive(&boot, crate::qemu::PipedInput::Direct)? {
         Outcome::Qemu(Some(0)) => Ok(()),
         Outcome::TimedOut => Err(format!(
             "stopped QEMU after {:?} (--timeout)",

@@ -263,7 +263,7 @@ fn run(args: RunArgs) -> Result<()> {
         }
     }
     step("booting in QEMU (Ctrl-A X quits; serial log in target/logs/run.log)");
-    let outcome = qemu::run_interactive(&boot)?;
+    let outcome = qemu::run_interactive(&boot, qemu::PipedInput::UntilConsoleReady)?;
     restore_terminal();
     match outcome {
         Outcome::Exited(0) => {

@@ -7,7 +7,10 @@ use crate::Result;
 /// NICs and network back ends for systems that describe a NIC (`--net user|tap`).
 #[path = "net.rs"]
 pub mod net;
-use std::io::{Read, Write};
+/// Holding piped input until the guest's console is ready.
+#[path = "type_ahead.rs"]
+pub mod type_ahead;
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -313,9 +316,81 @@ impl Drop for Session {
     }
 }
 
+/// What [`run_interactive`] does with input that is not a terminal (a pipe, a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipedInput {
+    /// Held until Tessera's serial driver is ready, then passed on ([`run_fed`]).
+    UntilConsoleReady,
+    /// Passed to QEMU as it comes (a guest that is not Tessera: the Linux baseline).
+    Direct,
+}
+
 /// Boots interactively on this terminal (serial and QEMU monitor on stdio, `Ctrl-A X`
-/// quits), copying the serial output to the log; returns how it ended.
-pub fn run_interactive(boot: &Boot) -> Result<Outcome> {
+/// quits), copying the serial output to the log; returns how it ended. Input that is not a
+/// terminal goes as `piped` says.
+pub fn run_interactive(boot: &Boot, piped: PipedInput) -> Result<Outcome> {
+    if piped == PipedInput::UntilConsoleReady && !std::io::stdin().is_terminal() {
+        return run_fed(boot, std::io::stdin(), std::io::stdout());
+    }
+    run_with(boot, Stdio::inherit(), std::io::stdout(), |_| ())
+}
+
+/// Boots like [`run_interactive`], with `input` as what is typed: it is held until the
+/// guest's console driver says it is ready ([`type_ahead`]), then passed to QEMU in order.
+/// The serial output goes to `output` and the log.
+pub fn run_fed(
+    boot: &Boot,
+    mut input: impl Read + Send + 'static,
+    output: impl Write + Send + 'static,
+) -> Result<Outcome> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<ChildStdin>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<ChildStdin>();
+    let feeder = std::thread::spawn(move || {
+        // Nothing is read from `input` before the console is ready: it waits where it is.
+        let Ok(mut stdin) = ready_rx.recv() else {
+            return;
+        };
+        let _ = std::io::copy(&mut input, &mut stdin).and_then(|_| stdin.flush());
+        // QEMU's input stays open (as a terminal's would) until QEMU ends.
+        let _ = done_tx.send(stdin);
+    });
+    let mut watch = type_ahead::ConsoleReady::new();
+    let mut qemu_stdin = None;
+    let outcome = run_with(boot, Stdio::piped(), output, |event| match event {
+        Event::Started(stdin) => qemu_stdin = stdin,
+        Event::Output(bytes) => {
+            if !watch.is_ready() && watch.output(bytes) {
+                if let Some(stdin) = qemu_stdin.take() {
+                    let _ = ready_tx.send(stdin);
+                }
+            }
+        }
+    });
+    // A feeder still waiting for the console stops; one still reading `input` (a pipe whose
+    // writer never ends it) is left behind rather than waited for.
+    drop(ready_tx);
+    drop(qemu_stdin);
+    drop(done_rx);
+    drop(feeder);
+    outcome
+}
+
+/// What [`run_with`] tells its caller as QEMU runs.
+enum Event<'a> {
+    /// QEMU started; its input, if it was asked for a pipe.
+    Started(Option<ChildStdin>),
+    /// QEMU printed this (already copied to the output and the log).
+    Output(&'a [u8]),
+}
+
+/// Runs QEMU in interactive mode with `stdin`, copying its output to `output` and the log
+/// and telling `events` about it; returns how it ended.
+fn run_with(
+    boot: &Boot,
+    stdin: Stdio,
+    mut output: impl Write + Send + 'static,
+    mut events: impl FnMut(Event),
+) -> Result<Outcome> {
     crate::host::ensure(crate::host::Purpose::Qemu)?;
     if let Some(parent) = boot.log.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
@@ -330,29 +405,34 @@ pub fn run_interactive(boot: &Boot) -> Result<Outcome> {
         );
     }
     let mut cmd = boot.command(true, tap.as_ref());
-    cmd.stdin(Stdio::inherit())
+    cmd.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    events(Event::Started(child.stdin.take()));
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut log =
         std::fs::File::create(&boot.log).map_err(|e| format!("{}: {e}", boot.log.display()))?;
+    let (out_tx, out_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let copier = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
-        let mut out = std::io::stdout();
         while let Ok(n) = stdout.read(&mut buf) {
             if n == 0 {
                 break;
             }
-            let _ = out.write_all(&buf[..n]);
-            let _ = out.flush();
+            let _ = output.write_all(&buf[..n]);
+            let _ = output.flush();
             let _ = log.write_all(&buf[..n]);
+            let _ = out_tx.send(buf[..n].to_vec());
         }
     });
     let deadline = Instant::now() + boot.timeout;
     let outcome = loop {
+        while let Ok(bytes) = out_rx.try_recv() {
+            events(Event::Output(&bytes));
+        }
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break Outcome::from_code(status.code());
         }
@@ -361,7 +441,9 @@ pub fn run_interactive(boot: &Boot) -> Result<Outcome> {
             let _ = child.wait();
             break Outcome::TimedOut;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        let _ = out_rx.recv_timeout(Duration::from_millis(50)).map(|bytes| {
+            events(Event::Output(&bytes));
+        });
     };
     let _ = copier.join();
     Ok(outcome)

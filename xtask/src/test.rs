@@ -20,6 +20,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/default.toml",
     "systems/tests/procsup.toml",
     "systems/tests/ipcfuzz.toml",
+    "systems/tests/peer-errors.toml",
     "systems/net-unikernel.toml",
     "systems/net-unikernel-virtio.toml",
     "systems/bench/micro.toml",

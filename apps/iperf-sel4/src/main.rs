@@ -32,6 +32,7 @@ use proto::devices::ports::PortsClient;
 use proto::devices::DevicesClient;
 use proto::memory::MemoryClient;
 use proto::naming::NamingClient;
+use proto::retry::{retry, Backoff, Transient};
 use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
 use proto::Name;
 use rt::println;
@@ -225,10 +226,20 @@ struct DevicesConfig {
 
 impl virtio_net::ConfigSpace for DevicesConfig {
     fn read32(&mut self, offset: u8) -> u32 {
-        self.client
-            .read_config(self.device, offset)
-            .expect("devices reads nic0's configuration space")
+        setup("read nic0's configuration space", || {
+            self.client.read_config(self.device, offset)
+        })
     }
+}
+
+/// A request to naming or devices while the component sets up: asked again while the peer
+/// restarts (`proto::retry`), else the component ends with `iperf: cannot ACTION: REASON`.
+fn setup<T, E: Transient + core::fmt::Display>(
+    action: impl core::fmt::Display,
+    request: impl FnMut() -> Result<T, E>,
+) -> T {
+    retry(&Backoff::STARTUP, rt::yield_times, request)
+        .unwrap_or_else(|e| rt::fail("iperf", action, e))
 }
 
 struct TscDelay(TscClock);
@@ -252,17 +263,17 @@ fn main(arg: usize) {
     // Services.
     let (devices_slot, memory_slot) = (slot(), slot());
     let mut naming = NamingClient::new(receiving(slots::NAMING, devices_slot));
-    let devices_ep = naming
-        .lookup(Name::new("devices").expect("name"))
-        .expect("iperf is routed to devices")
-        .endpoint
-        .0;
+    let devices_ep = setup("look up devices", || {
+        naming.lookup(Name::new("devices").expect("name"))
+    })
+    .endpoint
+    .0;
     set_receive(naming.transport(), memory_slot);
-    let memory_ep = naming
-        .lookup(Name::new("memory").expect("name"))
-        .expect("iperf is routed to memory")
-        .endpoint
-        .0;
+    let memory_ep = setup("look up memory", || {
+        naming.lookup(Name::new("memory").expect("name"))
+    })
+    .endpoint
+    .0;
 
     // Untyped memory from our own budget, into slots kept for it.
     let memory_slots: Vec<u64> = (0..32).map(|_| slot()).collect();
@@ -285,7 +296,7 @@ fn main(arg: usize) {
     // The NIC: claim, BAR0 frames, MSI.
     let nic = Name::new("nic0").expect("name");
     let mut devices = DevicesClient::new(EndpointTransport::new(devices_ep));
-    let dev = devices.claim(nic).expect("devices assigns nic0 to iperf");
+    let dev = setup("claim nic0", || devices.claim(nic));
     // virtio: the shadow configuration space and the one BAR holding its structures.
     let shadow = (args.nic == Nic::VirtioNet).then(|| {
         virtio_net::ShadowConfig::read(&mut DevicesConfig {
@@ -309,7 +320,9 @@ fn main(arg: usize) {
     for page in 0..(bar_size / 4096) {
         let s = pool.slot().expect("slot");
         set_receive(devices.transport(), s);
-        let frame = devices.bar(nic, bar_index, page).expect("BAR page");
+        let frame = setup(format_args!("map nic0's BAR{bar_index}"), || {
+            devices.bar(nic, bar_index, page)
+        });
         bar_frames.push(frame.frame.0);
     }
     let bar0 = vspace
@@ -323,7 +336,7 @@ fn main(arg: usize) {
     let s = pool.slot().expect("slot");
     set_receive(devices.transport(), s);
     let nic_irq: Cap<IrqHandler> =
-        Cap::from_raw(devices.irq(nic).expect("nic0 has an interrupt").0);
+        Cap::from_raw(setup("take nic0's interrupt", || devices.irq(nic)).0);
 
     // Deadlines (`timer` arg, see `TimerChoice`).
     let timer_arg = args.timer;

@@ -78,9 +78,25 @@ impl Shell {
     /// Takes bytes typed at the terminal; appends the echo, the output of every command a
     /// line end completed, and a new prompt after each to `out`.
     pub fn feed(&mut self, input: &[u8], backend: &mut impl Backend, out: &mut Vec<u8>) {
-        for &byte in input {
+        let mut rest = input;
+        while !rest.is_empty() && !self.halted {
+            rest = &rest[self.feed_line(rest, backend, out)..];
+        }
+    }
+
+    /// Like [`Shell::feed`], but stops after the first line end (a command run or a line
+    /// discarded): returns how many bytes of `input` it took. Type-ahead holds several
+    /// lines; a caller that prints `out` between them shows each command's answer before
+    /// the next command runs (even when the next is `halt`).
+    pub fn feed_line(
+        &mut self,
+        input: &[u8],
+        backend: &mut impl Backend,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        for (i, &byte) in input.iter().enumerate() {
             if self.halted {
-                return;
+                return input.len();
             }
             match self.editor.feed(byte, out) {
                 Edit::Pending => continue,
@@ -98,7 +114,9 @@ impl Shell {
             if !self.halted {
                 put(out, PROMPT);
             }
+            return i + 1;
         }
+        input.len()
     }
 
     /// Runs one line; returns its output.

@@ -173,7 +173,16 @@ fn main(arg: usize) {
     loop {
         out.clear();
         match console.read(MAX_BYTES as u32) {
-            Ok(input) => shell.feed(&input, &mut system, &mut out),
+            // One line at a time, each answer printed before the next line runs: type-ahead
+            // can hold several commands, the last of them `halt`.
+            Ok(input) => {
+                let mut rest = &input[..];
+                while !rest.is_empty() && !shell.halted() {
+                    rest = &rest[shell.feed_line(rest, &mut system, &mut out)..];
+                    write_all(&mut console, &out);
+                    out.clear();
+                }
+            }
             // The provider restarted or went away: find it again (same slot).
             Err(e) if lost(e) => {
                 if let Some(generation) = relookup_console(console_slot(&mut console)) {

@@ -479,6 +479,34 @@ fn halt_not_available_says_so_and_the_shell_goes_on() {
 }
 
 #[test]
+fn type_ahead_is_taken_one_line_at_a_time() {
+    let mut mock = Mock::new();
+    mock.halt = Ok(());
+    let mut shell = Shell::new();
+    let input = b"ps\nlookup nosuch\nhalt\n";
+    let mut answers = Vec::new();
+    let mut rest = &input[..];
+    while !rest.is_empty() {
+        let mut out = Vec::new();
+        let n = shell.feed_line(rest, &mut mock, &mut out);
+        assert!(n > 0);
+        rest = &rest[n..];
+        // Each answer is complete before the next command runs.
+        answers.push((String::from_utf8(out).unwrap(), mock.halted));
+    }
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(answers[0].0.starts_with("ps\r\nID  NAME"), "{answers:?}");
+    assert!(answers[0].0.ends_with(PROMPT) && !answers[0].1);
+    assert!(answers[1].0.contains("nosuch: not found") && !answers[1].1);
+    assert_eq!(answers[2], ("halt\r\nhalting\r\n".to_string(), true));
+    // A partial line is taken whole and waits for its end.
+    let mut shell = Shell::new();
+    let mut out = Vec::new();
+    assert_eq!(shell.feed_line(b"p", &mut mock, &mut out), 1);
+    assert_eq!(shell.feed_line(b"s\rmem\r", &mut mock, &mut out), 2);
+}
+
+#[test]
 fn halt_stops_the_shell() {
     let mut mock = Mock::new();
     mock.halt = Ok(());

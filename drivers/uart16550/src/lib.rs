@@ -5,9 +5,9 @@
 //! serial component implements it with the seL4 I/O port capability `devices` hands it; host
 //! tests implement it with a simulated UART.
 //!
-//! What it does: [`Uart::init`] (baud divisor, 8 data bits, no parity, 1 stop bit, FIFOs on
-//! and cleared, the receive interrupt enabled, `OUT2` set so the interrupt reaches the
-//! interrupt controller), [`Uart::try_send`]/[`Uart::send_blocking`] (transmit),
+//! What it does: [`Uart::init`] (baud divisor, 8 data bits, no parity, 1 stop bit, FIFOs on,
+//! the receive interrupt enabled, `OUT2` set so the interrupt reaches the interrupt
+//! controller; input received before it is handed over, never discarded), [`Uart::try_send`]/[`Uart::send_blocking`] (transmit),
 //! [`Uart::try_receive`] (receive) and [`Uart::handle_interrupt`] (reads the interrupt cause
 //! until none is pending, draining received bytes into a sink).
 #![no_std]
@@ -167,12 +167,18 @@ impl<R: Registers> Uart<R> {
     }
 
     /// Initialises the UART: checks it answers (scratch register), masks its interrupts,
-    /// sets the divisor for `baud`, 8N1, enables and clears the FIFOs (receive trigger at 1
-    /// byte), raises DTR, RTS and OUT2, drains stale input, then enables the receive data
-    /// and line status interrupts.
+    /// sets the divisor for `baud`, 8N1, enables the FIFOs (receive trigger at 1 byte),
+    /// raises DTR, RTS and OUT2, then enables the receive data and line status interrupts.
+    ///
+    /// Input that arrived before (type-ahead: what a user typed while the system booted) is
+    /// not thrown away: every byte already in the receiver is passed to `keep`, in order,
+    /// and the FIFOs are never explicitly cleared. The receiver is emptied into `keep` just
+    /// before the FIFOs are switched on, because enabling them resets them (on a 16550 and in
+    /// QEMU's model); a UART whose FIFOs are already on (a restarted driver) loses nothing.
+    /// Returns how many bytes went to `keep`.
     ///
     /// Errors: `BadBaud` (nothing is written), `NoUart`.
-    pub fn init(&mut self, baud: u32) -> Result<(), InitError> {
+    pub fn init(&mut self, baud: u32, mut keep: impl FnMut(u8)) -> Result<usize, InitError> {
         let div = divisor(baud).ok_or(InitError::BadBaud)?;
         for probe in [0x5A, 0xA5] {
             self.regs.write(reg::SCRATCH, probe);
@@ -181,26 +187,36 @@ impl<R: Registers> Uart<R> {
             }
         }
         self.regs.write(reg::IER, 0);
+        // Before the divisor latch hides the receive buffer.
+        let mut kept = self.take_received(&mut keep);
         self.regs.write(reg::LCR, reg::LCR_DLAB);
         self.regs.write(reg::DATA, div as u8);
         self.regs.write(reg::IER, (div >> 8) as u8);
         self.regs.write(reg::LCR, reg::LCR_8BITS);
-        self.regs.write(
-            reg::IIR_FCR,
-            reg::FCR_ENABLE | reg::FCR_CLEAR_RX | reg::FCR_CLEAR_TX | reg::FCR_TRIGGER_1,
-        );
+        // Right before the FIFOs go on: what came in meanwhile.
+        kept += self.take_received(&mut keep);
+        self.regs
+            .write(reg::IIR_FCR, reg::FCR_ENABLE | reg::FCR_TRIGGER_1);
         self.regs
             .write(reg::MCR, reg::MCR_DTR | reg::MCR_RTS | reg::MCR_OUT2);
-        for _ in 0..MAX_DRAIN {
-            if self.regs.read(reg::LSR) & reg::LSR_DATA_READY == 0 {
-                break;
-            }
-            let _ = self.regs.read(reg::DATA);
-        }
+        kept += self.take_received(&mut keep);
+        let _ = self.regs.read(reg::LSR);
         let _ = self.regs.read(reg::IIR_FCR);
         let _ = self.regs.read(reg::MSR);
         self.regs.write(reg::IER, reg::IER_RX | reg::IER_LINE);
-        Ok(())
+        Ok(kept)
+    }
+
+    /// Passes every byte waiting in the receiver to `keep` (at most [`MAX_DRAIN`]); returns
+    /// how many.
+    fn take_received(&mut self, keep: &mut impl FnMut(u8)) -> usize {
+        let mut n = 0;
+        while n < MAX_DRAIN {
+            let Some(b) = self.try_receive() else { break };
+            keep(b);
+            n += 1;
+        }
+        n
     }
 
     /// Whether the transmitter can take a byte.

@@ -103,10 +103,12 @@ impl Registers for SimUart {
             reg::IER if self.dlab() => self.dlm = value,
             reg::IER => self.ier = value & 0x0F,
             reg::IIR_FCR => {
-                self.fcr = value;
-                if value & reg::FCR_CLEAR_RX != 0 {
+                // Switching the FIFOs on or off resets them, as on a 16550 and in QEMU.
+                let toggled = (self.fcr ^ value) & reg::FCR_ENABLE != 0;
+                if toggled || value & reg::FCR_CLEAR_RX != 0 {
                     self.rx.clear();
                 }
+                self.fcr = value & !(reg::FCR_CLEAR_RX | reg::FCR_CLEAR_TX);
             }
             reg::LCR => self.lcr = value,
             reg::MCR => self.mcr = value,
@@ -118,8 +120,16 @@ impl Registers for SimUart {
 
 fn ready() -> Uart<SimUart> {
     let mut u = Uart::new(SimUart::default());
-    u.init(115_200).unwrap();
+    assert_eq!(u.init(115_200, |_| panic!("nothing was typed")), Ok(0));
     u
+}
+
+/// Initialises `u` at 115200 baud; returns what it handed over.
+fn init_keeping(u: &mut Uart<SimUart>) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let n = u.init(115_200, |b| kept.push(b)).unwrap();
+    assert_eq!(n, kept.len());
+    kept
 }
 
 #[test]
@@ -136,8 +146,7 @@ fn divisors() {
 #[test]
 fn init_programs_divisor_8n1_fifo_and_receive_interrupt() {
     let mut u = Uart::new(SimUart::default());
-    u.registers().receive(b"stale");
-    u.init(9_600).unwrap();
+    u.init(9_600, |_| ()).unwrap();
     let s = u.registers();
     assert_eq!((s.dll, s.dlm), (12, 0));
     assert_eq!(s.lcr, reg::LCR_8BITS, "8N1 with the divisor latch closed");
@@ -148,7 +157,6 @@ fn init_programs_divisor_8n1_fifo_and_receive_interrupt() {
         0,
         "OUT2 gates the PC's interrupt line"
     );
-    assert!(s.rx.is_empty(), "stale input is dropped");
     // Interrupts are masked while the divisor latch is open.
     let first_ier = s.writes.iter().position(|&w| w == (reg::IER, 0)).unwrap();
     let dlab = s
@@ -165,15 +173,43 @@ fn init_programs_divisor_8n1_fifo_and_receive_interrupt() {
 }
 
 #[test]
+fn init_hands_over_what_was_typed_before_it() {
+    // Type-ahead: bytes in the receiver before the driver starts (FIFOs still off, as the
+    // kernel leaves them), which switching the FIFOs on would reset.
+    let mut u = Uart::new(SimUart::default());
+    u.registers().receive(b"ps\nhalt\n");
+    assert_eq!(init_keeping(&mut u), b"ps\nhalt\n");
+    assert_eq!(u.registers().fcr & reg::FCR_ENABLE, reg::FCR_ENABLE);
+    // Nothing is cleared on purpose.
+    for &(offset, value) in &u.registers().writes {
+        if offset == reg::IIR_FCR {
+            assert_eq!(value & (reg::FCR_CLEAR_RX | reg::FCR_CLEAR_TX), 0);
+        }
+    }
+    // Input after init arrives as usual.
+    u.registers().receive(b"x");
+    assert_eq!(u.try_receive(), Some(b'x'));
+}
+
+#[test]
+fn a_restarted_driver_keeps_what_waits_in_the_fifo() {
+    let mut u = ready();
+    u.registers().receive(b"typed while the driver was down");
+    let mut again = Uart::new(u.into_inner());
+    assert_eq!(init_keeping(&mut again), b"typed while the driver was down");
+    assert!(again.registers().rx.is_empty());
+}
+
+#[test]
 fn init_refuses_bad_baud_and_missing_uart() {
     let mut u = Uart::new(SimUart::default());
-    assert_eq!(u.init(0), Err(InitError::BadBaud));
+    assert_eq!(u.init(0, |_| ()), Err(InitError::BadBaud));
     assert!(u.registers().writes.is_empty());
     let mut absent = Uart::new(SimUart {
         absent: true,
         ..SimUart::default()
     });
-    assert_eq!(absent.init(115_200), Err(InitError::NoUart));
+    assert_eq!(absent.init(115_200, |_| ()), Err(InitError::NoUart));
 }
 
 #[test]

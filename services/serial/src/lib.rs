@@ -6,6 +6,11 @@
 //! FIFO into a bounded buffer (bytes beyond it are dropped and counted) and, with `echo` on,
 //! writes each byte back as a terminal's line discipline would (`\r` echoes as `\r\n`).
 //! `read` takes from the buffer and never blocks (`WouldBlock` when it is empty).
+//! [`Console::start`] initialises the UART without losing type-ahead: what was received
+//! before the driver ran is the first input read.
+//!
+//! [`setup`] holds what serial asks of naming and devices at start, and what it does when
+//! they answer with an error.
 //!
 //! No seL4 types here: the binary (`main.rs`) supplies the registers over the I/O port
 //! capability and wires the IRQ.
@@ -15,10 +20,13 @@
 
 extern crate alloc;
 
+pub mod setup;
+
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use proto::console::{Error, Server};
 use proto::{Bytes, MAX_BYTES};
-use uart16550::{Registers, Uart};
+use uart16550::{InitError, Registers, Uart};
 
 /// Bytes of input kept until a client reads them.
 pub const INPUT_CAPACITY: usize = 4096;
@@ -52,6 +60,29 @@ impl<R: Registers> Console<R> {
         }
     }
 
+    /// Initialises `uart` at `baud` and puts a console over it. What was typed before (the
+    /// bytes already in the UART's receiver) is the first input a client reads, echoed as
+    /// if it had just arrived.
+    ///
+    /// Errors: the UART's ([`Uart::init`]).
+    pub fn start(mut uart: Uart<R>, baud: u32, echo: bool) -> Result<Self, InitError> {
+        let mut early = Vec::new();
+        let mut dropped = 0;
+        uart.init(baud, |b| {
+            if early.len() < INPUT_CAPACITY {
+                early.push(b);
+            } else {
+                dropped += 1;
+            }
+        })?;
+        let mut console = Self::new(uart, echo);
+        console.echo_back(&early);
+        console.received = early.len() as u64;
+        console.dropped = dropped;
+        console.input = early.into();
+        Ok(console)
+    }
+
     /// The UART.
     pub fn uart(&mut self) -> &mut Uart<R> {
         &mut self.uart
@@ -82,16 +113,22 @@ impl<R: Registers> Console<R> {
         self.received += report.received as u64;
         self.dropped += report.dropped as u64;
         self.line_errors += report.line_errors as u64;
-        if self.echo {
-            for &b in &arrived[..n] {
-                if b == b'\r' {
-                    self.uart.write_all(b"\r\n", TX_SPINS);
-                } else {
-                    self.uart.send_blocking(b, TX_SPINS);
-                }
+        self.echo_back(&arrived[..n]);
+        report.pending
+    }
+
+    /// With `echo` on, writes `input` back as a terminal's line discipline would.
+    fn echo_back(&mut self, input: &[u8]) {
+        if !self.echo {
+            return;
+        }
+        for &b in input {
+            if b == b'\r' {
+                self.uart.write_all(b"\r\n", TX_SPINS);
+            } else {
+                self.uart.send_blocking(b, TX_SPINS);
             }
         }
-        report.pending
     }
 }
 

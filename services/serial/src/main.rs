@@ -3,7 +3,9 @@
 //! Start-up: looks up `devices`, claims its device (`com1` unless the `device` argument says
 //! otherwise), takes the I/O port capability (`proto::devices::ports`: on seL4 5.0 the global
 //! one) and the IRQ handler (IOAPIC pin 4 for COM1), initialises the UART at the `baud`
-//! argument (default 115200), registers `serial` with naming and serves.
+//! argument (default 115200), registers `serial` with naming and serves. Every peer answer
+//! is checked (`serial::setup`): a restarted peer is asked again with back-off, a refusal
+//! ends the component with one line, `serial: cannot claim com1: REASON`.
 //!
 //! One thread serves IPC and takes interrupts: the IRQ handler signals a copy of the
 //! component's notification badged [`IRQ_BADGE`], and that notification is bound to the
@@ -17,8 +19,10 @@
 
 extern crate alloc;
 
-use proto::devices::ports::PortsClient;
-use proto::devices::DevicesClient;
+use proto::devices::ports::{self, PortsClient};
+use proto::devices::{self, DeviceInfo, DevicesClient};
+use proto::naming::{self, NamingClient};
+use proto::retry::Backoff;
 use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
 use proto::{CapSlot, Name};
 use rt::println;
@@ -26,6 +30,7 @@ use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, IoPort, IrqHandler, Notification, Tcb};
 use sel4::{Cap, CapData, CapRights};
+use serial::setup::{self, Peers};
 use serial::Console;
 use uart16550::{Registers, Uart};
 
@@ -65,6 +70,60 @@ fn receiving(endpoint: u64, slot: u64) -> EndpointTransport {
     t
 }
 
+/// Empties `slot` (a capability from an earlier attempt) so a reply's capability can land
+/// there; returns it. Deleting an empty slot succeeds.
+fn fresh(slot: u64) -> u64 {
+    let _ = OWN.cnode_delete(slot, 64);
+    slot
+}
+
+/// serial's peers over its endpoints: naming in its well-known slot; devices' endpoint and
+/// the capabilities devices hands out land in fixed slots of serial's own.
+struct Endpoints {
+    devices: u64,
+    ports: u64,
+    irq: u64,
+}
+
+impl Peers for Endpoints {
+    fn lookup_devices(&mut self) -> Result<(), naming::Error> {
+        let devices = Name::new("devices").expect("a valid name");
+        let binding =
+            NamingClient::new(receiving(slots::NAMING, fresh(self.devices))).lookup(devices)?;
+        if binding.endpoint != CapSlot(self.devices) {
+            return Err(naming::Error::InvalidReply);
+        }
+        Ok(())
+    }
+
+    fn claim(&mut self, device: Name) -> Result<DeviceInfo, devices::Error> {
+        DevicesClient::new(EndpointTransport::new(self.devices)).claim(device)
+    }
+
+    fn ioport(&mut self, device: Name) -> Result<(), ports::Error> {
+        let got = PortsClient::new(receiving(self.devices, fresh(self.ports))).ioport(device)?;
+        if got != CapSlot(self.ports) {
+            return Err(ports::Error::InvalidReply);
+        }
+        Ok(())
+    }
+
+    fn irq(&mut self, device: Name) -> Result<(), devices::Error> {
+        let got = DevicesClient::new(receiving(self.devices, fresh(self.irq))).irq(device)?;
+        if got != CapSlot(self.irq) {
+            return Err(devices::Error::InvalidReply);
+        }
+        Ok(())
+    }
+
+    fn register(&mut self) -> Result<(), naming::Error> {
+        NamingClient::new(EndpointTransport::new(slots::NAMING)).register(
+            Name::new("serial").expect("a valid name"),
+            CapSlot(slots::SERVICE),
+        )
+    }
+}
+
 fn main(arg: usize) {
     // SAFETY: `arg` is the start-up argument the loader gave this thread.
     let info = unsafe { StartInfo::begin(arg) };
@@ -73,27 +132,29 @@ fn main(arg: usize) {
         .and_then(|b| b.parse().ok())
         .unwrap_or(115_200);
     let echo = info.arg("echo") != Some("off");
-    let device = Name::new(info.arg("device").unwrap_or("com1")).expect("a valid device name");
+    let device_arg = info.arg("device").unwrap_or("com1");
+    let device = Name::new(device_arg).unwrap_or_else(|e| {
+        rt::fail(
+            "serial",
+            "start",
+            format_args!("device {device_arg:?}: {e:?}"),
+        )
+    });
     let mut free = Slots::new();
-    let mut slot = || free.alloc().expect("a free slot");
+    let mut slot = || {
+        free.alloc()
+            .unwrap_or_else(|| rt::fail("serial", "start", "no free slot"))
+    };
 
-    // The devices service, through naming.
-    let devices_ep = slot();
-    let mut naming = proto::naming::NamingClient::new(receiving(slots::NAMING, devices_ep));
-    let binding = naming
-        .lookup(Name::new("devices").expect("a valid name"))
-        .expect("serial is routed to devices");
-    let ports_slot = slot();
-    let irq_slot = slot();
-    let mut devices = DevicesClient::new(receiving(binding.endpoint.0, irq_slot));
-    let dev = devices
-        .claim(device)
-        .expect("devices assigns the device to serial");
-    PortsClient::new(receiving(binding.endpoint.0, ports_slot))
-        .ioport(device)
-        .expect("the device has I/O ports");
-    let irq = devices.irq(device).expect("the device has an interrupt");
-    assert_eq!(irq, CapSlot(irq_slot));
+    // The device, through devices, through naming; a peer that restarted is asked again.
+    let mut peers = Endpoints {
+        devices: slot(),
+        ports: slot(),
+        irq: slot(),
+    };
+    let dev = setup::claim_device(&mut peers, device, &Backoff::STARTUP, rt::yield_times)
+        .unwrap_or_else(|e| rt::fail("serial", format_args!("claim {device}"), e));
+    let (ports_slot, irq_slot) = (peers.ports, peers.irq);
 
     // The interrupt: a badged copy of our notification, bound to this thread.
     let badged = slot();
@@ -106,31 +167,41 @@ fn main(arg: usize) {
         CapRights::all(),
         CapData::new_badge(IRQ_BADGE),
     )
-    .expect("mint the IRQ notification");
+    .unwrap_or_else(|e| rt::fail("serial", "mint the IRQ notification", format_args!("{e:?}")));
     let handler: Cap<IrqHandler> = Cap::from_raw(irq_slot);
     handler
         .irq_handler_set_notification(Cap::<Notification>::from_raw(badged))
-        .expect("set the IRQ's notification");
+        .unwrap_or_else(|e| {
+            rt::fail(
+                "serial",
+                "set the IRQ's notification",
+                format_args!("{e:?}"),
+            )
+        });
     Cap::<Tcb>::from_raw(slots::TCB)
         .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION))
-        .expect("bind the notification to the thread");
+        .unwrap_or_else(|e| rt::fail("serial", "bind the notification", format_args!("{e:?}")));
 
-    let mut uart = Uart::new(PortRegs {
+    let uart = Uart::new(PortRegs {
         ports: Cap::from_raw(ports_slot),
         base: dev.first_port,
     });
-    if let Err(e) = uart.init(baud) {
-        panic!("serial: {device}: UART at {:#x}: {e:?}", dev.first_port);
-    }
+    // Keeps what was typed before this point (see `Console::start`).
+    let mut console = match Console::start(uart, baud, echo) {
+        Ok(console) => console,
+        Err(e) => rt::fail(
+            "serial",
+            format_args!("use {device}"),
+            format_args!("UART at {:#x}: {e:?}", dev.first_port),
+        ),
+    };
     let _ = handler.irq_handler_ack();
-    let mut console = Console::new(uart, echo);
+    // Input that arrived while the UART was being set up may have raised the interrupt
+    // before anyone listened: take it now rather than wait for the next byte.
+    console.interrupt();
 
-    naming
-        .register(
-            Name::new("serial").expect("a valid name"),
-            CapSlot(slots::SERVICE),
-        )
-        .expect("naming accepts serial as the provider of serial");
+    setup::register(&mut peers, &Backoff::STARTUP, rt::yield_times)
+        .unwrap_or_else(|e| rt::fail("serial", "register serial", e));
     println!(
         "serial: {device} at ports {:#x}-{:#x}, {baud} baud, IRQ {:?}, echo {}: ready",
         dev.first_port,

@@ -39,9 +39,22 @@ impl Registers for Sim {
 }
 
 fn console(echo: bool) -> Console<Sim> {
-    let mut uart = Uart::new(Sim::default());
-    uart.init(115_200).unwrap();
-    Console::new(uart, echo)
+    Console::start(Uart::new(Sim::default()), 115_200, echo).unwrap()
+}
+
+#[test]
+fn what_was_typed_before_start_is_read_first_in_order() {
+    let mut sim = Sim::default();
+    sim.rx.extend(b"ps\rhalt\r");
+    let mut c = Console::start(Uart::new(sim), 115_200, true).unwrap();
+    assert_eq!(c.pending(), 8);
+    assert_eq!(c.received, 8);
+    // Echoed as if it had just arrived.
+    assert_eq!(c.uart().registers().tx, b"ps\r\nhalt\r\n");
+    c.uart().registers().rx.extend(b"mem\r");
+    assert!(c.interrupt());
+    let read = proto::console::Server::read(&mut c, 1, 64).unwrap();
+    assert_eq!(&read[..], b"ps\rhalt\rmem\r");
 }
 
 #[test]

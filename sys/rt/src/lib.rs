@@ -76,6 +76,55 @@ pub fn stop_thread() -> ! {
 /// Status a panicking component ends with.
 pub const PANIC_STATUS: u32 = 2;
 
+/// The line a component prints when it gives up on something: `COMPONENT: cannot ACTION:
+/// REASON` (see [`fail`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Cannot<'a, A, R> {
+    /// Who gives up (the component's name).
+    pub component: &'a str,
+    /// What it could not do, as a verb phrase (`claim com1`).
+    pub action: A,
+    /// Why (usually the peer's error, e.g. a `proto::retry::Failure`).
+    pub reason: R,
+}
+
+impl<A: core::fmt::Display, R: core::fmt::Display> core::fmt::Display for Cannot<'_, A, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}: cannot {}: {}",
+            self.component, self.action, self.reason
+        )
+    }
+}
+
+/// Ends the component because it cannot go on (a peer refused what it needs, even after
+/// `proto::retry`): prints one [`Cannot`] line and exits with status 1 ([`exit`]). Not a
+/// panic: the reason is the peer's, not a bug here.
+pub fn fail(
+    component: &str,
+    action: impl core::fmt::Display,
+    reason: impl core::fmt::Display,
+) -> ! {
+    println!(
+        "{}",
+        Cannot {
+            component,
+            action,
+            reason
+        }
+    );
+    exit(1)
+}
+
+/// Yields the processor `times` times: the pause between attempts in `proto::retry` for a
+/// component without a timer. seL4's yield gives way to threads of the same priority only.
+pub fn yield_times(times: u32) {
+    for _ in 0..times {
+        sel4::syscall::yield_now();
+    }
+}
+
 /// What a component's panic handler (defined by [`entry!`]) does: prints where and
 /// why, then runs the exit hook with [`PANIC_STATUS`] or, without one, stops the
 /// component as a fault its supervisor reports and applies the restart policy to
