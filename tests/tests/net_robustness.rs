@@ -158,10 +158,71 @@ fn back_to_back_tests_and_bad_clients_over_user_networking() {
         let (ok, out) = client(extra);
         assert!(ok, "{extra:?} after bad clients failed:\n{out}");
     }
+
+    // (c) A connection flood: 60 idle connections held open during a normal test (each
+    // accepted socket takes ~324 KiB; before the socket limit this exhausted the heap and
+    // the component died for good), then more connections than the limit the component
+    // derived from its heap: the excess is reset, and a normal test works afterwards.
+    let flood: Vec<TcpStream> = (0..60).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let (ok, out) = client(&["-t", "1"]);
     assert!(
-        !session.output().contains("panicked"),
-        "the component panicked:\n{}",
+        ok,
+        "a normal test during a 60-connection flood failed:\n{out}\nserial:\n{}",
         session.output()
+    );
+    let limit = last_number_after(&session.output(), "up to ")
+        .unwrap_or_else(|| panic!("no socket limit printed:\n{}", session.output()));
+    let more: Vec<TcpStream> = (0..limit + 20).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_secs(3));
+    // The excess was reset by the guest: QEMU closes those host connections.
+    let closed = more
+        .iter()
+        .filter(|s| {
+            let mut r: &TcpStream = s;
+            r.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut b = [0u8; 1];
+            match r.read(&mut b) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        })
+        .count();
+    assert!(
+        closed >= 20,
+        "only {closed} of {} connections past the limit of {limit} were refused",
+        limit + 20
+    );
+    drop(flood);
+    drop(more);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (ok, out) = client(&["-t", "1"]);
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no normal test within 60 s after the flood:\n{out}\nserial:\n{}",
+            session.output()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let out = session.output();
+    assert!(!out.contains("panic at"), "the component panicked:\n{out}");
+    assert!(
+        !out.contains("fault: component=iperf"),
+        "the component faulted:\n{out}"
+    );
+    assert_eq!(
+        out.matches("proc: started iperf").count(),
+        1,
+        "the component was restarted:\n{out}"
     );
 }
 

@@ -534,20 +534,26 @@ fn main(arg: usize) {
     let runtime = Runtime::new(pal.clone());
     // Kernel-entry tracking (the `bench=entries` kernel): one KERNEL-SHARE line per window.
     kernel_share::start(info.arg("kernel_log_ms"), &runtime, &mut pool, &mut vspace);
-    let net = Net::new(
-        &runtime,
-        driver,
-        NetConfig {
-            ipv4: Some(Ipv4Config {
-                address: args.address,
-                prefix_len: args.prefix_len,
-                gateway: args.gateway,
-            }),
-            tcp_rx_buffer: 256 * 1024,
-            tcp_tx_buffer: 64 * 1024,
-            ..NetConfig::default()
-        },
+    let mut net_config = NetConfig {
+        ipv4: Some(Ipv4Config {
+            address: args.address,
+            prefix_len: args.prefix_len,
+            gateway: args.gateway,
+        }),
+        tcp_rx_buffer: 256 * 1024,
+        tcp_tx_buffer: 64 * 1024,
+        ..NetConfig::default()
+    };
+    // Sockets get half the heap (which is half the budget); a client past the limit is
+    // reset, never the cause of an allocation failure.
+    let heap = rt::heap::size();
+    net_config.max_tcp_sockets = net_config.tcp_sockets_within(heap / 2);
+    println!(
+        "iperf: heap {} KiB, up to {} TCP sockets",
+        heap / 1024,
+        net_config.max_tcp_sockets
     );
+    let net = Net::new(&runtime, driver, net_config);
     let config = iperf::ServerConfig {
         port: args.port,
         max_parallel: 8,

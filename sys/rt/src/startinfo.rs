@@ -18,8 +18,10 @@ pub const DATA_VADDR: u64 = 0x3100_0000;
 /// Largest data blob.
 pub const DATA_MAX: u64 = 0x0f00_0000;
 /// Where the component's heap is mapped (writable, zeroed; [`StartInfo::heap_len`] bytes,
-/// taken from its budget). Above the data blob's area.
-pub const HEAP_VADDR: u64 = DATA_VADDR + DATA_MAX;
+/// taken from its budget). Far above the image, the data blob and the window that
+/// `sys/vspace` maps run-time frames in (`0x4000_0000..0x7000_0000`), and apart from
+/// proc's scratch page (`0x10_0000_0000`).
+pub const HEAP_VADDR: u64 = 0x20_0000_0000;
 /// Largest heap.
 pub const HEAP_MAX: u64 = 0x40_0000_0000;
 /// The first byte above the initial thread's stack ([`StartInfo::stack_len`] bytes below it,
