@@ -685,7 +685,13 @@ async fn send_stream(
     len: usize,
     budget: Rc<SendBudget>,
 ) {
-    let block: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    // The block is allocated fallibly: a heap that cannot hold it ends this stream (the
+    // client sees it close), never the server.
+    let mut block: Vec<u8> = Vec::new();
+    if block.try_reserve_exact(len).is_err() {
+        return;
+    }
+    block.extend((0..len).map(|i| (i % 251) as u8));
     let mut offset = 0;
     loop {
         // Reserve what this write may send, so parallel streams never overspend.
