@@ -274,3 +274,44 @@ fn garbage_never_panics() {
     }
     s.pool().check().unwrap();
 }
+
+#[test]
+fn heap_and_stack_blocks_are_charged_within_the_budget() {
+    let mut s = server();
+    let system = common::system();
+    let a = common::id(&system, "a");
+    {
+        let a_badge = badge("a");
+        let mut sup =
+            supervise::SuperviseClient::new(Loopback(|m: &Message| dispatch(&mut s, a_badge, m)));
+        assert_eq!(sup.alloc_within(a, 12), Err(supervise::Error::Denied));
+    }
+    let proc_badge = badge("proc");
+    {
+        let mut sup = supervise::SuperviseClient::new(Loopback(|m: &Message| {
+            dispatch(&mut s, proc_badge, m)
+        }));
+        // a's budget is 1 MiB: half and a quarter fit, another half does not.
+        sup.alloc_within(a, 19).unwrap();
+        sup.alloc_within(a, 18).unwrap();
+        assert_eq!(sup.alloc_within(a, 19), Err(supervise::Error::OverBudget));
+        assert_eq!(sup.alloc_within(a, 11), Err(supervise::Error::InvalidSize));
+        assert_eq!(
+            sup.alloc_within(ComponentId(999), 12),
+            Err(supervise::Error::NotFound)
+        );
+    }
+    // The component itself now has only the last quarter left to allocate at run time.
+    {
+        let a_badge = badge("a");
+        let mut client = MemoryClient::new(Loopback(|m: &Message| dispatch(&mut s, a_badge, m)));
+        let usage = client.usage().unwrap();
+        assert_eq!(usage.used, 3 << 18);
+        client.alloc(18).unwrap();
+        assert!(client.alloc(12).is_err());
+    }
+    let mut sup =
+        supervise::SuperviseClient::new(Loopback(|m: &Message| dispatch(&mut s, proc_badge, m)));
+    assert_eq!(sup.release(a).unwrap(), 1 << 20);
+    s.pool().check().unwrap();
+}

@@ -14,7 +14,8 @@ use sysdesc::validate::{
     priority_message, ComponentField, DeviceField, SharedField, Site, SystemField,
 };
 use sysdesc::{
-    Component, Device, DeviceSelector, Irq, RestartPolicy, SharedRegion, System, PAGE_SIZE,
+    Component, Device, DeviceSelector, Irq, RestartPolicy, SharedRegion, System, MIN_BUDGET,
+    PAGE_SIZE,
 };
 
 /// Restarts allowed when `restart = "always"` gives no `max`.
@@ -193,7 +194,7 @@ fn component(c: &RawComponent, found: &mut Found) -> (Component, ComponentSpans)
             .as_ref()
             .map_or_else(|| name.clone(), |b| b.get_ref().clone()),
         priority,
-        memory: size(&c.memory, &what, found).unwrap_or(PAGE_SIZE),
+        memory: size(&c.memory, &what, found).unwrap_or(MIN_BUDGET),
         fundamental: c.fundamental.as_ref().is_some_and(|f| *f.get_ref()),
         provides: strings(&c.provides),
         routes: strings(&c.routes),

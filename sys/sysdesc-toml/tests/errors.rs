@@ -63,7 +63,7 @@ fn syntax_error() {
 #[test]
 fn unknown_key() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\ncolour = \"red\"\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\ncolour = \"red\"\n",
         &["systems/t.toml:9:1: unknown field `colour`, expected one of `name`, `binary`, `priority`, `memory`, `fundamental`, `provides`, `routes`, `devices`, `shared`, `restart`, `args`"],
     );
 }
@@ -79,7 +79,7 @@ fn unknown_top_level_table() {
 #[test]
 fn missing_required_key() {
     check(
-        "[[component]]\nname = \"a\"\nmemory = \"4KiB\"\n",
+        "[[component]]\nname = \"a\"\nmemory = \"64KiB\"\n",
         &["systems/t.toml:5:1: missing field `priority`"],
     );
 }
@@ -87,7 +87,7 @@ fn missing_required_key() {
 #[test]
 fn wrong_type() {
     check(
-        "[[component]]\nname = \"a\"\npriority = \"high\"\nmemory = \"4KiB\"\n",
+        "[[component]]\nname = \"a\"\npriority = \"high\"\nmemory = \"64KiB\"\n",
         &["systems/t.toml:7:12: invalid type: string \"high\", expected i64"],
     );
 }
@@ -95,7 +95,7 @@ fn wrong_type() {
 #[test]
 fn arg_values_are_strings() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nargs = { port = 5201 }\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nargs = { port = 5201 }\n",
         &["systems/t.toml:9:17: invalid type: integer `5201`, expected a string"],
     );
 }
@@ -103,7 +103,7 @@ fn arg_values_are_strings() {
 #[test]
 fn duplicate_component() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\n\n[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\n\n[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\n",
         &["systems/t.toml:11:8: duplicate component \"a\""],
     );
 }
@@ -111,7 +111,7 @@ fn duplicate_component() {
 #[test]
 fn invalid_name() {
     check(
-        "[[component]]\nname = \"Shell\"\npriority = 1\nmemory = \"4KiB\"\n",
+        "[[component]]\nname = \"Shell\"\npriority = 1\nmemory = \"64KiB\"\n",
         &["systems/t.toml:6:8: name \"Shell\" must start with a-z and hold only a-z, 0-9, '-' and '_'"],
     );
 }
@@ -119,7 +119,7 @@ fn invalid_name() {
 #[test]
 fn route_to_nothing() {
     check(
-        "[[component]]\nname = \"shell\"\npriority = 1\nmemory = \"4KiB\"\nroutes = [\"naming\", \"blk\"]\n",
+        "[[component]]\nname = \"shell\"\npriority = 1\nmemory = \"64KiB\"\nroutes = [\"naming\", \"blk\"]\n",
         &["systems/t.toml:9:21: route to unknown service \"blk\" from component \"shell\""],
     );
 }
@@ -127,7 +127,7 @@ fn route_to_nothing() {
 #[test]
 fn route_to_own_service() {
     check(
-        "[[component]]\nname = \"fs\"\npriority = 1\nmemory = \"4KiB\"\nprovides = [\"fs\"]\nroutes = [\"fs\"]\n",
+        "[[component]]\nname = \"fs\"\npriority = 1\nmemory = \"64KiB\"\nprovides = [\"fs\"]\nroutes = [\"fs\"]\n",
         &["systems/t.toml:10:11: component \"fs\" routes to its own service \"fs\""],
     );
 }
@@ -135,7 +135,7 @@ fn route_to_own_service() {
 #[test]
 fn service_provided_twice() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nprovides = [\"fs\"]\n\n[[component]]\nname = \"b\"\npriority = 1\nmemory = \"4KiB\"\nprovides = [\"fs\"]\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nprovides = [\"fs\"]\n\n[[component]]\nname = \"b\"\npriority = 1\nmemory = \"64KiB\"\nprovides = [\"fs\"]\n",
         &["systems/t.toml:15:13: service \"fs\" is already provided by component \"a\""],
     );
 }
@@ -143,18 +143,18 @@ fn service_provided_twice() {
 #[test]
 fn fundamental_service_provided_by_another() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nprovides = [\"naming\"]\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nprovides = [\"naming\"]\n",
         &["systems/t.toml:9:13: component \"a\" cannot provide \"naming\": it is a fundamental service"],
     );
 }
 
-const DRIVER: &str = "[[component]]\nname = \"serial\"\npriority = 1\nmemory = \"4KiB\"\nroutes = [\"devices\"]\ndevices = [\"com1\"]\n\n";
+const DRIVER: &str = "[[component]]\nname = \"serial\"\npriority = 1\nmemory = \"64KiB\"\nroutes = [\"devices\"]\ndevices = [\"com1\"]\n\n";
 // DRIVER spans lines 5-11; a body after it starts at line 12.
 
 #[test]
 fn device_assigned_twice() {
     check(
-        &format!("{DRIVER}[[component]]\nname = \"b\"\npriority = 1\nmemory = \"4KiB\"\nroutes = [\"devices\"]\ndevices = [\"com1\"]\n\n[[device]]\nname = \"com1\"\nioport = \"0x3f8-0x3ff\"\n"),
+        &format!("{DRIVER}[[component]]\nname = \"b\"\npriority = 1\nmemory = \"64KiB\"\nroutes = [\"devices\"]\ndevices = [\"com1\"]\n\n[[device]]\nname = \"com1\"\nioport = \"0x3f8-0x3ff\"\n"),
         &["systems/t.toml:17:12: device \"com1\" is assigned to component \"b\" and already to component \"serial\""],
     );
 }
@@ -167,7 +167,7 @@ fn unknown_device() {
 #[test]
 fn driver_without_route_to_devices() {
     check(
-        "[[component]]\nname = \"serial\"\npriority = 1\nmemory = \"4KiB\"\ndevices = [\"com1\"]\n\n[[device]]\nname = \"com1\"\nioport = \"0x3f8\"\n",
+        "[[component]]\nname = \"serial\"\npriority = 1\nmemory = \"64KiB\"\ndevices = [\"com1\"]\n\n[[device]]\nname = \"com1\"\nioport = \"0x3f8\"\n",
         &["systems/t.toml:9:12: component \"serial\" drives devices but does not route to \"devices\""],
     );
 }
@@ -223,7 +223,7 @@ fn index_on_ioport_device() {
 #[test]
 fn same_hardware_twice() {
     check(
-        "[[component]]\nname = \"uart\"\npriority = 1\nmemory = \"4KiB\"\nroutes = [\"devices\"]\ndevices = [\"com1\", \"com1b\"]\n\n[[device]]\nname = \"com1\"\nioport = \"0x3f8-0x3ff\"\n\n[[device]]\nname = \"com1b\"\nioport = \"0x3fc\"\n",
+        "[[component]]\nname = \"uart\"\npriority = 1\nmemory = \"64KiB\"\nroutes = [\"devices\"]\ndevices = [\"com1\", \"com1b\"]\n\n[[device]]\nname = \"com1\"\nioport = \"0x3f8-0x3ff\"\n\n[[device]]\nname = \"com1b\"\nioport = \"0x3fc\"\n",
         &["systems/t.toml:18:10: device \"com1b\" selects the same hardware as device \"com1\""],
     );
 }
@@ -263,7 +263,7 @@ fn pic_line_out_of_range() {
 #[test]
 fn unknown_region() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nshared = [\"rx\"]\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nshared = [\"rx\"]\n",
         &["systems/t.toml:9:11: unknown shared region \"rx\" in component \"a\" (no [[shared]] has that name)"],
     );
 }
@@ -271,7 +271,7 @@ fn unknown_region() {
 #[test]
 fn region_joined_by_one() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nshared = [\"rx\"]\n\n[[shared]]\nname = \"rx\"\nsize = \"64KiB\"\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nshared = [\"rx\"]\n\n[[shared]]\nname = \"rx\"\nsize = \"64KiB\"\n",
         &["systems/t.toml:12:8: shared region \"rx\" is joined by only component \"a\"; a region needs at least two"],
     );
 }
@@ -279,7 +279,7 @@ fn region_joined_by_one() {
 #[test]
 fn duplicate_region() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nshared = [\"rx\"]\n\n[[component]]\nname = \"b\"\npriority = 1\nmemory = \"4KiB\"\nshared = [\"rx\"]\n\n[[shared]]\nname = \"rx\"\nsize = \"64KiB\"\n\n[[shared]]\nname = \"rx\"\nsize = \"64KiB\"\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nshared = [\"rx\"]\n\n[[component]]\nname = \"b\"\npriority = 1\nmemory = \"64KiB\"\nshared = [\"rx\"]\n\n[[shared]]\nname = \"rx\"\nsize = \"64KiB\"\n\n[[shared]]\nname = \"rx\"\nsize = \"64KiB\"\n",
         &["systems/t.toml:22:8: duplicate shared region \"rx\""],
     );
 }
@@ -287,7 +287,7 @@ fn duplicate_region() {
 #[test]
 fn priority_reserved_for_root() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 255\nmemory = \"4KiB\"\n",
+        "[[component]]\nname = \"a\"\npriority = 255\nmemory = \"64KiB\"\n",
         &["systems/t.toml:7:12: priority 255 of component \"a\" is reserved for the root task (use 0..=254)"],
     );
 }
@@ -295,7 +295,7 @@ fn priority_reserved_for_root() {
 #[test]
 fn priority_out_of_range() {
     check(
-        "[[component]]\nname = \"a\"\npriority = -3\nmemory = \"4KiB\"\n",
+        "[[component]]\nname = \"a\"\npriority = -3\nmemory = \"64KiB\"\n",
         &["systems/t.toml:7:12: priority -3 of component \"a\" is out of range 0..=254"],
     );
 }
@@ -305,6 +305,14 @@ fn zero_budget() {
     check(
         "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"0KiB\"\n",
         &["systems/t.toml:8:10: memory budget of component \"a\" must not be zero"],
+    );
+}
+
+#[test]
+fn budget_below_the_minimum() {
+    check(
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"32KiB\"\n",
+        &["systems/t.toml:8:10: memory budget of component \"a\" is 32 KiB, below the 64 KiB minimum (its heap and stack come out of it)"],
     );
 }
 
@@ -381,7 +389,7 @@ fn fundamental_restart() {
 #[test]
 fn restart_always_with_max_zero() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nrestart = { policy = \"always\", max = 0 }\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nrestart = { policy = \"always\", max = 0 }\n",
         &["systems/t.toml:9:11: restart policy \"always\" with max = 0 for component \"a\" never restarts (use \"never\", or max >= 1)"],
     );
 }
@@ -389,7 +397,7 @@ fn restart_always_with_max_zero() {
 #[test]
 fn unknown_restart_policy() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nrestart = \"sometimes\"\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nrestart = \"sometimes\"\n",
         &["systems/t.toml:9:11: unknown restart policy \"sometimes\" for component \"a\" (use \"never\" or \"always\")"],
     );
 }
@@ -397,7 +405,7 @@ fn unknown_restart_policy() {
 #[test]
 fn unknown_restart_key() {
     check(
-        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"4KiB\"\nrestart = { policy = \"always\", tries = 2 }\n",
+        "[[component]]\nname = \"a\"\npriority = 1\nmemory = \"64KiB\"\nrestart = { policy = \"always\", tries = 2 }\n",
         &["systems/t.toml:9:11: unknown field `tries`, expected one of `policy`, `max`, `backoff_ms`"],
     );
 }
@@ -456,7 +464,7 @@ fn mmio_device_needs_msi_or_a_fixed_line() {
 #[test]
 fn overlapping_mmio_devices() {
     check(
-        "[[component]]\nname = \"t\"\npriority = 1\nmemory = \"4KiB\"\nroutes = [\"devices\"]\ndevices = [\"a\", \"b\"]\n\n[[device]]\nname = \"a\"\nmmio = \"0xfed00000-0xfed003ff\"\n\n[[device]]\nname = \"b\"\nmmio = \"0xfed00000-0xfed00fff\"\n",
+        "[[component]]\nname = \"t\"\npriority = 1\nmemory = \"64KiB\"\nroutes = [\"devices\"]\ndevices = [\"a\", \"b\"]\n\n[[device]]\nname = \"a\"\nmmio = \"0xfed00000-0xfed003ff\"\n\n[[device]]\nname = \"b\"\nmmio = \"0xfed00000-0xfed00fff\"\n",
         &["systems/t.toml:18:8: device \"b\" selects the same hardware as device \"a\""],
     );
 }

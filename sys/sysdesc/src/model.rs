@@ -297,3 +297,45 @@ impl System {
 fn id_from_index(index: usize) -> ComponentId {
     ComponentId(u16::try_from(index).unwrap_or(u16::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_budget(memory: u64) -> Component {
+        Component {
+            name: "c".into(),
+            binary: "c".into(),
+            priority: 1,
+            memory,
+            fundamental: false,
+            provides: Vec::new(),
+            routes: Vec::new(),
+            devices: Vec::new(),
+            shared: Vec::new(),
+            restart: RestartPolicy::Never,
+            args: Default::default(),
+        }
+    }
+
+    #[test]
+    fn heap_and_stack_come_out_of_the_budget() {
+        let small = with_budget(MIN_BUDGET);
+        assert_eq!(
+            (small.heap_bytes(), small.stack_bytes()),
+            (32 << 10, MIN_STACK)
+        );
+        let serial = with_budget(256 << 10);
+        assert_eq!(
+            (serial.heap_bytes(), serial.stack_bytes()),
+            (128 << 10, 32 << 10)
+        );
+        let big = with_budget(128 << 20);
+        assert_eq!((big.heap_bytes(), big.stack_bytes()), (64 << 20, MAX_STACK));
+        // Odd budgets still give whole pages, and never more than the budget.
+        let odd = with_budget((300 << 10) + 4096);
+        assert_eq!(odd.heap_bytes() % PAGE_SIZE, 0);
+        assert_eq!(odd.stack_bytes() % PAGE_SIZE, 0);
+        assert!(odd.heap_bytes() + odd.stack_bytes() <= odd.memory);
+    }
+}
