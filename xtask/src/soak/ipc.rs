@@ -150,14 +150,23 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
         SERVICES.join(", "),
         session.log_path().display()
     ));
-    let finished = follow(&session, clock);
+    let mut finished_at = Vec::new();
+    let finished = follow(&session, clock, &mut finished_at);
     let output = session.output();
     let took = clock.elapsed().as_secs_f64();
+    let mut previous = 0.0;
     let mut results: Vec<CaseResult> = SERVICES
         .iter()
         .map(|s| {
             let mut r = result(s, &parse(&output, s), shell::faults_of(&output, s), count);
-            r.duration_s = took / SERVICES.len() as f64;
+            // From the previous service's end (or the boot) to this one's, to the 250 ms the
+            // output is polled at; the boot counts to the first.
+            let end = finished_at
+                .iter()
+                .find(|(name, _)| name == s)
+                .map_or(took, |(_, at)| *at);
+            r.duration_s = (end - previous).max(0.0);
+            previous = end;
             r
         })
         .collect();
@@ -169,7 +178,9 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
     // Afterwards every service must still answer the shell.
     if finished {
         let wait = Duration::from_secs(60);
-        match shell::ps(&mut session, wait) {
+        // Typed before the shell's first prompt, a command would be lost (issue 9).
+        let prompt = session.wait_for(shell::PROMPT, wait).map(|_| ());
+        match prompt.and_then(|()| shell::ps(&mut session, wait)) {
             Ok(rows) => {
                 for r in &mut results {
                     let row = rows.iter().find(|row| row.name == r.target);
@@ -190,21 +201,21 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
     Ok(results)
 }
 
-/// Waits for `ipcfuzz: done`, printing ipcfuzz's progress lines as they come; `false` when
-/// it stalls for [`STALL`] or the system stops first.
-fn follow(session: &Session, clock: Instant) -> bool {
+/// Waits for `ipcfuzz: done`, printing ipcfuzz's progress lines as they come and noting in
+/// `finished_at` when (seconds since `clock`) each service's summary line was seen; `false`
+/// when it stalls for [`STALL`] or the system stops first.
+fn follow(session: &Session, clock: Instant, finished_at: &mut Vec<(String, f64)>) -> bool {
     let mut shown = 0;
     let mut last_len = 0;
     let mut last_change = Instant::now();
     loop {
-        if session
-            .wait_for("ipcfuzz: done", Duration::from_secs(2))
-            .is_ok()
-        {
-            return true;
-        }
+        let done = session
+            .wait_for("ipcfuzz: done", Duration::from_millis(250))
+            .is_ok();
         let out = session.output();
-        for line in out[shown..].lines() {
+        // Only whole lines; the rest waits for its end.
+        let end = out.rfind('\n').map_or(shown, |i| i + 1).max(shown);
+        for line in out[shown..end].lines() {
             if line.contains("ipcfuzz: ") && (line.contains("progress") || line.contains("sent=")) {
                 crate::step(&format!(
                     "[{}] {}",
@@ -212,9 +223,17 @@ fn follow(session: &Session, clock: Instant) -> bool {
                     line.trim_end_matches('\r')
                 ));
             }
+            if let Some(service) = SERVICES
+                .iter()
+                .find(|s| line.contains(&format!("ipcfuzz: {s} sent=")))
+            {
+                finished_at.push((service.to_string(), clock.elapsed().as_secs_f64()));
+            }
         }
-        // Only whole lines are shown; the rest waits for its end.
-        shown = out.rfind('\n').map_or(shown, |i| i + 1).max(shown);
+        shown = end;
+        if done {
+            return true;
+        }
         if out.len() != last_len {
             last_len = out.len();
             last_change = Instant::now();

@@ -261,7 +261,7 @@ impl Report {
         ];
         let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
         for r in &self.results {
-            let time = format!("{:.0} s", r.duration_s);
+            let time = format!("{:.1} s", r.duration_s);
             if let Some(why) = &r.skipped {
                 rows.push(vec![
                     r.case.clone(),
