@@ -31,11 +31,11 @@ pub fn received_bytes(json: &str) -> Option<u64> {
     value["end"]["sum_received"]["bytes"].as_u64()
 }
 
-/// Runs `iperf3 -c 127.0.0.1 -p port` for [`TEST_SECONDS`] (60 s at most); `Ok(bytes)` or
+/// Runs `iperf3 -c 127.0.0.1 -p port` for [`TEST_SECONDS`] (30 s at most); `Ok(bytes)` or
 /// why it failed.
 pub fn normal_test(port: u16) -> std::result::Result<u64, String> {
     let out = std::process::Command::new("timeout")
-        .arg("60")
+        .arg("30")
         .args(["iperf3", "-c", "127.0.0.1", "-p", &port.to_string(), "-J"])
         .args(["-t", &TEST_SECONDS.to_string()])
         .output()
