@@ -184,7 +184,7 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
             Ok(rows) => {
                 for r in &mut results {
                     let row = rows.iter().find(|row| row.name == r.target);
-                    if !row.is_some_and(|row| row.state == "running") {
+                    if row.is_none_or(|row| row.state != "running") {
                         r.notes.push(format!(
                             "not running afterwards: {:?}",
                             row.map(|row| row.state.as_str())

@@ -131,9 +131,9 @@ pub fn client(addr: SocketAddr, seed: u64, count: u64) -> Result<()> {
 /// The counts in a `done` or `progress` line of [`client`]: (tried, closed, hung, refused).
 pub fn parse_counts(line: &str) -> Option<(u64, u64, u64, u64)> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let tried = match words.first()? {
-        &"done" => words.get(1)?.strip_prefix("tried=")?.parse().ok()?,
-        &"progress" => words.get(1)?.parse().ok()?,
+    let tried = match *words.first()? {
+        "done" => words.get(1)?.strip_prefix("tried=")?.parse().ok()?,
+        "progress" => words.get(1)?.parse().ok()?,
         _ => return None,
     };
     let get = |key: &str| {
@@ -309,10 +309,12 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
                         counts.2,
                         counts.3
                     ));
-                } else if line.starts_with("hang ") {
-                    r.notes.push(format!("input {}", &line[5..]));
-                } else if line.starts_with("refused ") && refused_kinds.len() < 3 {
-                    refused_kinds.push(line[8..].to_string());
+                } else if let Some(input) = line.strip_prefix("hang ") {
+                    r.notes.push(format!("input {input} hung"));
+                } else if let Some(input) = line.strip_prefix("refused ") {
+                    if refused_kinds.len() < 3 {
+                        refused_kinds.push(input.to_string());
+                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
