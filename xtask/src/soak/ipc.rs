@@ -170,6 +170,13 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
             r
         })
         .collect();
+    // A panic line names no component: reported once, for the whole case.
+    let panics = shell::panics(&output);
+    if panics > 0 {
+        results[0].notes.push(format!(
+            "{panics} panic line(s) in the log (not attributed to a service)"
+        ));
+    }
     if !finished {
         results[0]
             .notes

@@ -129,6 +129,12 @@ pub fn run(kills: u64) -> Result<Vec<CaseResult>> {
         r.duration_s = clock.elapsed().as_secs_f64();
         results.push(r);
     }
+    let panics = shell::panics(&session.output());
+    if let (Some(first), true) = (results.first_mut(), panics > 0) {
+        first.notes.push(format!(
+            "{panics} panic line(s) in the log (not attributed to a component)"
+        ));
+    }
     if !shell_dead {
         let _ = session.send("halt\r");
     }
