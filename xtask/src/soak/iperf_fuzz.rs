@@ -36,6 +36,8 @@ pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
 pub const MAX_HANGS: u64 = 5;
 /// The client stops after this many connection attempts in a row that fail.
 pub const MAX_REFUSED_IN_A_ROW: u64 = 20;
+/// An input whose connection took longer than this (connect to close) counts as slow.
+pub const SLOW: Duration = Duration::from_secs(1);
 
 /// How one input's connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,22 +81,32 @@ pub fn send_one(addr: SocketAddr, bytes: &[u8]) -> Ended {
 }
 
 /// The client side (`xtask soak-iperf-client`, run inside the namespace): sends inputs
-/// `0..count` of `seed` to `addr`, printing `progress N closed=C hung=H refused=R` lines,
-/// a `hang N KIND` or `refused N KIND` line for each such input, and finally
-/// `done tried=T closed=C hung=H refused=R`. Stops early after [`MAX_HANGS`] hangs or
+/// `0..count` of `seed` to `addr`, printing `progress N closed=C hung=H refused=R slow=S`
+/// lines, a `hang N KIND` or `refused N KIND` line for each such input (and `slow N KIND
+/// MS` for the first slow ones, over [`SLOW`]), and finally
+/// `done tried=T closed=C hung=H refused=R slow=S`. Stops early after [`MAX_HANGS`] hangs or
 /// [`MAX_REFUSED_IN_A_ROW`] refusals in a row.
 pub fn client(addr: SocketAddr, seed: u64, count: u64) -> Result<()> {
     let (mut closed, mut hung, mut refused, mut in_a_row) = (0u64, 0u64, 0u64, 0u64);
+    let mut slow = 0u64;
     let tenth = (count / 10).max(1);
     let mut tried = 0;
     let mut out = std::io::stdout();
     for i in 0..count {
         let (kind, bytes) = control::nth(seed, i);
         tried += 1;
+        let started = Instant::now();
         match send_one(addr, &bytes) {
             Ended::Closed => {
                 closed += 1;
                 in_a_row = 0;
+                let took = started.elapsed();
+                if took > SLOW {
+                    slow += 1;
+                    if slow <= 10 {
+                        let _ = writeln!(out, "slow {i} {} {}", kind.name(), took.as_millis());
+                    }
+                }
             }
             Ended::Hung => {
                 hung += 1;
@@ -112,7 +124,7 @@ pub fn client(addr: SocketAddr, seed: u64, count: u64) -> Result<()> {
         if (i + 1) % tenth == 0 {
             let _ = writeln!(
                 out,
-                "progress {} closed={closed} hung={hung} refused={refused}",
+                "progress {} closed={closed} hung={hung} refused={refused} slow={slow}",
                 i + 1
             );
         }
@@ -123,7 +135,7 @@ pub fn client(addr: SocketAddr, seed: u64, count: u64) -> Result<()> {
     }
     let _ = writeln!(
         out,
-        "done tried={tried} closed={closed} hung={hung} refused={refused}"
+        "done tried={tried} closed={closed} hung={hung} refused={refused} slow={slow}"
     );
     Ok(())
 }
@@ -143,6 +155,13 @@ pub fn parse_counts(line: &str) -> Option<(u64, u64, u64, u64)> {
             .and_then(|n| n.parse().ok())
     };
     Some((tried, get("closed=")?, get("hung=")?, get("refused=")?))
+}
+
+/// The `slow=` count of a `done` or `progress` line of [`client`].
+pub fn slow_count(line: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("slow="))
+        .and_then(|n| n.parse().ok())
 }
 
 /// The namespace, the server and the client: killed and removed on drop.
@@ -292,11 +311,13 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
     let mut last = (0, 0, 0, 0);
     let mut finished = false;
     let mut refused_kinds: Vec<String> = Vec::new();
+    let (mut slow, mut slow_examples) = (0u64, Vec::new());
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(line) => {
                 if let Some(counts) = parse_counts(&line) {
                     last = counts;
+                    slow = slow_count(&line).unwrap_or(slow);
                     if line.starts_with("done") {
                         finished = true;
                         break;
@@ -311,6 +332,10 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
                     ));
                 } else if let Some(input) = line.strip_prefix("hang ") {
                     r.notes.push(format!("input {input} hung"));
+                } else if let Some(input) = line.strip_prefix("slow ") {
+                    if slow_examples.len() < 3 {
+                        slow_examples.push(format!("{input} ms"));
+                    }
                 } else if let Some(input) = line.strip_prefix("refused ") {
                     if refused_kinds.len() < 3 {
                         refused_kinds.push(input.to_string());
@@ -347,6 +372,13 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
         r.notes.push(format!(
             "{refused} connections refused (first: input {})",
             refused_kinds.join("; input ")
+        ));
+    }
+    if slow > 0 {
+        r.notes.push(format!(
+            "{slow} connections took over {} s from connect to close (first: input {})",
+            SLOW.as_secs(),
+            slow_examples.join("; input ")
         ));
     }
     if !finished && server_died.is_none() {
@@ -415,6 +447,11 @@ mod tests {
             Some((1000, 1000, 0, 0))
         );
         assert_eq!(parse_counts("hang 5 bad-params"), None);
+        assert_eq!(
+            slow_count("done tried=9 closed=9 hung=0 refused=0 slow=3"),
+            Some(3)
+        );
+        assert_eq!(slow_count("progress 9 closed=9 hung=0 refused=0"), None);
         assert_eq!(parse_counts("progress x closed=1 hung=0 refused=0"), None);
     }
 
