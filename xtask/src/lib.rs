@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod linux;
 pub mod loc;
 pub mod qemu;
+pub mod soak;
 pub mod test;
 
 use std::path::{Path, PathBuf};

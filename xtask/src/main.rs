@@ -35,6 +35,34 @@ enum Cmd {
     /// Measure Tessera against the Linux guest; every benchmark without a subcommand
     /// (results in target/bench/).
     Bench(BenchArgs),
+    /// Measure how much abuse Tessera survives (not part of `test`): malformed IPC, kills,
+    /// spawn/exit, iperf3 control fuzzing, a connection flood (target/soak/soak.json).
+    Soak(SoakArgs),
+    /// The `iperf-fuzz` case's client, run by `soak` inside its network namespace.
+    #[command(hide = true)]
+    SoakIperfClient(SoakClientArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// Only these cases: ipc, kill, spawn, iperf-fuzz, flood (all without any).
+    cases: Vec<String>,
+    /// A few minutes: every count divided by 100 (each keeps a small minimum).
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Args)]
+struct SoakClientArgs {
+    /// The server's address and port.
+    #[arg(long)]
+    addr: std::net::SocketAddr,
+    /// The input generator's seed.
+    #[arg(long)]
+    seed: u64,
+    /// How many inputs to send.
+    #[arg(long)]
+    count: u64,
 }
 
 #[derive(Args)]
@@ -229,6 +257,8 @@ fn main() -> ExitCode {
         Cmd::Linux(LinuxCmd::Build) => xtask::linux::build().map(|_| ()),
         Cmd::Linux(LinuxCmd::Run(r)) => linux_run(r),
         Cmd::Bench(b) => bench(b),
+        Cmd::Soak(s) => soak(s),
+        Cmd::SoakIperfClient(c) => xtask::soak::iperf_fuzz::client(c.addr, c.seed, c.count),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -292,6 +322,21 @@ fn bench(args: BenchArgs) -> Result<()> {
                 .map(|_| ())
         }
     }
+}
+
+fn soak(args: SoakArgs) -> Result<()> {
+    use xtask::soak::{Case, Profile};
+    let cases = args
+        .cases
+        .iter()
+        .map(|c| Case::parse(c))
+        .collect::<Result<Vec<Case>>>()?;
+    let profile = if args.quick {
+        Profile::Quick
+    } else {
+        Profile::Default
+    };
+    xtask::soak::run(profile, &cases)
 }
 
 fn linux_run(args: LinuxRunArgs) -> Result<()> {

@@ -222,6 +222,11 @@ impl Session {
         self.output.0.lock().unwrap().text.clone()
     }
 
+    /// Whether the system stopped (QEMU's output ended).
+    pub fn stopped(&self) -> bool {
+        self.output.0.lock().unwrap().closed
+    }
+
     /// The serial log file.
     pub fn log_path(&self) -> &PathBuf {
         &self.log

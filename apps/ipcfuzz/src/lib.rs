@@ -26,8 +26,10 @@ use proto::{devices, memory, naming, proc, Message, MAX_WORDS, OVERSIZED};
 pub const LABEL_MASK: u64 = 0xf_ffff;
 /// The most words a message can have: the IPC buffer's message registers.
 pub const MAX_IPC_WORDS: usize = 120;
-/// Messages sent to each service.
+/// Messages sent to each service unless the component's `count` arg says otherwise.
 pub const MESSAGES: u32 = 1000;
+/// From this many messages per service on, the component prints a progress line every tenth.
+pub const PROGRESS_FROM: u32 = 10_000;
 
 /// A small fixed-seed generator (SplitMix64): the same run every boot, no `rand` needed.
 #[derive(Clone, Debug)]
@@ -474,6 +476,38 @@ pub fn check(service: Service, expect: Expect, reply: &Message) -> Result<bool, 
     Ok(true)
 }
 
+/// What a run against one service saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Messages sent.
+    pub sent: u32,
+    /// Replies that were an error (as they should be for most).
+    pub errors: u32,
+    /// Replies that broke the rule ([`check`] said `Err`).
+    pub bad: u32,
+    /// Messages expected to get `Malformed`.
+    pub malformed: u32,
+    /// Messages [`neuter`] made undecodable.
+    pub neutered: u32,
+    /// The first bad reply, described.
+    pub first_bad: Option<alloc::string::String>,
+}
+
+impl Tally {
+    /// Counts one message: what was expected, whether it was neutered, and [`check`]'s
+    /// verdict on its reply.
+    pub fn record(&mut self, expect: Expect, neutered: bool, verdict: Result<bool, Bad>) {
+        self.sent += 1;
+        self.malformed += u32::from(expect == Expect::Malformed);
+        self.neutered += u32::from(neutered);
+        match verdict {
+            Ok(true) => self.errors += 1,
+            Ok(false) => {}
+            Err(_) => self.bad += 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,6 +566,18 @@ mod tests {
             assert!(neuter(Service::Proc, &mut raw));
             assert_eq!(expectation(Service::Proc, &raw), Expect::Malformed);
         }
+    }
+
+    #[test]
+    fn a_tally_counts_every_verdict() {
+        let mut t = Tally::default();
+        t.record(Expect::Malformed, true, Ok(true));
+        t.record(Expect::Answer, false, Ok(false));
+        t.record(Expect::Malformed, false, Err(Bad::NotMalformed));
+        assert_eq!(
+            (t.sent, t.errors, t.bad, t.malformed, t.neutered),
+            (3, 1, 1, 2, 1)
+        );
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The ipcfuzz component: for each of naming, proc, memory, devices and serial it sends
-//! [`ipcfuzz::MESSAGES`] malformed or random requests (see the library), checks every reply,
-//! then makes one valid request that must succeed, and prints
-//! `CHECK ipcfuzz-NAME: PASS (1000 messages, N error replies)` (or `FAIL (why)`).
+//! `count` (arg; [`ipcfuzz::MESSAGES`] without it) malformed or random requests (see the
+//! library), checks every reply, then makes one valid request that must succeed, and prints
+//! `ipcfuzz: NAME sent=S bad=B errors=E` and
+//! `CHECK ipcfuzz-NAME: PASS (S messages, E error replies)` (or `FAIL (why)`).
+//!
+//! Args: `seed` (the generator's seed), `count` (messages per service), `targets` (a
+//! comma-separated subset of the services; all without it). From 10,000 messages on it
+//! prints `ipcfuzz: NAME progress N/S` every tenth, for `cargo xtask soak`.
 //!
 //! Requests are sent with raw `Call`s so that they can be anything the kernel carries: up to
 //! 120 words, any label, up to three extra capabilities. The capabilities are always ones
@@ -14,6 +19,7 @@
 extern crate alloc;
 
 use ipcfuzz::{check, expectation, generate, neuter, Raw, Rng, Service, LABEL_MASK, MESSAGES};
+use ipcfuzz::{Tally, PROGRESS_FROM};
 use proto::sel4_transport::{received, EndpointTransport, ReceiveSlot};
 use proto::{Bytes, Name};
 use rt::println;
@@ -81,43 +87,39 @@ fn send(endpoint: u64, raw: &Raw, rng: &mut Rng) -> proto::Message {
     received(reply, &mrs, Some(RECEIVE))
 }
 
-/// Fuzzes `service` at `endpoint`; `Ok(error replies)` or why it failed.
-fn fuzz(
-    service: Service,
-    endpoint: u64,
-    seed: u64,
-) -> Result<(u32, u32, u32), alloc::string::String> {
+/// Fuzzes `service` at `endpoint` with `count` messages; every reply is checked, and one
+/// that breaks the rule is counted (the first one's description kept) without stopping.
+fn fuzz(service: Service, endpoint: u64, seed: u64, count: u32) -> Tally {
     let mut rng = Rng::new(seed);
     let mut caps = Rng::new(seed ^ 0x5a5a);
-    let (mut errors, mut neutered, mut malformed) = (0, 0, 0);
-    for i in 0..MESSAGES {
+    let mut tally = Tally::default();
+    let tenth = (count / 10).max(1);
+    for i in 0..count {
         let mut raw = generate(service, &mut rng);
-        if neuter(service, &mut raw) {
-            neutered += 1;
-        }
+        let neutered = neuter(service, &mut raw);
         let expect = expectation(service, &raw);
-        if expect == ipcfuzz::Expect::Malformed {
-            malformed += 1;
-        }
         let reply = send(endpoint, &raw, &mut caps);
         // Whatever capability the reply brought (an allocation, an endpoint) goes again.
         let _ = OWN.cnode_delete(RECEIVE, 64);
-        match check(service, expect, &reply) {
-            Ok(true) => errors += 1,
-            Ok(false) => {}
-            Err(bad) => {
-                return Err(alloc::format!(
+        let result = check(service, expect, &reply);
+        tally.record(expect, neutered, result);
+        if let Err(bad) = result {
+            if tally.first_bad.is_none() {
+                tally.first_bad = Some(alloc::format!(
                     "message {i}: label {:#x}, {} words, {} caps, expected {expect:?}: reply label {:#x}, {} words: {bad:?}",
                     raw.label,
                     raw.words.len(),
                     raw.caps,
                     reply.label,
                     reply.len()
-                ))
+                ));
             }
         }
+        if count >= PROGRESS_FROM && (i + 1) % tenth == 0 && i + 1 < count {
+            println!("ipcfuzz: {} progress {}/{count}", service.name(), i + 1);
+        }
     }
-    Ok((errors, neutered, malformed))
+    tally
 }
 
 /// The one valid request each service must still answer.
@@ -162,10 +164,18 @@ fn main(arg: usize) {
         .arg("seed")
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x7e55_e7a0);
-    println!("ipcfuzz: seed {seed:#x}, {MESSAGES} messages per service");
+    let count: u32 = info
+        .arg("count")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(MESSAGES);
+    let targets = info.arg("targets");
+    println!("ipcfuzz: seed {seed:#x}, {count} messages per service");
     let mut next = RECEIVE + 1;
     for (n, service) in Service::ALL.into_iter().enumerate() {
         let name = service.name();
+        if targets.is_some_and(|t| !t.split(',').any(|x| x.trim() == name)) {
+            continue;
+        }
         let endpoint = if service == Service::Naming {
             slots::NAMING
         } else {
@@ -177,18 +187,25 @@ fn main(arg: usize) {
             }
             slot
         };
-        let result = fuzz(service, endpoint, seed.wrapping_add(n as u64))
-            .and_then(|counts| valid(service, endpoint).map(|()| counts));
-        match result {
-            Ok((errors, neutered, malformed)) => {
-                println!(
-                    "ipcfuzz: {name}: {malformed} expected Malformed, {neutered} made invalid (exit/halt/kill/spawn/write)"
-                );
-                println!(
-                    "CHECK ipcfuzz-{name}: PASS ({MESSAGES} messages, {errors} error replies)"
-                );
-            }
-            Err(why) => println!("CHECK ipcfuzz-{name}: FAIL ({why})"),
+        let tally = fuzz(service, endpoint, seed.wrapping_add(n as u64), count);
+        println!(
+            "ipcfuzz: {name}: {} expected Malformed, {} made invalid (exit/halt/kill/spawn/write)",
+            tally.malformed, tally.neutered
+        );
+        println!(
+            "ipcfuzz: {name} sent={} bad={} errors={}",
+            tally.sent, tally.bad, tally.errors
+        );
+        match (tally.first_bad, valid(service, endpoint)) {
+            (None, Ok(())) => println!(
+                "CHECK ipcfuzz-{name}: PASS ({} messages, {} error replies)",
+                tally.sent, tally.errors
+            ),
+            (Some(first), _) => println!(
+                "CHECK ipcfuzz-{name}: FAIL ({} of {} replies broke the rule; first: {first})",
+                tally.bad, tally.sent
+            ),
+            (None, Err(why)) => println!("CHECK ipcfuzz-{name}: FAIL (valid request: {why})"),
         }
     }
     println!("ipcfuzz: done");

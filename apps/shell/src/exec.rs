@@ -315,7 +315,11 @@ fn mem(backend: &mut impl Backend) -> Outcome {
         Ok(u) => u,
         Err(e) => return Outcome::line(error("mem", e)),
     };
-    let mut text = format!("free memory: {}\n", size(own.free_total));
+    let mut text = format!(
+        "free memory: {} ({} bytes)\n",
+        size(own.free_total),
+        own.free_total
+    );
     let list = match backend.components() {
         Ok(list) => list,
         Err(e) => {

@@ -392,7 +392,7 @@ fn mem_shows_free_memory_and_what_memory_tells_the_shell() {
     let mut mock = Mock::new();
     assert_eq!(
         run(&mut mock, "mem"),
-        "free memory: 488.2 MiB\n\
+        "free memory: 488.2 MiB (512012288 bytes)\n\
          NAME     USED     BUDGET\n\
          naming   -        -\n\
          proc     -        -\n\
@@ -411,7 +411,7 @@ fn mem_without_proc_or_memory() {
     mock.proc = false;
     assert_eq!(
         run(&mut mock, "mem"),
-        "free memory: 488.2 MiB\n\
+        "free memory: 488.2 MiB (512012288 bytes)\n\
          this shell: 1.5 MiB used of 4 MiB\n\
          error: service proc is not available\n"
     );
@@ -428,7 +428,7 @@ fn mem_without_hidden_rows_has_no_footnote() {
     mock.components.retain(|c| c.id.0 == 5);
     assert_eq!(
         run(&mut mock, "mem"),
-        "free memory: 488.2 MiB\n\
+        "free memory: 488.2 MiB (512012288 bytes)\n\
          NAME   USED     BUDGET\n\
          shell  1.5 MiB  4 MiB\n"
     );

@@ -241,7 +241,7 @@ fn commands_go_through_the_proto_clients() {
         1     tcb       rwg     -      -\n\
         5     endpoint  rwg     3      naming\n\
         tessera> mem\n\
-        free memory: 100 MiB\n\
+        free memory: 100 MiB (104857600 bytes)\n\
         NAME    USED   BUDGET\n\
         naming  -      -\n\
         proc    -      -\n\
