@@ -1,10 +1,10 @@
 //! Soak case `spawn`: a component that is never restarted ([`COMPONENT`] of
-//! systems/tests/procsup.toml: the `hello` demo with restart policy `never`) is spawned from
+//! systems/tests/procsup.toml: the `hello` demo with restart policy `never` that exits with status 0) is spawned from
 //! the shell `spawns` times, and `mem`'s free memory (in bytes) is compared before and
 //! after.
 //!
 //! Each run should end by itself (it prints its checks and returns from `main`) with proc
-//! reporting `exit: component=once status=0`. If a run does not end within [`RUN`], the case
+//! reporting `exit: component=oneshot status=0`. If a run does not end within [`RUN`], the case
 //! notes it and ends that run and every later one with `kill` instead, so the memory
 //! comparison still covers the spawn/teardown path.
 //!
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// The system the component belongs to.
 pub const SYSTEM: &str = "systems/tests/procsup.toml";
 /// The component spawned: policy `never`, so it is not restarted behind the case's back.
-pub const COMPONENT: &str = "once";
+pub const COMPONENT: &str = "oneshot";
 /// How long a run may take from `spawn` to its own exit.
 pub const RUN: Duration = Duration::from_secs(5);
 /// How long one shell command may take.
