@@ -119,7 +119,11 @@ pub fn plan_component(
     heap: u64,
     stack: u64,
 ) -> Result<Plan, PlanError> {
-    if heap % PAGE != 0 || stack % PAGE != 0 || heap > HEAP_MAX || stack > STACK_MAX {
+    if !heap.is_multiple_of(PAGE)
+        || !stack.is_multiple_of(PAGE)
+        || heap > HEAP_MAX
+        || stack > STACK_MAX
+    {
         return Err(PlanError::BadBudget);
     }
     let mut p = plan(file, data_len)?;

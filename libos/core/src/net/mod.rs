@@ -9,7 +9,6 @@ pub mod tcp;
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::future::poll_fn;
