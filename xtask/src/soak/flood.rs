@@ -2,9 +2,10 @@
 //! (systems/net-unikernel.toml under QEMU user networking, the guest's port 5201 forwarded
 //! from a free host port on 127.0.0.1). It opens `connections` TCP connections and keeps
 //! them idle, then runs a normal `iperf3 -c` test while they are held, then closes them and
-//! runs one more.
+//! runs one more, and a reverse test with 8 streams of 1 MiB blocks (`-R -P 8 -l 1M`, the
+//! other way to ask the server for a lot of memory at once).
 //!
-//! tried = the normal tests (2), survived = those that succeeded, crashed = panic and fault
+//! tried = the normal tests (3), survived = those that succeeded, crashed = panic and fault
 //! reports of the component; notes say how many connections opened and whether proc
 //! restarted it.
 
@@ -31,13 +32,14 @@ pub fn received_bytes(json: &str) -> Option<u64> {
     value["end"]["sum_received"]["bytes"].as_u64()
 }
 
-/// Runs `iperf3 -c 127.0.0.1 -p port` for [`TEST_SECONDS`] (30 s at most); `Ok(bytes)` or
-/// why it failed.
-pub fn normal_test(port: u16) -> std::result::Result<u64, String> {
+/// Runs `iperf3 -c 127.0.0.1 -p port` with `extra` arguments for [`TEST_SECONDS`] (30 s
+/// at most); `Ok(bytes)` or why it failed.
+pub fn normal_test(port: u16, extra: &[&str]) -> std::result::Result<u64, String> {
     let out = std::process::Command::new("timeout")
         .arg("30")
         .args(["iperf3", "-c", "127.0.0.1", "-p", &port.to_string(), "-J"])
         .args(["-t", &TEST_SECONDS.to_string()])
+        .args(extra)
         .output()
         .map_err(|e| format!("cannot run iperf3: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -105,16 +107,21 @@ pub fn run(connections: u64) -> Result<Vec<CaseResult>> {
         held.len()
     ));
     std::thread::sleep(HOLD);
-    for (what, hold) in [
-        ("with the connections held", true),
-        ("after closing them", false),
+    for (what, hold, extra) in [
+        ("with the connections held", true, &[][..]),
+        ("after closing them", false, &[][..]),
+        (
+            "in reverse, 8 streams of 1 MiB blocks",
+            false,
+            &["-R", "-P", "8", "-l", "1M"][..],
+        ),
     ] {
-        if !hold {
+        if !hold && !held.is_empty() {
             held.clear();
             std::thread::sleep(Duration::from_secs(2));
         }
         r.tried += 1;
-        match normal_test(port) {
+        match normal_test(port, extra) {
             Ok(bytes) => {
                 r.survived += 1;
                 r.notes
