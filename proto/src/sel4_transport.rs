@@ -20,6 +20,16 @@ pub struct ReceiveSlot {
 }
 
 impl ReceiveSlot {
+    /// Slot `index` of the component's own CNode (`rt::startinfo::slots::CNODE`), looked up
+    /// at full depth: where a component receives capabilities.
+    pub const fn own(index: CPtr) -> ReceiveSlot {
+        ReceiveSlot {
+            cnode: rt::startinfo::slots::CNODE,
+            index,
+            depth: 64,
+        }
+    }
+
     /// Makes this the slot the next received capability lands in.
     pub fn install(&self) {
         ipc::set_receive_path(self.cnode, self.index, self.depth);
@@ -45,6 +55,19 @@ impl EndpointTransport {
     /// Capabilities in replies land in `slot` (which must be empty before each call).
     pub fn receive_into(&mut self, slot: ReceiveSlot) {
         self.receive = Some(slot);
+    }
+
+    /// A transport on `endpoint` whose replies' capabilities land in `slot` of the
+    /// component's own CNode ([`ReceiveSlot::own`]).
+    pub fn receiving(endpoint: CPtr, slot: CPtr) -> EndpointTransport {
+        let mut t = EndpointTransport::new(endpoint);
+        t.receive_in(slot);
+        t
+    }
+
+    /// Makes `slot` of the component's own CNode where the next reply's capability lands.
+    pub fn receive_in(&mut self, slot: CPtr) {
+        self.receive_into(ReceiveSlot::own(slot));
     }
 
     /// The endpoint this transport calls.

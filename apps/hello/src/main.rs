@@ -36,11 +36,7 @@ fn main(arg: usize) {
     );
 
     let mut transport = EndpointTransport::new(slots::NAMING);
-    transport.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: RECEIVE,
-        depth: 64,
-    });
+    transport.receive_into(ReceiveSlot::own(RECEIVE));
     let mut naming = NamingClient::new(transport);
     let own = sel4::Cap::<sel4::cap_type::CNode>::from_raw(slots::CNODE);
     let names = |key| {

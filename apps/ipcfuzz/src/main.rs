@@ -38,21 +38,13 @@ const EMPTY: u64 = 4000;
 const ATTEMPTS: usize = 2000;
 
 fn receive_slot() -> ReceiveSlot {
-    ReceiveSlot {
-        cnode: slots::CNODE,
-        index: RECEIVE,
-        depth: 64,
-    }
+    ReceiveSlot::own(RECEIVE)
 }
 
 /// Looks `service` up; its endpoint lands in `slot`.
 fn lookup(service: &str, slot: u64) -> Result<u64, proto::naming::Error> {
     let mut t = EndpointTransport::new(slots::NAMING);
-    t.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
+    t.receive_into(ReceiveSlot::own(slot));
     let mut naming = proto::naming::NamingClient::new(t);
     let name = Name::new(service).map_err(|_| proto::naming::Error::Malformed)?;
     let mut result = naming.lookup(name);

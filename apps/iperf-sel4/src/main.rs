@@ -33,7 +33,7 @@ use proto::devices::DevicesClient;
 use proto::memory::MemoryClient;
 use proto::naming::NamingClient;
 use proto::retry::{retry, Backoff, Transient};
-use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::EndpointTransport;
 use proto::Name;
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -49,24 +49,6 @@ rt::entry!(main);
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
 /// Offset of the interrupt cause register (ICR) in BAR0.
 const ICR: usize = 0xC0;
-
-fn receiving(endpoint: u64, slot: u64) -> EndpointTransport {
-    let mut t = EndpointTransport::new(endpoint);
-    t.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
-    t
-}
-
-fn set_receive(t: &mut EndpointTransport, slot: u64) {
-    t.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
-}
 
 /// BAR0 mapped uncached.
 struct Bar0 {
@@ -262,13 +244,13 @@ fn main(arg: usize) {
 
     // Services.
     let (devices_slot, memory_slot) = (slot(), slot());
-    let mut naming = NamingClient::new(receiving(slots::NAMING, devices_slot));
+    let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, devices_slot));
     let devices_ep = setup("look up devices", || {
         naming.lookup(Name::new("devices").expect("name"))
     })
     .endpoint
     .0;
-    set_receive(naming.transport(), memory_slot);
+    naming.transport().receive_in(memory_slot);
     let memory_ep = setup("look up memory", || {
         naming.lookup(Name::new("memory").expect("name"))
     })
@@ -281,7 +263,7 @@ fn main(arg: usize) {
     let mut memory_slots = memory_slots.into_iter();
     let refill = move |bits: u8| -> Option<CPtr> {
         let s = memory_slots.next()?;
-        set_receive(memory.transport(), s);
+        memory.transport().receive_in(s);
         match memory.alloc(bits) {
             Ok(a) => Some(a.untyped.0),
             Err(e) => {
@@ -319,7 +301,7 @@ fn main(arg: usize) {
     let mut bar_frames = Vec::new();
     for page in 0..(bar_size / 4096) {
         let s = pool.slot().expect("slot");
-        set_receive(devices.transport(), s);
+        devices.transport().receive_in(s);
         let frame = setup(format_args!("map nic0's BAR{bar_index}"), || {
             devices.bar(nic, bar_index, page)
         });
@@ -334,7 +316,7 @@ fn main(arg: usize) {
         )
         .expect("map BAR0") as usize;
     let s = pool.slot().expect("slot");
-    set_receive(devices.transport(), s);
+    devices.transport().receive_in(s);
     let nic_irq: Cap<IrqHandler> =
         Cap::from_raw(setup("take nic0's interrupt", || devices.irq(nic)).0);
 
@@ -349,7 +331,7 @@ fn main(arg: usize) {
         None | Some(Err(_)) => None,
         Some(Ok(_)) => (|| {
             let s = pool.slot().ok()?;
-            set_receive(devices.transport(), s);
+            devices.transport().receive_in(s);
             let page = devices.bar(hpet, 0, 0).ok()?;
             let base = vspace
                 .map(
@@ -360,7 +342,7 @@ fn main(arg: usize) {
                 )
                 .ok()? as usize;
             let s = pool.slot().ok()?;
-            set_receive(devices.transport(), s);
+            devices.transport().receive_in(s);
             let handler = Cap::<IrqHandler>::from_raw(devices.irq(hpet).ok()?.0);
             let message = MessageClient::new(EndpointTransport::new(devices_ep))
                 .msi_message(hpet)
@@ -385,7 +367,7 @@ fn main(arg: usize) {
     let pit_ports = devices.claim(pit).ok().and_then(|_| {
         let ports = pool.slot().ok()?;
         let mut client = PortsClient::new(EndpointTransport::new(devices_ep));
-        set_receive(client.transport(), ports);
+        client.transport().receive_in(ports);
         client.ioport(pit).ok()?;
         Some(Cap::<sel4::cap_type::IoPort>::from_raw(ports))
     });
@@ -396,7 +378,7 @@ fn main(arg: usize) {
     };
     let pit_irq = pit_ports.filter(|_| want_pit).and_then(|_| {
         let irq_slot = pool.slot().ok()?;
-        set_receive(devices.transport(), irq_slot);
+        devices.transport().receive_in(irq_slot);
         match devices.irq(pit) {
             Ok(irq) => Some(Cap::<IrqHandler>::from_raw(irq.0)),
             Err(e) => {

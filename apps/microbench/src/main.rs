@@ -31,7 +31,7 @@ use microbench::{collect, elapsed, names, Config, Report, Role, RoundError, Summ
 use proto::memory::MemoryClient;
 use proto::naming::{Error as NamingError, NamingClient};
 use proto::proc::ProcClient;
-use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::EndpointTransport;
 use proto::Name;
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -63,29 +63,13 @@ fn halt(status: u32) -> ! {
     rt::stop_thread()
 }
 
-/// A transport on `endpoint` whose replies' capabilities land in `slot`.
-pub fn receiving(endpoint: CPtr, slot: CPtr) -> EndpointTransport {
-    let mut t = EndpointTransport::new(endpoint);
-    set_receive(&mut t, slot);
-    t
-}
-
-/// Makes `slot` the receive slot of `t`'s next call.
-pub fn set_receive(t: &mut EndpointTransport, slot: CPtr) {
-    t.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
-}
-
 /// The endpoint of service `service`, received into `slot`; retried while its provider
 /// starts (naming says `NotFound` until it registers).
 fn lookup(naming: &mut NamingClient<EndpointTransport>, service: &str, slot: CPtr) -> CPtr {
     let name = Name::new(service).expect("a valid service name");
     let mut result = Err(NamingError::NotFound);
     for _ in 0..LOOKUP_ATTEMPTS {
-        set_receive(naming.transport(), slot);
+        naming.transport().receive_in(slot);
         result = naming.lookup(name);
         if result != Err(NamingError::NotFound) {
             break;
@@ -188,7 +172,7 @@ fn bench(info: &StartInfo, config: &Config) {
     let mut memory = MemoryClient::new(EndpointTransport::new(memory_ep));
     let refill = move |bits: u8| -> Option<CPtr> {
         let s = memory_slots.pop()?;
-        set_receive(memory.transport(), s);
+        memory.transport().receive_in(s);
         match memory.alloc(bits) {
             Ok(a) => Some(a.untyped.0),
             Err(e) => {

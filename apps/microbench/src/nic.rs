@@ -20,7 +20,7 @@ use sel4::cap_type::{IrqHandler, Notification};
 use sel4::{CPtr, Cap, CapRights, ObjectType};
 use vspace::{Pool, VSpace};
 
-use crate::{rdtsc, set_receive, thread, Probe};
+use crate::{rdtsc, thread, Probe};
 
 /// The cause the benchmark raises: "receiver overrun", which nothing else raises here (the
 /// receiver is never enabled) and which QEMU never delays (unlike the transmit and receive
@@ -67,7 +67,7 @@ pub fn interrupts<F: FnMut(u8) -> Option<CPtr>>(
         info.pci.device
     );
     let slot = pool.slot().expect("a slot");
-    set_receive(devices.transport(), slot);
+    devices.transport().receive_in(slot);
     let frame = devices
         .bar(name, 0, 0)
         .unwrap_or_else(|e| panic!("microbench: BAR0 of {device}: {e:?}"));
@@ -80,7 +80,7 @@ pub fn interrupts<F: FnMut(u8) -> Option<CPtr>>(
         )
         .expect("map BAR0") as usize;
     let slot = pool.slot().expect("a slot");
-    set_receive(devices.transport(), slot);
+    devices.transport().receive_in(slot);
     let handler: Cap<IrqHandler> = Cap::from_raw(
         devices
             .irq(name)

@@ -41,11 +41,7 @@ const WRITE_RETRIES: u32 = 100_000;
 fn lookup(slots: &mut Slots, service: Name) -> Result<(u64, u64), naming::Error> {
     let slot = slots.alloc().ok_or(naming::Error::Exhausted)?;
     let mut transport = EndpointTransport::new(slots::NAMING);
-    transport.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
+    transport.receive_into(ReceiveSlot::own(slot));
     match NamingClient::new(transport).lookup(service) {
         Ok(binding) if binding.endpoint.0 == slot => Ok((slot, binding.generation)),
         Ok(_) => {
@@ -119,11 +115,7 @@ fn relookup_console(slot: u64) -> Option<u64> {
     // Deleting an empty slot succeeds; if the delete fails the lookup below fails too.
     let _ = OWN.cnode_delete(slot, 64);
     let mut transport = EndpointTransport::new(slots::NAMING);
-    transport.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
+    transport.receive_into(ReceiveSlot::own(slot));
     let serial = Name::new("serial").expect("a valid name");
     match NamingClient::new(transport).lookup(serial) {
         Ok(binding) if binding.endpoint.0 == slot => Some(binding.generation),

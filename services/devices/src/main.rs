@@ -195,7 +195,8 @@ impl Service {
     fn memory(&mut self) -> Option<u64> {
         if self.memory.is_none() {
             let slot = self.slots.alloc()?;
-            let mut naming = proto::naming::NamingClient::new(receiving(slots::NAMING, slot));
+            let mut naming =
+                proto::naming::NamingClient::new(EndpointTransport::receiving(slots::NAMING, slot));
             match naming.lookup(Name::new("memory").ok()?) {
                 Ok(binding) => self.memory = Some(binding.endpoint.0),
                 Err(e) => {
@@ -206,17 +207,6 @@ impl Service {
         }
         self.memory
     }
-}
-
-/// A transport on `endpoint` whose replies' capabilities land in `slot`.
-fn receiving(endpoint: u64, slot: u64) -> EndpointTransport {
-    let mut t = EndpointTransport::new(endpoint);
-    t.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
-    t
 }
 
 impl proto::devices::Server for Service {
@@ -309,7 +299,7 @@ impl proto::devices::Server for Service {
         let memory = self.memory().ok_or(Error::OutOfMemory)?;
         let untyped_slot = self.slots.alloc().ok_or(Error::OutOfMemory)?;
         let mut client_of_memory =
-            proto::memory::MemoryClient::new(receiving(memory, untyped_slot));
+            proto::memory::MemoryClient::new(EndpointTransport::receiving(memory, untyped_slot));
         let allocation = match client_of_memory.alloc(size_bits) {
             Ok(a) => a,
             Err(e) => {
@@ -586,11 +576,7 @@ fn main(arg: usize) {
     });
     serve(
         slots::SERVICE,
-        ReceiveSlot {
-            cnode: slots::CNODE,
-            index: receive,
-            depth: 64,
-        },
+        ReceiveSlot::own(receive),
         |badge, request| {
             let mut s = service.borrow_mut();
             if proto::devices::ports::Op::from_label(request.label).is_some() {

@@ -147,11 +147,7 @@ fn main(arg: usize) {
         Err(e) => println!("memory: cannot register with naming: {e:?}"),
     }
 
-    let receive = ReceiveSlot {
-        cnode: slots::CNODE,
-        index: RECEIVE,
-        depth: 64,
-    };
+    let receive = ReceiveSlot::own(RECEIVE);
     let server = core::cell::RefCell::new(server);
     serve(
         slots::SERVICE,

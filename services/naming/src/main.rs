@@ -109,11 +109,7 @@ fn main(arg: usize) {
         .register_as(me, "naming", slots::SERVICE)
         .expect("naming provides naming");
     println!("naming: ready");
-    let receive = ReceiveSlot {
-        cnode: slots::CNODE,
-        index: RECEIVE,
-        depth: 64,
-    };
+    let receive = ReceiveSlot::own(RECEIVE);
     let server = core::cell::RefCell::new(server);
     serve(
         slots::SERVICE,

@@ -128,11 +128,7 @@ impl Pool<'_> {
         let source = arena.source;
         let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
         let mut t = self.memory;
-        t.receive_into(ReceiveSlot {
-            cnode: slots::CNODE,
-            index: slot,
-            depth: 64,
-        });
+        t.receive_into(ReceiveSlot::own(slot));
         let got = match source {
             Source::Own => MemoryClient::new(t).alloc(bits).map(|_| ()).is_ok(),
             Source::For(id) => SuperviseClient::new(t).alloc_for(id, bits).is_ok(),

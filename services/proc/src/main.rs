@@ -138,11 +138,7 @@ fn check_memory(memory: EndpointTransport, me: ComponentId, budget: u64, slots: 
     let Some(slot) = slots.alloc() else { return };
     let Some(made) = slots.alloc() else { return };
     let mut t = memory;
-    t.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
+    t.receive_into(ReceiveSlot::own(slot));
     let mut client = MemoryClient::new(t);
     let usage = client.usage();
     check(
@@ -290,11 +286,7 @@ fn main(arg: usize) {
     // The memory service's endpoint, once it has registered.
     let memory_slot = own_slots.alloc().expect("a fresh CNode has free slots");
     let mut lookup = EndpointTransport::new(slots::NAMING);
-    lookup.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: memory_slot,
-        depth: 64,
-    });
+    lookup.receive_into(ReceiveSlot::own(memory_slot));
     let mut lookup = NamingClient::new(lookup);
     let memory_name = Name::new("memory").expect("valid");
     let mut found = lookup.lookup(memory_name);
@@ -346,11 +338,7 @@ fn main(arg: usize) {
         t.set(deadline);
     }
 
-    let receive = ReceiveSlot {
-        cnode: slots::CNODE,
-        index: RECEIVE,
-        depth: 64,
-    };
+    let receive = ReceiveSlot::own(RECEIVE);
     receive.install();
     let mut mrs = [0; 4];
     let (mut info, mut badge) = syscall::recv_with_mrs(slots::SERVICE, &mut mrs);

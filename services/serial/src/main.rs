@@ -23,7 +23,7 @@ use proto::devices::ports::{self, PortsClient};
 use proto::devices::{self, DeviceInfo, DevicesClient};
 use proto::naming::{self, NamingClient};
 use proto::retry::Backoff;
-use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{prepare, received, EndpointTransport};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -59,17 +59,6 @@ impl Registers for PortRegs {
     }
 }
 
-/// A transport on `endpoint` whose replies' capabilities land in `slot`.
-fn receiving(endpoint: u64, slot: u64) -> EndpointTransport {
-    let mut t = EndpointTransport::new(endpoint);
-    t.receive_into(ReceiveSlot {
-        cnode: slots::CNODE,
-        index: slot,
-        depth: 64,
-    });
-    t
-}
-
 /// Empties `slot` (a capability from an earlier attempt) so a reply's capability can land
 /// there; returns it. Deleting an empty slot succeeds.
 fn fresh(slot: u64) -> u64 {
@@ -88,8 +77,11 @@ struct Endpoints {
 impl Peers for Endpoints {
     fn lookup_devices(&mut self) -> Result<(), naming::Error> {
         let devices = Name::new("devices").expect("a valid name");
-        let binding =
-            NamingClient::new(receiving(slots::NAMING, fresh(self.devices))).lookup(devices)?;
+        let binding = NamingClient::new(EndpointTransport::receiving(
+            slots::NAMING,
+            fresh(self.devices),
+        ))
+        .lookup(devices)?;
         if binding.endpoint != CapSlot(self.devices) {
             return Err(naming::Error::InvalidReply);
         }
@@ -101,7 +93,11 @@ impl Peers for Endpoints {
     }
 
     fn ioport(&mut self, device: Name) -> Result<(), ports::Error> {
-        let got = PortsClient::new(receiving(self.devices, fresh(self.ports))).ioport(device)?;
+        let got = PortsClient::new(EndpointTransport::receiving(
+            self.devices,
+            fresh(self.ports),
+        ))
+        .ioport(device)?;
         if got != CapSlot(self.ports) {
             return Err(ports::Error::InvalidReply);
         }
@@ -109,7 +105,8 @@ impl Peers for Endpoints {
     }
 
     fn irq(&mut self, device: Name) -> Result<(), devices::Error> {
-        let got = DevicesClient::new(receiving(self.devices, fresh(self.irq))).irq(device)?;
+        let got = DevicesClient::new(EndpointTransport::receiving(self.devices, fresh(self.irq)))
+            .irq(device)?;
         if got != CapSlot(self.irq) {
             return Err(devices::Error::InvalidReply);
         }
