@@ -308,12 +308,15 @@ impl<K: Kernel> MemoryServer<K> {
     }
 }
 
-impl<K: Kernel> supervise::Server for MemoryServer<K> {
-    fn alloc_within(
+impl<K: Kernel> MemoryServer<K> {
+    /// A block for building component `id`, asked by `badge` (which must be proc): from its
+    /// budget (`within`) or as image memory.
+    fn alloc_supervised(
         &mut self,
         badge: u64,
         id: ComponentId,
         size_bits: u8,
+        within: bool,
     ) -> Result<Allocation, supervise::Error> {
         self.check_proc(badge)?;
         if !(MIN_BLOCK_BITS..=memory::MAX_SIZE_BITS).contains(&size_bits) {
@@ -322,7 +325,12 @@ impl<K: Kernel> supervise::Server for MemoryServer<K> {
         if self.kernel.free_slots() < SPLIT_RESERVE {
             return Err(supervise::Error::OutOfMemory);
         }
-        let allocation = self.pool.alloc(id, size_bits).map_err(|e| match e {
+        let allocation = if within {
+            self.pool.alloc(id, size_bits)
+        } else {
+            self.pool.alloc_image(id, size_bits)
+        };
+        let allocation = allocation.map_err(|e| match e {
             PoolError::UnknownClient => supervise::Error::NotFound,
             PoolError::BadSize => supervise::Error::InvalidSize,
             PoolError::OverBudget => supervise::Error::OverBudget,
@@ -331,6 +339,17 @@ impl<K: Kernel> supervise::Server for MemoryServer<K> {
         self.hand_out(allocation)
             .map_err(|_| supervise::Error::OutOfMemory)
     }
+}
+
+impl<K: Kernel> supervise::Server for MemoryServer<K> {
+    fn alloc_within(
+        &mut self,
+        badge: u64,
+        id: ComponentId,
+        size_bits: u8,
+    ) -> Result<Allocation, supervise::Error> {
+        self.alloc_supervised(badge, id, size_bits, true)
+    }
 
     fn alloc_for(
         &mut self,
@@ -338,20 +357,7 @@ impl<K: Kernel> supervise::Server for MemoryServer<K> {
         id: ComponentId,
         size_bits: u8,
     ) -> Result<Allocation, supervise::Error> {
-        self.check_proc(badge)?;
-        if !(MIN_BLOCK_BITS..=memory::MAX_SIZE_BITS).contains(&size_bits) {
-            return Err(supervise::Error::InvalidSize);
-        }
-        if self.kernel.free_slots() < SPLIT_RESERVE {
-            return Err(supervise::Error::OutOfMemory);
-        }
-        let allocation = self.pool.alloc_image(id, size_bits).map_err(|e| match e {
-            PoolError::UnknownClient => supervise::Error::NotFound,
-            PoolError::BadSize => supervise::Error::InvalidSize,
-            _ => supervise::Error::OutOfMemory,
-        })?;
-        self.hand_out(allocation)
-            .map_err(|_| supervise::Error::OutOfMemory)
+        self.alloc_supervised(badge, id, size_bits, false)
     }
 
     fn release(&mut self, badge: u64, id: ComponentId) -> Result<u64, supervise::Error> {

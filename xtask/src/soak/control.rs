@@ -13,34 +13,12 @@ pub const MAX_INPUT: usize = 16 * 1024;
 /// The cookie's length on the wire.
 pub const COOKIE_LEN: usize = 37;
 
-/// A small fixed-seed generator (SplitMix64): the same inputs for the same seed.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// The generator: `fastrand`'s, seeded, so the same seed gives the same inputs.
+pub use fastrand::Rng;
 
-impl Rng {
-    /// A generator starting from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// One of `items` (not empty).
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
+/// One of `items` (not empty).
+fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
+    items[rng.usize(..items.len())]
 }
 
 /// What an input is built as (for the report: which kinds made trouble).
@@ -89,16 +67,14 @@ impl Kind {
 pub fn cookie(rng: &mut Rng) -> Vec<u8> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut c: Vec<u8> = (0..COOKIE_LEN - 1)
-        .map(|_| ALPHABET[rng.below(32) as usize])
+        .map(|_| ALPHABET[rng.u64(..32) as usize])
         .collect();
     c.push(0);
     c
 }
 
 fn random_bytes(rng: &mut Rng, max: u64) -> Vec<u8> {
-    (0..rng.below(max + 1))
-        .map(|_| rng.next_u64() as u8)
-        .collect()
+    (0..rng.u64(..max + 1)).map(|_| rng.u64(..) as u8).collect()
 }
 
 /// The parameters a stock client sends for a one-second TCP test.
@@ -151,54 +127,53 @@ const VALUES: &[&str] = &[
 
 /// Parameter JSON, mostly wrong.
 fn params(rng: &mut Rng) -> Vec<u8> {
-    match rng.below(7) {
+    match rng.u64(..7) {
         // Valid keys with random values of any shape.
         0 | 1 => {
-            let n = 1 + rng.below(8);
+            let n = 1 + rng.u64(..8);
             let fields: Vec<String> = (0..n)
-                .map(|_| format!("\"{}\":{}", rng.pick(KEYS), rng.pick(VALUES)))
+                .map(|_| format!("\"{}\":{}", pick(rng, KEYS), pick(rng, VALUES)))
                 .collect();
             format!("{{{}}}", fields.join(",")).into_bytes()
         }
         // The valid parameters with one value replaced.
         2 => {
-            let key = rng.pick(KEYS);
-            let value = rng.pick(VALUES);
+            let key = pick(rng, KEYS);
+            let value = pick(rng, VALUES);
             format!("{{\"{key}\":{value},{}", &VALID_PARAMS[1..]).into_bytes()
         }
         // The valid parameters truncated.
         3 => {
-            let cut = rng.below(VALID_PARAMS.len() as u64) as usize;
+            let cut = rng.u64(..VALID_PARAMS.len() as u64) as usize;
             VALID_PARAMS.as_bytes()[..cut].to_vec()
         }
         // The valid parameters with bytes flipped.
         4 => {
             let mut p = VALID_PARAMS.as_bytes().to_vec();
-            for _ in 0..1 + rng.below(4) {
-                let i = rng.below(p.len() as u64) as usize;
-                p[i] ^= 1 << rng.below(8);
+            for _ in 0..1 + rng.u64(..4) {
+                let i = rng.u64(..p.len() as u64) as usize;
+                p[i] ^= 1 << rng.u64(..8);
             }
             p
         }
         // Deep nesting, not an object, or a long string.
-        5 => match rng.below(4) {
+        5 => match rng.u64(..4) {
             0 => {
-                let depth = 1 + rng.below(4000) as usize;
+                let depth = 1 + rng.u64(..4000) as usize;
                 let mut p = "[".repeat(depth);
                 p.push_str(&"]".repeat(depth));
                 p.into_bytes()
             }
-            1 => rng
-                .pick(&["[]", "1", "\"tcp\"", "null", "true"])
+            1 => pick(rng, &["[]", "1", "\"tcp\"", "null", "true"])
                 .as_bytes()
                 .to_vec(),
             2 => format!(
                 "{{\"client_version\":\"{}\"}}",
-                "A".repeat(rng.below(8000) as usize)
+                "A".repeat(rng.u64(..8000) as usize)
             )
             .into_bytes(),
             _ => {
-                let depth = 1 + rng.below(2000) as usize;
+                let depth = 1 + rng.u64(..2000) as usize;
                 let mut p = "{\"a\":".repeat(depth);
                 p.push('1');
                 p.push_str(&"}".repeat(depth));
@@ -219,16 +194,16 @@ fn framed(body: &[u8]) -> Vec<u8> {
 
 /// The next input from `rng`, and what kind it is. Never longer than [`MAX_INPUT`].
 pub fn input(rng: &mut Rng) -> (Kind, Vec<u8>) {
-    let kind = rng.pick(&Kind::ALL);
+    let kind = pick(rng, &Kind::ALL);
     let mut out = match kind {
         Kind::Random => random_bytes(rng, 200),
         Kind::BadCookie => {
             let mut c = cookie(rng);
-            match rng.below(4) {
-                0 => c[rng.below(36) as usize] = rng.pick(&[b'A', b'1', b'8', b'-', 0, 0xff]),
+            match rng.u64(..4) {
+                0 => c[rng.u64(..36) as usize] = pick(rng, &[b'A', b'1', b'8', b'-', 0, 0xff]),
                 1 => c[36] = b'a',
                 // Short, and nothing after it (a byte after could complete it).
-                2 => c.truncate(rng.below(37) as usize),
+                2 => c.truncate(rng.u64(..37) as usize),
                 _ => c = random_bytes(rng, 35).into_iter().chain([0]).collect(),
             }
             if c.len() == COOKIE_LEN {
@@ -244,12 +219,12 @@ pub fn input(rng: &mut Rng) -> (Kind, Vec<u8>) {
         Kind::BadLength => {
             let mut out = cookie(rng);
             let body = params(rng);
-            let length: u32 = match rng.below(5) {
+            let length: u32 = match rng.u64(..5) {
                 0 => 0,
                 1 => u32::MAX,
-                2 => 8 * 1024 + 1 + rng.below(1 << 20) as u32,
-                3 => body.len() as u32 + 1 + rng.below(100) as u32,
-                _ => rng.below(body.len().max(1) as u64) as u32,
+                2 => 8 * 1024 + 1 + rng.u64(..1 << 20) as u32,
+                3 => body.len() as u32 + 1 + rng.u64(..100) as u32,
+                _ => rng.u64(..body.len().max(1) as u64) as u32,
             };
             out.extend(length.to_be_bytes());
             out.extend(body);
@@ -263,12 +238,12 @@ pub fn input(rng: &mut Rng) -> (Kind, Vec<u8>) {
         Kind::BadStates => {
             let mut out = cookie(rng);
             out.extend(framed(VALID_PARAMS.as_bytes()));
-            for _ in 0..1 + rng.below(6) {
-                match rng.below(4) {
-                    0 => out.push(rng.pick(&[4u8, 16, 12, 1, 2, 9, 10, 11, 13, 14, 15])),
-                    1 => out.push(rng.next_u64() as u8),
+            for _ in 0..1 + rng.u64(..6) {
+                match rng.u64(..4) {
+                    0 => out.push(pick(rng, &[4u8, 16, 12, 1, 2, 9, 10, 11, 13, 14, 15])),
+                    1 => out.push(rng.u64(..) as u8),
                     2 => out.extend(framed(&params(rng))),
-                    _ => out.extend(rng.below(u64::from(u32::MAX)).to_be_bytes()[4..].to_vec()),
+                    _ => out.extend(rng.u64(..u64::from(u32::MAX)).to_be_bytes()[4..].to_vec()),
                 }
             }
             out
@@ -281,7 +256,7 @@ pub fn input(rng: &mut Rng) -> (Kind, Vec<u8>) {
 /// The `index`th input of the run with `seed` (each index has its own generator, so a
 /// run can start anywhere and one input can be reproduced alone).
 pub fn nth(seed: u64, index: u64) -> (Kind, Vec<u8>) {
-    let mut rng = Rng::new(seed ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng = Rng::with_seed(seed ^ index.wrapping_mul(0x2545_f491_4f6c_dd1d));
     input(&mut rng)
 }
 
@@ -304,7 +279,7 @@ mod tests {
 
     #[test]
     fn cookies_follow_the_wire_format() {
-        let mut rng = Rng::new(1);
+        let mut rng = Rng::with_seed(1);
         let c = cookie(&mut rng);
         assert_eq!(c.len(), COOKIE_LEN);
         assert_eq!(c[36], 0);

@@ -15,6 +15,7 @@
 
 use super::control::{self, Kind};
 use super::{Case, CaseResult};
+use crate::qemu::net::TapNet;
 use crate::Result;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -24,12 +25,11 @@ use std::time::{Duration, Instant};
 
 /// The generator's seed.
 pub const SEED: u64 = 0x50a4_1fe3;
-/// The TAP device the server makes inside the namespace.
+/// The TAP device the server attaches to inside the namespace (made by `TapNet`, which
+/// gives the namespace `TAP_HOST_ADDRESS` on it).
 pub const TAP: &str = "soak0";
-/// The server's address.
-pub const SERVER_IP: &str = "10.79.0.2";
-/// The namespace's own address on the TAP device.
-pub const HOST_CIDR: &str = "10.79.0.1/24";
+/// The server's address (in `TAP_HOST_ADDRESS`'s subnet).
+pub const SERVER_IP: &str = "10.0.2.15";
 /// How long the server may take to close a connection after the client's FIN.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// The case stops after this many hung connections.
@@ -164,9 +164,10 @@ pub fn slow_count(line: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// The namespace, the server and the client: killed and removed on drop.
+/// The namespace with its TAP device, the server and the client: the processes are killed
+/// on drop, then the namespace goes with its `TapNet`.
 struct Setup {
-    namespace: String,
+    net: TapNet,
     children: Vec<Child>,
 }
 
@@ -176,36 +177,12 @@ impl Drop for Setup {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.namespace])
-            .status();
     }
 }
 
 impl Setup {
-    fn ip(&self, args: &[&str]) -> Result<()> {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.namespace)
-            .args(args)
-            .output()
-            .map_err(|e| format!("cannot run ip: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "ip -n {} {}: {}",
-                self.namespace,
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-
     fn exec(&self, program: &std::path::Path) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.namespace]).arg(program);
-        cmd
+        self.net.command(&program.to_string_lossy())
     }
 }
 
@@ -236,16 +213,8 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
     }
     let server = build_server()?;
     let me = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
-    let namespace = format!("tessera-soak-{}", std::process::id());
-    let status = Command::new("ip")
-        .args(["netns", "add", &namespace])
-        .status()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if !status.success() {
-        return Err(format!("ip netns add {namespace} failed"));
-    }
     let mut setup = Setup {
-        namespace,
+        net: TapNet::create(&[TAP.to_string()])?,
         children: Vec::new(),
     };
     let log_path = crate::target_dir().join("logs/soak-iperf-hosted.log");
@@ -261,19 +230,6 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
         .spawn()
         .map_err(|e| format!("cannot start iperf-hosted: {e}"))?;
     setup.children.push(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while setup.ip(&["link", "show", TAP]).is_err() {
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "iperf-hosted never made its TAP device (log: {})",
-                log_path.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    setup.ip(&["addr", "add", HOST_CIDR, "dev", TAP])?;
-    setup.ip(&["link", "set", TAP, "up"])?;
-    setup.ip(&["link", "set", "lo", "up"])?;
     // Many short connections: let the client reuse ports in TIME_WAIT (this namespace only).
     for setting in [
         "net.ipv4.ip_local_port_range=1024 65535",
@@ -405,7 +361,7 @@ pub fn run(count: u64) -> Result<Vec<CaseResult>> {
             let started = Instant::now();
             let out = Command::new("timeout")
                 .arg("60")
-                .args(["ip", "netns", "exec", &setup.namespace])
+                .args(["ip", "netns", "exec", setup.net.name()])
                 .args(["iperf3", "-c", SERVER_IP, "-t", "1", "-J"])
                 .output()
                 .map_err(|e| format!("cannot run iperf3: {e}"))?;
