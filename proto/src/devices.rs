@@ -56,6 +56,27 @@ crate::record! {
     }
 }
 
+impl DeviceInfo {
+    /// A legacy I/O-port device: ports `first_port..=last_port`, no PCI function, no BARs.
+    pub const fn ports(first_port: u16, last_port: u16, irq: IrqMode) -> DeviceInfo {
+        DeviceInfo {
+            is_pci: false,
+            pci: PciFunction {
+                bus: 0,
+                dev: 0,
+                func: 0,
+                vendor: 0,
+                device: 0,
+                class: 0,
+            },
+            bars: 0,
+            first_port,
+            last_port,
+            irq,
+        }
+    }
+}
+
 crate::record! {
     /// A frame with its physical address, for device registers or DMA.
     pub struct PhysFrame {

@@ -2,7 +2,7 @@
 //! that never recovers; and the generated errors' classification.
 
 use proto::codec::{encode_reply, error_reply};
-use proto::devices::{self, DeviceInfo, DevicesClient, IrqMode, PciFunction};
+use proto::devices::{self, DeviceInfo, DevicesClient, IrqMode};
 use proto::retry::{retry, retry_if, Backoff, Failure, Transient};
 use proto::{Loopback, Message, Name};
 
@@ -34,21 +34,7 @@ fn only_server_restarted_is_transient() {
 }
 
 fn com1_info() -> DeviceInfo {
-    DeviceInfo {
-        is_pci: false,
-        pci: PciFunction {
-            bus: 0,
-            dev: 0,
-            func: 0,
-            vendor: 0,
-            device: 0,
-            class: 0,
-        },
-        bars: 0,
-        first_port: 0x3f8,
-        last_port: 0x3ff,
-        irq: IrqMode::IoApic,
-    }
+    DeviceInfo::ports(0x3f8, 0x3ff, IrqMode::IoApic)
 }
 
 /// A devices peer that answers `claim` with each reply of `script` in turn, then `Ok`.

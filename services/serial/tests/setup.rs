@@ -1,7 +1,7 @@
 //! Serial's start-up against fake peers: a restarted devices is asked again, a refusal ends
 //! start-up with the step and the error, nothing panics.
 
-use proto::devices::{self, ports, DeviceInfo, IrqMode, PciFunction};
+use proto::devices::{self, ports, DeviceInfo, IrqMode};
 use proto::naming;
 use proto::retry::{Backoff, Failure};
 use proto::Name;
@@ -9,21 +9,7 @@ use serial::setup::{claim_device, register, Peers, SetupError};
 use std::collections::VecDeque;
 
 fn com1_info() -> DeviceInfo {
-    DeviceInfo {
-        is_pci: false,
-        pci: PciFunction {
-            bus: 0,
-            dev: 0,
-            func: 0,
-            vendor: 0,
-            device: 0,
-            class: 0,
-        },
-        bars: 0,
-        first_port: 0x3f8,
-        last_port: 0x3ff,
-        irq: IrqMode::IoApic,
-    }
+    DeviceInfo::ports(0x3f8, 0x3ff, IrqMode::IoApic)
 }
 
 /// Answers from scripts (each request takes the next answer; `Ok` once a script is empty)
