@@ -200,8 +200,13 @@ impl Objects for Pool<'_> {
         self.take(false, ty, size_bits)
     }
 
-    fn budget_frame(&mut self) -> Result<CPtr, Error> {
-        self.take(true, ObjectType::X86Page, 0)
+    fn budget_frame(&mut self, large: bool) -> Result<CPtr, Error> {
+        let ty = if large {
+            ObjectType::X86LargePage
+        } else {
+            ObjectType::X86Page
+        };
+        self.take(true, ty, 0)
     }
 
     fn slot(&mut self) -> Result<CPtr, Error> {
@@ -330,7 +335,7 @@ impl Builder {
             pages: plan.pages.len() as u64,
             tables: (plan.pdpts.len() + plan.pds.len() + plan.pts.len()) as u64,
             cnode_bits: CNODE_SIZE_BITS as u32,
-            budget_pages: plan.heap.page_count() + plan.stack.page_count(),
+            budget_pages: plan.heap.frame_count() + plan.stack.frame_count(),
         };
         let mut pool = Pool {
             slots: &mut self.slots,

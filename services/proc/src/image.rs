@@ -30,8 +30,8 @@ pub struct Shape {
     pub tables: u64,
     /// The component's CNode, in bits of slots.
     pub cnode_bits: u32,
-    /// Heap and stack frames: paid by the budget (not in [`Shape::bytes`]), but their
-    /// capabilities are parked in the holding CNode too.
+    /// Heap and stack frames (of either size): paid by the budget (not in
+    /// [`Shape::bytes`]), but their capabilities are parked in the holding CNode too.
     pub budget_pages: u64,
 }
 
@@ -115,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn an_image_with_an_8_mib_heap() {
+    fn an_image_of_2200_pages() {
         let s = Shape {
             pages: 2200,
             tables: 8,

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use rt::startinfo::{
     slots, StartInfo, CNODE_SIZE_BITS, DATA_VADDR, IPC_BUFFER_VADDR, STACK_TOP, START_INFO_VADDR,
 };
-use sel4::cap_type::{AsidPool, CNode, Tcb, X86Page, X86Pml4};
+use sel4::cap_type::{AsidPool, CNode, Tcb, X86LargePage, X86Page, X86Pml4};
 use sel4::{
     consts, CPtr, Cap, CapData, CapRights, Error, ObjectType, PrioProps, UserContext, Word,
 };
@@ -48,10 +48,15 @@ impl<T> Step<T> for Result<T, Error> {
 pub trait Objects {
     /// A new object of type `ty` (`size_bits` for the sized types) in a fresh slot.
     fn object(&mut self, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error>;
-    /// A new frame for the component's heap or stack: memory its budget pays for. The
-    /// default takes it like any other object.
-    fn budget_frame(&mut self) -> Result<CPtr, Error> {
-        self.object(ObjectType::X86Page, 0)
+    /// A new frame (2 MiB if `large`, else 4 KiB) for the component's heap or stack: memory
+    /// its budget pays for. The default takes it like any other object.
+    fn budget_frame(&mut self, large: bool) -> Result<CPtr, Error> {
+        let ty = if large {
+            ObjectType::X86LargePage
+        } else {
+            ObjectType::X86Page
+        };
+        self.object(ty, 0)
     }
     /// A free slot.
     fn slot(&mut self) -> Result<CPtr, Error>;
@@ -361,12 +366,25 @@ pub fn load(
         }
     }
     let ipc_frame = ipc_frame.expect("plans always contain the IPC buffer page");
-    for vaddr in plan.heap.pages().chain(plan.stack.pages()) {
-        let frame = objects.budget_frame().at("heap or stack frame")?;
+    for (vaddr, large) in plan.heap.frames().chain(plan.stack.frames()) {
+        let frame = objects.budget_frame(large).at("heap or stack frame")?;
         created.push(frame);
-        Cap::<X86Page>::from_raw(frame)
-            .x86_page_map(vspace, vaddr, CapRights::read_write(), attr)
-            .at("map heap or stack page")?;
+        let mapped = if large {
+            Cap::<X86LargePage>::from_raw(frame).x86_page_map(
+                vspace,
+                vaddr,
+                CapRights::read_write(),
+                attr,
+            )
+        } else {
+            Cap::<X86Page>::from_raw(frame).x86_page_map(
+                vspace,
+                vaddr,
+                CapRights::read_write(),
+                attr,
+            )
+        };
+        mapped.at("map heap or stack frame")?;
         retire(objects, &mut created, frame)?;
     }
 

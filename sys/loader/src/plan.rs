@@ -41,15 +41,30 @@ pub struct Zeroed {
     pub len: u64,
 }
 
+/// A large (2 MiB) page: what a run maps wherever it covers a whole aligned one.
+pub const LARGE_PAGE: u64 = 2 << 20;
+
 impl Zeroed {
-    /// The pages' virtual addresses.
-    pub fn pages(&self) -> impl Iterator<Item = u64> {
-        (self.vaddr..self.vaddr + self.len).step_by(PAGE as usize)
+    /// The frames that map the run, in address order: (virtual address, large). A 2 MiB
+    /// frame wherever the run covers a whole aligned 2 MiB, else 4 KiB pages, so a big heap
+    /// takes few frames and no page tables.
+    pub fn frames(&self) -> impl Iterator<Item = (u64, bool)> {
+        let end = self.vaddr + self.len;
+        let mut at = self.vaddr;
+        core::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let large = at.is_multiple_of(LARGE_PAGE) && end - at >= LARGE_PAGE;
+            let frame = (at, large);
+            at += if large { LARGE_PAGE } else { PAGE };
+            Some(frame)
+        })
     }
 
-    /// Pages in the run.
-    pub fn page_count(&self) -> u64 {
-        self.len / PAGE
+    /// Frames in the run (see [`Zeroed::frames`]).
+    pub fn frame_count(&self) -> u64 {
+        self.frames().count() as u64
     }
 }
 
@@ -141,24 +156,29 @@ pub fn plan_component(
 }
 
 /// The bases of the paging structures that map `pages` and the `runs`: (PDPTs, page
-/// directories, page tables).
+/// directories, page tables). A large frame needs no page table.
 fn tables(pages: &[Page], runs: &[Zeroed]) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
-    let mut addrs: Vec<u64> = pages.iter().map(|p| p.vaddr).collect();
-    for r in runs.iter().filter(|r| r.len > 0) {
-        // One address in each 2 MiB the run touches covers every level above it too.
-        let mut at = r.vaddr;
-        while at < r.vaddr + r.len {
-            addrs.push(at);
-            at = (at >> 21 << 21) + (1 << 21);
+    // 4 KiB mappings need every level; large ones all but the page table.
+    let mut small: Vec<u64> = pages.iter().map(|p| p.vaddr).collect();
+    let mut large = Vec::new();
+    for (vaddr, is_large) in runs.iter().flat_map(Zeroed::frames) {
+        if is_large {
+            large.push(vaddr);
+        } else {
+            small.push(vaddr);
         }
     }
-    let bases = |shift: u32| {
-        let mut v: Vec<u64> = addrs.iter().map(|a| a >> shift << shift).collect();
+    let bases = |addrs: &mut dyn Iterator<Item = &u64>, shift: u32| {
+        let mut v: Vec<u64> = addrs.map(|a| a >> shift << shift).collect();
         v.sort_unstable();
         v.dedup();
         v
     };
-    (bases(39), bases(30), bases(21))
+    (
+        bases(&mut small.iter().chain(&large), 39),
+        bases(&mut small.iter().chain(&large), 30),
+        bases(&mut small.iter(), 21),
+    )
 }
 
 /// Checks `file` and plans its pages, plus the start-info page (read-only), the
@@ -427,24 +447,37 @@ mod tests {
         let f = elf_file(0x400000, &[(0x400000, 100, &text, false)]);
         let p = plan_component(&f, 0, 5 << 20, 64 << 10).unwrap();
         assert_eq!(p.heap.vaddr, HEAP_VADDR);
-        assert_eq!(p.heap.page_count(), 1280);
+        // 5 MiB from a 2 MiB boundary: two large frames, then 256 pages.
+        let heap: Vec<(u64, bool)> = p.heap.frames().collect();
+        assert_eq!(heap.len(), 2 + 256);
+        assert_eq!(
+            &heap[..3],
+            &[
+                (HEAP_VADDR, true),
+                (HEAP_VADDR + LARGE_PAGE, true),
+                (HEAP_VADDR + 2 * LARGE_PAGE, false)
+            ]
+        );
+        assert_eq!(p.heap.frame_count(), 258);
         assert_eq!(p.stack.vaddr + p.stack.len, STACK_TOP);
-        assert_eq!(p.stack.pages().count(), 16);
+        assert!(p.stack.frames().all(|(_, large)| !large));
+        assert_eq!(p.stack.frame_count(), 16);
         assert_eq!(p.budget_bytes(), (5 << 20) + (64 << 10));
-        // Heap and stack pages are not in the page list; their page tables are planned.
+        // Heap and stack frames are not in the page list; their paging structures are
+        // planned, page tables only where 4 KiB pages go.
         assert_eq!(p.pages.len(), 3);
-        for a in p.heap.pages().chain(p.stack.pages()) {
-            assert!(p.pts.contains(&(a >> 21 << 21)), "{a:#x}");
+        for (a, large) in p.heap.frames().chain(p.stack.frames()) {
+            assert_eq!(p.pts.contains(&(a >> 21 << 21)), !large, "{a:#x}");
             assert!(p.pds.contains(&(a >> 30 << 30)), "{a:#x}");
             assert!(p.pdpts.contains(&(a >> 39 << 39)), "{a:#x}");
         }
-        // 5 MiB of heap from a 2 MiB boundary spans three page tables; the stack one more.
+        // The heap's 1 MiB tail takes one page table, the stack one more.
         let plain = plan(&f, 0).unwrap();
-        assert_eq!(p.pts.len(), plain.pts.len() + 4);
+        assert_eq!(p.pts.len(), plain.pts.len() + 2);
         // The guard page below the stack is mapped by nothing.
         let guard = p.stack.vaddr - PAGE;
         assert!(!p.pages.iter().any(|pg| pg.vaddr == guard));
-        assert!(!p.heap.pages().any(|a| a == guard));
+        assert!(!p.heap.frames().any(|(a, _)| a == guard));
         assert_eq!(plan_component(&f, 0, 100, 0), Err(PlanError::BadBudget));
         assert_eq!(
             plan_component(&f, 0, 0, STACK_MAX + PAGE),
