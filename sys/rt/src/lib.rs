@@ -3,8 +3,9 @@
 //! A component is a `#![no_std] #![no_main]` binary for the host target, linked
 //! static at 0x400000 (see the `component-build` crate). One line in the binary,
 //! `rt::entry!(main);`, gives it:
-//! - the entry point: `_start` loads a static stack (seL4 starts the root task
-//!   with `rsp = 0`) and calls `main` with the start-up argument;
+//! - the entry point: `_start` keeps the stack its loader mapped from its budget
+//!   (or, for the root task, which seL4 starts with `rsp = 0`, loads a static one)
+//!   and calls `main` with the start-up argument;
 //! - a heap ([`heap`]) so `alloc` works: the region its loader mapped from its budget;
 //! - a panic handler that prints the location and message, then runs the
 //!   component's exit hook ([`set_exit_hook`]) or ends the component as a fault
