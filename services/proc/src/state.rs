@@ -57,26 +57,19 @@ pub enum Ending {
 /// received: the kernel's fault kinds, and the two unknown system calls by which `rt` ends a
 /// component ([`rt::startinfo::ending`]). Never panics on a short or odd message.
 pub fn decode_ending(label: u64, words: &[u64]) -> Ending {
-    use sel4::fault::unknown_syscall;
+    use rt::startinfo::ending::{decode, Said};
     use sel4::fault_report::FaultReport;
     use sel4::FaultTag;
     let r = FaultReport::decode("", label, words);
     let addr = r.addr.or(r.ip).unwrap_or(0);
-    let kind = match r.kind {
-        Some(FaultTag::VmFault) => FaultKind::VmFault,
-        Some(FaultTag::CapFault) => FaultKind::CapFault,
-        Some(FaultTag::UnknownSyscall) if !r.truncated => {
-            let status = words.get(unknown_syscall::RDI).copied().unwrap_or(0);
-            let status = u32::try_from(status).unwrap_or(u32::MAX);
-            match r.detail.map(|n| n as i64) {
-                Some(rt::startinfo::ending::EXIT) => return Ending::Exit(status),
-                Some(rt::startinfo::ending::PANIC) => FaultKind::Panic,
-                _ => FaultKind::UnknownSyscall,
-            }
-        }
-        Some(FaultTag::UnknownSyscall) => FaultKind::UnknownSyscall,
-        Some(FaultTag::UserException) => FaultKind::UserException,
-        _ => FaultKind::Unknown(label),
+    let kind = match (decode(label, words), r.kind) {
+        (Some(Said::Exit(status)), _) => return Ending::Exit(status),
+        (Some(Said::Panic(_)), _) => FaultKind::Panic,
+        (None, Some(FaultTag::VmFault)) => FaultKind::VmFault,
+        (None, Some(FaultTag::CapFault)) => FaultKind::CapFault,
+        (None, Some(FaultTag::UnknownSyscall)) => FaultKind::UnknownSyscall,
+        (None, Some(FaultTag::UserException)) => FaultKind::UserException,
+        (None, _) => FaultKind::Unknown(label),
     };
     Ending::Fault { kind, addr }
 }

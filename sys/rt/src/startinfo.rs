@@ -71,6 +71,62 @@ pub mod ending {
     pub const EXIT: i64 = 0x7e55_e0e0;
     /// The component panicked (an allocation failure included); `rdi` holds the status.
     pub const PANIC: i64 = 0x7e55_e0e1;
+
+    /// How a component said it ends.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Said {
+        /// [`EXIT`] with this status.
+        Exit(u32),
+        /// [`PANIC`] with this status.
+        Panic(u32),
+    }
+
+    /// Reads a fault message (`label`, `words`) for one of the two ends above: `None` for
+    /// any other fault, another syscall number, or a message too short to hold the layout.
+    pub fn decode(label: u64, words: &[u64]) -> Option<Said> {
+        use sel4::fault::unknown_syscall as u;
+        if sel4::FaultTag::from_word(label) != Some(sel4::FaultTag::UnknownSyscall)
+            || words.len() < u::LENGTH
+        {
+            return None;
+        }
+        let status = u32::try_from(words[u::RDI]).unwrap_or(u32::MAX);
+        match words[u::SYSCALL] as i64 {
+            EXIT => Some(Said::Exit(status)),
+            PANIC => Some(Said::Panic(status)),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use sel4::fault::unknown_syscall as u;
+
+        fn message(number: i64, rdi: u64) -> [u64; u::LENGTH] {
+            let mut w = [0; u::LENGTH];
+            w[u::SYSCALL] = number as u64;
+            w[u::RDI] = rdi;
+            w
+        }
+
+        #[test]
+        fn ends_are_read_from_unknown_syscall_faults_only() {
+            let label = sel4::FaultTag::UnknownSyscall as u64;
+            assert_eq!(decode(label, &message(EXIT, 3)), Some(Said::Exit(3)));
+            assert_eq!(decode(label, &message(PANIC, 2)), Some(Said::Panic(2)));
+            assert_eq!(
+                decode(label, &message(EXIT, u64::MAX)),
+                Some(Said::Exit(u32::MAX))
+            );
+            assert_eq!(decode(label, &message(-9, 0)), None);
+            assert_eq!(decode(label, &message(EXIT, 0)[..5]), None);
+            assert_eq!(
+                decode(sel4::FaultTag::VmFault as u64, &message(EXIT, 0)),
+                None
+            );
+        }
+    }
 }
 
 /// The start-info page's contents.
