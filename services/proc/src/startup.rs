@@ -87,7 +87,11 @@ pub struct Check {
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verdict = if self.ok { "PASS" } else { "FAIL" };
-        write!(f, "CHECK proc-memory-{}: {verdict} ({})", self.name, self.detail)
+        write!(
+            f,
+            "CHECK proc-memory-{}: {verdict} ({})",
+            self.name, self.detail
+        )
     }
 }
 
