@@ -19,7 +19,6 @@ mod ticker;
 
 use builder::Builder;
 use proc::effects::{Platform, Wiring};
-use proc::grants::TICK_BADGE;
 use proc::serve::{message_words, Event, Loop, Source, TimerUpdate};
 use proc::startup::{self, Probe, CONTROL_GRANT};
 use proc::ProcServer;
@@ -33,7 +32,7 @@ use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, Untyped};
 use sel4::syscall::{self, yield_now};
-use sel4::{Cap, CapData, CapRights, ObjectType};
+use sel4::{Cap, ObjectType};
 use sysdesc::System;
 
 rt::entry!(main);
@@ -131,23 +130,12 @@ fn prepare_builder(
     let (mut builder, own) = made
         .map_err(|e| println!("proc: cannot start components: {e}"))
         .ok()?;
-    // Our notification, bound to our thread: the timer's signal ends a `Recv` on the
-    // service endpoint.
     let tick = builder.slots.alloc()?;
-    let bound = Cap::<sel4::cap_type::Tcb>::from_raw(slots::TCB)
-        .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION));
-    let all = CapRights::all();
-    let badge = CapData::new_badge(TICK_BADGE);
-    let minted = OWN.cnode_mint(tick, 64, OWN, slots::NOTIFICATION, 64, all, badge);
-    if let (Err(_), _) | (_, Err(_)) = (bound, minted) {
-        println!("proc: cannot bind the timer notification: {bound:?} {minted:?}");
-        return None;
-    }
     let priority = startup::timer_priority(system);
-    match ticker::Ticker::start(own.tcb, own.wake, tick, priority) {
+    match ticker::Ticker::start_bound(own.tcb, own.wake, tick, priority) {
         Ok(t) => Some((builder, t)),
         Err(e) => {
-            println!("proc: cannot start the timer thread: {e:?}");
+            println!("proc: {e}");
             None
         }
     }
