@@ -17,10 +17,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use loader::build::{load, Grant, Objects, Scratch, Spec};
+use loader::build::{load, Objects, Scratch};
 use proc::arena::{keeps_endpoint, object_bits, shape_of, Arenas, Holding, Source};
 use proc::effects::Instances;
-use proc::grants::fault_badge;
+use proc::grants::{arguments, spec};
 use proto::memory::supervise::SuperviseClient;
 use proto::memory::MemoryClient;
 use proto::sel4_transport::EndpointTransport;
@@ -244,29 +244,9 @@ impl Instances for Builder {
         let built = match pool.object(ObjectType::CapTable, Word::from(bits)) {
             Ok(h) => {
                 pool.holding = Some((Cap::from_raw(h), Holding::new(bits as u8)));
-                let args: Vec<(&str, &str)> = c
-                    .args
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let spec = Spec {
-                    id: Word::from(id.0),
-                    generation: Word::from(generation.saturating_sub(1)),
-                    name: &c.name,
-                    priority: c.priority,
-                    // A component may run threads up to its own priority (a driver's
-                    // interrupt thread above its main thread), never above.
-                    mcp: c.priority,
-                    elf,
-                    fault: Grant::badged(slots::SERVICE, fault_badge(id)),
-                    naming: Some(Grant::badged(self.naming, proto::badge(id))),
-                    service: self.services[id.index()].map(Grant::copy),
-                    grants: &[],
-                    args: &args,
-                    data: &[],
-                    heap,
-                    stack,
-                };
+                let args = arguments(c);
+                let service = self.services[id.index()];
+                let spec = spec(c, id, generation, elf, self.naming, service, &args);
                 load(&mut pool, &mut self.scratch, self.asid_pool, OWN, &spec)
                     .map(|l| l.tcb)
                     .map_err(|e| format!("{e:?}"))
