@@ -5,7 +5,10 @@
 //! CNode, thread and notification, and a *holding* CNode where proc parks the capabilities of
 //! the frames and paging structures once they are mapped (a mapping lives as long as its
 //! capability, and proc's own CNode has 4096 slots while one component has thousands of
-//! pages). Tearing an instance down is: suspend its thread, `release` it at memory (a revoke of
+//! pages); its heap and stack frames come from blocks charged within its budget
+//! (`alloc_within`). The blocks' accounts (when a new one is needed, how large, which memory
+//! pays) are `proc::arena`'s; here are the calls to `memory` and the kernel. Tearing an
+//! instance down is: suspend its thread, `release` it at memory (a revoke of
 //! its blocks destroys every object and every capability derived from them, in proc's CNode
 //! too), then give the slots proc used back to its allocator.
 //!

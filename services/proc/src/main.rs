@@ -92,8 +92,11 @@ impl Probe for CheckSlots {
 
 /// Runs the memory check (`CHECK proc-memory-*`) with two of proc's slots.
 fn check_memory(memory: u64, me: ComponentId, budget: u64, slots: &mut Slots) {
-    let (Some(received), Some(made)) = (slots.alloc(), slots.alloc()) else {
+    let Some(received) = slots.alloc() else {
         return;
+    };
+    let Some(made) = slots.alloc() else {
+        return slots.free(received);
     };
     let mut probe = CheckSlots { received, made };
     let transport = EndpointTransport::receiving(memory, received);
