@@ -5,7 +5,10 @@
 //! CNode, thread and notification, and a *holding* CNode where proc parks the capabilities of
 //! the frames and paging structures once they are mapped (a mapping lives as long as its
 //! capability, and proc's own CNode has 4096 slots while one component has thousands of
-//! pages). Tearing an instance down is: suspend its thread, `release` it at memory (a revoke of
+//! pages); its heap and stack frames come from blocks charged within its budget
+//! (`alloc_within`). The blocks' accounts (when a new one is needed, how large, which memory
+//! pays) are `proc::arena`'s; here are the calls to `memory` and the kernel. Tearing an
+//! instance down is: suspend its thread, `release` it at memory (a revoke of
 //! its blocks destroys every object and every capability derived from them, in proc's CNode
 //! too), then give the slots proc used back to its allocator.
 //!
@@ -17,17 +20,18 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use loader::build::{load, Grant, Objects, Scratch, Spec};
-use proc::grants::fault_badge;
-use proc::image::{block_bits, floor_block_bits, Shape};
+use loader::build::{load, Objects, Scratch};
+use proc::arena::{keeps_endpoint, object_bits, shape_of, Arenas, Holding, Source};
+use proc::effects::Instances;
+use proc::grants::{arguments, spec};
 use proto::memory::supervise::SuperviseClient;
 use proto::memory::MemoryClient;
-use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::EndpointTransport;
 use proto::ComponentId;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, CNODE_SIZE_BITS};
 use sel4::cap_type::{AsidPool, CNode, Tcb, Untyped};
-use sel4::{consts, CPtr, Cap, Error, ObjectType, Word};
+use sel4::{CPtr, Cap, Error, ObjectType, Word};
 use sysdesc::System;
 
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
@@ -36,155 +40,59 @@ const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
 /// its data blob (the boot image).
 const SCRATCH_VADDR: Word = 0x10_0000_0000;
 
-/// The size in bits of an object of type `ty` (`size_bits` for the sized types).
-fn object_bits(ty: ObjectType, size_bits: Word) -> u32 {
-    let bits = match ty {
-        ObjectType::Untyped => size_bits,
-        ObjectType::CapTable => size_bits + consts::SLOT_BITS,
-        ObjectType::Tcb => consts::TCB_BITS,
-        ObjectType::Endpoint => consts::ENDPOINT_BITS,
-        ObjectType::Notification => consts::NOTIFICATION_BITS,
-        ObjectType::X86LargePage => consts::LARGE_PAGE_BITS,
-        _ => consts::PAGE_BITS,
-    };
-    bits as u32
-}
-
-/// Whose memory a [`Pool`] spends.
-#[derive(Clone, Copy)]
-enum Source {
-    /// proc's own budget (`alloc`).
-    Own,
-    /// The component's image memory (`alloc_for`).
-    For(ComponentId),
-    /// The component's budget (`alloc_within`): its heap and stack.
-    Within(ComponentId),
-}
-
-/// Blocks of one [`Source`] and how far the current one is used.
-struct Arena {
-    source: Source,
-    /// The block objects are retyped from now, its size and how far it is used (the
-    /// kernel's own watermark, kept here so a full block is never asked for more).
-    current: Option<Block>,
-    /// Bytes still expected (sizes the next block).
-    remaining: u64,
-}
-
-impl Arena {
-    fn new(source: Source, remaining: u64) -> Arena {
-        Arena {
-            source,
-            current: None,
-            remaining,
-        }
-    }
-}
-
-/// A CNode of the instance where proc parks capabilities it no longer invokes.
-struct Holding {
-    cnode: Cap<CNode>,
-    bits: u8,
-    next: Word,
-}
-
-/// An untyped block and its watermark.
-#[derive(Clone, Copy)]
-struct Block {
-    cap: CPtr,
-    size: u64,
-    used: u64,
-}
-
 /// [`Objects`] over untyped blocks from memory, retyped into proc's own CNode.
 struct Pool<'a> {
     slots: &'a mut Slots,
     memory: EndpointTransport,
-    /// Where the image's objects come from.
-    image: Arena,
-    /// Where heap and stack frames come from (the budget), if not from `image`.
-    budget: Option<Arena>,
+    /// Who pays for what, and how far each block is used.
+    arenas: Arenas,
     /// Every slot of proc's CNode filled for this pool (blocks and objects) and not parked.
     used: Vec<CPtr>,
-    holding: Option<Holding>,
+    /// The instance's holding CNode and how full it is.
+    holding: Option<(Cap<CNode>, Holding)>,
 }
 
 impl Pool<'_> {
-    fn arena(&mut self, budget: bool) -> &mut Arena {
-        match self.budget.as_mut() {
-            Some(a) if budget => a,
-            _ => &mut self.image,
-        }
-    }
-
-    fn refill(&mut self, budget: bool, object_bits: u32) -> Result<(), Error> {
-        let arena = self.arena(budget);
-        let bits = match arena.source {
-            // The budget pays for whole blocks: take the largest that the rest fits in
-            // exactly, so nothing is charged that the heap and stack do not use.
-            Source::Within(_) => floor_block_bits(arena.remaining, object_bits),
-            _ => block_bits(arena.remaining, object_bits),
-        } as u8;
-        let source = arena.source;
+    /// Allocates a block of 2^`bits` bytes for the arena that pays (`budget`) and makes it
+    /// the current one.
+    fn refill(&mut self, budget: bool, bits: u32) -> Result<(), Error> {
+        let source = self.arenas.arena(budget).source;
         let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
-        let mut t = self.memory;
-        t.receive_into(ReceiveSlot::own(slot));
+        let t = EndpointTransport::receiving(self.memory.endpoint(), slot);
+        let size_bits = bits as u8;
         let got = match source {
-            Source::Own => MemoryClient::new(t).alloc(bits).map(|_| ()).is_ok(),
-            Source::For(id) => SuperviseClient::new(t).alloc_for(id, bits).is_ok(),
-            Source::Within(id) => SuperviseClient::new(t).alloc_within(id, bits).is_ok(),
+            Source::Own => MemoryClient::new(t).alloc(size_bits).is_ok(),
+            Source::For(id) => SuperviseClient::new(t).alloc_for(id, size_bits).is_ok(),
+            Source::Within(id) => SuperviseClient::new(t).alloc_within(id, size_bits).is_ok(),
         };
         if !got {
             self.slots.free(slot);
             return Err(Error::NotEnoughMemory);
         }
         self.used.push(slot);
-        self.arena(budget).current = Some(Block {
-            cap: slot,
-            size: 1 << bits,
-            used: 0,
-        });
+        self.arenas.arena(budget).add_block(slot, bits);
         Ok(())
     }
 
     fn take(&mut self, budget: bool, ty: ObjectType, size_bits: Word) -> Result<CPtr, Error> {
-        let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
         let bits = object_bits(ty, size_bits);
-        let size = 1u64 << bits;
-        // The kernel places each object at the next multiple of its size.
-        let fits = |b: &Block| b.used.next_multiple_of(size) + size <= b.size;
-        if !self.arena(budget).current.as_ref().is_some_and(fits) {
-            if let Err(e) = self.refill(budget, bits) {
-                self.slots.free(slot);
-                return Err(e);
-            }
+        if let Some(block_bits) = self.arenas.arena(budget).block_needed(bits) {
+            self.refill(budget, block_bits)?;
         }
-        let arena = self.arena(budget);
-        let Some(block) = arena.current.as_mut() else {
+        let block = self
+            .arenas
+            .arena(budget)
+            .current
+            .ok_or(Error::NotEnoughMemory)?;
+        let slot = self.slots.alloc().ok_or(Error::NotEnoughMemory)?;
+        let untyped = Cap::<Untyped>::from_raw(block.cap);
+        if let Err(e) = untyped.untyped_retype(ty.word(), size_bits, OWN, 0, 0, slot, 1) {
             self.slots.free(slot);
-            return Err(Error::NotEnoughMemory);
-        };
-        let r = Cap::<Untyped>::from_raw(block.cap).untyped_retype(
-            ty.word(),
-            size_bits,
-            OWN,
-            0,
-            0,
-            slot,
-            1,
-        );
-        match r {
-            Ok(()) => {
-                block.used = block.used.next_multiple_of(size) + size;
-                arena.remaining = arena.remaining.saturating_sub(size);
-                self.used.push(slot);
-                Ok(slot)
-            }
-            Err(e) => {
-                self.slots.free(slot);
-                Err(e)
-            }
+            return Err(e);
         }
+        self.arenas.arena(budget).placed(bits);
+        self.used.push(slot);
+        Ok(slot)
     }
 
     fn forget(&mut self, slot: CPtr) {
@@ -216,14 +124,14 @@ impl Objects for Pool<'_> {
     }
 
     fn done_with(&mut self, cap: CPtr) -> Result<(), Error> {
-        let Some(h) = self.holding.as_mut() else {
+        let Some((cnode, holding)) = self.holding.as_mut() else {
             return Ok(());
         };
-        if h.next >= 1 << h.bits {
+        let Some(next) = holding.next_slot() else {
             return Ok(());
-        }
-        h.cnode.cnode_move(h.next, h.bits, OWN, cap, 64)?;
-        h.next += 1;
+        };
+        cnode.cnode_move(next, holding.bits, OWN, cap, 64)?;
+        holding.filled();
         self.forget(cap);
         Ok(())
     }
@@ -276,8 +184,7 @@ impl Builder {
         let mut pool = Pool {
             slots: &mut slots,
             memory,
-            image: Arena::new(Source::Own, 1 << 16),
-            budget: None,
+            arenas: Arenas::own(1 << 16),
             used: Vec::new(),
             holding: None,
         };
@@ -285,7 +192,7 @@ impl Builder {
             .map_err(|e| format!("scratch mapping: {e:?}"))?;
         let mut services = Vec::new();
         for c in &system.components {
-            services.push(if !c.fundamental && !c.provides.is_empty() {
+            services.push(if keeps_endpoint(c) {
                 Some(
                     pool.object(ObjectType::Endpoint, 0)
                         .map_err(|e| format!("endpoint for {}: {e:?}", c.name))?,
@@ -316,12 +223,14 @@ impl Builder {
             Own { tcb, wake },
         ))
     }
+}
 
+impl Instances for Builder {
     /// Builds and starts instance `generation` (1 for the first) of component `id`.
     ///
     /// Errors: why not, for the report. What was built stays recorded until
-    /// [`Builder::forget`], after memory's release took it back.
-    pub fn start(&mut self, id: ComponentId, generation: u32) -> Result<(), String> {
+    /// [`Instances::forget`], after memory's release took it back.
+    fn start(&mut self, id: ComponentId, generation: u32) -> Result<(), String> {
         self.forget(id);
         let c = self.system.get(id).ok_or("no such component")?;
         let elf = self
@@ -331,51 +240,21 @@ impl Builder {
         let (heap, stack) = (c.heap_bytes(), c.stack_bytes());
         let plan =
             loader::plan::plan_component(elf, 0, heap, stack).map_err(|e| format!("{e:?}"))?;
-        let shape = Shape {
-            pages: plan.pages.len() as u64,
-            tables: (plan.pdpts.len() + plan.pds.len() + plan.pts.len()) as u64,
-            cnode_bits: CNODE_SIZE_BITS as u32,
-            budget_pages: plan.heap.frame_count() + plan.stack.frame_count(),
-        };
+        let shape = shape_of(&plan, CNODE_SIZE_BITS as u32);
         let mut pool = Pool {
             slots: &mut self.slots,
             memory: self.memory,
-            image: Arena::new(Source::For(id), shape.bytes()),
-            budget: Some(Arena::new(Source::Within(id), plan.budget_bytes())),
+            arenas: Arenas::instance(id, shape.bytes(), plan.budget_bytes()),
             used: Vec::new(),
             holding: None,
         };
         let bits = shape.holding_bits();
         let built = match pool.object(ObjectType::CapTable, Word::from(bits)) {
             Ok(h) => {
-                pool.holding = Some(Holding {
-                    cnode: Cap::from_raw(h),
-                    bits: bits as u8,
-                    next: 0,
-                });
-                let args: Vec<(&str, &str)> = c
-                    .args
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let spec = Spec {
-                    id: Word::from(id.0),
-                    generation: Word::from(generation.saturating_sub(1)),
-                    name: &c.name,
-                    priority: c.priority,
-                    // A component may run threads up to its own priority (a driver's
-                    // interrupt thread above its main thread), never above.
-                    mcp: c.priority,
-                    elf,
-                    fault: Grant::badged(slots::SERVICE, fault_badge(id)),
-                    naming: Some(Grant::badged(self.naming, proto::badge(id))),
-                    service: self.services[id.index()].map(Grant::copy),
-                    grants: &[],
-                    args: &args,
-                    data: &[],
-                    heap,
-                    stack,
-                };
+                pool.holding = Some((Cap::from_raw(h), Holding::new(bits as u8)));
+                let args = arguments(c);
+                let service = self.services[id.index()];
+                let spec = spec(c, id, generation, elf, self.naming, service, &args);
                 load(&mut pool, &mut self.scratch, self.asid_pool, OWN, &spec)
                     .map(|l| l.tcb)
                     .map_err(|e| format!("{e:?}"))
@@ -392,7 +271,7 @@ impl Builder {
     }
 
     /// Whether an instance of `id` that proc built may be running.
-    pub fn is_live(&self, id: ComponentId) -> bool {
+    fn is_live(&self, id: ComponentId) -> bool {
         matches!(
             self.instances.get(id.index()),
             Some(Some(Instance { tcb: Some(_), .. }))
@@ -400,7 +279,7 @@ impl Builder {
     }
 
     /// Stops the instance of `id` (its memory goes back with memory's release).
-    pub fn suspend(&mut self, id: ComponentId) {
+    fn suspend(&mut self, id: ComponentId) {
         if let Some(Some(i)) = self.instances.get_mut(id.index()) {
             if let Some(tcb) = i.tcb.take() {
                 let _ = tcb.tcb_suspend();
@@ -410,7 +289,7 @@ impl Builder {
 
     /// Gives back the slots the instance of `id` used; call after memory's release revoked
     /// its blocks (a slot still holding something is cleared).
-    pub fn forget(&mut self, id: ComponentId) {
+    fn forget(&mut self, id: ComponentId) {
         if let Some(i) = self.instances.get_mut(id.index()).and_then(Option::take) {
             for slot in i.used {
                 let _ = OWN.cnode_delete(slot, 64);

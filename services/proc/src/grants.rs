@@ -1,18 +1,20 @@
 //! What `proc` places in the CNode of a component it builds, and how it tells a fault from
 //! a request on its endpoint.
 //!
-//! One table ([`granted`]) is both the plan the binary builds the CNode from and what `caps`
-//! answers, so the listing is exactly what the component holds. A non-fundamental component
+//! [`spec`] is what the binary asks the loader to build and [`granted`] what `caps` answers;
+//! the host tests hold the two to the same table, so the listing is exactly what the
+//! component holds. A non-fundamental component
 //! gets its own objects, the fault and naming endpoints, the endpoint of the service it
 //! provides (if any) and a notification: no role grants (slot 8 on is empty). Everything else
 //! it gets by asking services that naming routes it to.
 
 use alloc::vec::Vec;
 
+use loader::build::{Grant, Spec};
 use proto::proc::{CapInfo, CapKind};
 use proto::{ComponentId, Name};
 use rt::startinfo::slots;
-use sysdesc::System;
+use sysdesc::{Component, System};
 
 /// The badge bit of the fault capabilities proc gives the components it builds. Faults
 /// arrive on proc's own service endpoint, badged `FAULT_BADGE | (id + 1)`; client badges
@@ -81,4 +83,46 @@ pub fn granted(system: &System, id: ComponentId) -> Option<Vec<CapInfo>> {
     }
     caps.push(own(slots::NOTIFICATION, CapKind::Notification));
     Some(caps)
+}
+
+/// Component `c`'s arguments as the loader takes them.
+pub fn arguments(c: &Component) -> Vec<(&str, &str)> {
+    c.args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// What proc asks the loader to build for instance `generation` (1 for the first) of
+/// component `c` with id `id`, from `elf`, with `args` ([`arguments`]): its fault capability
+/// a copy of proc's endpoint (`slots::SERVICE`) badged [`fault_badge`], naming's endpoint
+/// (`naming`, in proc's CNode) badged with its client badge, the service endpoint proc keeps
+/// for it (`service`) if any, no role grants and no data blob, the heap and stack its budget
+/// gives, and threads up to its own priority (a driver's interrupt thread above its main
+/// thread, never above). The same table as [`granted`].
+pub fn spec<'a>(
+    c: &'a Component,
+    id: ComponentId,
+    generation: u32,
+    elf: &'a [u8],
+    naming: u64,
+    service: Option<u64>,
+    args: &'a [(&'a str, &'a str)],
+) -> Spec<'a> {
+    Spec {
+        id: u64::from(id.0),
+        generation: u64::from(generation.saturating_sub(1)),
+        name: &c.name,
+        priority: c.priority,
+        mcp: c.priority,
+        elf,
+        fault: Grant::badged(slots::SERVICE, fault_badge(id)),
+        naming: Some(Grant::badged(naming, proto::badge(id))),
+        service: service.map(Grant::copy),
+        grants: &[],
+        args,
+        data: &[],
+        heap: c.heap_bytes(),
+        stack: c.stack_bytes(),
+    }
 }

@@ -2,10 +2,13 @@
 //! faults or is killed, restart with back-off, waiters, and the `ps` listing.
 //!
 //! Everything is an event in and a list of [`Action`]s out, with the time passed in
-//! (`now_ms`): the supervisor never blocks on a component it watches. The binary performs the
-//! actions (create or tear down the component, tell `memory` and `naming`, reply to waiters,
-//! print reports) and calls [`Supervisor::tick`] when the earliest restart is due
-//! ([`Supervisor::next_deadline`]).
+//! (`now_ms`): the supervisor never blocks on a component it watches. [`ProcServer`] performs
+//! the actions through [`Effects`] ([`effects::Wiring`] carries them to the builder, `memory`,
+//! `naming` and the console) and calls [`Supervisor::tick`] when the earliest restart is due
+//! ([`Supervisor::next_deadline`]). [`serve::Loop`] is the receive loop's logic (which badge is
+//! what, which message gets a reply, the timer's deadline), [`startup`] what proc decides before
+//! it serves, and [`arena`] the builder's block bookkeeping: the binary (`main.rs`,
+//! `builder.rs`) keeps only the seL4 calls.
 //!
 //! # Invariants
 //! - A component's generation grows by one each time it is (re)started, so an [`Identity`]
@@ -22,9 +25,13 @@
 
 extern crate alloc;
 
+pub mod arena;
+pub mod effects;
 pub mod grants;
 pub mod image;
+pub mod serve;
 pub mod server;
+pub mod startup;
 mod state;
 mod supervisor;
 

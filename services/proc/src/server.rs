@@ -1,9 +1,9 @@
 //! `proto::proc` served over a [`Supervisor`] and the side effects of [`Effects`].
 //!
 //! The supervisor decides; the [`Effects`] carry its [`Action`]s out (build or tear an
-//! instance down, tell `memory` and `naming`, print). The binary's loop does what the trait
-//! cannot: after a successful `exit` or a fault it sends no reply (the caller is gone), and it
-//! calls [`ProcServer::tick`] after every message and when its timer thread wakes it.
+//! instance down, tell `memory` and `naming`, print). [`crate::serve::Loop`] does what the
+//! trait cannot: after a successful `exit` or a fault it gives no reply (the caller is gone),
+//! and it calls [`ProcServer::tick`] after every message and when the timer thread wakes it.
 
 use alloc::string::String;
 

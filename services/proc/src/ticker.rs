@@ -6,15 +6,19 @@
 //! signal wakes it) and runs a second thread at the lowest priority any component of the
 //! description has. While no restart is pending it sleeps on a notification; while one is,
 //! it reads the TSC and yields until the deadline, then signals proc's bound notification
-//! (badge [`TICK_BADGE`](proc::grants::TICK_BADGE)). At the lowest priority it only runs
+//! (badge [`TICK_BADGE`]). At the lowest priority it only runs
 //! when nothing more important is runnable, round-robin with the components at that
 //! priority (the shell, which polls its console, is one).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use alloc::format;
+use alloc::string::String;
+
+use proc::grants::TICK_BADGE;
 use rt::startinfo::{slots, CNODE_SIZE_BITS};
 use sel4::cap_type::{CNode, Notification, Tcb};
-use sel4::{CPtr, Cap, CapData, PrioProps, UserContext, Word};
+use sel4::{CPtr, Cap, CapData, CapRights, PrioProps, UserContext, Word};
 
 /// When the next restart is due (ms, as `now_ms` counts), `u64::MAX` for none.
 static DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -64,6 +68,27 @@ impl Ticker {
         Ok(Ticker {
             wake: Cap::from_raw(wake),
         })
+    }
+
+    /// Binds proc's notification to its thread, mints the timer's badged copy of it
+    /// (badge [`TICK_BADGE`]) into the empty slot `tick`, and starts the timer thread on
+    /// `tcb` ([`Ticker::start`]).
+    ///
+    /// Errors: what failed, with the kernel's errors, for the report.
+    pub fn start_bound(tcb: CPtr, wake: CPtr, tick: CPtr, priority: u8) -> Result<Ticker, String> {
+        let own = Cap::<CNode>::from_raw(slots::CNODE);
+        let bound = Cap::<Tcb>::from_raw(slots::TCB)
+            .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION));
+        let rights = CapRights::all();
+        let badge = CapData::new_badge(TICK_BADGE);
+        let minted = own.cnode_mint(tick, 64, own, slots::NOTIFICATION, 64, rights, badge);
+        if bound.is_err() || minted.is_err() {
+            return Err(format!(
+                "cannot bind the timer notification: {bound:?} {minted:?}"
+            ));
+        }
+        Ticker::start(tcb, wake, tick, priority)
+            .map_err(|e| format!("cannot start the timer thread: {e:?}"))
     }
 
     /// Sets the next deadline (`None`: nothing due) and wakes the thread if it sleeps.
