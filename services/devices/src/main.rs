@@ -76,29 +76,12 @@ impl PortIo for Ports {
 }
 
 /// The seL4 side of the library's [`Kernel`]: slots of its own CNode, the I/O port
-/// capability, IRQ control, and the memory service (looked up through naming on first use).
+/// capability, IRQ control, and the memory service.
 struct Sel4 {
     cfg: PortConfigSpace<Ports>,
     slots: Slots,
+    /// The memory service's endpoint, looked up through naming on the first DMA request.
     memory: Option<u64>,
-}
-
-impl Sel4 {
-    /// The memory service's endpoint, looked up through naming on first use.
-    fn memory(&mut self) -> Option<u64> {
-        if self.memory.is_none() {
-            let slot = self.slots.alloc()?;
-            let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, slot));
-            match naming.lookup(Name::new("memory").ok()?) {
-                Ok(binding) => self.memory = Some(binding.endpoint.0),
-                Err(e) => {
-                    println!("devices: no memory service for DMA: {e:?}");
-                    self.slots.free(slot);
-                }
-            }
-        }
-        self.memory
-    }
 }
 
 impl Kernel for Sel4 {
@@ -109,30 +92,25 @@ impl Kernel for Sel4 {
     }
 
     fn retype(&mut self, step: &RetypeStep) -> Result<u64, KernelError> {
-        // Consecutive slots: nothing is freed before the carving at start.
-        let taken: Vec<u64> = (0..step.count).map_while(|_| self.slots.alloc()).collect();
+        // Consecutive slots: only a failed retype frees slots before the carving ends, and it
+        // frees them in reverse so that they come back in order.
         let (object, bits) = match step.object {
             Object::Untyped { size_bits } => (ObjectType::Untyped, size_bits),
             Object::Frame => (ObjectType::X86Page, 0),
         };
-        let untyped: Cap<Untyped> = Cap::from_raw(FIRST_UNTYPED + step.untyped as u64);
+        let taken: Vec<u64> = (0..step.count).map_while(|_| self.slots.alloc()).collect();
+        let whole =
+            taken.len() == step.count as usize && taken.windows(2).all(|w| w[1] == w[0] + 1);
+        let untyped = FIRST_UNTYPED + step.untyped as u64;
         let made = match taken.first() {
-            Some(&first) if taken.len() == step.count as usize => untyped
-                .untyped_retype(
-                    object.word(),
-                    bits.into(),
-                    OWN,
-                    0,
-                    0,
-                    first,
-                    step.count.into(),
-                )
-                .map(|()| first),
+            Some(&first) if whole => {
+                retype(untyped, object, bits, first, step.count).map(|()| first)
+            }
             _ => Err(sel4::Error::NotEnoughMemory),
         };
         made.map_err(|e| {
             println!("devices: retype {step:?}: {e:?}");
-            taken.iter().for_each(|&slot| self.slots.free(slot));
+            taken.iter().rev().for_each(|&slot| self.slots.free(slot));
             KernelError
         })
     }
@@ -179,17 +157,26 @@ impl Kernel for Sel4 {
     }
 
     fn alloc_untyped(&mut self, size_bits: u8) -> Result<u64, KernelError> {
-        let memory = self.memory().ok_or(KernelError)?;
-        let slot = self.slots.alloc().ok_or(KernelError)?;
-        let mut client = MemoryClient::new(EndpointTransport::receiving(memory, slot));
-        match client.alloc(size_bits) {
-            Ok(allocation) => Ok(allocation.untyped.0),
-            Err(e) => {
-                println!("devices: memory refused {size_bits} bits of DMA memory: {e:?}");
-                self.slots.free(slot);
-                Err(KernelError)
+        if self.memory.is_none() {
+            let slot = self.slots.alloc().ok_or(KernelError)?;
+            let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, slot));
+            match naming.lookup(Name::new("memory").expect("a valid name")) {
+                Ok(binding) => self.memory = Some(binding.endpoint.0),
+                Err(e) => {
+                    println!("devices: no memory service for DMA: {e:?}");
+                    self.slots.free(slot);
+                    return Err(KernelError);
+                }
             }
         }
+        let memory = self.memory.ok_or(KernelError)?;
+        let slot = self.slots.alloc().ok_or(KernelError)?;
+        let mut client = MemoryClient::new(EndpointTransport::receiving(memory, slot));
+        client.alloc(size_bits).map(|a| a.untyped.0).map_err(|e| {
+            println!("devices: memory refused {size_bits} bits of DMA memory: {e:?}");
+            self.slots.free(slot);
+            KernelError
+        })
     }
 
     fn retype_frame(&mut self, untyped: u64, size_bits: u8) -> Result<(u64, u64), KernelError> {
@@ -199,8 +186,7 @@ impl Kernel for Sel4 {
             _ => return Err(KernelError),
         };
         let frame = self.slots.alloc().ok_or(KernelError)?;
-        let made = Cap::<Untyped>::from_raw(untyped)
-            .untyped_retype(object.word(), 0, OWN, 0, 0, frame, 1)
+        let made = retype(untyped, object, 0, frame, 1)
             .and_then(|()| Cap::<X86Page>::from_raw(frame).x86_page_get_address());
         made.map(|paddr| (frame, paddr)).map_err(|e| {
             println!("devices: DMA frame of {size_bits} bits: {e:?}");
@@ -212,6 +198,26 @@ impl Kernel for Sel4 {
     fn log(&mut self, line: fmt::Arguments<'_>) {
         println!("{line}");
     }
+}
+
+/// Retypes the untyped in slot `untyped` into `count` objects of `object` (`bits` for the
+/// sizeable ones) in slots `first..` of the component's own CNode.
+fn retype(
+    untyped: u64,
+    object: ObjectType,
+    bits: u8,
+    first: u64,
+    count: u32,
+) -> Result<(), sel4::Error> {
+    Cap::<Untyped>::from_raw(untyped).untyped_retype(
+        object.word(),
+        bits.into(),
+        OWN,
+        0,
+        0,
+        first,
+        count.into(),
+    )
 }
 
 fn main(arg: usize) {
@@ -235,13 +241,10 @@ fn main(arg: usize) {
     // allocator starts above them and the receive slot is one of its own.
     let mut slot_alloc = Slots::new();
     let first_free = slots::GRANTS + info.grants;
-    let receive = loop {
-        match slot_alloc.alloc() {
-            Some(s) if s >= first_free => break s,
-            Some(_) => {}
-            None => panic!("devices: no free slot above its {} grants", info.grants),
-        }
-    };
+    let receive = (0..)
+        .map_while(|_| slot_alloc.alloc())
+        .find(|&s| s >= first_free)
+        .expect("devices has a free slot above its grants");
     let kernel = Sel4 {
         cfg: PortConfigSpace::new(Ports),
         slots: slot_alloc,

@@ -634,7 +634,7 @@ fn malformed_requests_are_refused_without_effect() {
     let claim_request = api::Request::Claim { device: n("nic0") }.encode().unwrap();
     let truncated = |m: &Message| Message::with_words(m.label, &m.words()[..m.len() - 1]).unwrap();
     let extended = |m: &Message| {
-        let mut m = m.clone();
+        let mut m = *m;
         m.push(7).unwrap();
         m
     };
