@@ -35,6 +35,8 @@ struct Fake {
     dma: Vec<(u64, u64, u8)>,
     refuse_irq: bool,
     refuse_memory: bool,
+    /// Frame retypes at this physical address fail.
+    refuse_frames_at: Option<u64>,
     log: Vec<String>,
 }
 
@@ -50,6 +52,7 @@ impl Fake {
             dma: Vec::new(),
             refuse_irq: false,
             refuse_memory: false,
+            refuse_frames_at: None,
             log: Vec::new(),
         }
     }
@@ -84,6 +87,9 @@ impl Kernel for Fake {
         &mut self.cfg
     }
     fn retype(&mut self, step: &RetypeStep) -> Result<u64, KernelError> {
+        if step.object == Object::Frame && self.refuse_frames_at == Some(step.paddr) {
+            return Err(KernelError);
+        }
         let first = self.take(step.count);
         self.retyped.push((first, *step));
         Ok(first)
@@ -143,12 +149,11 @@ fn description() -> System {
 }
 
 fn server() -> DevicesServer<Fake> {
-    DevicesServer::start(
-        &description(),
-        &UNTYPEDS,
-        InterruptController::IoApic,
-        Fake::new(qemu_pc()),
-    )
+    start(Fake::new(qemu_pc()))
+}
+
+fn start(fake: Fake) -> DevicesServer<Fake> {
+    DevicesServer::start(&description(), &UNTYPEDS, InterruptController::IoApic, fake)
 }
 
 fn badge(name: &str) -> u64 {
@@ -227,6 +232,33 @@ fn start_logs_quiets_unassigned_functions_and_carves_only_what_fits() {
     assert_eq!(k.deleted, padding);
     assert!(k.deleted.iter().all(|slot| !frames.contains_key(slot)));
     assert!(k.irqs.is_empty(), "handlers are made on request only");
+}
+
+#[test]
+fn a_bar_the_kernel_refuses_to_carve_costs_only_itself() {
+    let mut fake = Fake::new(qemu_pc());
+    fake.refuse_frames_at = Some(0xFEBA_0000);
+    let mut s = start(fake);
+    assert!(s
+        .kernel()
+        .log
+        .iter()
+        .any(|l| l.starts_with("devices: nic0: BAR 1: retype") && l.ends_with("failed")));
+    assert!(!s.kernel().log.iter().any(|l| l.contains("BAR 1: 0 frames")));
+    claim(&mut s, "net", "nic0");
+    let mut client = devices(&mut s, badge("net"));
+    assert_eq!(client.bar(n("nic0"), 1, 0), Err(api::Error::OutOfRange));
+    assert_eq!(client.bar(n("nic0"), 0, 31).unwrap().paddr, 0xFEB9_F000);
+    assert_eq!(client.bar(n("nic0"), 3, 0).unwrap().paddr, 0xFEBC_0000);
+    drop(client);
+    claim(&mut s, "timer", "hpet");
+    assert_eq!(
+        devices(&mut s, badge("timer"))
+            .bar(n("hpet"), 0, 0)
+            .unwrap()
+            .paddr,
+        0xFED0_0000
+    );
 }
 
 #[test]
