@@ -6,7 +6,8 @@
 //! have ([`Assignments::grant_for`]: BAR regions, I/O ports, an interrupt), prepares the
 //! function for its driver ([`enable`], [`program_msi`] with [`plan_msi`] giving seL4's
 //! `IRQControl_GetMSI` arguments), and plans the untyped retypes that yield frames for exactly
-//! a BAR ([`Carver`]).
+//! a BAR ([`Carver`]). [`DevicesServer`] holds the service's state and serves the four
+//! interfaces on its endpoint ([`server::dispatch`]) over the seL4 operations of a [`Kernel`].
 //!
 //! # Invariants
 //! - A grant goes only to the component the description names as the device's driver; for
@@ -17,8 +18,9 @@
 //! - Probing restores every BAR and the command register; BARs are sized with decoding off.
 //! - A carving plan's frames cover exactly the requested range; watermarks only move up.
 //!
-//! Everything here is `no_std` + `alloc` and free of seL4 types; the seL4 binary wires
-//! capabilities to it.
+//! Everything here is `no_std` + `alloc` and free of seL4 types: capabilities are slot
+//! numbers the [`Kernel`] hands out. The seL4 binary implements [`Kernel`] with real
+//! invocations and runs the receive loop.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -30,6 +32,7 @@ mod carve;
 mod config;
 mod enumerate;
 mod program;
+pub mod server;
 
 pub use assign::{
     AssignError, Assignments, Grant, GrantError, Hardware, InterruptController, IrqGrant,
@@ -50,3 +53,4 @@ pub use program::{
     disable, driver_command_bits, enable, plan_msi, program_msi, GetIoApicArgs, GetMsiArgs,
     MsiError, MsiMessage, MsiSetup, FIRST_USER_VECTOR, MAX_USER_IRQ, MSI_ADDRESS_BASE,
 };
+pub use server::{DevicesServer, IrqIssue, Kernel, KernelError};
