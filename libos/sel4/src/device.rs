@@ -156,7 +156,8 @@ impl Devices {
     }
 
     /// Maps the first `size` bytes (whole pages) of memory BAR `bar` of the claimed
-    /// `device` uncached; ends the component if it cannot.
+    /// `device` uncached: the registers and the physical address of their first page.
+    /// Ends the component if it cannot.
     pub fn map_bar<F: FnMut(u8) -> Option<CPtr>>(
         &mut self,
         pool: &mut Pool<F>,
@@ -164,9 +165,9 @@ impl Devices {
         device: Name,
         bar: u8,
         size: u64,
-    ) -> Registers {
+    ) -> (Registers, u64) {
         let action = format!("map {device}'s BAR{bar}");
-        let mut frames = Vec::new();
+        let (mut frames, mut paddr) = (Vec::new(), 0);
         for page in 0..size.div_ceil(PAGE_SIZE) {
             let slot = pool
                 .slot()
@@ -174,6 +175,9 @@ impl Devices {
             self.client.transport().receive_in(slot);
             let client = &mut self.client;
             let frame = setup(self.component, &action, || client.bar(device, bar, page));
+            if page == 0 {
+                paddr = frame.paddr;
+            }
             frames.push(frame.frame.0);
         }
         let base = vspace
@@ -184,9 +188,11 @@ impl Devices {
                 sel4::consts::X86_UNCACHEABLE,
             )
             .unwrap_or_else(|e| rt::fail(self.component, &action, format_args!("{e:?}")));
+        let size = (frames.len() as u64 * PAGE_SIZE) as usize;
         // SAFETY: `base` maps the BAR's first `size` bytes (whole pages) uncached, never
         // unmapped; the caller's driver addresses registers inside its own device's BAR.
-        unsafe { Registers::new(base as usize, (frames.len() as u64 * PAGE_SIZE) as usize) }
+        let registers = unsafe { Registers::new(base as usize, size) };
+        (registers, paddr)
     }
 
     /// The interrupt handler of the claimed `device`; ends the component if it cannot.

@@ -152,7 +152,7 @@ impl ClaimedNic {
         });
         let (bar, size) = register_bar(shadow.as_ref().map(|s| s.layout()).as_ref())
             .unwrap_or_else(|e| rt::fail(devices.component(), format_args!("use {device}"), e));
-        let registers = devices.map_bar(pool, vspace, device, bar, size);
+        let (registers, _) = devices.map_bar(pool, vspace, device, bar, size);
         let handler = devices.irq(pool, device);
         ClaimedNic {
             kind,
