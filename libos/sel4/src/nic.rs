@@ -18,7 +18,7 @@
 
 use alloc::boxed::Box;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use e1000e::E1000e;
 use proto::devices::DeviceInfo;
@@ -222,8 +222,13 @@ impl ClaimedNic {
             }
             Some(shadow) => {
                 let bar_paddr = shadow.bar_address(self.bar).expect("a memory BAR");
+                assert!(
+                    !VIRTIO_STARTED.swap(true, Relaxed),
+                    "one virtio-net NIC per component"
+                );
                 // SAFETY: the BAR's registers are mapped for good at `registers`; the DMA
-                // memory as above; one NIC per component, so nothing else uses either.
+                // memory as above; the assertion keeps this the only virtio-net NIC, so
+                // nothing else uses either.
                 unsafe {
                     VirtioPlatform::install(
                         (bar_paddr, self.registers.base(), self.registers.size()),
@@ -253,6 +258,8 @@ impl<F: FnMut(u8) -> u32> virtio_net::ConfigSpace for ConfigReader<F> {
     }
 }
 
+/// Set by the first virtio-net [`ClaimedNic::start`]: the platform's statics serve one NIC.
+static VIRTIO_STARTED: AtomicBool = AtomicBool::new(false);
 static MMIO_PADDR: AtomicU64 = AtomicU64::new(0);
 static MMIO_VADDR: AtomicUsize = AtomicUsize::new(0);
 static MMIO_SIZE: AtomicUsize = AtomicUsize::new(0);
