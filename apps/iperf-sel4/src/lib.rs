@@ -1,9 +1,13 @@
-//! The iperf unikernel's host-testable parts: its start arguments.
+//! The iperf unikernel's host-testable parts: its start arguments, the network, server
+//! and driver configuration they imply, and its console lines.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+use core::fmt;
 use core::net::Ipv4Addr;
+
+use libos::{Ipv4Config, NetConfig};
 
 /// Which NIC driver the component runs (`nic` arg).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,9 +116,177 @@ pub fn parse<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args, ArgError
     })
 }
 
+/// The e1000e driver's configuration: the defaults, with `itr` as the interrupt
+/// moderation when given.
+pub fn e1000e_config(args: &Args) -> e1000e::Config {
+    let default = e1000e::Config::default();
+    e1000e::Config {
+        interrupt_throttle: args.itr.map_or(default.interrupt_throttle, u32::from),
+        ..default
+    }
+}
+
+/// Whether to claim the HPET for deadlines (`auto` or `hpet`).
+pub fn wants_hpet(timer: TimerChoice) -> bool {
+    matches!(timer, TimerChoice::Hpet | TimerChoice::Auto)
+}
+
+/// Whether the PIT's tick times the deadlines: asked for (`pit`), or `auto` without a
+/// usable HPET.
+pub fn wants_pit(timer: TimerChoice, have_hpet: bool) -> bool {
+    match timer {
+        TimerChoice::Pit => true,
+        TimerChoice::Hpet | TimerChoice::Poll => false,
+        TimerChoice::Auto => !have_hpet,
+    }
+}
+
+/// The network configuration: the static address from `args`, 256 KiB receive and
+/// 64 KiB transmit buffers per TCP socket, and as many TCP sockets as fit in half of
+/// `heap` bytes (the heap is half the budget), so that a client past the limit is reset,
+/// never the cause of an allocation failure.
+pub fn net_config(args: &Args, heap: usize) -> NetConfig {
+    let mut config = NetConfig {
+        ipv4: Some(Ipv4Config {
+            address: args.address,
+            prefix_len: args.prefix_len,
+            gateway: args.gateway,
+        }),
+        tcp_rx_buffer: 256 * 1024,
+        tcp_tx_buffer: 64 * 1024,
+        ..NetConfig::default()
+    };
+    config.max_tcp_sockets = config.tcp_sockets_within(heap / 2);
+    config
+}
+
+/// The iperf3 server's configuration: `port`, at most 8 parallel streams, one line per
+/// test.
+pub fn server_config(args: &Args) -> iperf::ServerConfig {
+    iperf::ServerConfig {
+        port: args.port,
+        max_parallel: 8,
+        verbose: true,
+        ..iperf::ServerConfig::default()
+    }
+}
+
+/// `iperf: heap N KiB, up to M TCP sockets` (tests read the limit after `up to `).
+pub struct HeapLine {
+    /// Heap size in bytes.
+    pub heap: usize,
+    /// The TCP socket limit.
+    pub sockets: usize,
+}
+
+impl fmt::Display for HeapLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "iperf: heap {} KiB, up to {} TCP sockets",
+            self.heap / 1024,
+            self.sockets
+        )
+    }
+}
+
+/// `STAT up_us=.. idle_us=..`: the benchmark's CPU utilisation is 1 - Δidle/Δup between
+/// two lines (the same line the Linux baseline prints).
+pub struct StatLine {
+    /// Time since boot, ns.
+    pub up_ns: u64,
+    /// Time spent idle, ns.
+    pub idle_ns: u64,
+}
+
+impl fmt::Display for StatLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "STAT up_us={} idle_us={}",
+            self.up_ns / 1_000,
+            self.idle_ns / 1_000
+        )
+    }
+}
+
+/// What times the deadlines, as the start-up line names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerName {
+    /// The HPET's timer `timer` counting at `hz`.
+    Hpet {
+        /// Which of the HPET's timers.
+        timer: u8,
+        /// Its counter's frequency.
+        hz: u64,
+    },
+    /// The PIT's tick.
+    Pit,
+    /// No timer.
+    Poll,
+}
+
+impl fmt::Display for TimerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimerName::Hpet { timer, hz } => {
+                write!(f, "HPET deadlines (timer {timer}, {} MHz)", hz / 1_000_000)
+            }
+            TimerName::Pit => f.write_str("PIT tick deadlines"),
+            TimerName::Poll => f.write_str("poll+yield deadlines"),
+        }
+    }
+}
+
+/// The start-up line: `iperf: nic0 DRIVER MAC at BUS:DEV.FN IRQ MODE, BARn at VADDR, DMA
+/// at PADDR, TSC N MHz, TIMER, irq thread priority P` (the benchmarks read the TSC and
+/// timer parts).
+pub struct NicLine<'a, I: fmt::Debug> {
+    /// The driver's name.
+    pub driver: &'a str,
+    /// The MAC address.
+    pub mac: [u8; 6],
+    /// PCI bus, device and function.
+    pub pci: (u8, u8, u8),
+    /// How its interrupt arrives.
+    pub irq: I,
+    /// The mapped BAR's index.
+    pub bar: u8,
+    /// Where it is mapped.
+    pub bar_base: usize,
+    /// Physical address of the DMA memory.
+    pub dma: u64,
+    /// The TSC frequency, Hz.
+    pub tsc_hz: u64,
+    /// What times the deadlines.
+    pub timer: TimerName,
+    /// The interrupt thread's priority.
+    pub irq_priority: u8,
+}
+
+impl<I: fmt::Debug> fmt::Display for NicLine<'_, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.mac;
+        write!(
+            f,
+            "iperf: nic0 {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} at {:02x}:{:02x}.{} IRQ {:?}, BAR{} at {:#x}, DMA at {:#x}, TSC {} MHz, {}, irq thread priority {}",
+            self.driver, m[0], m[1], m[2], m[3], m[4], m[5],
+            self.pci.0, self.pci.1, self.pci.2, self.irq,
+            self.bar, self.bar_base, self.dma,
+            self.tsc_hz / 1_000_000,
+            self.timer,
+            self.irq_priority,
+        )
+    }
+}
+
+#[cfg(test)]
+extern crate std;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::ToString;
 
     fn from<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> + 'a {
         move |key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
@@ -161,6 +333,105 @@ mod tests {
         assert_eq!(
             parse(from(&[("address", "1.2.3.4/8"), ("port", "x")])),
             Err(ArgError::Bad("port"))
+        );
+    }
+
+    fn args() -> Args {
+        parse(from(&[
+            ("address", "10.0.2.15/24"),
+            ("gateway", "10.0.2.2"),
+            ("port", "5202"),
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_socket_limit_follows_half_the_heap() {
+        let config = net_config(&args(), 64 << 20);
+        let ipv4 = config.ipv4.unwrap();
+        assert_eq!(ipv4.address, Ipv4Addr::new(10, 0, 2, 15));
+        assert_eq!(ipv4.prefix_len, 24);
+        assert_eq!(ipv4.gateway, Some(Ipv4Addr::new(10, 0, 2, 2)));
+        assert_eq!(
+            (config.tcp_rx_buffer, config.tcp_tx_buffer),
+            (256 << 10, 64 << 10)
+        );
+        // 32 MiB for sockets of 320 KiB buffers plus 4 KiB each: 101.
+        assert_eq!(config.max_tcp_sockets, (32 << 20) / ((320 << 10) + 4096));
+        assert_eq!(config.max_tcp_sockets, config.tcp_sockets_within(32 << 20));
+        // Twice the heap, about twice the sockets; a tiny heap still allows one.
+        assert!(net_config(&args(), 128 << 20).max_tcp_sockets >= 2 * config.max_tcp_sockets);
+        assert_eq!(net_config(&args(), 4096).max_tcp_sockets, 1);
+    }
+
+    #[test]
+    fn the_server_and_driver_configurations_follow_the_args() {
+        let server = server_config(&args());
+        assert_eq!(
+            (server.port, server.max_parallel, server.verbose),
+            (5202, 8, true)
+        );
+        let default = e1000e::Config::default();
+        assert_eq!(e1000e_config(&args()), default);
+        let moderated = Args {
+            itr: Some(0),
+            ..args()
+        };
+        assert_eq!(e1000e_config(&moderated).interrupt_throttle, 0);
+        assert_eq!(
+            e1000e_config(&moderated).rx_descriptors,
+            default.rx_descriptors
+        );
+    }
+
+    #[test]
+    fn the_timer_choice_picks_the_devices() {
+        assert!(wants_hpet(TimerChoice::Auto) && wants_hpet(TimerChoice::Hpet));
+        assert!(!wants_hpet(TimerChoice::Pit) && !wants_hpet(TimerChoice::Poll));
+        assert!(wants_pit(TimerChoice::Auto, false));
+        assert!(!wants_pit(TimerChoice::Auto, true));
+        assert!(wants_pit(TimerChoice::Pit, true));
+        assert!(!wants_pit(TimerChoice::Hpet, false));
+        assert!(!wants_pit(TimerChoice::Poll, false));
+    }
+
+    #[test]
+    fn console_lines_keep_the_format_the_tests_and_benchmarks_read() {
+        let heap = HeapLine {
+            heap: 64 << 20,
+            sockets: 101,
+        };
+        assert_eq!(
+            heap.to_string(),
+            "iperf: heap 65536 KiB, up to 101 TCP sockets"
+        );
+        let stat = StatLine {
+            up_ns: 12_345_678,
+            idle_ns: 999,
+        };
+        assert_eq!(stat.to_string(), "STAT up_us=12345 idle_us=0");
+        let hpet = TimerName::Hpet {
+            timer: 2,
+            hz: 100_000_000,
+        };
+        assert_eq!(hpet.to_string(), "HPET deadlines (timer 2, 100 MHz)");
+        assert_eq!(TimerName::Pit.to_string(), "PIT tick deadlines");
+        assert_eq!(TimerName::Poll.to_string(), "poll+yield deadlines");
+        let line = NicLine {
+            driver: "e1000e",
+            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            pci: (0, 3, 0),
+            irq: "Msi",
+            bar: 0,
+            bar_base: 0x1000_0000,
+            dma: 0x20_0000,
+            tsc_hz: 2_394_000_000,
+            timer: TimerName::Pit,
+            irq_priority: 254,
+        };
+        assert_eq!(
+            line.to_string(),
+            "iperf: nic0 e1000e 52:54:00:12:34:56 at 00:03.0 IRQ \"Msi\", BAR0 at 0x10000000, DMA at 0x200000, TSC 2394 MHz, PIT tick deadlines, irq thread priority 254"
         );
     }
 }

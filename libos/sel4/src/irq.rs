@@ -110,3 +110,37 @@ extern "C" fn entry(shared: usize, ipc_buffer: u64) -> ! {
         sel4::syscall::signal(shared.wake);
     }
 }
+
+/// The paper's arrangement for the calling thread (the library OS thread): mints a copy of
+/// its notification (`slots::NOTIFICATION`, the one [`crate::Sel4Pal`] waits on) with
+/// badge 1 for the interrupt thread to signal, starts the interrupt thread for `sources`
+/// at `priority` (the component's MCP; see [`start`]) and steps the caller one below it.
+/// A caller that cannot step down keeps running (`component: cannot step below the
+/// interrupt thread` on the console). Returns the interrupt thread's priority.
+pub fn start_above_caller<F: FnMut(u8) -> Option<CPtr>>(
+    pool: &mut Pool<F>,
+    vspace: &mut VSpace,
+    sources: Vec<Source>,
+    priority: u8,
+    component: &str,
+) -> Result<u8, StartError> {
+    let wake = pool.slot()?;
+    OWN.cnode_mint(
+        wake,
+        64,
+        OWN,
+        slots::NOTIFICATION,
+        64,
+        CapRights::all(),
+        CapData::new_badge(1),
+    )
+    .map_err(StartError::kernel("mint the wake-up notification"))?;
+    let got = start(pool, vspace, sources, Cap::from_raw(wake), priority)?;
+    if got > 0 {
+        let own = Cap::<sel4::cap_type::Tcb>::from_raw(slots::TCB);
+        if let Err(e) = own.tcb_set_priority(got - 1) {
+            rt::println!("{component}: cannot step below the interrupt thread: {e:?}");
+        }
+    }
+    Ok(got)
+}

@@ -12,6 +12,11 @@
 //! - **Console**: `rt::print!` (the kernel's debug console).
 //! - **Threads**: [`thread`] starts a second thread in the component's own address
 //!   space (the interrupt thread; also used by the microbenchmarks' helpers).
+//! - **Devices**: [`device`] claims a device from `devices` and maps its registers
+//!   uncached ([`device::Registers`], the drivers' MMIO), [`dma`] hands out physically
+//!   contiguous DMA memory ([`dma::DmaArena`]), and [`nic`] puts them together so a
+//!   component drives an e1000e or virtio-net NIC in a few lines (the interrupt thread's
+//!   acknowledgement hook included).
 //! - **Idle accounting**: the executor counts the time spent in `wait_until`; the PAL
 //!   keeps its own total and wake-up counts too ([`Sel4Pal::stats`]).
 //!
@@ -26,10 +31,15 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod budget;
 pub mod clock;
+pub mod device;
+pub mod dma;
 pub mod irq;
 pub mod kernel_log;
+pub mod nic;
 pub mod thread;
+pub mod timer;
 
 use core::cell::{Cell, RefCell};
 
