@@ -17,6 +17,8 @@
 //!   contiguous DMA memory ([`dma::DmaArena`]), and [`nic`] puts them together so a
 //!   component drives an e1000e or virtio-net NIC in a few lines (the interrupt thread's
 //!   acknowledgement hook included).
+//! - **Shared regions**: [`shared`] maps a region the description shares between this
+//!   component and others, from the frames `memory` hands its members.
 //! - **Idle accounting**: the executor counts the time spent in `wait_until`; the PAL
 //!   keeps its own total and wake-up counts too ([`Sel4Pal::stats`]).
 //!
@@ -38,6 +40,7 @@ pub mod dma;
 pub mod irq;
 pub mod kernel_log;
 pub mod nic;
+pub mod shared;
 pub mod thread;
 pub mod timer;
 
