@@ -207,3 +207,24 @@ fn badges_never_zero() {
         );
     }
 }
+
+#[test]
+fn net_attach() {
+    let mut mock = NetMock::default();
+    let mut c = proto::net::NetClient::new(Loopback(|m: &Message| {
+        proto::net::dispatch(&mut mock, BADGE, m)
+    }));
+    assert_eq!(c.attach(name("iperf-net"), 9, CapSlot(70)), Ok(CapSlot(75)));
+    assert_eq!(
+        c.attach(name("iperf-net"), 8, CapSlot(70)),
+        Err(proto::net::Error::NotFound)
+    );
+    let mut full = NetMock { full: true };
+    let mut c = proto::net::NetClient::new(Loopback(|m: &Message| {
+        proto::net::dispatch(&mut full, BADGE, m)
+    }));
+    assert_eq!(
+        c.attach(name("iperf-net"), 9, CapSlot(70)),
+        Err(proto::net::Error::Full)
+    );
+}

@@ -456,3 +456,27 @@ pub fn console_request(rng: &mut Rng) -> console::Request {
         },
     }
 }
+
+/// Attaches when the nonce is the region name's length; `full` refuses everyone.
+#[derive(Default)]
+pub struct NetMock {
+    pub full: bool,
+}
+
+impl proto::net::Server for NetMock {
+    fn attach(
+        &mut self,
+        badge: u64,
+        region: Name,
+        nonce: u64,
+        wake: CapSlot,
+    ) -> Result<CapSlot, proto::net::Error> {
+        if self.full {
+            return Err(proto::net::Error::Full);
+        }
+        if nonce != region.len() as u64 {
+            return Err(proto::net::Error::NotFound);
+        }
+        Ok(CapSlot(wake.0 + badge))
+    }
+}
