@@ -61,6 +61,23 @@ fn proc_ops() {
         }
     );
     assert_eq!(c.caps(ComponentId(7), 1).unwrap().grant, None);
+    let rows: Vec<_> = (0..).map_while(|i| c.usage(i).ok()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[2],
+        proc::ComponentUsage {
+            id: ComponentId(2),
+            name: name("shell"),
+            state: proc::State::Exited,
+            measured: true,
+            used: 2 << 20,
+            budget: 4 << 20,
+            heap: 2 << 20,
+            stack: 256 << 10,
+        }
+    );
+    assert!(!rows[1].measured);
+    assert_eq!(c.usage(3), Err(proc::Error::NoEntry));
 }
 
 #[test]
