@@ -96,7 +96,7 @@ pub use entry::{Descriptor, Entry, MAX_ENTRY_WORDS};
 pub use pool::{Buffer, Pool, ReceiveError, SendError, SendProblem};
 pub use region::{Region, Span, SpanError};
 pub use ring::{
-    ring, ring_bytes, ring_words, Consumer, Corrupt, LayoutError, Producer, PushError,
+    ring, ring_bytes, ring_words, Consumer, Corrupt, Handles, LayoutError, Producer, PushError,
     CONSUMER_WAITING_WORD, HEADER_WORDS, HEAD_WORD, MAX_CAPACITY, PRODUCER_WAITING_WORD, TAIL_WORD,
 };
 
@@ -122,7 +122,7 @@ pub unsafe fn shared_memory(
     base: NonNull<u8>,
     bytes: usize,
 ) -> Result<&'static [AtomicU32], LayoutError> {
-    if base.as_ptr() as usize % core::mem::align_of::<AtomicU32>() != 0 {
+    if !(base.as_ptr() as usize).is_multiple_of(core::mem::align_of::<AtomicU32>()) {
         return Err(LayoutError::Misaligned);
     }
     // SAFETY: the pointer is non-null and aligned (checked above); the caller vouches that

@@ -65,7 +65,7 @@ impl Region {
     /// [`SpanError::Misaligned`] or [`SpanError::OutOfRegion`] otherwise. A zero-length span
     /// at the region's end is inside it.
     pub fn check(&self, offset: u32, length: u32) -> Result<Span, SpanError> {
-        if offset % self.align != 0 {
+        if !offset.is_multiple_of(self.align) {
             return Err(SpanError::Misaligned);
         }
         match offset.checked_add(length) {

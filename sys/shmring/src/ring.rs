@@ -351,10 +351,13 @@ impl<E: Entry, M: Deref<Target = [AtomicU32]>> Consumer<E, M> {
     }
 }
 
+/// Both handles of one ring, as [`ring`] returns them.
+pub type Handles<E, M> = (Producer<E, M>, Consumer<E, M>);
+
 /// Both handles of one ring over `memory` (for example an `Arc<[AtomicU32]>` or a borrowed
 /// slice), for a ring whose two sides live in one address space: tests, the hosted library
 /// OS. Fails as [`Producer::new`] does.
-pub fn ring<E, M>(memory: M, capacity: u32) -> Result<(Producer<E, M>, Consumer<E, M>), LayoutError>
+pub fn ring<E, M>(memory: M, capacity: u32) -> Result<Handles<E, M>, LayoutError>
 where
     E: Entry,
     M: Deref<Target = [AtomicU32]> + Clone,

@@ -4,9 +4,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use shmring::{
-    ring, ring_bytes, ring_words, zeroed_words, Consumer, Descriptor, Entry, LayoutError,
-    Producer, PushError, CONSUMER_WAITING_WORD, HEADER_WORDS, HEAD_WORD, PRODUCER_WAITING_WORD,
-    TAIL_WORD,
+    ring, ring_bytes, ring_words, zeroed_words, Consumer, Descriptor, Entry, LayoutError, Producer,
+    PushError, CONSUMER_WAITING_WORD, HEADER_WORDS, HEAD_WORD, PRODUCER_WAITING_WORD, TAIL_WORD,
 };
 
 fn memory<E: Entry>(capacity: u32) -> Vec<AtomicU32> {
@@ -142,7 +141,10 @@ fn prepare_wait_refuses_and_withdraws_when_entries_are_there() {
     let (mut producer, mut consumer) = ring::<u32, _>(&memory[..], 4).unwrap();
     producer.push(1).unwrap();
     assert!(!producer.publish());
-    assert!(!consumer.prepare_wait(), "entries are waiting: do not block");
+    assert!(
+        !consumer.prepare_wait(),
+        "entries are waiting: do not block"
+    );
     assert_eq!(memory[CONSUMER_WAITING_WORD].load(Ordering::Relaxed), 0);
     producer.push(2).unwrap();
     assert!(!producer.publish(), "the announcement was withdrawn");
