@@ -66,13 +66,29 @@ pub struct SendError {
 pub enum SendProblem {
     /// The length given is larger than a buffer.
     TooLong,
+    /// The buffer is not held from this pool (it came from another one).
+    NotHeld,
     /// The outbound ring is full or its consumer's index is impossible.
     Ring(PushError),
+}
+
+/// Where a buffer of a [`Pool`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In the pool, available to `alloc`.
+    Home,
+    /// Held by this side as a [`Buffer`].
+    Held,
+    /// Lent to the peer.
+    Lent,
 }
 
 /// The owner's side of a pair of buffer rings over a data region of `buffers` equal buffers:
 /// buffers leave on the outbound ring and come back on the inbound one. `N` bounds how many
 /// buffers the pool can track (its bookkeeping is `5 * N` bytes, no allocation).
+///
+/// Every buffer is in exactly one place: at home, held by this side (a [`Buffer`]) or lent
+/// to the peer. Only a lent buffer is accepted back, once.
 pub struct Pool<const N: usize, M = &'static [AtomicU32]> {
     region: Region,
     buffers: u32,
@@ -81,8 +97,10 @@ pub struct Pool<const N: usize, M = &'static [AtomicU32]> {
     /// Indices of the buffers at home (neither lent nor held by the caller): `home[..homes]`.
     home: [u32; N],
     homes: usize,
-    /// Whether each buffer is lent to the peer.
-    lent: [bool; N],
+    /// Where each buffer is.
+    place: [Place; N],
+    /// How many buffers are lent to the peer.
+    lent: usize,
     refused: u64,
 }
 
@@ -118,7 +136,8 @@ impl<const N: usize, M: Deref<Target = [AtomicU32]>> Pool<N, M> {
             inbound,
             home,
             homes: buffers as usize,
-            lent: [false; N],
+            place: [Place::Home; N],
+            lent: 0,
             refused: 0,
         })
     }
@@ -140,7 +159,7 @@ impl<const N: usize, M: Deref<Target = [AtomicU32]>> Pool<N, M> {
 
     /// How many buffers are lent to the peer.
     pub fn lent(&self) -> usize {
-        self.lent.iter().filter(|&&lent| lent).count()
+        self.lent
     }
 
     /// How many inbound entries were refused as not being a buffer the peer held.
@@ -153,6 +172,7 @@ impl<const N: usize, M: Deref<Target = [AtomicU32]>> Pool<N, M> {
     pub fn alloc(&mut self) -> Option<Buffer> {
         let index = *self.home[..self.homes].last()?;
         self.homes -= 1;
+        self.place[index as usize] = Place::Held;
         Some(Buffer {
             index,
             offset: index * self.buffer_size(),
@@ -160,22 +180,36 @@ impl<const N: usize, M: Deref<Target = [AtomicU32]>> Pool<N, M> {
         })
     }
 
-    /// Puts a held buffer back home without lending it.
+    /// Puts a held buffer back home without lending it. A buffer this pool does not count as
+    /// held (one from another pool) is ignored.
     pub fn free(&mut self, buffer: Buffer) {
-        // Only a buffer of this pool can be held, and a held one is not at home, so there is
-        // room; the check guards against a buffer from another pool.
-        if buffer.index < self.buffers && self.homes < N {
+        if self.is_held(&buffer) {
+            self.place[buffer.index as usize] = Place::Home;
+            // A held buffer is not at home, so there is room.
             self.home[self.homes] = buffer.index;
             self.homes += 1;
         }
     }
 
+    fn is_held(&self, buffer: &Buffer) -> bool {
+        buffer.index < self.buffers
+            && self.place[buffer.index as usize] == Place::Held
+            && buffer.offset == buffer.index * self.buffer_size()
+    }
+
     /// Lends a held buffer to the peer with `length` bytes of data; the peer sees it after
     /// the next [`publish`](Self::publish).
     ///
-    /// Fails, handing the buffer back, if `length` exceeds the buffer size or the outbound
-    /// ring refuses the entry.
+    /// Fails, handing the buffer back, if `length` exceeds the buffer size, the buffer is
+    /// not one this pool counts as held (one from another pool), or the outbound ring
+    /// refuses the entry.
     pub fn send(&mut self, buffer: Buffer, length: u32) -> Result<(), SendError> {
+        if !self.is_held(&buffer) {
+            return Err(SendError {
+                buffer,
+                problem: SendProblem::NotHeld,
+            });
+        }
         if length > self.buffer_size() {
             return Err(SendError {
                 buffer,
@@ -188,7 +222,8 @@ impl<const N: usize, M: Deref<Target = [AtomicU32]>> Pool<N, M> {
         };
         match self.outbound.push(entry) {
             Ok(()) => {
-                self.lent[buffer.index as usize] = true;
+                self.place[buffer.index as usize] = Place::Lent;
+                self.lent += 1;
                 Ok(())
             }
             Err(error) => Err(SendError {
@@ -217,7 +252,8 @@ impl<const N: usize, M: Deref<Target = [AtomicU32]>> Pool<N, M> {
         };
         match self.check(entry) {
             Ok(index) => {
-                self.lent[index as usize] = false;
+                self.place[index as usize] = Place::Held;
+                self.lent -= 1;
                 Ok(Some(Buffer {
                     index,
                     offset: entry.offset,
@@ -239,7 +275,7 @@ impl<const N: usize, M: Deref<Target = [AtomicU32]>> Pool<N, M> {
             return Err(SpanError::TooLong);
         }
         let index = entry.offset / self.buffer_size();
-        if !self.lent[index as usize] {
+        if self.place[index as usize] != Place::Lent {
             return Err(SpanError::NotOwned);
         }
         Ok(index)

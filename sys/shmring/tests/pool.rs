@@ -143,3 +143,23 @@ fn a_pool_too_small_for_the_region_is_refused() {
         "a partial buffer at the end is unused"
     );
 }
+
+#[test]
+fn a_buffer_of_another_pool_is_neither_sent_nor_freed() {
+    let (ours, theirs) = (Rings::new(4), Rings::new(4));
+    let mut pool = ours.pool::<4>(4, 2);
+    let mut other = theirs.pool::<4>(4, 4);
+    let _first = other.alloc().unwrap();
+    let look_alike = other.alloc().unwrap();
+    let foreign = other.alloc().unwrap();
+    assert_eq!(foreign.offset(), 4096, "an offset past our two buffers");
+    let error = pool.send(foreign, 10).unwrap_err();
+    assert_eq!(error.problem, SendProblem::NotHeld);
+    pool.free(error.buffer);
+    assert_eq!((pool.at_home(), pool.lent()), (2, 0));
+    // Same offset as one of ours, but ours is at home, not held.
+    assert_eq!(look_alike.offset(), 2048);
+    pool.free(look_alike);
+    assert_eq!(pool.at_home(), 2);
+    assert_eq!(pool.alloc().map(|b| b.offset()), Some(0));
+}
