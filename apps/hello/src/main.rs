@@ -26,9 +26,7 @@ const RECEIVE: u64 = slots::FIRST_FREE;
 /// Times a routed lookup is retried while its provider starts.
 const ATTEMPTS: usize = 200;
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     println!(
         "{}: {}",
         info.name(),

@@ -58,9 +58,7 @@ fn timer_name(timer: &Option<(Timer, Cap<IrqHandler>)>) -> TimerName {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let args = iperf_sel4::parse(|k| info.arg(k)).expect("valid iperf arguments");
     let mut free = Slots::new();
 

@@ -149,10 +149,7 @@ fn find_console(slots: &mut Slots) -> u64 {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let _info = unsafe { StartInfo::begin(arg) };
-
+fn main(_info: &'static StartInfo) {
     let mut slots = Slots::new();
     let mut console = ConsoleClient::new(EndpointTransport::new(find_console(&mut slots)));
     let mut system = Clients::new(Naming { slots });

@@ -51,11 +51,7 @@ use sel4::Cap;
 
 pub use clock::TscClock;
 
-/// Reads the time-stamp counter.
-pub fn rdtsc() -> u64 {
-    // SAFETY: rdtsc reads the time-stamp counter and has no other effect.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
+pub use rt::rdtsc;
 
 /// The PIT's ports through seL4's I/O port capability.
 pub struct PitPorts(pub Cap<IoPort>);
