@@ -10,6 +10,7 @@ pub mod build;
 pub mod derive;
 pub mod host;
 pub mod kernel;
+pub mod lints;
 pub mod linux;
 pub mod loc;
 pub mod qemu;

@@ -130,9 +130,12 @@ pub fn run(host_only: bool) -> Result<()> {
     }
 }
 
+/// That every workspace member inherits the workspace lints ([`crate::lints`]), then
 /// `cargo fmt --check`, and clippy with warnings as errors on every crate and target
 /// (the component binaries in an invocation of their own).
 pub fn lint() -> Result<()> {
+    step("every workspace member inherits the workspace lints");
+    crate::lints::check()?;
     crate::kernel::source()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     step("cargo fmt --all --check");

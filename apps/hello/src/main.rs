@@ -86,7 +86,10 @@ fn main(info: &'static StartInfo) {
         Some("yes") => {
             // SAFETY: not safe, on purpose: nothing is mapped at address 16, so the kernel
             // stops this thread and reports a VM fault to its fault endpoint.
-            unsafe { core::ptr::read_volatile(16 as *const u64) };
+            #[allow(unsafe_code, reason = "a deliberate fault, for the supervision tests")]
+            unsafe {
+                core::ptr::read_volatile(16 as *const u64)
+            };
         }
         Some("panic") => panic!("asked to panic"),
         Some("oom") => {

@@ -21,6 +21,10 @@ extern crate alloc;
 
 mod nic;
 mod peer;
+#[allow(
+    unsafe_code,
+    reason = "a helper thread takes its body from a raw argument"
+)]
 mod thread;
 
 use alloc::vec::Vec;

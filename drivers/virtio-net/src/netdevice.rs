@@ -1,5 +1,7 @@
 //! The library OS's [`NetDevice`] over the driver.
 
+#![deny(unsafe_code)]
+
 use libos::{DeviceError, NetDevice};
 
 use crate::{Platform, RxError, TxError, VirtioNet, MTU};

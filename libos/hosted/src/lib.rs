@@ -10,6 +10,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+#[allow(
+    unsafe_code,
+    reason = "the TAP device through libc: open, ioctl, ppoll, read, write"
+)]
 pub mod tap;
 pub mod testing;
 pub mod wire;

@@ -33,10 +33,27 @@ extern crate std;
 
 pub mod budget;
 pub mod clock;
+#[allow(
+    unsafe_code,
+    reason = "maps a device's BARs and accesses its registers"
+)]
 pub mod device;
+#[allow(
+    unsafe_code,
+    reason = "DMA memory: mapped frames the device also writes"
+)]
 pub mod dma;
+#[allow(
+    unsafe_code,
+    reason = "the interrupt thread's start, from a raw argument"
+)]
 pub mod irq;
+#[allow(unsafe_code, reason = "reads the kernel's log frame it mapped")]
 pub mod kernel_log;
+#[allow(
+    unsafe_code,
+    reason = "the NIC's platform statics for the driver's DMA and BARs"
+)]
 pub mod nic;
 pub mod thread;
 pub mod timer;
@@ -70,6 +87,7 @@ pub struct HpetRegisters {
     base: usize,
 }
 
+#[allow(unsafe_code, reason = "whoever maps the HPET's page vouches for it")]
 impl HpetRegisters {
     /// The registers mapped at `base`.
     ///
@@ -81,6 +99,10 @@ impl HpetRegisters {
     }
 }
 
+#[allow(
+    unsafe_code,
+    reason = "the HPET's registers, volatile reads and writes"
+)]
 impl hpet::Registers for HpetRegisters {
     fn read32(&mut self, offset: usize) -> u32 {
         assert!(offset < 0x400 && offset.is_multiple_of(4));
