@@ -1,9 +1,9 @@
 //! `cargo xtask`: the one front end for building, running and testing Tessera.
 
 use clap::{Args, Parser, Subcommand};
+use kernel_support::Variant;
 use std::process::ExitCode;
 use std::time::Duration;
-use tessera_kernel::Variant;
 use xtask::qemu::{self, Accel, Boot, Outcome};
 use xtask::{build, step, target_dir, Result};
 

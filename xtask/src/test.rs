@@ -1,9 +1,9 @@
 //! `cargo xtask test`: host unit tests, then the whole-system tests that boot QEMU.
 
 use crate::{build, step, workspace_root, Result};
+use kernel_support::Variant;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use tessera_kernel::Variant;
 
 /// Environment variable through which system tests find the kernel to boot.
 pub const KERNEL_ENV: &str = "TESSERA_TEST_KERNEL";

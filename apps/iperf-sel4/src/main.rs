@@ -23,7 +23,7 @@ use alloc::vec;
 use core::cell::RefCell;
 
 use iperf_sel4::{HeapLine, Nic, NicLine, StatLine, TimerName};
-use libos::{Net, Pal, Runtime};
+use libos_core::{Net, Pal, Runtime};
 use libos_sel4::device::{setup, Devices, TscDelay};
 use libos_sel4::nic::{ClaimedNic, NicKind};
 use libos_sel4::timer::deadlines;
@@ -148,7 +148,7 @@ fn main(info: &'static StartInfo) {
         let (rt2, pal2, net2) = (runtime.clone(), pal.clone(), net.clone());
         runtime.spawn(async move {
             loop {
-                rt2.sleep(secs * libos::NS_PER_SEC).await;
+                rt2.sleep(secs * libos_core::NS_PER_SEC).await;
                 let (ms, frames, stats) = (rt2.now_ns() / 1_000_000, net2.counters(), pal2.stats());
                 println!("iperf: t={ms} ms frames {frames:?} pal {stats:?}");
             }
@@ -171,7 +171,7 @@ fn main(info: &'static StartInfo) {
     runtime.spawn(async move {
         let mut seen = 0;
         loop {
-            rt3.sleep(libos::NS_PER_SEC).await;
+            rt3.sleep(libos_core::NS_PER_SEC).await;
             let c = net3.counters();
             if c.rx_malformed != seen {
                 seen = c.rx_malformed;

@@ -8,7 +8,7 @@
 //! A console call that fails with anything but `WouldBlock`/`Busy` (`ServerRestarted`, or a
 //! reply that does not decode) makes the shell look `serial` up again into the same slot and
 //! carry on. A plain restart of serial needs none of that: proc keeps its endpoint, so calls
-//! made while serial is down wait for the new instance (tests/tests/serial_restart.rs).
+//! made while serial is down wait for the new instance (system-tests/tests/serial_restart.rs).
 
 #![no_std]
 #![no_main]

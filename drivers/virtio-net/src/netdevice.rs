@@ -2,7 +2,7 @@
 
 #![deny(unsafe_code)]
 
-use libos::{DeviceError, NetDevice};
+use libos_core::{DeviceError, NetDevice};
 
 use crate::{Platform, RxError, TxError, VirtioNet, MTU};
 

@@ -1,5 +1,5 @@
 //! The seL4 platform adaptation layer (PAL) of the library OS: everything
-//! `libos::Pal` needs, on seL4 5.0 x86_64.
+//! `libos_core::Pal` needs, on seL4 5.0 x86_64.
 //!
 //! - **Clock**: the TSC, converted with a frequency given as a start argument or
 //!   calibrated against the PIT ([`clock`]).
@@ -60,7 +60,7 @@ pub mod timer;
 
 use core::cell::{Cell, RefCell};
 
-use libos::Pal;
+use libos_core::Pal;
 use sel4::cap_type::{IoPort, Notification};
 
 pub use hpet::Hpet;
@@ -147,7 +147,7 @@ pub struct PalStats {
     pub late: u64,
 }
 
-/// The seL4 PAL. Create it on the library OS thread, then give it to `libos::Runtime::new`.
+/// The seL4 PAL. Create it on the library OS thread, then give it to `libos_core::Runtime::new`.
 pub struct Sel4Pal {
     clock: TscClock,
     wake: Cap<Notification>,
