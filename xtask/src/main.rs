@@ -1,9 +1,9 @@
 //! `cargo xtask`: the one front end for building, running and testing Tessera.
 
 use clap::{Args, Parser, Subcommand};
+use kernel_support::Variant;
 use std::process::ExitCode;
 use std::time::Duration;
-use tessera_kernel::Variant;
 use xtask::qemu::{self, Accel, Boot, Outcome};
 use xtask::{build, step, target_dir, Result};
 
@@ -425,12 +425,12 @@ mod readme {
     fn the_readme_lists_every_system_test_file() {
         let root = xtask::workspace_root();
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-        for entry in std::fs::read_dir(root.join("tests/tests")).unwrap() {
+        for entry in std::fs::read_dir(root.join("system-tests/tests")).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
             if name.ends_with(".rs") {
                 assert!(
                     readme.contains(&format!("`{name}`")),
-                    "README.md's table of system tests does not name tests/tests/{name}"
+                    "README.md's table of system tests does not name system-tests/tests/{name}"
                 );
             }
         }

@@ -1,9 +1,9 @@
 //! `cargo xtask test`: host unit tests, then the whole-system tests that boot QEMU.
 
 use crate::{build, step, workspace_root, Result};
+use kernel_support::Variant;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use tessera_kernel::Variant;
 
 /// Environment variable through which system tests find the kernel to boot.
 pub const KERNEL_ENV: &str = "TESSERA_TEST_KERNEL";
@@ -137,9 +137,12 @@ pub fn run(host_only: bool) -> Result<()> {
     }
 }
 
+/// That every workspace member inherits the workspace lints ([`crate::lints`]), then
 /// `cargo fmt --check`, and clippy with warnings as errors on every crate and target
 /// (the component binaries in an invocation of their own).
 pub fn lint() -> Result<()> {
+    step("every workspace member inherits the workspace lints");
+    crate::lints::check()?;
     crate::kernel::source()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     step("cargo fmt --all --check");

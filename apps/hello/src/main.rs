@@ -30,9 +30,7 @@ const RECEIVE: u64 = slots::FIRST_FREE;
 /// Times a routed lookup is retried while its provider starts.
 const ATTEMPTS: usize = 200;
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     println!(
         "{}: {}",
         info.name(),
@@ -96,7 +94,10 @@ fn main(arg: usize) {
         Some("yes") => {
             // SAFETY: not safe, on purpose: nothing is mapped at address 16, so the kernel
             // stops this thread and reports a VM fault to its fault endpoint.
-            unsafe { core::ptr::read_volatile(16 as *const u64) };
+            #[allow(unsafe_code, reason = "a deliberate fault, for the supervision tests")]
+            unsafe {
+                core::ptr::read_volatile(16 as *const u64)
+            };
         }
         Some("panic") => panic!("asked to panic"),
         Some("oom") => {

@@ -286,9 +286,7 @@ fn retype(
     )
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let image = bootimage::Image::parse(info.data()).expect("devices' data blob is a boot image");
     let system = System::decode(
         image
