@@ -125,6 +125,10 @@ const SHARED_SLOTS: usize = 8;
 
 /// Maps shared region `region`, writes `name` into `slot` and waits for a peer's name in
 /// another slot; prints one CHECK line.
+#[allow(
+    unsafe_code,
+    reason = "volatile stores and loads in the shared region this function mapped"
+)]
 fn share(
     name: &'static str,
     naming: &mut NamingClient<EndpointTransport>,

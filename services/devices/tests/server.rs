@@ -471,7 +471,10 @@ fn msix_programs_entry_zero_through_the_services_own_mapping_and_hides_the_table
         Fake::new(qemu_pc()),
     );
     let net = proto::badge(described.component_id("net").unwrap());
-    assert_eq!(devices(&mut s, net).claim(n("nic0")).unwrap().irq, IrqMode::MsiX);
+    assert_eq!(
+        devices(&mut s, net).claim(n("nic0")).unwrap().irq,
+        IrqMode::MsiX
+    );
     // The table (BAR3 page 0) and the pending bits (BAR3 page 2) stay with the service.
     assert_eq!(
         devices(&mut s, net).bar(n("nic0"), 3, 0),

@@ -117,7 +117,10 @@ pub fn zeroed_words(count: usize) -> impl Iterator<Item = AtomicU32> {
 /// and this program must access it only atomically (through the returned slice or other
 /// atomics). The peer may write it at any time: every access through the slice is atomic
 /// and every value read is validated.
-#[allow(unsafe_code, reason = "turns a mapping the caller vouches for into atomic words: the one place raw memory becomes a slice")]
+#[allow(
+    unsafe_code,
+    reason = "turns a mapping the caller vouches for into atomic words: the one place raw memory becomes a slice"
+)]
 pub unsafe fn shared_memory(
     base: NonNull<u8>,
     bytes: usize,

@@ -257,6 +257,10 @@ fn bad_layouts_are_refused() {
 }
 
 #[test]
+#[allow(
+    unsafe_code,
+    reason = "the one test of the unsafe constructor over a raw mapping"
+)]
 fn shared_memory_views_a_raw_mapping() {
     let memory = memory::<u32>(4);
     let base = core::ptr::NonNull::from(&memory[0]).cast::<u8>();
