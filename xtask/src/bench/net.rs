@@ -351,8 +351,8 @@ fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
         std::fs::read_to_string(workspace_root().join(base)).map_err(|e| format!("{base}: {e}"))?;
     let irq = spec.irq.unwrap_or("msi");
     let stat_ms = STAT_MS.to_string();
-    let derived = crate::derive::derive_system(&text, &spec.name(), irq, &[("stat_ms", &stat_ms)])
-        .map_err(|e| format!("{base}: {e}"))?;
+    let derived =
+        crate::derive::derive_system(&text, base, &spec.name(), irq, &[("stat_ms", &stat_ms)])?;
     let dir = super::dir().join("systems");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let path = dir.join(format!("{}.toml", spec.name()));
