@@ -315,7 +315,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
         Some(BenchWhat::Micro) => xtask::bench::micro(),
         Some(BenchWhat::Kernel) => {
-            xtask::bench_kernel::run(&xtask::bench_kernel::Options::for_profile(profile))
+            xtask::bench::kernel::run(&xtask::bench::kernel::Options::for_profile(profile))
                 .map(|_| ())
         }
     }

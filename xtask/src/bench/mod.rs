@@ -5,6 +5,8 @@
 //! and median/spread summaries. [`net`] is the network benchmark (the paper's Figure 4).
 //! Results go to `target/bench/`.
 
+pub mod kernel;
+pub mod micro;
 pub mod net;
 
 use crate::Result;
@@ -46,8 +48,8 @@ pub fn all(profile: Profile) -> Result<()> {
     if let Err(e) = net::run(profile, &[]) {
         failed.push(format!("net: {e}"));
     }
-    let kernel = crate::bench_kernel::Options::for_profile(profile);
-    if let Err(e) = crate::bench_kernel::run(&kernel) {
+    let kernel = kernel::Options::for_profile(profile);
+    if let Err(e) = kernel::run(&kernel) {
         failed.push(format!("kernel: {e}"));
     }
     if let Err(e) = micro() {
@@ -70,9 +72,9 @@ pub fn all(profile: Profile) -> Result<()> {
 /// Runs the microbenchmarks (`systems/bench/micro.toml`: IPC round trips, notification
 /// and interrupt-to-driver latencies, in TSC cycles), prints them and writes
 /// `target/bench/micro.json`: `{"schema": "tessera-bench-micro/1", "results": [..]}` with
-/// one object per benchmark as [`crate::bench_micro::MicroResult::to_json`] describes.
+/// one object per benchmark as [`micro::MicroResult::to_json`] describes.
 pub fn micro() -> Result<()> {
-    let results = crate::bench_micro::run()?;
+    let results = micro::run()?;
     println!(
         "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
         "benchmark", "median", "min", "p10", "p90", "max", "median ns"
