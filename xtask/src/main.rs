@@ -313,7 +313,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         None => xtask::bench::all(profile),
         Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
         Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
-        Some(BenchWhat::Micro) => xtask::bench::micro(),
+        Some(BenchWhat::Micro) => xtask::bench::micro::run(),
         Some(BenchWhat::Kernel) => {
             xtask::bench::kernel::run(&xtask::bench::kernel::Options::for_profile(profile))
                 .map(|_| ())

@@ -17,7 +17,7 @@
 //! at top load a window may fill it early (`full`), which shortens that window but
 //! does not bias its shares.
 
-use crate::bench::{self, Profile};
+use super::shared::{self, Profile};
 use crate::qemu::net::{self, Mode};
 use crate::qemu::{Boot, Session};
 use crate::{build, host, step, target_dir, workspace_root, Result};
@@ -406,7 +406,7 @@ pub fn json(options: &Options, results: &[Measured]) -> serde_json::Value {
                 .irqs()
                 .map(|(irq, x)| (irq.to_string(), tally_json(x.cycles, x.count, w)))
                 .collect();
-            let per_window = bench::Summary::of(&m.window_shares)
+            let per_window = shared::Summary::of(&m.window_shares)
                 .map(|s| serde_json::json!({ "median": s.median, "min": s.min, "max": s.max }));
             serde_json::json!({
                 "method": m.method.name,
@@ -602,7 +602,7 @@ mod tests {
         assert_eq!(total.irq(11).count, 15);
         assert!((total.kernel_share() - 0.15).abs() < 1e-12);
         let shares: Vec<f64> = windows.iter().map(Summary::kernel_share).collect();
-        let spread = bench::Summary::of(&shares).unwrap();
+        let spread = shared::Summary::of(&shares).unwrap();
         assert_eq!((spread.median, spread.min, spread.max), (0.1, 0.1, 0.3));
     }
 

@@ -1,0 +1,231 @@
+//! What every benchmark shares: the run profiles (`--quick`, default, `--full`), where
+//! results go, the guest's `STAT` CPU accounting lines, the QEMU process's host CPU time,
+//! and median/spread summaries.
+
+use crate::Result;
+use std::path::PathBuf;
+
+/// How much time a benchmark may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// A few minutes: fewer systems, loads and shorter runs; for checking the harness.
+    Quick,
+    /// The default: the whole `cargo xtask bench` in under an hour on a 2-core host.
+    Default,
+    /// The paper's method (20 s runs, the first 10 s ignored, 5 repetitions).
+    Full,
+}
+
+impl Profile {
+    /// The name used in result files (`quick`, `default`, `full`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Quick => "quick",
+            Profile::Default => "default",
+            Profile::Full => "full",
+        }
+    }
+}
+
+/// Where results go: `target/bench/`.
+pub fn dir() -> PathBuf {
+    crate::target_dir().join("bench")
+}
+
+/// One guest CPU accounting sample: the line `STAT up_us=U idle_us=I` that the Tessera
+/// iperf component (arg `stat_ms`) and the Linux guest's init print on the serial console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Microseconds since the guest booted.
+    pub up_us: u64,
+    /// Microseconds the guest's CPU was idle (Linux: idle + iowait) since it booted.
+    pub idle_us: u64,
+}
+
+impl Stat {
+    /// Parses one line (surrounding whitespace and a trailing `\r` allowed).
+    pub fn parse(line: &str) -> Option<Stat> {
+        let rest = line.trim().strip_prefix("STAT ")?;
+        let mut up = None;
+        let mut idle = None;
+        for word in rest.split_whitespace() {
+            match word.split_once('=') {
+                Some(("up_us", v)) => up = v.parse().ok(),
+                Some(("idle_us", v)) => idle = v.parse().ok(),
+                _ => return None,
+            }
+        }
+        Some(Stat {
+            up_us: up?,
+            idle_us: idle?,
+        })
+    }
+
+    /// Every `STAT` line in `text`, in order (other lines are skipped).
+    pub fn all_in(text: &str) -> Vec<Stat> {
+        text.lines().filter_map(Stat::parse).collect()
+    }
+
+    /// CPU utilisation in per cent between `self` and a later sample: 100 · (1 − Δidle/Δup);
+    /// `None` when no guest time passed or the samples go backwards (a reboot).
+    pub fn utilisation_until(&self, later: &Stat) -> Option<f64> {
+        let up = later.up_us.checked_sub(self.up_us)?;
+        let idle = later.idle_us.checked_sub(self.idle_us)?;
+        if up == 0 {
+            return None;
+        }
+        Some((100.0 * (1.0 - idle as f64 / up as f64)).clamp(0.0, 100.0))
+    }
+}
+
+/// Guest CPU utilisation (per cent) over the `STAT` lines in `text`: from the first to the
+/// last; `None` with fewer than two lines.
+pub fn guest_utilisation(text: &str) -> Option<f64> {
+    let stats = Stat::all_in(text);
+    stats.first()?.utilisation_until(stats.last()?)
+}
+
+/// The user + system CPU time (in clock ticks) in a `/proc/<pid>/stat` line.
+pub fn cpu_ticks_of_stat_line(line: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &line[line.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 3.. of the line: state is fields[0], so utime (14) and stime (15) are 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`, else 100).
+pub fn clock_ticks_per_second() -> u64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// The CPU time process `pid` has used so far (user + system), in seconds.
+pub fn process_cpu_seconds(pid: u32, ticks_per_second: u64) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let line = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let ticks = cpu_ticks_of_stat_line(&line).ok_or_else(|| format!("{path}: unreadable"))?;
+    Ok(ticks as f64 / ticks_per_second as f64)
+}
+
+/// The median and range of repeated measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// The median (the mean of the middle two for an even count).
+    pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+    /// How many values.
+    pub count: usize,
+}
+
+impl Summary {
+    /// Summarises `values` (non-finite values are ignored); `None` when none is left.
+    pub fn of(values: &[f64]) -> Option<Summary> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Summary {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            count: n,
+        })
+    }
+
+    /// As JSON: `{"median": .., "min": .., "max": .., "n": ..}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "median": round(self.median),
+            "min": round(self.min),
+            "max": round(self.max),
+            "n": self.count,
+        })
+    }
+}
+
+/// A summary as JSON, `null` when there is none.
+pub fn summary_json(values: &[f64]) -> serde_json::Value {
+    Summary::of(values).map_or(serde_json::Value::Null, |s| s.to_json())
+}
+
+/// Rounds to three decimals for the result files.
+pub fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_parse_and_others_do_not() {
+        assert_eq!(
+            Stat::parse("STAT up_us=7180000 idle_us=3050000\r"),
+            Some(Stat {
+                up_us: 7_180_000,
+                idle_us: 3_050_000
+            })
+        );
+        assert_eq!(Stat::parse("STAT up_us=1"), None);
+        assert_eq!(Stat::parse("STAT up_us=x idle_us=2"), None);
+        assert_eq!(Stat::parse("STAT up_us=1 idle_us=2 extra=3"), None);
+        assert_eq!(Stat::parse("iperf: STAT up_us=1 idle_us=2"), None);
+    }
+
+    #[test]
+    fn utilisation_is_one_minus_idle_over_uptime() {
+        let text = "boot\nSTAT up_us=1000000 idle_us=900000\nnoise\n\
+                    STAT up_us=1500000 idle_us=1200000\nSTAT up_us=3000000 idle_us=2400000\n";
+        // From the first to the last line: 2 s up, 1.5 s idle.
+        assert!((guest_utilisation(text).unwrap() - 25.0).abs() < 1e-9);
+        assert_eq!(guest_utilisation("STAT up_us=1 idle_us=0\n"), None);
+        let a = Stat {
+            up_us: 10,
+            idle_us: 5,
+        };
+        assert_eq!(a.utilisation_until(&a), None);
+        let reboot = Stat {
+            up_us: 2,
+            idle_us: 1,
+        };
+        assert_eq!(a.utilisation_until(&reboot), None);
+    }
+
+    #[test]
+    fn proc_stat_cpu_time_skips_a_command_name_with_spaces() {
+        let line = "4242 (qemu system x86) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+                    250 75 0 0 20 0 3 0 100 1000000 5000 18446744073709551615";
+        assert_eq!(cpu_ticks_of_stat_line(line), Some(325));
+        assert_eq!(cpu_ticks_of_stat_line("4242 (short) S 1"), None);
+        let own = process_cpu_seconds(std::process::id(), clock_ticks_per_second());
+        assert!(own.is_ok_and(|s| s >= 0.0));
+    }
+
+    #[test]
+    fn summaries_give_median_and_range() {
+        let s = Summary::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.count), (2.0, 1.0, 3.0, 3));
+        let even = Summary::of(&[4.0, 1.0, 2.0, 10.0]).unwrap();
+        assert_eq!(even.median, 3.0);
+        assert_eq!(Summary::of(&[f64::NAN]), None);
+        assert_eq!(summary_json(&[]), serde_json::Value::Null);
+        assert_eq!(summary_json(&[1.23456])["median"], 1.235);
+    }
+}
