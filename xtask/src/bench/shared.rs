@@ -3,6 +3,7 @@
 //! and median/spread summaries.
 
 use crate::Result;
+use iperf::stat::Stat;
 use std::path::PathBuf;
 
 /// How much time a benchmark may take.
@@ -32,56 +33,15 @@ pub fn dir() -> PathBuf {
     crate::target_dir().join("bench")
 }
 
-/// One guest CPU accounting sample: the line `STAT up_us=U idle_us=I` that the Tessera
-/// iperf component (arg `stat_ms`) and the Linux guest's init print on the serial console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stat {
-    /// Microseconds since the guest booted.
-    pub up_us: u64,
-    /// Microseconds the guest's CPU was idle (Linux: idle + iowait) since it booted.
-    pub idle_us: u64,
-}
-
-impl Stat {
-    /// Parses one line (surrounding whitespace and a trailing `\r` allowed).
-    pub fn parse(line: &str) -> Option<Stat> {
-        let rest = line.trim().strip_prefix("STAT ")?;
-        let mut up = None;
-        let mut idle = None;
-        for word in rest.split_whitespace() {
-            match word.split_once('=') {
-                Some(("up_us", v)) => up = v.parse().ok(),
-                Some(("idle_us", v)) => idle = v.parse().ok(),
-                _ => return None,
-            }
-        }
-        Some(Stat {
-            up_us: up?,
-            idle_us: idle?,
-        })
-    }
-
-    /// Every `STAT` line in `text`, in order (other lines are skipped).
-    pub fn all_in(text: &str) -> Vec<Stat> {
-        text.lines().filter_map(Stat::parse).collect()
-    }
-
-    /// CPU utilisation in per cent between `self` and a later sample: 100 · (1 − Δidle/Δup);
-    /// `None` when no guest time passed or the samples go backwards (a reboot).
-    pub fn utilisation_until(&self, later: &Stat) -> Option<f64> {
-        let up = later.up_us.checked_sub(self.up_us)?;
-        let idle = later.idle_us.checked_sub(self.idle_us)?;
-        if up == 0 {
-            return None;
-        }
-        Some((100.0 * (1.0 - idle as f64 / up as f64)).clamp(0.0, 100.0))
-    }
+/// Every `STAT` line in `text` ([`iperf::stat`]), in order (other lines are skipped).
+pub fn stats_in(text: &str) -> Vec<Stat> {
+    text.lines().filter_map(Stat::parse).collect()
 }
 
 /// Guest CPU utilisation (per cent) over the `STAT` lines in `text`: from the first to the
 /// last; `None` with fewer than two lines.
 pub fn guest_utilisation(text: &str) -> Option<f64> {
-    let stats = Stat::all_in(text);
+    let stats = stats_in(text);
     stats.first()?.utilisation_until(stats.last()?)
 }
 
@@ -173,21 +133,6 @@ pub fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_parse_and_others_do_not() {
-        assert_eq!(
-            Stat::parse("STAT up_us=7180000 idle_us=3050000\r"),
-            Some(Stat {
-                up_us: 7_180_000,
-                idle_us: 3_050_000
-            })
-        );
-        assert_eq!(Stat::parse("STAT up_us=1"), None);
-        assert_eq!(Stat::parse("STAT up_us=x idle_us=2"), None);
-        assert_eq!(Stat::parse("STAT up_us=1 idle_us=2 extra=3"), None);
-        assert_eq!(Stat::parse("iperf: STAT up_us=1 idle_us=2"), None);
-    }
 
     #[test]
     fn utilisation_is_one_minus_idle_over_uptime() {
