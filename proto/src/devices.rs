@@ -35,6 +35,9 @@ crate::word_enum! {
         IoApic = 2,
         /// Through the 8259 PIC.
         Pic = 3,
+        /// MSI-X entry 0 (the devices service programs the table; the driver routes the
+        /// device's causes to entry 0 where the device needs that, e.g. the e1000e's IVAR).
+        MsiX = 4,
     }
 }
 

@@ -35,6 +35,7 @@ pub mod control;
 pub mod devices;
 pub mod memory;
 pub mod naming;
+pub mod net;
 pub mod proc;
 
 pub use codec::CapSlot;

@@ -2,7 +2,7 @@
 //!
 //! Components are named by their [`ComponentId`] from the system description; `spawn` only
 //! starts components the description lists. Listing is one entry per call, by index, so any
-//! number of components or capabilities fits.
+//! number of components, capabilities or memory rows fits.
 
 use crate::{ComponentId, Name};
 
@@ -34,6 +34,30 @@ crate::record! {
         pub state: State,
         /// How many times it has been restarted (after faults or kills).
         pub restarts: u32,
+    }
+}
+
+crate::record! {
+    /// One component's memory, as `usage` reports it: the budget, heap and stack from the
+    /// system description, and what `memory` counts as used when proc asked it.
+    pub struct ComponentUsage {
+        /// Its id.
+        pub id: ComponentId,
+        /// Its name.
+        pub name: Name,
+        /// Its state.
+        pub state: State,
+        /// Whether `memory` answered for it; if not, `used` is 0 and means nothing.
+        pub measured: bool,
+        /// Bytes it holds within its budget, as `memory` counts them (for a component proc
+        /// builds, this includes its heap and stack; 0 once it ended and was released).
+        pub used: u64,
+        /// Its budget from the system description, in bytes.
+        pub budget: u64,
+        /// Its heap, in bytes (part of the budget; mapped by its loader at start).
+        pub heap: u64,
+        /// Its initial stack, in bytes (part of the budget; mapped by its loader at start).
+        pub stack: u64,
     }
 }
 
@@ -140,5 +164,12 @@ crate::interface! {
         ///
         /// Does not return on success; `Err(Denied)` if proc has no control capability.
         Halt = 7 => fn halt(status: u32) -> ();
+        /// The memory of the `index`th component in description order: proc asks `memory`
+        /// (`usage_of`, which memory answers proc for every component) and adds what the
+        /// description says. Any client may ask, as for `list`.
+        ///
+        /// `Ok(usage)`, with `measured` false if memory did not answer; `Err(NoEntry)` past
+        /// the last.
+        Usage = 8 => fn usage(index: u32) -> ComponentUsage;
     }
 }

@@ -87,6 +87,54 @@ fn integers_are_range_checked() {
     assert_eq!(decode_field::<u64>(&Message::new(0)), None);
 }
 
+#[test]
+fn component_usage_round_trips_and_is_checked() {
+    let mut rng = Rng::new(5);
+    for _ in 0..2000 {
+        let u = proc::ComponentUsage {
+            id: ComponentId(rng.next() as u16),
+            name: rng.name(),
+            state: proc::State::ALL[rng.below(5) as usize],
+            measured: rng.chance(50),
+            used: rng.word(),
+            budget: rng.word(),
+            heap: rng.word(),
+            stack: rng.word(),
+        };
+        let m = encode_field(&u);
+        assert!(m.len() <= proto::MAX_WORDS);
+        assert_eq!(decode_field::<proc::ComponentUsage>(&m), Some(u));
+    }
+    let good = proc::ComponentUsage {
+        id: ComponentId(6),
+        name: Name::new("hello").unwrap(),
+        state: proc::State::Running,
+        measured: true,
+        used: 1 << 20,
+        budget: 4 << 20,
+        heap: 2 << 20,
+        stack: 128 << 10,
+    };
+    let words = encode_field(&good).words().to_vec();
+    // id, name (length + one word), state, measured, used, budget, heap, stack.
+    assert_eq!(words.len(), 9);
+    let with = |at: usize, w: u64| {
+        let mut bad = words.clone();
+        bad[at] = w;
+        decode_field::<proc::ComponentUsage>(&Message::with_words(0, &bad).unwrap())
+    };
+    assert_eq!(with(0, 1 << 16), None, "id out of range");
+    assert_eq!(with(3, 99), None, "unknown state");
+    assert_eq!(with(4, 2), None, "measured is not a bool");
+    assert_eq!(with(4, 0).map(|u| u.measured), Some(false));
+    let short = Message::with_words(0, &words[..8]).unwrap();
+    assert_eq!(
+        decode_field::<proc::ComponentUsage>(&short),
+        None,
+        "missing word"
+    );
+}
+
 macro_rules! requests_round_trip {
     ($test:ident, $iface:ident, $gen:ident) => {
         #[test]

@@ -61,6 +61,23 @@ fn proc_ops() {
         }
     );
     assert_eq!(c.caps(ComponentId(7), 1).unwrap().grant, None);
+    let rows: Vec<_> = (0..).map_while(|i| c.usage(i).ok()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[2],
+        proc::ComponentUsage {
+            id: ComponentId(2),
+            name: name("shell"),
+            state: proc::State::Exited,
+            measured: true,
+            used: 2 << 20,
+            budget: 4 << 20,
+            heap: 2 << 20,
+            stack: 256 << 10,
+        }
+    );
+    assert!(!rows[1].measured);
+    assert_eq!(c.usage(3), Err(proc::Error::NoEntry));
 }
 
 #[test]
@@ -206,4 +223,25 @@ fn badges_never_zero() {
             Some(ComponentId(id))
         );
     }
+}
+
+#[test]
+fn net_attach() {
+    let mut mock = NetMock::default();
+    let mut c = proto::net::NetClient::new(Loopback(|m: &Message| {
+        proto::net::dispatch(&mut mock, BADGE, m)
+    }));
+    assert_eq!(c.attach(name("iperf-net"), 9, CapSlot(70)), Ok(CapSlot(75)));
+    assert_eq!(
+        c.attach(name("iperf-net"), 8, CapSlot(70)),
+        Err(proto::net::Error::NotFound)
+    );
+    let mut full = NetMock { full: true };
+    let mut c = proto::net::NetClient::new(Loopback(|m: &Message| {
+        proto::net::dispatch(&mut full, BADGE, m)
+    }));
+    assert_eq!(
+        c.attach(name("iperf-net"), 9, CapSlot(70)),
+        Err(proto::net::Error::Full)
+    );
 }

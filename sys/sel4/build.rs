@@ -1,14 +1,14 @@
 //! Generates the kernel bindings for the configured kernel into `OUT_DIR`.
 
+use kernel_support::{KernelConfig, Variant, SOURCE_ENV, VARIANT_ENV};
 use std::path::{Path, PathBuf};
-use tessera_kernel::{KernelConfig, Variant, SOURCE_ENV, VARIANT_ENV};
 
 fn main() {
     println!("cargo:rerun-if-env-changed={VARIANT_ENV}");
     println!("cargo:rerun-if-env-changed={SOURCE_ENV}");
     println!("cargo::rustc-check-cfg=cfg(sel4_config, values(any()))");
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let root = tessera_kernel::workspace_root(&manifest);
+    let root = kernel_support::workspace_root(&manifest);
     let config_path = root.join("kernel/config.toml");
     println!("cargo:rerun-if-changed={}", config_path.display());
     let fail = |e: &dyn std::fmt::Display| -> ! {
@@ -18,7 +18,7 @@ fn main() {
     let config = KernelConfig::load(&config_path)
         .and_then(|c| c.resolve(&Variant::from_env()?))
         .unwrap_or_else(|e| fail(&e));
-    let src = tessera_kernel::locate_source().unwrap_or_else(|e| fail(&e));
+    let src = kernel_support::locate_source().unwrap_or_else(|e| fail(&e));
     for f in sel4_gen::input_files() {
         println!("cargo:rerun-if-changed={}", src.join(f).display());
     }

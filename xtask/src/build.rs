@@ -2,9 +2,9 @@
 
 use crate::kernel::{self, Kernel};
 use crate::{step, target_dir, workspace_root, Result};
+use kernel_support::Variant;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tessera_kernel::Variant;
 
 /// Everything a boot needs: the kernel and the root task image.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ fn cargo_build(
         .args(["build", "--release"])
         .arg("--target-dir")
         .arg(target)
-        .env(tessera_kernel::VARIANT_ENV, variant_env);
+        .env(kernel_support::VARIANT_ENV, variant_env);
     match image {
         Some(path) => cmd.env("TESSERA_IMAGE", path),
         None => cmd.env_remove("TESSERA_IMAGE"),

@@ -1,11 +1,11 @@
 //! Fetching and building the seL4 kernel for one configuration variant.
 
 use crate::{host, step, target_dir, workspace_root, Result};
+use kernel_support::{KernelConfig, Resolved, Variant};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tessera_kernel::{KernelConfig, Resolved, Variant};
 
 /// Our C supplements in `kernel/extra/`, concatenated into the kernel's compilation
 /// unit by `kernel/extra/tessera.mk` (each is empty unless its configuration is on).
@@ -40,11 +40,11 @@ pub fn variant_dir_name(config: &Resolved) -> String {
 
 /// The seL4 source tree: `TESSERA_SEL4_SRC`, or the pinned registry package (fetched if needed).
 pub fn source() -> Result<PathBuf> {
-    if let Ok(dir) = tessera_kernel::locate_source() {
+    if let Ok(dir) = kernel_support::locate_source() {
         return Ok(dir);
     }
-    if std::env::var_os(tessera_kernel::SOURCE_ENV).is_some() {
-        return tessera_kernel::locate_source().map_err(|e| e.to_string());
+    if std::env::var_os(kernel_support::SOURCE_ENV).is_some() {
+        return kernel_support::locate_source().map_err(|e| e.to_string());
     }
     step("fetching seL4 5.0.0 (crates.io package sel4-sys 0.0.28, source only)");
     let manifest = workspace_root().join("kernel/fetch/Cargo.toml");
@@ -83,11 +83,11 @@ pub fn source() -> Result<PathBuf> {
         .as_array()
         .into_iter()
         .flatten()
-        .find(|p| p["name"] == tessera_kernel::PINNED_PACKAGE)
+        .find(|p| p["name"] == kernel_support::PINNED_PACKAGE)
         .and_then(|p| p["manifest_path"].as_str())
         .ok_or("cargo metadata does not list sel4-sys")?;
     let dir = Path::new(manifest_path).parent().unwrap().join("seL4");
-    tessera_kernel::check_source(&dir).map_err(|e| e.to_string())?;
+    kernel_support::check_source(&dir).map_err(|e| e.to_string())?;
     Ok(dir)
 }
 

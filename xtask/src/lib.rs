@@ -1,6 +1,6 @@
 //! Tessera's host tool as a library: host package checks, the seL4 kernel
 //! build, the component and image build, and the QEMU runner. The `xtask`
-//! binary is its command line; whole-system tests (`tests/`) use the same
+//! binary is its command line; whole-system tests (`system-tests/`) use the same
 //! runner so every boot has a timeout and keeps its serial log.
 
 pub mod bench;
@@ -8,6 +8,7 @@ pub mod build;
 pub mod derive;
 pub mod host;
 pub mod kernel;
+pub mod lints;
 pub mod linux;
 pub mod loc;
 pub mod qemu;
@@ -21,7 +22,7 @@ pub type Result<T> = std::result::Result<T, String>;
 
 /// The workspace root (the folder holding `kernel/config.toml`).
 pub fn workspace_root() -> PathBuf {
-    tessera_kernel::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")))
+    kernel_support::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Where build products go: `<workspace>/target`, or `CARGO_TARGET_DIR`.

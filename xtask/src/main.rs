@@ -1,9 +1,9 @@
 //! `cargo xtask`: the one front end for building, running and testing Tessera.
 
 use clap::{Args, Parser, Subcommand};
+use kernel_support::Variant;
 use std::process::ExitCode;
 use std::time::Duration;
-use tessera_kernel::Variant;
 use xtask::qemu::{self, Accel, Boot, Outcome};
 use xtask::{build, step, target_dir, Result};
 
@@ -356,4 +356,80 @@ fn restore_terminal() {
         .stdin(std::process::Stdio::inherit())
         .stderr(std::process::Stdio::null())
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+
+    /// The `cargo xtask` commands shown in the fenced code blocks of `text`.
+    fn shown_commands(text: &str) -> Vec<String> {
+        let mut fenced = false;
+        let mut out = Vec::new();
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if let Some(at) = line.find("cargo xtask ").filter(|_| fenced) {
+                let command = line[at..].split('#').next().unwrap_or("").trim();
+                out.push(command.to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_command_the_readme_and_docs_show_parses() {
+        let root = xtask::workspace_root();
+        let mut files = vec![root.join("README.md")];
+        for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "md") {
+                files.push(path);
+            }
+        }
+        let mut checked = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for command in shown_commands(&text) {
+                let words = command.split_whitespace().skip(1); // "cargo"; "xtask" is argv[0]
+                if let Err(e) = Cli::try_parse_from(words) {
+                    panic!("{}: `{command}` does not parse:\n{e}", file.display());
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 5,
+            "only {checked} commands found: is the scan broken?"
+        );
+    }
+
+    #[test]
+    fn a_command_with_an_unknown_option_is_caught() {
+        let shown = shown_commands("```\ncargo xtask run --sytem x.toml   # typo\n```\n");
+        assert_eq!(shown, ["cargo xtask run --sytem x.toml"]);
+        let words = shown[0].split_whitespace().skip(1);
+        assert!(Cli::try_parse_from(words).is_err());
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    #[test]
+    fn the_readme_lists_every_system_test_file() {
+        let root = xtask::workspace_root();
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        for entry in std::fs::read_dir(root.join("system-tests/tests")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".rs") {
+                assert!(
+                    readme.contains(&format!("`{name}`")),
+                    "README.md's table of system tests does not name system-tests/tests/{name}"
+                );
+            }
+        }
+    }
 }

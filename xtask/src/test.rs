@@ -1,9 +1,9 @@
 //! `cargo xtask test`: host unit tests, then the whole-system tests that boot QEMU.
 
 use crate::{build, step, workspace_root, Result};
+use kernel_support::Variant;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use tessera_kernel::Variant;
 
 /// Environment variable through which system tests find the kernel to boot.
 pub const KERNEL_ENV: &str = "TESSERA_TEST_KERNEL";
@@ -24,6 +24,13 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/net-unikernel.toml",
     "systems/net-unikernel-virtio.toml",
     "systems/bench/micro.toml",
+];
+/// System descriptions that are valid but name binaries that do not exist yet, so no test
+/// run builds them (systems/README.md marks them "planned").
+pub const PLANNED_SYSTEMS: &[&str] = &[
+    "systems/keystore.toml",
+    "systems/net-shared.toml",
+    "systems/files.toml",
 ];
 /// Kernel variants besides the default that every test run builds and boots.
 pub const TEST_VARIANTS: &[&str] = &["irq=pic", "bench=entries", "bench=utilisation"];
@@ -130,9 +137,12 @@ pub fn run(host_only: bool) -> Result<()> {
     }
 }
 
+/// That every workspace member inherits the workspace lints ([`crate::lints`]), then
 /// `cargo fmt --check`, and clippy with warnings as errors on every crate and target
 /// (the component binaries in an invocation of their own).
 pub fn lint() -> Result<()> {
+    step("every workspace member inherits the workspace lints");
+    crate::lints::check()?;
     crate::kernel::source()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     step("cargo fmt --all --check");
@@ -170,5 +180,74 @@ pub fn lint() -> Result<()> {
         (true, true) => Ok(()),
         (false, _) => Err("formatting differs: run `cargo fmt --all`".into()),
         (_, false) => Err("clippy found problems (see above)".into()),
+    }
+}
+
+/// Every description under `systems/` (relative to the workspace root, sorted).
+pub fn all_systems() -> Result<Vec<String>> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) -> Result<()> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                walk(&path, root, out)?;
+            } else if path.extension().is_some_and(|x| x == "toml") {
+                let relative = path.strip_prefix(root).map_err(|e| e.to_string())?;
+                out.push(relative.to_string_lossy().into_owned());
+            }
+        }
+        Ok(())
+    }
+    let root = workspace_root();
+    let mut out = Vec::new();
+    walk(&root.join("systems"), &root, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_description_is_built_by_the_tests_or_marked_planned() {
+        let all = all_systems().unwrap();
+        assert!(all.len() >= TEST_SYSTEMS.len() + PLANNED_SYSTEMS.len());
+        for file in &all {
+            let built = TEST_SYSTEMS.contains(&file.as_str());
+            let planned = PLANNED_SYSTEMS.contains(&file.as_str());
+            assert!(
+                built ^ planned,
+                "{file}: add it to TEST_SYSTEMS (built and booted by every test run) or, if \
+                 the binaries it names do not exist yet, to PLANNED_SYSTEMS (xtask/src/test.rs)"
+            );
+        }
+        for file in TEST_SYSTEMS.iter().chain(PLANNED_SYSTEMS) {
+            assert!(
+                all.iter().any(|f| f == file),
+                "{file} is listed but does not exist"
+            );
+        }
+    }
+
+    #[test]
+    fn the_systems_readme_says_which_descriptions_run_and_which_are_planned() {
+        let readme = std::fs::read_to_string(workspace_root().join("systems/README.md")).unwrap();
+        for file in all_systems().unwrap() {
+            let Some(name) = file.strip_prefix("systems/").filter(|n| !n.contains('/')) else {
+                continue; // tests/ and bench/ are described in prose
+            };
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("systems/README.md has no table row for {name}"));
+            let state = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+            let expected = if PLANNED_SYSTEMS.contains(&file.as_str()) {
+                "planned"
+            } else {
+                "runs"
+            };
+            assert_eq!(state, expected, "systems/README.md's row for {name}");
+        }
     }
 }

@@ -144,9 +144,7 @@ fn valid(service: Service, endpoint: u64) -> Result<(), alloc::string::String> {
     r.map(|text| println!("ipcfuzz: {}: {text}", service.name()))
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     assert_eq!(
         MessageInfo::new(u64::MAX, 0, 0, 0).label(),
         LABEL_MASK,

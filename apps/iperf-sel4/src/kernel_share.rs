@@ -5,7 +5,7 @@
 //! fill before the window ends: the line then says `full=1` and its window is the part
 //! that was logged. Printing happens between windows, so it is not counted.
 
-use libos::Runtime;
+use libos_core::Runtime;
 use libos_sel4::kernel_log::KernelLog;
 use rt::println;
 use sel4::CPtr;

@@ -7,7 +7,7 @@
 use core::fmt;
 use core::net::Ipv4Addr;
 
-use libos::{Ipv4Config, NetConfig};
+use libos_core::{Ipv4Config, NetConfig};
 
 /// Which NIC driver the component runs (`nic` arg).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

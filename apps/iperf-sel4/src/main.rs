@@ -23,7 +23,7 @@ use alloc::vec;
 use core::cell::RefCell;
 
 use iperf_sel4::{HeapLine, Nic, NicLine, StatLine, TimerName};
-use libos::{Net, Pal, Runtime};
+use libos_core::{Net, Pal, Runtime};
 use libos_sel4::device::{setup, Devices, TscDelay};
 use libos_sel4::nic::{ClaimedNic, NicKind};
 use libos_sel4::timer::deadlines;
@@ -58,9 +58,7 @@ fn timer_name(timer: &Option<(Timer, Cap<IrqHandler>)>) -> TimerName {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let args = iperf_sel4::parse(|k| info.arg(k)).expect("valid iperf arguments");
     let mut free = Slots::new();
 
@@ -150,7 +148,7 @@ fn main(arg: usize) {
         let (rt2, pal2, net2) = (runtime.clone(), pal.clone(), net.clone());
         runtime.spawn(async move {
             loop {
-                rt2.sleep(secs * libos::NS_PER_SEC).await;
+                rt2.sleep(secs * libos_core::NS_PER_SEC).await;
                 let (ms, frames, stats) = (rt2.now_ns() / 1_000_000, net2.counters(), pal2.stats());
                 println!("iperf: t={ms} ms frames {frames:?} pal {stats:?}");
             }
@@ -173,7 +171,7 @@ fn main(arg: usize) {
     runtime.spawn(async move {
         let mut seen = 0;
         loop {
-            rt3.sleep(libos::NS_PER_SEC).await;
+            rt3.sleep(libos_core::NS_PER_SEC).await;
             let c = net3.counters();
             if c.rx_malformed != seen {
                 seen = c.rx_malformed;

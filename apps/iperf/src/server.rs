@@ -8,7 +8,7 @@ use core::cell::{Cell, RefCell};
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
 
-use libos::{select, Either, Error, Net, Runtime, TcpListener, TcpStream, NS_PER_SEC};
+use libos_core::{select, Either, Error, Net, Runtime, TcpListener, TcpStream, NS_PER_SEC};
 
 use crate::protocol::{
     check_client_results, parse_length, server_error_message, server_results, stream_id, Cookie,
@@ -115,8 +115,8 @@ impl From<ProtocolError> for TestError {
     }
 }
 
-impl From<libos::Elapsed> for TestError {
-    fn from(_: libos::Elapsed) -> TestError {
+impl From<libos_core::Elapsed> for TestError {
+    fn from(_: libos_core::Elapsed) -> TestError {
         TestError::Socket(Error::TimedOut)
     }
 }

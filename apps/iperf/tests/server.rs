@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use iperf::protocol::{State, ERROR_UNIMPLEMENTED};
-use libos::{NS_PER_MS, NS_PER_SEC};
+use libos_core::{NS_PER_MS, NS_PER_SEC};
 
 #[test]
 fn normal_test_one_stream() {

@@ -21,6 +21,10 @@ extern crate alloc;
 
 mod nic;
 mod peer;
+#[allow(
+    unsafe_code,
+    reason = "a helper thread takes its body from a raw argument"
+)]
 mod thread;
 
 use alloc::vec::Vec;
@@ -47,11 +51,7 @@ const LOOKUP_ATTEMPTS: usize = 500;
 /// The endpoint of `proc`, once looked up (0: not yet), for the exit hook.
 static PROC: AtomicU64 = AtomicU64::new(0);
 
-/// Reads the time-stamp counter.
-pub fn rdtsc() -> u64 {
-    // SAFETY: rdtsc reads the time-stamp counter and has no other effect.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
+use rt::rdtsc;
 
 /// The exit hook of the bench role: halts the whole system with `status` through proc.
 fn halt(status: u32) -> ! {
@@ -145,9 +145,7 @@ impl Results {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let config = Config::parse(|k| info.arg(k)).unwrap_or_else(|e| panic!("{}: {e}", info.name()));
     match config.role {
         Role::Peer => peer::serve(info, &config),

@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 use proto::devices::PciFunction;
 use proto::memory::Usage;
-use proto::proc::{CapInfo, ComponentInfo};
+use proto::proc::{CapInfo, ComponentInfo, ComponentUsage};
 use proto::{ComponentId, Name};
 
 /// Why the backend could not answer.
@@ -39,8 +39,9 @@ pub trait Backend {
     fn kill(&mut self, id: ComponentId) -> Result<(), Failure>;
     /// The shell's own memory accounting, with the system's free memory (memory `usage`).
     fn usage(&mut self) -> Result<Usage, Failure>;
-    /// Component `id`'s memory accounting (memory `usage_of`).
-    fn usage_of(&mut self, id: ComponentId) -> Result<Usage, Failure>;
+    /// Every component's memory in description order (proc `usage`: proc asks memory with
+    /// its own authority; the shell asks memory only about itself).
+    fn component_usage(&mut self) -> Result<Vec<ComponentUsage>, Failure>;
     /// Every PCI function (devices `list`).
     fn devices(&mut self) -> Result<Vec<PciFunction>, Failure>;
     /// Stops the system. Returns only if it cannot.

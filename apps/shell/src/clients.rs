@@ -6,7 +6,7 @@ use crate::backend::{list_all, Backend, Failure};
 use alloc::vec::Vec;
 use proto::devices::{DevicesClient, PciFunction};
 use proto::memory::{MemoryClient, Usage};
-use proto::proc::{CapInfo, ComponentInfo, ProcClient};
+use proto::proc::{CapInfo, ComponentInfo, ComponentUsage, ProcClient};
 use proto::{naming, ComponentId, Name, Transport};
 
 /// How the shell reaches services: through naming.
@@ -108,8 +108,9 @@ impl<C: Connect> Backend for Clients<C> {
         self.memory()?.usage().map_err(Failure::Memory)
     }
 
-    fn usage_of(&mut self, id: ComponentId) -> Result<Usage, Failure> {
-        self.memory()?.usage_of(id).map_err(Failure::Memory)
+    fn component_usage(&mut self) -> Result<Vec<ComponentUsage>, Failure> {
+        let mut proc = self.proc()?;
+        list_all(|i| proc.usage(i), proto::proc::Error::NoEntry).map_err(Failure::Proc)
     }
 
     fn devices(&mut self) -> Result<Vec<PciFunction>, Failure> {

@@ -8,7 +8,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
 use proto::devices::PciFunction;
-use proto::proc::{CapKind, ComponentInfo, State};
+use proto::proc::{CapKind, ComponentInfo, ComponentUsage, State};
 use proto::Name;
 
 /// What a command printed, and whether the system is halting.
@@ -310,45 +310,55 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// The `mem` table: one row per component, as proc's `usage` answered; `-` where memory did
+/// not answer proc, with a footnote saying so.
+pub fn mem_table(rows: &[ComponentUsage]) -> String {
+    let mut t = Table::new(&["NAME", "STATE", "USED", "BUDGET", "HEAP", "STACK"]);
+    for r in rows {
+        let used = if r.measured { size(r.used) } else { "-".into() };
+        t.row(alloc::vec![
+            r.name.to_string(),
+            state(r.state).into(),
+            used,
+            size(r.budget),
+            size(r.heap),
+            size(r.stack),
+        ]);
+    }
+    let mut text = t.render();
+    if rows.iter().any(|r| !r.measured) {
+        text.push_str("-: memory did not tell proc\n");
+    }
+    text
+}
+
+/// `mem`: the system's free memory (memory `usage`, the shell's own question), then every
+/// component's row (proc `usage`). Either part failing is one error line; without proc's
+/// rows the shell's own use is shown.
 fn mem(backend: &mut impl Backend) -> Outcome {
-    let own = match backend.usage() {
-        Ok(u) => u,
-        Err(e) => return Outcome::line(error("mem", e)),
+    let own = backend.usage();
+    let mut text = match own {
+        Ok(u) => format!(
+            "free memory: {} ({} bytes)\n",
+            size(u.free_total),
+            u.free_total
+        ),
+        Err(e) => format!("{}\n", error("free memory", e)),
     };
-    let mut text = format!(
-        "free memory: {} ({} bytes)\n",
-        size(own.free_total),
-        own.free_total
-    );
-    let list = match backend.components() {
-        Ok(list) => list,
+    match backend.component_usage() {
+        Ok(rows) => text.push_str(&mem_table(&rows)),
         Err(e) => {
-            let _ = writeln!(
-                text,
-                "this shell: {} used of {}",
-                size(own.used),
-                size(own.budget)
-            );
+            if let Ok(u) = own {
+                let _ = writeln!(
+                    text,
+                    "this shell: {} used of {}",
+                    size(u.used),
+                    size(u.budget)
+                );
+            }
             text.push_str(&error("per-component usage", e));
             text.push('\n');
-            return Outcome::text(text);
         }
-    };
-    let mut t = Table::new(&["NAME", "USED", "BUDGET"]);
-    let mut hidden = false;
-    for c in &list {
-        let (used, budget) = match backend.usage_of(c.id) {
-            Ok(u) => (size(u.used), size(u.budget)),
-            Err(_) => {
-                hidden = true;
-                ("-".into(), "-".into())
-            }
-        };
-        t.row(alloc::vec![c.name.to_string(), used, budget]);
-    }
-    text.push_str(&t.render());
-    if hidden {
-        text.push_str("-: memory answers only proc and the component itself\n");
     }
     Outcome::text(text)
 }

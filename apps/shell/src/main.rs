@@ -8,7 +8,7 @@
 //! A console call that fails with anything but `WouldBlock`/`Busy` (`ServerRestarted`, or a
 //! reply that does not decode) makes the shell look `serial` up again into the same slot and
 //! carry on. A plain restart of serial needs none of that: proc keeps its endpoint, so calls
-//! made while serial is down wait for the new instance (tests/tests/serial_restart.rs).
+//! made while serial is down wait for the new instance (system-tests/tests/serial_restart.rs).
 
 #![no_std]
 #![no_main]
@@ -149,10 +149,7 @@ fn find_console(slots: &mut Slots) -> u64 {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let _info = unsafe { StartInfo::begin(arg) };
-
+fn main(_info: &'static StartInfo) {
     let mut slots = Slots::new();
     let mut console = ConsoleClient::new(EndpointTransport::new(find_console(&mut slots)));
     let mut system = Clients::new(Naming { slots });

@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use proto::devices::PciFunction;
 use proto::memory::Usage;
-use proto::proc::{CapInfo, CapKind, ComponentInfo, State};
+use proto::proc::{CapInfo, CapKind, ComponentInfo, ComponentUsage, State};
 use proto::{ComponentId, Name};
 
 const KIB: u64 = 1024;
@@ -28,8 +28,20 @@ struct Mock {
     halted: bool,
     /// proc lists no capabilities for anyone (as proc does before it builds components).
     no_caps: bool,
-    /// The shell's own id (memory answers `usage_of` only for it).
-    me: u16,
+    /// Components memory does not tell proc about (their `mem` row shows `-`).
+    unmeasured: Vec<u16>,
+}
+
+/// Budget and bytes used as memory counts them, per component, as in a boot of
+/// `systems/default.toml` (proc-built components hold their heap and stack).
+fn accounting(name: &str) -> (u64, u64) {
+    match name {
+        "naming" | "memory" | "devices" => (MIB, 0),
+        "proc" => (2 * MIB, 64 * KIB),
+        "serial" => (256 * KIB, 160 * KIB),
+        "shell" => (4 * MIB, 2304 * KIB),
+        _ => (256 * KIB, 0),
+    }
 }
 
 impl Mock {
@@ -57,7 +69,7 @@ impl Mock {
             halt: Err(Failure::NotSupported("halting is not available yet")),
             halted: false,
             no_caps: false,
-            me: 5,
+            unmeasured: Vec::new(),
         }
     }
 
@@ -160,19 +172,32 @@ impl Backend for Mock {
     fn usage(&mut self) -> Result<Usage, Failure> {
         self.memory()?;
         Ok(Usage {
-            used: 1536 * KIB,
+            used: 2304 * KIB,
             budget: 4 * MIB,
             free_total: 488 * MIB + 300 * KIB,
         })
     }
 
-    fn usage_of(&mut self, id: ComponentId) -> Result<Usage, Failure> {
-        self.memory()?;
-        if id.0 == self.me {
-            self.usage()
-        } else {
-            Err(Failure::Memory(proto::memory::Error::Denied))
-        }
+    fn component_usage(&mut self) -> Result<Vec<ComponentUsage>, Failure> {
+        self.proc()?;
+        Ok(self
+            .components
+            .iter()
+            .map(|c| {
+                let (budget, used) = accounting(&c.name);
+                let measured = !self.unmeasured.contains(&c.id.0);
+                ComponentUsage {
+                    id: c.id,
+                    name: c.name,
+                    state: c.state,
+                    measured,
+                    used: if measured { used } else { 0 },
+                    budget,
+                    heap: budget / 2,
+                    stack: (budget / 8).clamp(16 * KIB, 256 * KIB),
+                }
+            })
+            .collect())
     }
 
     fn devices(&mut self) -> Result<Vec<PciFunction>, Failure> {
@@ -388,21 +413,42 @@ fn kill_errors() {
 }
 
 #[test]
-fn mem_shows_free_memory_and_what_memory_tells_the_shell() {
+fn mem_shows_free_memory_and_every_components_row_from_proc() {
     let mut mock = Mock::new();
     assert_eq!(
         run(&mut mock, "mem"),
         "free memory: 488.2 MiB (512012288 bytes)\n\
-         NAME     USED     BUDGET\n\
-         naming   -        -\n\
-         proc     -        -\n\
-         memory   -        -\n\
-         devices  -        -\n\
-         serial   -        -\n\
-         shell    1.5 MiB  4 MiB\n\
-         hello    -        -\n\
-         -: memory answers only proc and the component itself\n"
+         NAME     STATE       USED     BUDGET   HEAP     STACK\n\
+         naming   running     0 B      1 MiB    512 KiB  128 KiB\n\
+         proc     running     64 KiB   2 MiB    1 MiB    256 KiB\n\
+         memory   running     0 B      1 MiB    512 KiB  128 KiB\n\
+         devices  running     0 B      1 MiB    512 KiB  128 KiB\n\
+         serial   running     160 KiB  256 KiB  128 KiB  32 KiB\n\
+         shell    running     2.2 MiB  4 MiB    2 MiB    256 KiB\n\
+         hello    restarting  0 B      256 KiB  128 KiB  32 KiB\n"
     );
+}
+
+#[test]
+fn mem_marks_the_rows_memory_did_not_tell_proc() {
+    let mut mock = Mock::new();
+    mock.unmeasured = vec![2, 6];
+    let out = run(&mut mock, "mem");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[4],
+        "memory   running     -        1 MiB    512 KiB  128 KiB"
+    );
+    assert_eq!(
+        lines[8],
+        "hello    restarting  -        256 KiB  128 KiB  32 KiB"
+    );
+    assert_eq!(
+        lines[7],
+        "shell    running     2.2 MiB  4 MiB    2 MiB    256 KiB"
+    );
+    assert_eq!(lines.last(), Some(&"-: memory did not tell proc"));
+    assert_eq!(lines.len(), 10);
 }
 
 #[test]
@@ -412,25 +458,34 @@ fn mem_without_proc_or_memory() {
     assert_eq!(
         run(&mut mock, "mem"),
         "free memory: 488.2 MiB (512012288 bytes)\n\
-         this shell: 1.5 MiB used of 4 MiB\n\
+         this shell: 2.2 MiB used of 4 MiB\n\
          error: service proc is not available\n"
     );
     mock.memory = false;
     assert_eq!(
         run(&mut mock, "mem"),
-        "error: service memory is not available\n"
+        "error: service memory is not available\n\
+         error: service proc is not available\n"
     );
+    // proc alone still lists every component.
+    mock.proc = true;
+    let out = run(&mut mock, "mem");
+    assert!(
+        out.starts_with("error: service memory is not available\nNAME "),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 1 + 1 + 7);
 }
 
 #[test]
-fn mem_without_hidden_rows_has_no_footnote() {
+fn mem_without_unmeasured_rows_has_no_footnote() {
     let mut mock = Mock::new();
     mock.components.retain(|c| c.id.0 == 5);
     assert_eq!(
         run(&mut mock, "mem"),
         "free memory: 488.2 MiB (512012288 bytes)\n\
-         NAME   USED     BUDGET\n\
-         shell  1.5 MiB  4 MiB\n"
+         NAME   STATE    USED     BUDGET  HEAP   STACK\n\
+         shell  running  2.2 MiB  4 MiB   2 MiB  256 KiB\n"
     );
 }
 

@@ -3,7 +3,7 @@
 
 use proto::devices::{self, DeviceInfo, PciFunction, PhysFrame};
 use proto::memory::{self, Allocation, SharedPage, Usage};
-use proto::proc::{self, CapInfo, CapKind, ComponentInfo, State};
+use proto::proc::{self, CapInfo, CapKind, ComponentInfo, ComponentUsage, State};
 use proto::{naming, Bytes, CapSlot, ComponentId, Loopback, Message, Name};
 use shell::clients::{Clients, Connect};
 use shell::Shell;
@@ -87,6 +87,27 @@ impl proc::Server for Sys {
             },
         ];
         all.get(index as usize).copied().ok_or(proc::Error::NoEntry)
+    }
+
+    fn usage(&mut self, badge: u64, index: u32) -> Result<ComponentUsage, proc::Error> {
+        self.badges.push(badge);
+        let c = self
+            .components
+            .get(index as usize)
+            .ok_or(proc::Error::NoEntry)?;
+        // As proc would: the shell's row measured (8 KiB, as memory tells the shell itself),
+        // hello's not (memory did not answer).
+        let budget = if c.name == "shell" { 4 << 20 } else { 1 << 20 };
+        Ok(ComponentUsage {
+            id: c.id,
+            name: c.name,
+            state: c.state,
+            measured: c.name != "hello",
+            used: if c.name == "shell" { 8192 } else { 0 },
+            budget,
+            heap: budget / 2,
+            stack: 128 << 10,
+        })
     }
 
     fn halt(&mut self, badge: u64, status: u32) -> Result<(), proc::Error> {
@@ -242,12 +263,12 @@ fn commands_go_through_the_proto_clients() {
         5     endpoint  rwg     3      naming\n\
         tessera> mem\n\
         free memory: 100 MiB (104857600 bytes)\n\
-        NAME    USED   BUDGET\n\
-        naming  -      -\n\
-        proc    -      -\n\
-        shell   8 KiB  4 MiB\n\
-        hello   -      -\n\
-        -: memory answers only proc and the component itself\n\
+        NAME    STATE       USED   BUDGET  HEAP     STACK\n\
+        naming  running     0 B    1 MiB   512 KiB  128 KiB\n\
+        proc    running     0 B    1 MiB   512 KiB  128 KiB\n\
+        shell   running     8 KiB  4 MiB   2 MiB    128 KiB\n\
+        hello   restarting  -      1 MiB   512 KiB  128 KiB\n\
+        -: memory did not tell proc\n\
         tessera> devices\n\
         BUS:DEV.FN  VENDOR:DEVICE  CLASS   KIND\n\
         00:00.0     8086:1237      060000  bridge\n\
@@ -282,6 +303,12 @@ fn missing_services_are_reported_and_asked_for_again() {
         out,
         "devices\nerror: service devices is not available\n\
          tessera> mem\nerror: service memory is not available\n\
+         NAME    STATE    USED   BUDGET  HEAP     STACK\n\
+         naming  running  0 B    1 MiB   512 KiB  128 KiB\n\
+         proc    running  0 B    1 MiB   512 KiB  128 KiB\n\
+         shell   running  8 KiB  4 MiB   2 MiB    128 KiB\n\
+         hello   idle     -      1 MiB   512 KiB  128 KiB\n\
+         -: memory did not tell proc\n\
          tessera> lookup proc\nproc: found (generation 1): the shell is routed to it\n\
          tessera> lookup devices\ndevices: not found: no such service, not running yet, or \
          the shell is not routed to it (naming does not say which)\n\

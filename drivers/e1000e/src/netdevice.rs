@@ -1,6 +1,6 @@
 //! The library OS's [`NetDevice`] over the driver.
 
-use libos::{DeviceError, NetDevice};
+use libos_core::{DeviceError, NetDevice};
 
 use crate::{DmaRegion, E1000e, Mmio, RxError, TxError, MTU};
 

@@ -3,7 +3,7 @@
 
 mod sim;
 
-use libos::{DeviceError, NetDevice};
+use libos_core::{DeviceError, NetDevice};
 use sim::{frame, rings, start, MAC};
 
 #[test]
@@ -12,7 +12,10 @@ fn the_driver_is_a_net_device() {
     let mut device: Box<dyn NetDevice> = Box::new(driver);
     assert_eq!(device.mac_address(), MAC);
     assert_eq!(device.mtu(), 1500);
-    assert_eq!(device.checksum_offload(), libos::ChecksumOffload::default());
+    assert_eq!(
+        device.checksum_offload(),
+        libos_core::ChecksumOffload::default()
+    );
 
     let mut buffer = [0u8; 1514];
     assert_eq!(device.receive(&mut buffer), Err(DeviceError::WouldBlock));

@@ -17,6 +17,10 @@
 //! buffer); nothing the device reports (tokens, lengths) makes the driver panic.
 #![no_std]
 #![warn(missing_docs)]
+#![allow(
+    unsafe_code,
+    reason = "virtio-drivers' Hal and queue calls are unsafe: buffers shared with the device"
+)]
 
 pub mod config;
 #[cfg(feature = "libos")]

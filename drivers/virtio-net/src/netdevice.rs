@@ -1,6 +1,8 @@
 //! The library OS's [`NetDevice`] over the driver.
 
-use libos::{DeviceError, NetDevice};
+#![deny(unsafe_code)]
+
+use libos_core::{DeviceError, NetDevice};
 
 use crate::{Platform, RxError, TxError, VirtioNet, MTU};
 

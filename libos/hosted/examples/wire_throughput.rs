@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use libos::{Ipv4Config, Net, NetConfig, Runtime, TcpListener, TcpStream, NS_PER_SEC};
+use libos_core::{Ipv4Config, Net, NetConfig, Runtime, TcpListener, TcpStream, NS_PER_SEC};
 use libos_hosted::wire::{wire_pair, WireEnd};
 use libos_hosted::HostedPal;
 

@@ -1,7 +1,7 @@
 //! The hosted platform for the library OS: runs it inside an ordinary Linux process.
 //!
 //! Provides [`HostedPal`] (clock from `std::time::Instant`, waiting on an
-//! [`EventSource`], console on stdout) and two [`libos::NetDevice`]s: an in-process
+//! [`EventSource`], console on stdout) and two [`libos_core::NetDevice`]s: an in-process
 //! [`wire`] joining two library OS instances, and a Linux [`tap`] device.
 //!
 //! Invariants: one `HostedPal` serves one runtime on one thread; the event source
@@ -10,6 +10,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+#[allow(
+    unsafe_code,
+    reason = "the TAP device through libc: open, ioctl, ppoll, read, write"
+)]
 pub mod tap;
 pub mod testing;
 pub mod wire;
@@ -18,7 +22,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use libos::Pal;
+use libos_core::Pal;
 
 /// Something a hosted runtime can block on until a device has work.
 pub trait EventSource: Send + Sync {

@@ -1,4 +1,4 @@
-//! A Linux TAP device (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`) as a [`libos::NetDevice`],
+//! A Linux TAP device (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`) as a [`libos_core::NetDevice`],
 //! so the library OS's stack talks to the host's real TCP stack.
 
 use std::ffi::CString;
@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
-use libos::{DeviceError, NetDevice};
+use libos_core::{DeviceError, NetDevice};
 
 use crate::EventSource;
 

@@ -1,11 +1,11 @@
 //! An in-process Ethernet "wire" joining two library OS instances (no privileges
-//! needed): each end is a [`libos::NetDevice`] and an [`EventSource`].
+//! needed): each end is a [`libos_core::NetDevice`] and an [`EventSource`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use libos::{DeviceError, NetDevice};
+use libos_core::{DeviceError, NetDevice};
 
 use crate::EventSource;
 

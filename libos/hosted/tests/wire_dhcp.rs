@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use libos::{Error, Net, NetConfig, NetDevice, Runtime, NS_PER_MS, NS_PER_SEC};
+use libos_core::{Error, Net, NetConfig, NetDevice, Runtime, NS_PER_MS, NS_PER_SEC};
 use libos_hosted::testing::TEST_LIMIT;
 use libos_hosted::wire::{wire_pair, WireEnd};
 use libos_hosted::HostedPal;

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::mpsc;
 use std::thread;
 
-use libos::{Error, Ipv4Config, Net, NetConfig, Runtime, TcpListener, TcpStream, NS_PER_SEC};
+use libos_core::{Error, Ipv4Config, Net, NetConfig, Runtime, TcpListener, TcpStream, NS_PER_SEC};
 use libos_hosted::testing::TEST_LIMIT;
 use libos_hosted::wire::{wire_pair, WireEnd};
 use libos_hosted::HostedPal;
@@ -93,7 +93,7 @@ fn echo_and_backlog_burst() {
                     match stream.try_read(&mut buffer) {
                         Ok(0) => panic!("early eof"),
                         Ok(n) => received.extend_from_slice(&buffer[..n]),
-                        Err(Error::WouldBlock) => libos::yield_now().await,
+                        Err(Error::WouldBlock) => libos_core::yield_now().await,
                         Err(e) => panic!("read: {e}"),
                     }
                 }
@@ -162,7 +162,7 @@ fn dropped_stream_with_unread_data_still_closes() {
                 .await
                 .unwrap();
             // More than the receive window: only goes through if the orphan keeps reading.
-            let payload = vec![0x5au8; 4 * libos::DEFAULT_TCP_RX_BUFFER];
+            let payload = vec![0x5au8; 4 * libos_core::DEFAULT_TCP_RX_BUFFER];
             let sent = runtime
                 .timeout(3 * NS_PER_SEC, stream.write_all(&payload))
                 .await;

@@ -5,10 +5,12 @@
 //! notification.
 //!
 //! Priority: the paper runs it above the library OS thread. On seL4 5.0 a thread may only
-//! be given a priority up to its creator's *maximum controlled priority*, and the loader
-//! starts components with an MCP of 0, so today the thread runs at priority 0 and is
-//! scheduled when the library OS thread blocks in `wait_until` (which is when its wake-up
-//! matters). With an MCP above the component's priority it runs at `priority`.
+//! be given a priority up to its creator's *maximum controlled priority* (MCP). The loader
+//! (root and proc alike) starts every component with an MCP equal to its priority from the
+//! description (`StartInfo::mcp`), so [`start_above_caller`] runs the interrupt thread at
+//! the component's priority and steps the library OS thread one below it. Should the MCP be
+//! lower than the asked priority, the thread runs at 0 instead and is scheduled when the
+//! library OS thread blocks in `wait_until`, which is when its wake-up matters.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 

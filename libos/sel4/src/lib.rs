@@ -1,5 +1,5 @@
 //! The seL4 platform adaptation layer (PAL) of the library OS: everything
-//! `libos::Pal` needs, on seL4 5.0 x86_64.
+//! `libos_core::Pal` needs, on seL4 5.0 x86_64.
 //!
 //! - **Clock**: the TSC, converted with a frequency given as a start argument or
 //!   calibrated against the PIT ([`clock`]).
@@ -17,6 +17,8 @@
 //!   contiguous DMA memory ([`dma::DmaArena`]), and [`nic`] puts them together so a
 //!   component drives an e1000e or virtio-net NIC in a few lines (the interrupt thread's
 //!   acknowledgement hook included).
+//! - **Shared regions**: [`shared`] maps a region the description shares between this
+//!   component and others, from the frames `memory` hands its members.
 //! - **Idle accounting**: the executor counts the time spent in `wait_until`; the PAL
 //!   keeps its own total and wake-up counts too ([`Sel4Pal::stats`]).
 //!
@@ -33,17 +35,35 @@ extern crate std;
 
 pub mod budget;
 pub mod clock;
+#[allow(
+    unsafe_code,
+    reason = "maps a device's BARs and accesses its registers"
+)]
 pub mod device;
+#[allow(
+    unsafe_code,
+    reason = "DMA memory: mapped frames the device also writes"
+)]
 pub mod dma;
+#[allow(
+    unsafe_code,
+    reason = "the interrupt thread's start, from a raw argument"
+)]
 pub mod irq;
+#[allow(unsafe_code, reason = "reads the kernel's log frame it mapped")]
 pub mod kernel_log;
+#[allow(
+    unsafe_code,
+    reason = "the NIC's platform statics for the driver's DMA and BARs"
+)]
 pub mod nic;
+pub mod shared;
 pub mod thread;
 pub mod timer;
 
 use core::cell::{Cell, RefCell};
 
-use libos::Pal;
+use libos_core::Pal;
 use sel4::cap_type::{IoPort, Notification};
 
 pub use hpet::Hpet;
@@ -51,11 +71,7 @@ use sel4::Cap;
 
 pub use clock::TscClock;
 
-/// Reads the time-stamp counter.
-pub fn rdtsc() -> u64 {
-    // SAFETY: rdtsc reads the time-stamp counter and has no other effect.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
+pub use rt::rdtsc;
 
 /// The PIT's ports through seL4's I/O port capability.
 pub struct PitPorts(pub Cap<IoPort>);
@@ -74,6 +90,7 @@ pub struct HpetRegisters {
     base: usize,
 }
 
+#[allow(unsafe_code, reason = "whoever maps the HPET's page vouches for it")]
 impl HpetRegisters {
     /// The registers mapped at `base`.
     ///
@@ -85,6 +102,10 @@ impl HpetRegisters {
     }
 }
 
+#[allow(
+    unsafe_code,
+    reason = "the HPET's registers, volatile reads and writes"
+)]
 impl hpet::Registers for HpetRegisters {
     fn read32(&mut self, offset: usize) -> u32 {
         assert!(offset < 0x400 && offset.is_multiple_of(4));
@@ -129,7 +150,7 @@ pub struct PalStats {
     pub late: u64,
 }
 
-/// The seL4 PAL. Create it on the library OS thread, then give it to `libos::Runtime::new`.
+/// The seL4 PAL. Create it on the library OS thread, then give it to `libos_core::Runtime::new`.
 pub struct Sel4Pal {
     clock: TscClock,
     wake: Cap<Notification>,

@@ -2,7 +2,7 @@
 //! `devices` and maps its register BAR uncached; [`ClaimedNic::interrupt`] is the
 //! interrupt thread's source for it (its hook acknowledges the device); [`ClaimedNic::start`]
 //! maps 2 MiB of physically contiguous DMA memory and starts the driver (`e1000e` or
-//! `virtio-net` from `drivers/`) as a `libos::NetDevice`.
+//! `virtio-net` from `drivers/`) as a `libos_core::NetDevice`.
 //!
 //! ```text
 //! let nic = ClaimedNic::claim(&mut devices, &mut pool, &mut vspace, name, NicKind::E1000e);
@@ -126,8 +126,8 @@ pub struct ClaimedNic {
 
 /// A NIC whose driver runs.
 pub struct StartedNic {
-    /// The driver, for `libos::Net::new`.
-    pub device: Box<dyn libos::NetDevice>,
+    /// The driver, for `libos_core::Net::new`.
+    pub device: Box<dyn libos_core::NetDevice>,
     /// Its MAC address.
     pub mac: [u8; 6],
     /// Physical address of its DMA memory.
@@ -210,7 +210,7 @@ impl ClaimedNic {
             .map_new(pool, DMA_BITS, sel4::consts::X86_DEFAULT_VM_ATTRIBUTES)
             .expect("DMA memory");
         let size = 1usize << DMA_BITS;
-        let (device, mac): (Box<dyn libos::NetDevice>, [u8; 6]) = match self.shadow {
+        let (device, mac): (Box<dyn libos_core::NetDevice>, [u8; 6]) = match self.shadow {
             None => {
                 // SAFETY: `map_new` mapped `size` fresh bytes at `vaddr`, physically
                 // contiguous from `paddr`, never unmapped; only this arena uses them.

@@ -206,6 +206,26 @@ impl proc::Server for ProcMock {
             Err(proc::Error::Denied)
         }
     }
+    fn usage(&mut self, _: u64, index: u32) -> Result<proc::ComponentUsage, proc::Error> {
+        self.calls += 1;
+        if index >= 3 {
+            return Err(proc::Error::NoEntry);
+        }
+        Ok(proc::ComponentUsage {
+            id: ComponentId(index as u16),
+            name: name(["naming", "proc", "shell"][index as usize]),
+            state: [
+                proc::State::Running,
+                proc::State::Running,
+                proc::State::Exited,
+            ][index as usize],
+            measured: index != 1,
+            used: u64::from(index) << 20,
+            budget: 4 << 20,
+            heap: 2 << 20,
+            stack: 256 << 10,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -397,12 +417,18 @@ pub fn naming_request(rng: &mut Rng) -> naming::Request {
 
 pub fn proc_request(rng: &mut Rng) -> proc::Request {
     use proc::Request as R;
-    match rng.below(6) {
+    match rng.below(8) {
         0 => R::Spawn { name: rng.name() },
         1 => R::Exit { status: rng.next() },
         2 => R::Wait { id: id(rng) },
         3 => R::Kill { id: id(rng) },
         4 => R::List {
+            index: rng.next() as u32,
+        },
+        5 => R::Halt {
+            status: rng.next() as u32,
+        },
+        6 => R::Usage {
             index: rng.next() as u32,
         },
         _ => R::Caps {
@@ -454,5 +480,29 @@ pub fn console_request(rng: &mut Rng) -> console::Request {
         _ => R::Read {
             max: rng.next() as u32,
         },
+    }
+}
+
+/// Attaches when the nonce is the region name's length; `full` refuses everyone.
+#[derive(Default)]
+pub struct NetMock {
+    pub full: bool,
+}
+
+impl proto::net::Server for NetMock {
+    fn attach(
+        &mut self,
+        badge: u64,
+        region: Name,
+        nonce: u64,
+        wake: CapSlot,
+    ) -> Result<CapSlot, proto::net::Error> {
+        if self.full {
+            return Err(proto::net::Error::Full);
+        }
+        if nonce != region.len() as u64 {
+            return Err(proto::net::Error::NotFound);
+        }
+        Ok(CapSlot(wake.0 + badge))
     }
 }

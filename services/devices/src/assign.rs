@@ -76,6 +76,14 @@ pub enum IrqGrant {
         /// Offset of its MSI capability.
         capability: u8,
     },
+    /// MSI-X entry 0; the devices service programs the table (see [`crate::program_msix`])
+    /// and keeps the table's and pending bits' pages from the driver.
+    MsiX {
+        /// The function, for `IRQControl_GetMSI`.
+        addr: PciAddress,
+        /// Offset of its MSI-X capability.
+        capability: u8,
+    },
     /// An IOAPIC input.
     IoApic {
         /// Which IOAPIC.
@@ -184,6 +192,8 @@ pub enum AssignError {
     ConfigPorts,
     /// MSI was asked for but the function has no MSI capability.
     NoMsi,
+    /// MSI-X was asked for but the function has no MSI-X capability.
+    NoMsiX,
     /// INTx was asked for but the function has no interrupt pin, the firmware routed it
     /// nowhere, or the line is beyond the interrupt controller's inputs.
     NoInterruptLine,
@@ -444,6 +454,10 @@ fn resolve_irq(
         Irq::Msi => match pci.and_then(|d| Some((d.addr, d.capabilities.msi?))) {
             Some((addr, capability)) => Ok(IrqGrant::Msi { addr, capability }),
             None => Err(AssignError::NoMsi),
+        },
+        Irq::MsiX => match pci.and_then(|d| Some((d.addr, d.capabilities.msix?))) {
+            Some((addr, capability)) => Ok(IrqGrant::MsiX { addr, capability }),
+            None => Err(AssignError::NoMsiX),
         },
         Irq::IoApic { line: Some(pin) } => ioapic(pin),
         Irq::IoApic { line: None } => ioapic(routed_line()?),

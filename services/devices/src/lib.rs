@@ -50,7 +50,8 @@ pub use enumerate::{
     enumerate, probe, Bar, Capabilities, PciDevice, HEADER_BRIDGE, HEADER_GENERAL,
 };
 pub use program::{
-    disable, driver_command_bits, enable, plan_msi, program_msi, GetIoApicArgs, GetMsiArgs,
-    MsiError, MsiMessage, MsiSetup, FIRST_USER_VECTOR, MAX_USER_IRQ, MSI_ADDRESS_BASE,
+    disable, driver_command_bits, enable, msix_begin, msix_finish, msix_layout, msix_table_writes,
+    plan_msi, plan_msix, program_msi, GetIoApicArgs, GetMsiArgs, MsiError, MsiMessage, MsiSetup,
+    MsixError, MsixLayout, FIRST_USER_VECTOR, MAX_USER_IRQ, MSIX_ENTRY_BYTES, MSI_ADDRESS_BASE,
 };
 pub use server::{DevicesServer, IrqIssue, Kernel, KernelError};

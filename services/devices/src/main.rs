@@ -16,6 +16,7 @@
 
 extern crate alloc;
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::fmt;
@@ -32,8 +33,9 @@ use rt::println;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, IoPort, IrqControl, Untyped, X86Page};
-use sel4::{Cap, ObjectType};
+use sel4::{Cap, CapRights, ObjectType};
 use sysdesc::System;
+use vspace::{MapError, Pool, VSpace};
 
 rt::entry!(main);
 
@@ -82,7 +84,17 @@ struct Sel4 {
     slots: Slots,
     /// The memory service's endpoint, looked up through naming on the first DMA request.
     memory: Option<u64>,
+    /// The service's own mappings of device frames (MSI-X tables): frame slot -> address.
+    mapped: BTreeMap<u64, u64>,
+    /// Where those mappings go.
+    vspace: VSpace,
+    /// Slots for those mappings' frame copies and paging structures ([`MAPPING_SLOTS`]).
+    map_slots: Slots,
 }
+
+/// Slots at the top of the CNode for the paging structures and frame copies of the service's
+/// own mappings (MSI-X tables), apart from the slots of [`Sel4::slots`].
+const MAPPING_SLOTS: core::ops::Range<u64> = 4000..4096;
 
 impl Kernel for Sel4 {
     type Config = PortConfigSpace<Ports>;
@@ -157,19 +169,7 @@ impl Kernel for Sel4 {
     }
 
     fn alloc_untyped(&mut self, size_bits: u8) -> Result<u64, KernelError> {
-        if self.memory.is_none() {
-            let slot = self.slots.alloc().ok_or(KernelError)?;
-            let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, slot));
-            match naming.lookup(Name::new("memory").expect("a valid name")) {
-                Ok(binding) => self.memory = Some(binding.endpoint.0),
-                Err(e) => {
-                    println!("devices: no memory service for DMA: {e:?}");
-                    self.slots.free(slot);
-                    return Err(KernelError);
-                }
-            }
-        }
-        let memory = self.memory.ok_or(KernelError)?;
+        let memory = self.memory_endpoint()?;
         let slot = self.slots.alloc().ok_or(KernelError)?;
         let mut client = MemoryClient::new(EndpointTransport::receiving(memory, slot));
         client.alloc(size_bits).map(|a| a.untyped.0).map_err(|e| {
@@ -195,8 +195,74 @@ impl Kernel for Sel4 {
         })
     }
 
+    fn write_frame32(&mut self, frame: u64, offset: u16, value: u32) -> Result<(), KernelError> {
+        if offset % 4 != 0 || offset > 4092 {
+            return Err(KernelError);
+        }
+        let base = match self.mapped.get(&frame) {
+            Some(&base) => base,
+            None => {
+                let base = self.map_frame(frame)?;
+                self.mapped.insert(frame, base);
+                base
+            }
+        };
+        // SAFETY: `base` maps device frame `frame` uncached, never unmapped; `offset` is a
+        // 4-byte-aligned offset inside that page (checked above).
+        unsafe { core::ptr::write_volatile((base + u64::from(offset)) as *mut u32, value) };
+        Ok(())
+    }
+
     fn log(&mut self, line: fmt::Arguments<'_>) {
         println!("{line}");
+    }
+}
+
+impl Sel4 {
+    /// The memory service's endpoint, looked up through naming the first time.
+    fn memory_endpoint(&mut self) -> Result<u64, KernelError> {
+        if let Some(memory) = self.memory {
+            return Ok(memory);
+        }
+        let slot = self.slots.alloc().ok_or(KernelError)?;
+        let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, slot));
+        match naming.lookup(Name::new("memory").expect("a valid name")) {
+            Ok(binding) => {
+                self.memory = Some(binding.endpoint.0);
+                Ok(binding.endpoint.0)
+            }
+            Err(e) => {
+                println!("devices: no memory service: {e:?}");
+                self.slots.free(slot);
+                Err(KernelError)
+            }
+        }
+    }
+
+    /// Maps a copy of device frame `frame` uncached into the service's own address space.
+    fn map_frame(&mut self, frame: u64) -> Result<u64, KernelError> {
+        let memory = self.memory_endpoint()?;
+        let map_slots = core::mem::take(&mut self.map_slots);
+        let mut pool = Pool::new(map_slots, 12, |bits| {
+            let slot = self.slots.alloc()?;
+            let mut client = MemoryClient::new(EndpointTransport::receiving(memory, slot));
+            client.alloc(bits).map(|a| a.untyped.0).ok()
+        });
+        let mapped = pool.slot().and_then(|copy| {
+            OWN.cnode_copy(copy, 64, OWN, frame, 64, CapRights::read_write())
+                .map_err(|error| MapError::Kernel {
+                    step: "copy a device frame",
+                    error,
+                })?;
+            let rights = CapRights::read_write();
+            self.vspace
+                .map(&mut pool, &[copy], rights, sel4::consts::X86_UNCACHEABLE)
+        });
+        self.map_slots = pool.into_slots();
+        mapped.map_err(|e| {
+            println!("devices: cannot map a device frame: {e:?}");
+            KernelError
+        })
     }
 }
 
@@ -220,9 +286,7 @@ fn retype(
     )
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let image = bootimage::Image::parse(info.data()).expect("devices' data blob is a boot image");
     let system = System::decode(
         image
@@ -249,6 +313,9 @@ fn main(arg: usize) {
         cfg: PortConfigSpace::new(Ports),
         slots: slot_alloc,
         memory: None,
+        mapped: BTreeMap::new(),
+        vspace: VSpace::own(),
+        map_slots: Slots::within(MAPPING_SLOTS),
     };
     let server = DevicesServer::start(&system, &untypeds, CONTROLLER, kernel);
     // Registers its endpoint with naming (naming copies it).

@@ -1,6 +1,8 @@
 //! Programming a function for its driver: the command register and the MSI capability, and
 //! the arguments seL4's `IRQControl` invocations need.
 
+use alloc::vec::Vec;
+
 use crate::config::{reg, ConfigSpace, PciAddress};
 use crate::enumerate::PciDevice;
 
@@ -129,6 +131,152 @@ pub fn plan_msi(
     })
 }
 
+/// Plans MSI-X entry 0 for `device` on seL4 user IRQ `irq`, as [`plan_msi`] does for MSI.
+///
+/// Returns `Err(NoCapability)` if the function has no MSI-X capability, `Err(IrqOutOfRange)`
+/// if `irq` is above the kernel's range.
+pub fn plan_msix(
+    device: &PciDevice,
+    irq: u8,
+    apic_id: u8,
+    handle: u64,
+) -> Result<MsiSetup, MsiError> {
+    if device.capabilities.msix.is_none() {
+        return Err(MsiError::NoCapability);
+    }
+    let mut with_msi = *device;
+    with_msi.capabilities.msi = Some(device.capabilities.msix.unwrap_or(0));
+    plan_msi(&with_msi, irq, apic_id, handle)
+}
+
+/// Where a function's MSI-X table and pending bit array live, as its capability says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsixLayout {
+    /// Entries in the table, 1..=2048.
+    pub entries: u16,
+    /// The memory BAR holding the table.
+    pub table_bar: u8,
+    /// The table's byte offset in that BAR (a multiple of 8).
+    pub table_offset: u32,
+    /// The memory BAR holding the pending bit array.
+    pub pba_bar: u8,
+    /// The array's byte offset in that BAR (a multiple of 8).
+    pub pba_offset: u32,
+}
+
+/// Bytes of one MSI-X table entry: address low, address high, data, vector control.
+pub const MSIX_ENTRY_BYTES: u32 = 16;
+/// Bytes of a page of a BAR, the unit the devices service hands BARs out in.
+const PAGE_BYTES: u64 = 4096;
+
+impl MsixLayout {
+    /// The BAR pages (BAR, page index) the table and the pending bits occupy: the devices
+    /// service keeps them from the driver, so that only it decides where the function's
+    /// messages go.
+    pub fn pages(&self) -> impl Iterator<Item = (u8, u64)> {
+        let table_end = u64::from(self.table_offset) + u64::from(self.entries) * 16;
+        let pba_end = u64::from(self.pba_offset) + u64::from(self.entries).div_ceil(64) * 8;
+        let span = |bar: u8, start: u32, end: u64| {
+            (u64::from(start) / PAGE_BYTES..end.div_ceil(PAGE_BYTES)).map(move |p| (bar, p))
+        };
+        span(self.table_bar, self.table_offset, table_end).chain(span(
+            self.pba_bar,
+            self.pba_offset,
+            pba_end,
+        ))
+    }
+
+    /// Whether page `page` of BAR `bar` holds part of the table or the pending bits.
+    pub fn covers(&self, bar: u8, page: u64) -> bool {
+        self.pages().any(|p| p == (bar, page))
+    }
+}
+
+/// Why a function's MSI-X capability cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsixError {
+    /// The function has no MSI-X capability.
+    NoCapability,
+    /// The capability names a BAR register above 5 for the table or the pending bits.
+    BadBar,
+    /// Writing a table entry failed (its page cannot be mapped).
+    TableWrite,
+}
+
+/// Reads `device`'s MSI-X layout from its capability.
+pub fn msix_layout(
+    cfg: &mut impl ConfigSpace,
+    device: &PciDevice,
+) -> Result<MsixLayout, MsixError> {
+    let cap = u16::from(device.capabilities.msix.ok_or(MsixError::NoCapability)?);
+    let control = cfg.read16(device.addr, cap + 2);
+    let table = cfg.read32(device.addr, cap + 4);
+    let pba = cfg.read32(device.addr, cap + 8);
+    let (table_bar, pba_bar) = ((table & 7) as u8, (pba & 7) as u8);
+    if table_bar > 5 || pba_bar > 5 {
+        return Err(MsixError::BadBar);
+    }
+    Ok(MsixLayout {
+        entries: (control & MSIX_TABLE_SIZE) + 1,
+        table_bar,
+        table_offset: table & !7,
+        pba_bar,
+        pba_offset: pba & !7,
+    })
+}
+
+/// Starts programming `device`'s MSI-X: enables MSI-X with the whole function masked, and
+/// disables MSI and INTx, so that nothing fires while [`msix_table_writes`] are stored.
+/// Returns the message control register to hand to [`msix_finish`].
+///
+/// Returns `Err(NoCapability)` without an MSI-X capability (nothing written).
+pub fn msix_begin(cfg: &mut impl ConfigSpace, device: &PciDevice) -> Result<u16, MsixError> {
+    let cap = u16::from(device.capabilities.msix.ok_or(MsixError::NoCapability)?);
+    let addr = device.addr;
+    let control = cfg.read16(addr, cap + 2);
+    cfg.write16(addr, cap + 2, control | MSIX_ENABLE | MSIX_FUNCTION_MASK);
+    if let Some(msi) = device.capabilities.msi {
+        let msi_control = cfg.read16(addr, u16::from(msi) + 2);
+        cfg.write16(addr, u16::from(msi) + 2, msi_control & !MSI_ENABLE);
+    }
+    let command = cfg.read16(addr, reg::COMMAND) | reg::COMMAND_INTX_DISABLE;
+    cfg.write16(addr, reg::COMMAND, command);
+    Ok(control)
+}
+
+/// The table stores (byte offset in the table's BAR, value) that point entry 0 at `message`
+/// and mask every other entry, in order: the others masked, entry 0 masked, its address,
+/// upper address and data, then entry 0 unmasked.
+pub fn msix_table_writes(layout: &MsixLayout, message: MsiMessage) -> Vec<(u32, u32)> {
+    let entry = |index: u16, word: u32| {
+        layout.table_offset + u32::from(index) * MSIX_ENTRY_BYTES + word * 4
+    };
+    let mut writes: Vec<(u32, u32)> = (1..layout.entries)
+        .map(|index| (entry(index, 3), MSIX_VECTOR_MASKED))
+        .collect();
+    writes.extend([
+        (entry(0, 3), MSIX_VECTOR_MASKED),
+        (entry(0, 0), message.address),
+        (entry(0, 1), 0),
+        (entry(0, 2), u32::from(message.data)),
+        (entry(0, 3), 0),
+    ]);
+    writes
+}
+
+/// Finishes programming `device`'s MSI-X: lifts the function mask and keeps MSI-X enabled
+/// (`control` is what [`msix_begin`] returned).
+pub fn msix_finish(cfg: &mut impl ConfigSpace, device: &PciDevice, control: u16) {
+    if let Some(cap) = device.capabilities.msix {
+        let cap = u16::from(cap);
+        cfg.write16(
+            device.addr,
+            cap + 2,
+            (control | MSIX_ENABLE) & !MSIX_FUNCTION_MASK,
+        );
+    }
+}
+
 /// MSI message control bits.
 const MSI_ENABLE: u16 = 1 << 0;
 const MSI_MULTIPLE_ENABLE: u16 = 0b111 << 4;
@@ -136,6 +284,12 @@ const MSI_64BIT: u16 = 1 << 7;
 const MSI_PER_VECTOR_MASK: u16 = 1 << 8;
 /// MSI-X message control: enable.
 const MSIX_ENABLE: u16 = 1 << 15;
+/// MSI-X message control: mask every vector of the function.
+const MSIX_FUNCTION_MASK: u16 = 1 << 14;
+/// MSI-X message control: table size minus one.
+const MSIX_TABLE_SIZE: u16 = 0x7FF;
+/// MSI-X vector control: the entry is masked.
+const MSIX_VECTOR_MASKED: u32 = 1;
 
 /// Programs `device`'s MSI capability with `message` for one vector and enables it: writes
 /// the address (and a zero upper address on 64-bit capable functions), the data, one vector

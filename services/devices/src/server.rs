@@ -6,6 +6,7 @@
 //! ones. It knows capabilities only as slot numbers the [`Kernel`] gave it.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -16,9 +17,10 @@ use proto::{CapSlot, Message, Name};
 use sysdesc::System;
 
 use crate::{
-    disable, enable, enumerate, plan_msi, program_msi, Assignments, Bar, Carver, ConfigSpace,
-    DeviceUntyped, GetIoApicArgs, GetMsiArgs, Grant, Hardware, InterruptController, IrqGrant,
-    MsiMessage, Object, PciDevice, RetypeStep, FIRST_USER_VECTOR, FRAME_SIZE,
+    disable, enable, enumerate, msix_begin, msix_finish, msix_layout, msix_table_writes, plan_msi,
+    plan_msix, program_msi, Assignments, Bar, Carver, ConfigSpace, DeviceUntyped, GetIoApicArgs,
+    GetMsiArgs, Grant, Hardware, InterruptController, IrqGrant, MsiMessage, MsixLayout, Object,
+    PciDevice, RetypeStep, FIRST_USER_VECTOR, FRAME_SIZE,
 };
 
 /// A kernel operation failed, or the shell had no free slot for its result. The shell logs the
@@ -75,6 +77,12 @@ pub trait Kernel {
     ///
     /// `Ok((slot of the frame, its physical address))`; `Err` if the kernel refused.
     fn retype_frame(&mut self, untyped: u64, size_bits: u8) -> Result<(u64, u64), KernelError>;
+    /// Stores `value` at byte `offset` (a multiple of 4, below 4096) of the device frame in
+    /// `frame` (one of the carved BAR frames), uncached: how the service writes a function's
+    /// MSI-X table.
+    ///
+    /// `Err` if the frame cannot be mapped.
+    fn write_frame32(&mut self, frame: u64, offset: u16, value: u32) -> Result<(), KernelError>;
     /// Prints one line of the service's log.
     fn log(&mut self, line: fmt::Arguments<'_>);
 }
@@ -97,6 +105,9 @@ pub struct DevicesServer<K: Kernel> {
     irqs: BTreeMap<String, u64>,
     /// Per platform device name with a driver-programmed MSI, the message to program.
     messages: BTreeMap<String, MsiMessage>,
+    /// Per device name using MSI-X, where its table and pending bits are (pages kept from
+    /// the driver).
+    msix: BTreeMap<String, MsixLayout>,
     /// (client, device) pairs claimed.
     claimed: BTreeSet<(u16, String)>,
     /// The next user IRQ number (vector argument) to give a handler.
@@ -149,6 +160,19 @@ impl<K: Kernel> DevicesServer<K> {
             quieted += 1;
         }
         let frames = carve(&assignments, untypeds, &mut kernel);
+        let mut msix = BTreeMap::new();
+        for (name, _, resolved) in assignments.resolved() {
+            if let (Some(IrqGrant::MsiX { .. }), Hardware::Pci(d)) =
+                (resolved.irq, resolved.hardware)
+            {
+                match msix_layout(kernel.config(), &d) {
+                    Ok(layout) => {
+                        msix.insert(String::from(name), layout);
+                    }
+                    Err(e) => kernel.log(format_args!("devices: {name}: cannot use MSI-X: {e:?}")),
+                }
+            }
+        }
         kernel.log(format_args!(
             "devices: {} PCI functions, {} devices resolved, {quieted} unassigned functions disabled, {} device untypeds",
             found.len(),
@@ -162,6 +186,7 @@ impl<K: Kernel> DevicesServer<K> {
             frames,
             irqs: BTreeMap::new(),
             messages: BTreeMap::new(),
+            msix,
             claimed: BTreeSet::new(),
             next_irq: 0,
         }
@@ -213,6 +238,41 @@ impl<K: Kernel> DevicesServer<K> {
         }
     }
 
+    /// Programs MSI-X entry 0 of `device` (function `d`, table `layout`) with `message`,
+    /// storing the table through the service's own mapping of the BAR's frames. On a failed
+    /// store the function stays masked.
+    fn program_msix(
+        &mut self,
+        device: &str,
+        d: &PciDevice,
+        layout: MsixLayout,
+        message: MsiMessage,
+    ) -> Result<(), String> {
+        let frames: Vec<u64> = self
+            .frames
+            .get(device)
+            .and_then(|bars| bars.get(&layout.table_bar))
+            .map(|f| f.iter().map(|&(slot, _)| slot).collect())
+            .unwrap_or_default();
+        let control = msix_begin(self.kernel.config(), d).map_err(|e| format!("{e:?}"))?;
+        for (offset, value) in msix_table_writes(&layout, message) {
+            let frame = usize::try_from(offset / 4096)
+                .ok()
+                .and_then(|page| frames.get(page))
+                .ok_or_else(|| {
+                    format!(
+                        "MSI-X table at {offset:#x} is outside BAR{}",
+                        layout.table_bar
+                    )
+                })?;
+            self.kernel
+                .write_frame32(*frame, (offset % 4096) as u16, value)
+                .map_err(|_| format!("cannot store the MSI-X table at {offset:#x}"))?;
+        }
+        msix_finish(self.kernel.config(), d, control);
+        Ok(())
+    }
+
     /// Makes the IRQ handler of `device`; for a PCI MSI also programs the function, for a
     /// platform MSI keeps the message its driver asks for with `msi_message`.
     fn make_irq(&mut self, device: &str, irq: IrqGrant) -> Result<u64, Error> {
@@ -241,6 +301,13 @@ impl<K: Kernel> DevicesServer<K> {
                 program = Some((d, setup.message));
                 IrqIssue::Msi(setup.get_msi)
             }
+            IrqGrant::MsiX { .. } => {
+                let d = self.pci_device(device).ok_or(Error::NoIrq)?;
+                self.msix.get(device).ok_or(Error::NoIrq)?;
+                let setup = plan_msix(&d, vector, 0, 0).map_err(|_| Error::NoIrq)?;
+                program = Some((d, setup.message));
+                IrqIssue::Msi(setup.get_msi)
+            }
         };
         let Ok(slot) = self.kernel.issue_irq(how) else {
             self.kernel.log(format_args!(
@@ -249,9 +316,14 @@ impl<K: Kernel> DevicesServer<K> {
             return Err(Error::NoIrq);
         };
         if let Some((d, m)) = program {
-            if let Err(e) = program_msi(self.kernel.config(), &d, m) {
-                self.kernel
-                    .log(format_args!("devices: {device}: cannot program MSI: {e:?}"));
+            let programmed = match self.msix.get(device) {
+                Some(layout) => self.program_msix(device, &d, *layout, m),
+                None => program_msi(self.kernel.config(), &d, m).map_err(|e| format!("{e:?}")),
+            };
+            if let Err(e) = programmed {
+                self.kernel.log(format_args!(
+                    "devices: {device}: cannot program its interrupt: {e}"
+                ));
                 self.kernel.delete(slot);
                 return Err(Error::NoIrq);
             }
@@ -319,6 +391,7 @@ impl<K: Kernel> api::Server for DevicesServer<K> {
                 Some(IrqGrant::Msi { .. } | IrqGrant::Message) => IrqMode::Msi,
                 Some(IrqGrant::IoApic { .. }) => IrqMode::IoApic,
                 Some(IrqGrant::Pic { .. }) => IrqMode::Pic,
+                Some(IrqGrant::MsiX { .. }) => IrqMode::MsiX,
             },
         })
     }
@@ -330,6 +403,15 @@ impl<K: Kernel> api::Server for DevicesServer<K> {
             .get(device.as_str())
             .and_then(|bars| bars.get(&bar))
             .ok_or(Error::OutOfRange)?;
+        if self
+            .msix
+            .get(device.as_str())
+            .is_some_and(|layout| layout.covers(bar, page))
+        {
+            // The MSI-X table decides where the function's messages go: only this service
+            // writes it.
+            return Err(Error::OutOfRange);
+        }
         let &(slot, paddr) = usize::try_from(page)
             .ok()
             .and_then(|p| frames.get(p))

@@ -121,7 +121,7 @@ fn msi_32_bit_with_per_vector_masking_and_msix_turned_off() {
         Function::new(0x1234, 0x0002, [0x02, 0, 0], 0)
             .with_command(0x0006)
             .mem32(0, 0xFEB0_0000, 4096, false)
-            .msix(0x40, 2)
+            .msix(0x40, 2, (0, 0), (0, 0x800))
             .msi(0x50, false, true),
     );
     // MSI-X left enabled, and a multi-vector MSI setting, by someone before us.

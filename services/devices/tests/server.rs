@@ -37,6 +37,8 @@ struct Fake {
     refuse_memory: bool,
     /// Frame retypes at this physical address fail.
     refuse_frames_at: Option<u64>,
+    /// Every store into a device frame: (frame slot, offset, value).
+    frame_writes: Vec<(u64, u16, u32)>,
     log: Vec<String>,
 }
 
@@ -53,6 +55,7 @@ impl Fake {
             refuse_irq: false,
             refuse_memory: false,
             refuse_frames_at: None,
+            frame_writes: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -119,6 +122,10 @@ impl Kernel for Fake {
         let frame = self.take(1);
         self.dma.push((untyped, frame, size_bits));
         Ok((frame, 0x4000_0000 + (frame << 21)))
+    }
+    fn write_frame32(&mut self, frame: u64, offset: u16, value: u32) -> Result<(), KernelError> {
+        self.frame_writes.push((frame, offset, value));
+        Ok(())
     }
     fn log(&mut self, line: std::fmt::Arguments<'_>) {
         self.log.push(line.to_string());
@@ -450,6 +457,91 @@ fn irq_issues_one_handler_and_programs_msi() {
     let mut other = devices(&mut s, badge("other"));
     assert_eq!(other.irq(n("nic0")), Err(api::Error::NotFound));
     assert_eq!(other.irq(n("nope")), Err(api::Error::NotFound));
+}
+
+#[test]
+fn msix_programs_entry_zero_through_the_services_own_mapping_and_hides_the_table() {
+    let described = system(
+        &(driver("net", &["nic0"]) + &device("nic0", "pci = \"8086:10d3\"", Some("\"msix\""))),
+    );
+    let mut s = DevicesServer::start(
+        &described,
+        &UNTYPEDS,
+        InterruptController::IoApic,
+        Fake::new(qemu_pc()),
+    );
+    let net = proto::badge(described.component_id("net").unwrap());
+    assert_eq!(devices(&mut s, net).claim(n("nic0")).unwrap().irq, IrqMode::MsiX);
+    // The table (BAR3 page 0) and the pending bits (BAR3 page 2) stay with the service.
+    assert_eq!(
+        devices(&mut s, net).bar(n("nic0"), 3, 0),
+        Err(api::Error::OutOfRange)
+    );
+    assert_eq!(
+        devices(&mut s, net).bar(n("nic0"), 3, 2),
+        Err(api::Error::OutOfRange)
+    );
+    assert!(devices(&mut s, net).bar(n("nic0"), 3, 1).is_ok());
+    assert!(devices(&mut s, net).bar(n("nic0"), 0, 0).is_ok());
+    let handler = devices(&mut s, net).irq(n("nic0")).unwrap();
+    assert!(
+        matches!(s.kernel().irqs[..], [(slot, IrqIssue::Msi(GetMsiArgs { pci_dev: 3, vector: 0, .. }))] if slot == handler.0)
+    );
+    // Entry 0 of the table, in BAR3's first frame: masked, address, data, unmasked; the
+    // other four entries masked.
+    let table_frame = s
+        .kernel()
+        .carved_frames()
+        .into_iter()
+        .find(|&(_, paddr)| paddr == 0xFEB8_0000 + (256 << 10))
+        .unwrap()
+        .0;
+    let writes = s.kernel().frame_writes.clone();
+    assert!(
+        writes.iter().all(|&(frame, _, _)| frame == table_frame),
+        "{writes:x?}"
+    );
+    let stores: Vec<(u16, u32)> = writes.iter().map(|&(_, o, v)| (o, v)).collect();
+    assert_eq!(
+        stores,
+        [
+            (0x1C, 1),
+            (0x2C, 1),
+            (0x3C, 1),
+            (0x4C, 1),
+            (0x0C, 1),
+            (0x00, 0xFEE0_0000),
+            (0x04, 0),
+            (0x08, 0x30),
+            (0x0C, 0)
+        ]
+    );
+    // MSI-X enabled with the function mask lifted; MSI and INTx off.
+    let f = s.kernel_mut().machine().function(0, 3, 0).clone();
+    assert_eq!(f.get16(0xA2) & 0xC000, 0x8000);
+    assert_eq!(f.get16(0xD2) & 1, 0);
+    assert_eq!(f.command() & 0x0400, 0x0400);
+}
+
+#[test]
+fn msix_asked_of_a_function_without_it_is_a_logged_problem() {
+    let described = system(
+        &(driver("display", &["vga"]) + &device("vga", "pci = \"1234:1111\"", Some("\"msix\""))),
+    );
+    let s = DevicesServer::start(
+        &described,
+        &UNTYPEDS,
+        InterruptController::IoApic,
+        Fake::new(qemu_pc()),
+    );
+    assert!(
+        s.kernel()
+            .log
+            .iter()
+            .any(|l| l.contains("vga") && l.contains("NoMsiX")),
+        "{:?}",
+        s.kernel().log
+    );
 }
 
 #[test]

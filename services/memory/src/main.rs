@@ -106,9 +106,7 @@ impl Kernel for Caps {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let image = bootimage::Image::parse(info.data()).expect("memory's data blob is a boot image");
     let system = System::decode(
         image

@@ -87,9 +87,7 @@ impl CapOps for SlotCaps {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let image = bootimage::Image::parse(info.data()).expect("naming's data blob is a boot image");
     let system = System::decode(
         image

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 
 use proto::control::ControlClient;
 use proto::memory::supervise::SuperviseClient;
+use proto::memory::{MemoryClient, Usage};
 use proto::naming::NamingClient;
 use proto::{ComponentId, Transport};
 
@@ -48,7 +49,8 @@ pub trait Instances {
 pub struct Wiring<T: Transport, B: Instances, P: Platform> {
     /// naming (withdraw).
     pub naming: NamingClient<T>,
-    /// memory's supervisor operations (release), if memory was found.
+    /// memory's supervisor operations (release), if memory was found; the same endpoint
+    /// answers proc's `usage_of` questions.
     pub memory: Option<SuperviseClient<T>>,
     /// The root task's control endpoint (`halt`), if granted.
     pub control: Option<ControlClient<T>>,
@@ -134,5 +136,12 @@ impl<T: Transport, B: Instances, P: Platform> Effects for Wiring<T, B, P> {
             None => String::from("proc: cannot halt: no control capability was granted"),
         };
         self.platform.print(&line);
+    }
+
+    /// Asks memory's `usage_of` on the supervisor endpoint (memory answers proc for every
+    /// component); `None` without memory or when it refuses, printed nowhere: the row says so.
+    fn usage_of(&mut self, id: ComponentId) -> Option<Usage> {
+        let memory = self.memory.as_mut()?;
+        MemoryClient::new(memory.transport()).usage_of(id).ok()
     }
 }

@@ -1,5 +1,6 @@
 //! The proc service's logic: the component table, what to do when a component starts, exits,
-//! faults or is killed, restart with back-off, waiters, and the `ps` listing.
+//! faults or is killed, restart with back-off, waiters, the `ps` listing and each component's
+//! memory (`usage`: the description's budget with what `memory` counts as used).
 //!
 //! Everything is an event in and a list of [`Action`]s out, with the time passed in
 //! (`now_ms`): the supervisor never blocks on a component it watches. [`ProcServer`] performs

@@ -47,8 +47,7 @@ const ATTEMPTS: usize = 1000;
 const TSC_PER_MS: u64 = 2_000_000;
 
 fn now_ms() -> u64 {
-    // SAFETY: `rdtsc` has no preconditions; user mode may read the TSC on x86_64 seL4.
-    unsafe { core::arch::x86_64::_rdtsc() / TSC_PER_MS }
+    rt::rdtsc() / TSC_PER_MS
 }
 
 /// The console and the TSC.
@@ -144,9 +143,7 @@ fn prepare_builder(
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let image = bootimage::Image::parse(info.data()).expect("proc's data blob is a boot image");
     let described = image
         .system()

@@ -7,7 +7,8 @@
 
 use alloc::string::String;
 
-use proto::proc::{self as api, CapInfo, ComponentInfo};
+use proto::memory::Usage;
+use proto::proc::{self as api, CapInfo, ComponentInfo, ComponentUsage};
 use proto::{ComponentId, Name};
 use sysdesc::System;
 
@@ -35,6 +36,9 @@ pub trait Effects {
     /// Stops the whole system with `status` (through the root task). Returns only if
     /// proc has no way to do that.
     fn halt(&mut self, status: u32);
+    /// Component `id`'s accounting as `memory` reports it (`usage_of`), or `None` if proc
+    /// has no memory service or memory refused.
+    fn usage_of(&mut self, id: ComponentId) -> Option<Usage>;
 }
 
 /// The proc service: a [`Supervisor`] served as `proto::proc`.
@@ -280,6 +284,23 @@ impl<E: Effects> api::Server for ProcServer<E> {
             name: Name::new(row.name).map_err(|_| api::Error::NoEntry)?,
             state: api_state(row.state),
             restarts: row.restarts,
+        })
+    }
+
+    fn usage(&mut self, badge: u64, index: u32) -> Result<ComponentUsage, api::Error> {
+        let info = self.list(badge, index)?;
+        let c = self.system.get(info.id).ok_or(api::Error::NoEntry)?;
+        let (budget, heap, stack) = (c.memory, c.heap_bytes(), c.stack_bytes());
+        let usage = self.effects.usage_of(info.id);
+        Ok(ComponentUsage {
+            id: info.id,
+            name: info.name,
+            state: info.state,
+            measured: usage.is_some(),
+            used: usage.map_or(0, |u| u.used),
+            budget,
+            heap,
+            stack,
         })
     }
 

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use proc::effects::{Instances, Platform, Wiring, NO_BUILDER};
 use proc::{Effects, FaultKind, ProcServer};
 use proto::control::{self, ControlClient};
+use proto::memory;
 use proto::memory::supervise::{self, SuperviseClient};
 use proto::naming::{self, Binding, NamingClient};
 use proto::{CapSlot, ComponentId, Loopback, Message, Name};
@@ -45,7 +46,8 @@ impl naming::Server for Naming {
     }
 }
 
-/// memory's supervisor operations: records releases; refuses them when `refuse`.
+/// memory's supervisor operations and `usage_of`: records releases and questions; refuses
+/// both when `refuse`.
 struct Memory {
     calls: Calls,
     refuse: bool,
@@ -75,6 +77,34 @@ impl supervise::Server for Memory {
         } else {
             Ok(4096)
         }
+    }
+}
+
+impl memory::Server for Memory {
+    fn alloc(&mut self, _: u64, _: u8) -> Result<memory::Allocation, memory::Error> {
+        unreachable!("proc's effects never allocate")
+    }
+    fn free(&mut self, _: u64, _: u64) -> Result<(), memory::Error> {
+        unreachable!("proc's effects never free")
+    }
+    fn usage(&mut self, _: u64) -> Result<memory::Usage, memory::Error> {
+        unreachable!("proc's effects ask about components, not proc")
+    }
+    fn usage_of(&mut self, badge: u64, id: ComponentId) -> Result<memory::Usage, memory::Error> {
+        self.calls
+            .borrow_mut()
+            .push(format!("usage_of {} from badge {badge}", id.0));
+        if self.refuse {
+            return Err(memory::Error::Denied);
+        }
+        Ok(memory::Usage {
+            used: u64::from(id.0) << 12,
+            budget: 1 << 20,
+            free_total: 300 << 20,
+        })
+    }
+    fn share(&mut self, _: u64, _: Name, _: u64) -> Result<memory::SharedPage, memory::Error> {
+        unreachable!("proc's effects never share")
     }
 }
 
@@ -153,6 +183,15 @@ struct Setup {
     memory_refuses: bool,
 }
 
+/// memory's endpoint as proc (badge 2) reaches it: labels from 16 are the supervisor's.
+fn memory_dispatch(memory: &mut Memory, m: &Message) -> Message {
+    if m.label >= 16 {
+        supervise::dispatch(memory, 2, m)
+    } else {
+        memory::dispatch(memory, 2, m)
+    }
+}
+
 fn wiring(setup: Setup, calls: &Calls) -> Wiring<Peer, Builds, Console> {
     let mut naming = Naming {
         calls: calls.clone(),
@@ -168,7 +207,7 @@ fn wiring(setup: Setup, calls: &Calls) -> Wiring<Peer, Builds, Console> {
     Wiring {
         naming: NamingClient::new(peer(move |m| naming::dispatch(&mut naming, 2, m))),
         memory: (!setup.no_memory)
-            .then(|| SuperviseClient::new(peer(move |m| supervise::dispatch(&mut memory, 2, m)))),
+            .then(|| SuperviseClient::new(peer(move |m| memory_dispatch(&mut memory, m)))),
         control: (!setup.no_control)
             .then(|| ControlClient::new(peer(move |m| control::dispatch(&mut root, 2, m)))),
         builder: (!setup.no_builder).then(|| Builds {
@@ -325,6 +364,41 @@ fn halt_goes_to_the_root_task_or_says_it_cannot() {
         w.platform.lines,
         vec!["proc: cannot halt: no control capability was granted"]
     );
+}
+
+#[test]
+fn usage_of_asks_memory_on_the_supervisor_endpoint() {
+    let calls = Calls::default();
+    let mut w = wiring(Setup::default(), &calls);
+    let got = w.usage_of(APP).expect("memory answers proc");
+    assert_eq!((got.used, got.budget), (4 << 12, 1 << 20));
+    assert_eq!(*calls.borrow(), vec!["usage_of 4 from badge 2"]);
+    assert!(w.platform.lines.is_empty());
+
+    // memory refuses: no numbers, nothing printed (the row says it is unmeasured).
+    let calls = Calls::default();
+    let mut w = wiring(
+        Setup {
+            memory_refuses: true,
+            ..Setup::default()
+        },
+        &calls,
+    );
+    assert_eq!(w.usage_of(APP), None);
+    assert_eq!(*calls.borrow(), vec!["usage_of 4 from badge 2"]);
+    assert!(w.platform.lines.is_empty());
+
+    // No memory service: nobody is asked.
+    let calls = Calls::default();
+    let mut w = wiring(
+        Setup {
+            no_memory: true,
+            ..Setup::default()
+        },
+        &calls,
+    );
+    assert_eq!(w.usage_of(APP), None);
+    assert!(calls.borrow().is_empty());
 }
 
 fn system() -> System {

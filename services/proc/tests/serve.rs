@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use proc::grants::{fault_badge, FAULT_BADGE, TICK_BADGE};
 use proc::serve::{message_words, Alarm, Event, Loop, Source, TimerUpdate};
 use proc::{Effects, ProcServer, State};
+use proto::memory::Usage;
 use proto::proc::{self as api, ComponentInfo};
 use proto::{ComponentId, Message};
 use sysdesc::{Component, RestartPolicy, System};
@@ -40,6 +41,9 @@ impl Effects for Log {
         self.now
     }
     fn halt(&mut self, _: u32) {}
+    fn usage_of(&mut self, _: ComponentId) -> Option<Usage> {
+        None
+    }
 }
 
 /// The fundamental services, `app` (never restarted) and `svc` (restarted after 100 ms).
@@ -217,6 +221,42 @@ fn requests_are_answered_but_a_successful_exit_is_not() {
         message: &junk,
     });
     assert_ne!(step.reply.expect("answered").label, 0);
+}
+
+#[test]
+fn a_malformed_usage_request_gets_an_error_and_proc_keeps_serving() {
+    let mut serving = started();
+    let usage = api::Request::Usage { index: 4 }.encode().expect("encodes");
+    let bad = [
+        // An index past u32, a spare word, and no index at all.
+        Message::with_words(usage.label, &[u64::from(u32::MAX) + 1]).unwrap(),
+        Message::with_words(usage.label, &[4, 0]).unwrap(),
+        Message::new(usage.label),
+    ];
+    for message in &bad {
+        let step = serving.handle(Event::Request {
+            badge: proto::badge(APP),
+            message,
+        });
+        let reply = step.reply.expect("a malformed request is answered");
+        assert_eq!(reply.label, api::Error::Malformed as u64);
+        assert_eq!(step.timer, TimerUpdate::Keep);
+    }
+    // The next good request is served: `app`'s row, unmeasured (no memory in this test).
+    let reply = request(
+        &mut serving,
+        proto::badge(APP),
+        api::Request::Usage { index: 4 },
+    )
+    .reply
+    .expect("usage is answered");
+    let mut client = api::ProcClient::new(proto::Loopback(|_: &Message| reply));
+    let row = client.usage(4).expect("decodes");
+    assert_eq!(row.name, "app");
+    assert_eq!(row.state, api::State::Running);
+    assert!(!row.measured);
+    assert_eq!(row.budget, 1 << 20);
+    assert_eq!(serving.server().effects().started, vec![(4, 1), (5, 1)]);
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use proc::{Effects, ProcServer};
-use proto::proc::{self as api, ProcClient};
+use proto::memory::Usage;
+use proto::proc::{self as api, ComponentUsage, ProcClient};
 use proto::{ComponentId, Loopback, Message, Name};
 use sysdesc::{Component, RestartPolicy, System};
 
@@ -20,6 +21,8 @@ struct Log {
     live: Vec<u16>,
     /// Starts fail while this is set.
     no_memory: bool,
+    /// What memory counts as used, per id; an id missing here is one memory refuses.
+    used: BTreeMap<u16, u64>,
     now: u64,
 }
 
@@ -58,6 +61,14 @@ impl Effects for Log {
     }
     fn halt(&mut self, status: u32) {
         self.lines.push(format!("halted {status}"));
+    }
+    fn usage_of(&mut self, id: ComponentId) -> Option<Usage> {
+        let used = *self.used.get(&id.0)?;
+        Some(Usage {
+            used,
+            budget: 1 << 20,
+            free_total: 400 << 20,
+        })
     }
 }
 
@@ -159,6 +170,70 @@ fn list_exit_wait_and_refusals() {
     assert_eq!(log.released, vec![4]);
     assert_eq!(log.withdrawn, vec![4]);
     assert_eq!(log.lines, vec!["exit: component=app status=7".to_string()]);
+    server.supervisor().check().unwrap();
+}
+
+#[test]
+fn usage_lists_every_component_with_what_memory_counts() {
+    let mut server = ProcServer::new(system(), Log::default());
+    server.adopt_all();
+    // memory answers for every component but `devices`; `app` holds its heap, stack and a
+    // little more.
+    let app = ComponentId(4);
+    let c = system().get(app).unwrap().clone();
+    let (heap, stack) = (c.heap_bytes(), c.stack_bytes());
+    server.effects_mut().used = [(0, 0), (1, 8192), (2, 0), (4, heap + stack + 4096), (5, 0)]
+        .into_iter()
+        .collect();
+    let rows = with_client(&mut server, proto::badge(app), |c| {
+        let rows: Vec<ComponentUsage> = (0..).map_while(|i| c.usage(i).ok()).collect();
+        assert_eq!(c.usage(6), Err(api::Error::NoEntry));
+        assert_eq!(c.usage(u32::MAX), Err(api::Error::NoEntry));
+        rows
+    });
+    // One row per component, in description order: paging by index reaches them all.
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["naming", "proc", "memory", "devices", "app", "svc"]);
+    assert!(rows
+        .iter()
+        .enumerate()
+        .all(|(i, r)| usize::from(r.id.0) == i));
+    assert_eq!(
+        rows[4],
+        ComponentUsage {
+            id: app,
+            name: Name::new("app").unwrap(),
+            state: api::State::Running,
+            measured: true,
+            used: heap + stack + 4096,
+            budget: 1 << 20,
+            heap,
+            stack,
+        }
+    );
+    assert_eq!((rows[1].measured, rows[1].used), (true, 8192));
+    // memory did not answer for devices: the row says so rather than show a number.
+    assert_eq!((rows[3].measured, rows[3].used), (false, 0));
+    assert_eq!(rows[3].budget, 1 << 20);
+
+    // app exits: memory took everything back, and the row says it exited.
+    with_client(&mut server, proto::badge(app), |c| c.exit(0).unwrap());
+    assert_eq!(server.effects().released, vec![4]);
+    server.effects_mut().used.insert(4, 0);
+    let row = with_client(&mut server, 0, |c| c.usage(4)).unwrap();
+    assert_eq!(row.state, api::State::Exited);
+    assert_eq!((row.measured, row.used), (true, 0));
+    assert_eq!((row.budget, row.heap, row.stack), (1 << 20, heap, stack));
+
+    // Without memory every row is still there, unmeasured.
+    server.effects_mut().used.clear();
+    let rows = with_client(&mut server, 0, |c| {
+        (0..).map_while(|i| c.usage(i).ok()).collect::<Vec<_>>()
+    });
+    assert_eq!(rows.len(), 6);
+    assert!(rows
+        .iter()
+        .all(|r| !r.measured && r.used == 0 && r.budget == 1 << 20));
     server.supervisor().check().unwrap();
 }
 

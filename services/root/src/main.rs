@@ -23,10 +23,10 @@ use objects::Allocator;
 use root::fault::FaultReport;
 use root::stats::Stats;
 use root::summary::{BootSummary, Untyped};
-use rt::println;
+use rt::{println, rdtsc};
 use sel4::bootinfo::BootInfoRef;
 use sel4::cap_type::{Endpoint, IoPort};
-use sel4::{init_caps, BootInfo, Cap, CapRights, Error, MessageInfo};
+use sel4::{init_caps, Cap, CapRights, Error, MessageInfo};
 
 // The kernel starts the root task with `rsp = 0` and no loader maps it a heap: both are
 // static regions in its image.
@@ -64,20 +64,14 @@ impl Checks {
     }
 }
 
-fn main(bootinfo: usize) {
-    // The IPC buffer first: invocations (and so exit_qemu) need it.
-    // SAFETY: seL4 passes the address of the boot-info frame, mapped for the root
-    // task's whole life; from_ptr validates what it reads.
-    let bi = match unsafe { BootInfo::from_ptr(bootinfo as *const u8) } {
-        Ok(bi) => bi,
-        Err(e) => panic!("the kernel's boot info does not parse: {e:?}"),
-    };
-    sel4::ipc::set_user_data(bi.ipc_buffer);
+/// The root task's start: `rt::entry!` has checked the kernel's boot info and pointed the
+/// `sel4` crate at the IPC buffer it names, so invocations (and so exit_qemu) work.
+fn main(bi: BootInfoRef<'static>) {
     rt::set_exit_hook(exit_qemu);
 
     println!("Tessera root task");
     #[cfg(feature = "dump-bootinfo")]
-    dump_bootinfo(bootinfo, &bi);
+    dump_bootinfo(&bi);
     print_summary(&bi);
 
     let mut checks = Checks { failed: 0 };
@@ -167,12 +161,8 @@ fn print_summary(bi: &BootInfoRef) {
 }
 
 #[cfg(feature = "dump-bootinfo")]
-fn dump_bootinfo(addr: usize, bi: &BootInfoRef) {
-    let len = sel4::bootinfo::EXTRA_OFFSET + bi.extra_len as usize;
-    // SAFETY: the kernel maps the boot-info frame and `extra_len` bytes of extra boot
-    // info right after it (from_ptr checked the same range).
-    let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
-    for chunk in bytes.chunks(32) {
+fn dump_bootinfo(bi: &BootInfoRef) {
+    for chunk in bi.as_bytes().chunks(32) {
         rt::print!("bootinfo-hex: ");
         for b in chunk {
             rt::print!("{b:02x}");
@@ -200,11 +190,6 @@ fn measure_round_trip(ep: Cap<Endpoint>) {
         "ipc round trip: median {} cycles ({} iterations, min {}, p90 {}, max {})",
         s.median, s.count, s.min, s.p90, s.max
     );
-}
-
-fn rdtsc() -> u64 {
-    // SAFETY: rdtsc reads the time-stamp counter; it has no other effect.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Deliberately invalid invocations must come back as the kernel's error, not a crash.

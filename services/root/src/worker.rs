@@ -109,7 +109,10 @@ extern "C" fn worker_main(ipc_buffer: Word, endpoint: CPtr, ready: CPtr) -> ! {
                 sel4::syscall::reply_with_mrs(MessageInfo::new(0, 0, 0, 0), &mrs);
                 // SAFETY: not safe at all, on purpose: nothing is mapped there, so the
                 // kernel stops this thread and sends a VM fault to our fault endpoint.
-                unsafe { core::ptr::read_volatile(FAULT_ADDRESS as *const u64) };
+                #[allow(unsafe_code, reason = "a deliberate fault, for the fault-report check")]
+                unsafe {
+                    core::ptr::read_volatile(FAULT_ADDRESS as *const u64)
+                };
                 rt::stop_thread()
             }
             _ => MessageInfo::new(1, 0, 0, 0),

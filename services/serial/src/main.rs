@@ -121,9 +121,7 @@ impl Peers for Endpoints {
     }
 }
 
-fn main(arg: usize) {
-    // SAFETY: `arg` is the start-up argument the loader gave this thread.
-    let info = unsafe { StartInfo::begin(arg) };
+fn main(info: &'static StartInfo) {
     let baud: u32 = info
         .arg("baud")
         .and_then(|b| b.parse().ok())

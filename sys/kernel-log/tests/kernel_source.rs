@@ -6,7 +6,7 @@ use kernel_log::{Path as EntryPath, CAP_TAGS_X86_64, IRQ_VECTOR_BASE_PC99, LOG_B
 use std::path::{Path, PathBuf};
 
 fn source() -> PathBuf {
-    tessera_kernel::locate_source().unwrap_or_else(|e| panic!("{e}"))
+    kernel_support::locate_source().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn read(path: &Path) -> String {
@@ -128,7 +128,7 @@ fn cap_tags_and_the_irq_offset_match_the_kernel() {
 
 #[test]
 fn the_log_size_is_our_kernel_supplements() {
-    let root = tessera_kernel::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let root = kernel_support::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
     let h = read(&root.join("kernel/extra/tessera_kernel.h"));
     let size = between(&h, "#define seL4_LogBufferSize", "\n").trim();
     let shift: u32 = between(size, "<<", ")").trim().parse().expect("(1ul << N)");

@@ -17,5 +17,9 @@
 
 extern crate alloc;
 
+#[allow(
+    unsafe_code,
+    reason = "fills a component's frames through a scratch mapping"
+)]
 pub mod build;
 pub mod plan;

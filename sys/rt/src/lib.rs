@@ -5,7 +5,8 @@
 //! `rt::entry!(main);`, gives it:
 //! - the entry point: `_start` keeps the stack its loader mapped from its budget
 //!   (or, for the root task, which seL4 starts with `rsp = 0`, loads a static one)
-//!   and calls `main` with the start-up argument;
+//!   and calls `main` with the checked start-up view ([`Start`]: the component's
+//!   `&'static StartInfo`, the root task's boot info), so `main` needs no `unsafe`;
 //! - a heap ([`heap`]) so `alloc` works: the region its loader mapped from its budget;
 //! - a panic handler that prints the location and message, then runs the
 //!   component's exit hook ([`set_exit_hook`]) or ends the component as a fault
@@ -28,17 +29,37 @@
 extern crate alloc;
 
 pub mod console;
+#[allow(
+    unsafe_code,
+    reason = "the global allocator over the mapped heap region"
+)]
 pub mod heap;
+#[allow(unsafe_code, reason = "the C memory functions, on raw pointers")]
 pub mod mem;
 pub mod slots_alloc;
+#[allow(
+    unsafe_code,
+    reason = "start-up from the raw argument the thread starts with"
+)]
 mod start;
+#[allow(
+    unsafe_code,
+    reason = "views the pages the loader mapped at fixed addresses"
+)]
 pub mod startinfo;
 
-pub use start::{HeapRegion, Stack, STACK_SIZE};
+pub use start::{HeapRegion, Stack, Start, STACK_SIZE};
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 static EXIT_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// Reads the time-stamp counter (user mode may on x86_64 seL4).
+#[allow(unsafe_code, reason = "the rdtsc intrinsic is an unsafe fn")]
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc reads the time-stamp counter and has no other effect.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
 
 /// Registers what a panic (or [`exit`]) does after printing: e.g. the root task ends
 /// QEMU with a status. Without a hook the thread stops itself.
@@ -53,6 +74,7 @@ pub fn exit(status: u32) -> ! {
     sel4::syscall::raise_unknown(startinfo::ending::EXIT, u64::from(status))
 }
 
+#[allow(unsafe_code, reason = "the hook is kept as an address in an atomic")]
 fn run_exit_hook(status: u32) {
     let hook = EXIT_HOOK.load(Ordering::SeqCst);
     if hook != 0 {

@@ -27,6 +27,17 @@ impl Slots {
         }
     }
 
+    /// Only slots `range` (clamped to the CNode), for a user that keeps its own part of the
+    /// CNode apart from another allocator's.
+    pub fn within(range: core::ops::Range<u64>) -> Slots {
+        let end = range.end.min(1 << CNODE_SIZE_BITS);
+        Slots {
+            next: range.start.max(slots::FIRST_FREE).min(end),
+            end,
+            freed: Vec::new(),
+        }
+    }
+
     /// A free slot, or `None` when the CNode is full.
     pub fn alloc(&mut self) -> Option<u64> {
         if let Some(s) = self.freed.pop() {
@@ -53,6 +64,19 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_hands_out_only_its_own_slots() {
+        let mut s = Slots::within(4000..4003);
+        assert_eq!(s.available(), 3);
+        assert_eq!(
+            (s.alloc(), s.alloc(), s.alloc(), s.alloc()),
+            (Some(4000), Some(4001), Some(4002), None)
+        );
+        let mut empty = Slots::within(5000..6000);
+        assert_eq!((empty.available(), empty.alloc()), (0, None));
+        assert_eq!(Slots::within(0..70).alloc(), Some(slots::FIRST_FREE));
+    }
 
     #[test]
     fn allocates_every_slot_once_and_reuses_freed_ones() {

@@ -231,21 +231,6 @@ impl StartInfo {
         (info.magic == START_MAGIC).then_some(info)
     }
 
-    /// What a loader-started component does first: checks its start info and points
-    /// the `sel4` crate at its IPC buffer ([`IPC_BUFFER_VADDR`]). Panics (with a message
-    /// naming the problem) if the thread was not started by the loader.
-    ///
-    /// # Safety
-    /// As [`StartInfo::from_start_arg`]: `arg` is the start-up argument, and this runs
-    /// on the component's initial thread.
-    pub unsafe fn begin(arg: usize) -> &'static StartInfo {
-        // SAFETY: forwarded caller contract.
-        let info = unsafe { StartInfo::from_start_arg(arg) }
-            .expect("no start info: this component must be started by Tessera's loader");
-        sel4::ipc::set_user_data(IPC_BUFFER_VADDR);
-        info
-    }
-
     /// The heap the loader mapped at [`HEAP_VADDR`], if any.
     pub fn heap(&self) -> Option<(*mut u8, usize)> {
         (self.magic == START_MAGIC && self.heap_len > 0 && self.heap_len <= HEAP_MAX)

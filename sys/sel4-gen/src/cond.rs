@@ -6,7 +6,7 @@
 //! Identifiers are resolved by a caller-supplied lookup; `CONFIG_*` names come
 //! from the kernel configuration (undefined names are 0, as in C).
 
-use tessera_kernel::Resolved;
+use kernel_support::Resolved;
 
 /// Looks up a symbol: `Some(value)` when defined.
 pub trait Symbols {

@@ -5,9 +5,9 @@ use crate::header::{Scope, Struct};
 use crate::interface::{Method, Syscall};
 use crate::methods::{cap_marker, emit_method};
 use crate::names::{camel, screaming, snake_case};
+use kernel_support::Resolved;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use tessera_kernel::Resolved;
 
 pub struct Emitter<'a> {
     _config: &'a Resolved,

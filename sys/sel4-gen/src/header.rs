@@ -3,9 +3,9 @@
 //! `enum { ... }` bodies and `typedef struct { ... } name;` layouts.
 
 use crate::cond::{self, Symbols};
+use kernel_support::Resolved;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use tessera_kernel::Resolved;
 
 /// One field of a C struct.
 #[derive(Debug, Clone, PartialEq, Eq)]

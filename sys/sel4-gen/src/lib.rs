@@ -1,7 +1,7 @@
 //! Generates Tessera's seL4 Rust bindings (the `sel4` crate's generated half)
 //! from the kernel's own interface files, for exactly the configured kernel.
 //!
-//! Inputs: the seL4 5.0.0 source tree and a [`tessera_kernel::Resolved`]
+//! Inputs: the seL4 5.0.0 source tree and a [`kernel_support::Resolved`]
 //! configuration. Outputs: syscall numbers (`syscall.xml`), invocation labels and
 //! one typed method per invocation (the interface XML, packed as
 //! `syscall_stub_gen.py` packs), bitfield newtypes (`*.bf`), the error enum,
@@ -19,8 +19,8 @@ pub mod names;
 mod emit;
 
 use interface::{InterfaceFile, Method, Syscall};
+use kernel_support::Resolved;
 use std::path::Path;
-use tessera_kernel::Resolved;
 
 /// Interface XML files, in label order: generic, then sel4_arch, then arch.
 pub const INTERFACE_FILES: [&str; 3] = [

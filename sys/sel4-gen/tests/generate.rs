@@ -1,16 +1,16 @@
 //! Checks the generator's output against the kernel's XML and headers.
 
+use kernel_support::{KernelConfig, Resolved, Variant};
 use sel4_gen::interface::{input_words, positions, Method};
 use sel4_gen::methods::{marshal, method_name};
 use std::path::{Path, PathBuf};
-use tessera_kernel::{KernelConfig, Resolved, Variant};
 
 fn source() -> PathBuf {
-    tessera_kernel::locate_source().unwrap_or_else(|e| panic!("{e}"))
+    kernel_support::locate_source().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn config(variant: &str) -> Resolved {
-    let root = tessera_kernel::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let root = kernel_support::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
     KernelConfig::load(&root.join("kernel/config.toml"))
         .unwrap()
         .resolve(&Variant::parse(variant).unwrap())

@@ -34,6 +34,7 @@ pub enum BootInfoError {
 pub struct BootInfoRef<'a> {
     info: &'a BootInfo,
     extra: &'a [u8],
+    bytes: &'a [u8],
 }
 
 impl core::ops::Deref for BootInfoRef<'_> {
@@ -148,7 +149,7 @@ impl BootInfo {
             }
             at += len;
         }
-        Ok(BootInfoRef { info, extra })
+        Ok(BootInfoRef { info, extra, bytes })
     }
 
     /// Views the boot info the kernel passed to the root task.
@@ -174,6 +175,12 @@ impl<'a> BootInfoRef<'a> {
     /// The underlying boot info.
     pub fn info(&self) -> &'a BootInfo {
         self.info
+    }
+
+    /// The bytes it was validated from: for the kernel's boot info
+    /// ([`BootInfo::from_ptr`]), the frame and the extra region after it.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// Each untyped cap with its description.

@@ -19,9 +19,15 @@
 #[cfg(test)]
 extern crate std;
 
+#[allow(unsafe_code, reason = "views the boot-info frame the kernel mapped")]
 pub mod bootinfo;
 pub mod fault_report;
+#[allow(
+    unsafe_code,
+    reason = "reads and writes the IPC buffer through the GS base"
+)]
 pub mod ipc;
+#[allow(unsafe_code, reason = "the syscall instruction itself")]
 pub mod syscall;
 
 mod cap;

@@ -21,6 +21,11 @@ fn captured_boot_info_parses() {
         "TSC MHz as the kernel calibrated it"
     );
     assert_eq!({ bi.extra_len }, 4096);
+    assert_eq!(
+        bi.as_bytes().as_ptr_range(),
+        BLOB.as_ptr_range(),
+        "the view keeps the bytes it was read from (the root task's dump prints them)"
+    );
 
     let untypeds: Vec<_> = bi.untypeds().collect();
     assert_eq!(untypeds.len(), 136);

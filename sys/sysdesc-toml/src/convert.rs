@@ -331,11 +331,12 @@ fn device(i: usize, d: &RawDevice, found: &mut Found) -> Device {
         let result = match irq.get_ref() {
             RawIrq::Kind(kind) => match kind.as_str() {
                 "msi" => Ok(Irq::Msi),
+                "msix" => Ok(Irq::MsiX),
                 "ioapic" => Ok(Irq::IoApic { line: None }),
                 "pic" => Ok(Irq::Pic { line: None }),
                 "legacy" => Ok(Irq::Legacy),
                 other => Err(format!(
-                    "unknown irq kind \"{other}\" for device \"{name}\" (use msi, ioapic, pic, legacy, or {{ ioapic = N }})"
+                    "unknown irq kind \"{other}\" for device \"{name}\" (use msi, msix, ioapic, pic, legacy, or {{ ioapic = N }})"
                 )),
             },
             RawIrq::Line { kind, line } => match u8::try_from(*line) {

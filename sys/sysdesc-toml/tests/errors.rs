@@ -237,6 +237,18 @@ fn msi_on_ioport_device() {
 }
 
 #[test]
+fn msix_on_ioport_or_mmio_device() {
+    check(
+        &format!("{DRIVER}[[device]]\nname = \"com1\"\nioport = \"0x3f8\"\nirq = \"msix\"\n"),
+        &["systems/t.toml:15:7: device \"com1\": an I/O port device cannot use MSI-X"],
+    );
+    check(
+        &format!("{DRIVER}[[device]]\nname = \"com1\"\nmmio = \"0xfed00000-0xfed003ff\"\nirq = \"msix\"\n"),
+        &["systems/t.toml:15:7: device \"com1\": a memory-mapped device needs msi or a fixed interrupt line, such as irq = { ioapic = 2 }"],
+    );
+}
+
+#[test]
 fn ioport_device_needs_fixed_line() {
     check(
         &format!("{DRIVER}[[device]]\nname = \"com1\"\nioport = \"0x3f8\"\nirq = \"ioapic\"\n"),
@@ -247,8 +259,8 @@ fn ioport_device_needs_fixed_line() {
 #[test]
 fn unknown_irq_kind() {
     check(
-        &format!("{DRIVER}[[device]]\nname = \"com1\"\npci = \"8086:10d3\"\nirq = \"msix\"\n"),
-        &["systems/t.toml:15:7: unknown irq kind \"msix\" for device \"com1\" (use msi, ioapic, pic, legacy, or { ioapic = N })"],
+        &format!("{DRIVER}[[device]]\nname = \"com1\"\npci = \"8086:10d3\"\nirq = \"msi-x\"\n"),
+        &["systems/t.toml:15:7: unknown irq kind \"msi-x\" for device \"com1\" (use msi, msix, ioapic, pic, legacy, or { ioapic = N })"],
     );
 }
 

@@ -197,6 +197,9 @@ pub enum Irq {
         /// The PIC line (0..=15), if fixed.
         line: Option<u8>,
     },
+    /// PCI MSI-X: `devices` programs entry 0 of the function's MSI-X table (which it keeps
+    /// out of the driver's reach) and enables MSI-X; MSI and INTx are disabled.
+    MsiX,
     /// PCI INTx, routed through whichever interrupt controller the platform uses.
     Legacy,
 }

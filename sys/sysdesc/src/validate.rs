@@ -609,6 +609,7 @@ fn legacy_irq_problem(irq: Option<Irq>) -> Option<&'static str> {
     match irq {
         None | Some(Irq::IoApic { line: Some(_) }) | Some(Irq::Pic { line: Some(_) }) => None,
         Some(Irq::Msi) => Some("an I/O port device cannot use MSI"),
+        Some(Irq::MsiX) => Some("an I/O port device cannot use MSI-X"),
         Some(_) => {
             Some("an I/O port device needs a fixed interrupt line, such as irq = { ioapic = 4 }")
         }

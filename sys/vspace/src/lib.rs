@@ -20,7 +20,7 @@ pub mod map;
 pub mod plan;
 
 pub use map::{MapError, Pool, VSpace};
-pub use plan::{Paging, Window, PAGE};
+pub use plan::{shared_pages, Paging, Window, PAGE, SHARED_MAX};
 
 /// The default window for run-time mappings: above start info and data (0x3000_0000..),
 /// below 0x7000_0000. 768 MiB.

@@ -60,6 +60,11 @@ impl<F: FnMut(u8) -> Option<CPtr>> Pool<F> {
         }
     }
 
+    /// Gives back the slot allocator (for a pool made for one job over slots kept apart).
+    pub fn into_slots(self) -> Slots {
+        self.slots
+    }
+
     /// A free slot.
     pub fn slot(&mut self) -> Result<CPtr, MapError> {
         self.slots.alloc().ok_or(MapError::NoSlots)

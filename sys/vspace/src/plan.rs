@@ -12,6 +12,15 @@ pub const PD_SPAN: u64 = 1 << 30;
 /// Bytes one PDPT covers (512 GiB).
 pub const PDPT_SPAN: u64 = 1 << 39;
 
+/// The largest shared region a component maps (512 MiB, within the default window).
+pub const SHARED_MAX: u64 = 512 << 20;
+
+/// How many pages a shared region of `size` bytes (as its provider reports it) spans:
+/// `None` unless the size is a non-zero multiple of the page of at most [`SHARED_MAX`].
+pub fn shared_pages(size: u64) -> Option<u64> {
+    (size != 0 && size.is_multiple_of(PAGE) && size <= SHARED_MAX).then_some(size / PAGE)
+}
+
 /// A bump allocator of virtual addresses over `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
@@ -126,6 +135,17 @@ impl Paging {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shared_regions_are_whole_pages_within_the_limit() {
+        assert_eq!(shared_pages(PAGE), Some(1));
+        assert_eq!(shared_pages(PT_SPAN), Some(512));
+        assert_eq!(shared_pages(SHARED_MAX), Some(SHARED_MAX / PAGE));
+        assert_eq!(shared_pages(0), None);
+        assert_eq!(shared_pages(PAGE + 1), None);
+        assert_eq!(shared_pages(SHARED_MAX + PAGE), None);
+        assert_eq!(shared_pages(!(PAGE - 1)), None);
+    }
+
     use super::*;
     use alloc::vec::Vec;
 

@@ -22,9 +22,9 @@ use crate::qemu::net::{self, Mode};
 use crate::qemu::{Boot, Session};
 use crate::{build, host, step, target_dir, workspace_root, Result};
 use kernel_log::{Kind, Summary};
+use kernel_support::Variant;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tessera_kernel::Variant;
 
 /// The schema name written into `kernel.json`.
 pub const SCHEMA: &str = "tessera-bench-kernel/1";

@@ -13,9 +13,9 @@
 use super::shared;
 use crate::qemu::{self, Boot, Outcome, Session};
 use crate::{build, step, workspace_root, Result};
+use kernel_support::Variant;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tessera_kernel::Variant;
 
 /// The system description the microbenchmarks run in (relative to the workspace root).
 pub const SYSTEM: &str = "systems/bench/micro.toml";

@@ -12,9 +12,9 @@
 use super::{shell, Case, CaseResult};
 use crate::qemu::{Boot, Session};
 use crate::Result;
+use kernel_support::Variant;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use tessera_kernel::Variant;
 
 /// The system booted.
 pub const SYSTEM: &str = "systems/net-unikernel.toml";

@@ -1,5 +1,5 @@
 //! Soak case `ipc`: random and malformed IPC messages to every service, by the `ipcfuzz`
-//! component (apps/ipcfuzz, the same generator and reply rule as tests/tests/ipc_fuzz.rs),
+//! component (apps/ipcfuzz, the same generator and reply rule as system-tests/tests/ipc_fuzz.rs),
 //! booted in a copy of systems/tests/ipcfuzz.toml whose args ask for `count` messages per
 //! service. Per service: tried = messages sent, survived = replies that followed the rule
 //! (`Malformed` for undecodable requests, else `Ok` or a declared error), crashed = fault
@@ -8,8 +8,8 @@
 use super::{shell, Case, CaseResult};
 use crate::qemu::{Boot, Session};
 use crate::Result;
+use kernel_support::Variant;
 use std::time::{Duration, Instant};
-use tessera_kernel::Variant;
 
 /// The description the case starts from.
 pub const BASE: &str = "systems/tests/ipcfuzz.toml";

@@ -3,9 +3,9 @@
 
 use crate::qemu::{Boot, Session};
 use crate::Result;
+use kernel_support::Variant;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tessera_kernel::Variant;
 
 /// The shell's prompt.
 pub const PROMPT: &str = "tessera> ";

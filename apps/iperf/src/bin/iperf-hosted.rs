@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 
 use iperf::ServerConfig;
-use libos::{Ipv4Config, Net, NetConfig, Runtime};
+use libos_core::{Ipv4Config, Net, NetConfig, Runtime};
 use libos_hosted::tap::TapDevice;
 use libos_hosted::HostedPal;
 
@@ -147,7 +147,7 @@ fn main() -> ExitCode {
         },
     );
     if args.ipv4.is_none() {
-        let leased = runtime.block_on(net.wait_for_ipv4(DHCP_TIMEOUT_S * libos::NS_PER_SEC));
+        let leased = runtime.block_on(net.wait_for_ipv4(DHCP_TIMEOUT_S * libos_core::NS_PER_SEC));
         let Ok(address) = leased else {
             eprintln!("iperf-hosted: no DHCP lease within {DHCP_TIMEOUT_S} s");
             return ExitCode::from(1);
@@ -164,7 +164,7 @@ fn main() -> ExitCode {
         max_tests: args.max_tests,
         idle_timeout_ns: args
             .idle_timeout_s
-            .map(|s| s.saturating_mul(libos::NS_PER_SEC)),
+            .map(|s| s.saturating_mul(libos_core::NS_PER_SEC)),
         verbose: args.verbose,
         ..ServerConfig::default()
     };

@@ -8,7 +8,7 @@ use std::thread::{self, JoinHandle};
 
 use iperf::protocol::{State, COOKIE_LEN, DEFAULT_PORT};
 use iperf::{ServerConfig, ServerStats};
-use libos::{Ipv4Config, Net, NetConfig, Runtime, TcpStream, NS_PER_MS, NS_PER_SEC};
+use libos_core::{Ipv4Config, Net, NetConfig, Runtime, TcpStream, NS_PER_MS, NS_PER_SEC};
 use libos_hosted::wire::{wire_pair, WireEnd};
 use libos_hosted::HostedPal;
 use serde_json::{json, Value};

@@ -147,11 +147,14 @@ impl Function {
         self
     }
 
-    /// An MSI-X capability with `table_size` entries.
-    pub fn msix(mut self, at: u8, table_size: u16) -> Self {
+    /// An MSI-X capability with `table_size` entries, its table at `table` (BAR, offset) and
+    /// its pending bits at `pba`.
+    pub fn msix(mut self, at: u8, table_size: u16, table: (u8, u32), pba: (u8, u32)) -> Self {
         self.cap(at, 0x11);
         let a = usize::from(at);
         self.set16(a + 2, table_size - 1);
+        self.set32(a + 4, table.1 | u32::from(table.0));
+        self.set32(a + 8, pba.1 | u32::from(pba.0));
         self.writable[a + 3] = 0xC0; // enable, function mask
         self
     }
@@ -286,7 +289,7 @@ pub fn e1000e(bar0: u32, io: u32, line: u8) -> Function {
         .other_cap(0xC8, 0x01) // power management
         .msi(0xD0, true, false)
         .other_cap(0xE0, 0x10) // PCI Express
-        .msix(0xA0, 5)
+        .msix(0xA0, 5, (3, 0), (3, 0x2000))
 }
 
 /// QEMU's transitional virtio-net: legacy I/O BAR0, MSI-X BAR1, 64-bit modern BAR4.
@@ -297,7 +300,7 @@ pub fn virtio_net() -> Function {
         .mem32(1, 0xFEBC_5000, 4 << 10, false)
         .mem64(4, 0xFE00_0000, 16 << 10, true)
         .irq(1, 10)
-        .msix(0x98, 3)
+        .msix(0x98, 3, (1, 0), (1, 0x800))
         .other_cap(0x84, 0x09) // vendor specific (virtio structures)
 }
 

@@ -127,6 +127,7 @@ pub fn device(name: &str, selector: &str, irq: Option<&str>) -> Parts {
     };
     let irq = irq.map(|text| match text.trim() {
         "\"msi\"" => Irq::Msi,
+        "\"msix\"" => Irq::MsiX,
         "\"legacy\"" => Irq::Legacy,
         "\"ioapic\"" => Irq::IoApic { line: None },
         "\"pic\"" => Irq::Pic { line: None },

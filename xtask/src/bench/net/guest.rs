@@ -167,7 +167,7 @@ pub(super) fn prepare(spec: &SystemSpec) -> Result<Prepared> {
     match spec.os {
         Os::Linux => linux::build().map(Prepared::Linux),
         Os::Tessera => {
-            let mut variant = tessera_kernel::Variant::default();
+            let mut variant = kernel_support::Variant::default();
             if spec.irq == Some("pic") {
                 variant = variant.with("irq", "pic");
             }

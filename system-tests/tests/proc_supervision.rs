@@ -83,6 +83,18 @@ fn proc_supervises_the_components_it_starts() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{boot}");
     assert!(!boot.contains("root: started serial"), "{boot}");
 
+    // Two members of shared region `pair` each read the name the other wrote into it.
+    for (me, peer) in [("left", "right"), ("right", "left")] {
+        s.wait_for(&format!("{me}: done"), WAIT)
+            .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+        let out = s.output();
+        let line = out
+            .lines()
+            .filter(|l| l.contains("CHECK hello-shared-pair:"))
+            .find(|l| l.contains(&format!("(peer {peer})")));
+        assert!(line.is_some_and(|l| l.contains("PASS")), "{me}:\n{out}");
+    }
+
     // (a) crasher faults at every start: one line per fault, two restarts, then stopped.
     let stopped = "stopped: component=crasher after 2 restarts in a row";
     s.wait_for(stopped, WAIT)

@@ -1,0 +1,89 @@
+//! Shared regions: memory the system description lets this component share with others
+//! (`[[shared]]`, joined through the component's `shared` list), mapped from the frames
+//! `memory` hands the region's members (`proto::memory` `share`). Every member maps the
+//! same frames, so what one writes the others read; protocols over them use `shmring`'s
+//! offsets, never pointers, because each member maps the region at its own address.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use proto::memory::MemoryClient;
+use proto::sel4_transport::EndpointTransport;
+use proto::Name;
+use sel4::{CPtr, CapRights};
+use vspace::{Pool, VSpace};
+
+use crate::device::setup;
+
+/// One shared region as this component maps it: `len` bytes from `base`, read-write,
+/// cached, for as long as the component runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    base: usize,
+    len: usize,
+}
+
+impl Region {
+    /// The region's first byte in this component's address space.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// The region's size in bytes, as the description gives it.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the region is empty (never, for a mapped one).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Maps shared region `name` from `memory` (the service's endpoint) into `vspace`. Ends the
+/// component with `component: cannot map shared region NAME: REASON` if it is not a member,
+/// the region's size is not whole pages within [`vspace::SHARED_MAX`], a page's size
+/// disagrees with the first's, or mapping fails.
+pub fn map<F: FnMut(u8) -> Option<CPtr>>(
+    pool: &mut Pool<F>,
+    vspace: &mut VSpace,
+    memory: CPtr,
+    name: Name,
+    component: &'static str,
+) -> Region {
+    let action = format!("map shared region {name}");
+    let fail = |reason: &dyn core::fmt::Display| -> ! { rt::fail(component, &action, reason) };
+    let mut client = MemoryClient::new(EndpointTransport::new(memory));
+    let mut frames: Vec<CPtr> = Vec::new();
+    let mut size = None;
+    let mut page = 0;
+    loop {
+        let slot = pool.slot().unwrap_or_else(|e| fail(&format_args!("{e:?}")));
+        client.transport().receive_in(slot);
+        let shared = setup(component, &action, || client.share(name, page));
+        let pages = match size {
+            None => vspace::shared_pages(shared.region_size).unwrap_or_else(|| {
+                fail(&format_args!("memory reports {} bytes", shared.region_size))
+            }),
+            Some(first) if first != shared.region_size => fail(&format_args!(
+                "page {page} reports {} bytes, page 0 {first}",
+                shared.region_size
+            )),
+            Some(first) => first / vspace::PAGE,
+        };
+        size = Some(shared.region_size);
+        frames.push(shared.frame.0);
+        page += 1;
+        if page == pages {
+            break;
+        }
+    }
+    let attr = sel4::consts::X86_DEFAULT_VM_ATTRIBUTES;
+    let base = vspace
+        .map(pool, &frames, CapRights::read_write(), attr)
+        .unwrap_or_else(|e| fail(&format_args!("{e:?}")));
+    Region {
+        base: base as usize,
+        len: (frames.len() as u64 * vspace::PAGE) as usize,
+    }
+}
