@@ -7,7 +7,7 @@
 //! more than the same-address-space one).
 
 use system_tests::{component_faults, lines_with, system_image};
-use xtask::bench_micro::{self, BENCHMARKS};
+use xtask::bench::micro::{self as bench_micro, BENCHMARKS};
 use xtask::qemu::{Outcome, Session};
 
 #[test]

@@ -4,8 +4,6 @@
 //! runner so every boot has a timeout and keeps its serial log.
 
 pub mod bench;
-pub mod bench_kernel;
-pub mod bench_micro;
 pub mod build;
 pub mod derive;
 pub mod host;

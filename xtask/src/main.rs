@@ -157,8 +157,8 @@ struct KernelArgs {
     /// Kernel benchmark support: none, entries (kernel-entry tracking) or utilisation.
     #[arg(long)]
     bench: Option<String>,
-    /// Interrupt delivery of the iperf unikernel's NIC (`nic0`): msi, ioapic or pic (pic
-    /// also picks the irq=pic kernel). Builds a derived description under target/systems/.
+    /// Interrupt delivery of the system's NIC (the device whose PCI id is a NIC): msi,
+    /// ioapic or pic (pic also picks the irq=pic kernel). Builds a derived description under target/systems/.
     #[arg(long, conflicts_with = "foundation")]
     nic_irq: Option<String>,
 }
@@ -195,7 +195,7 @@ impl KernelArgs {
     }
 }
 
-/// `path` with its `nic0` delivered by `irq`, written to `target/systems/NAME-IRQ.toml`.
+/// `path` with its NIC delivered by `irq`, written to `target/systems/NAME-IRQ.toml`.
 fn derive_nic_irq(path: &std::path::Path, irq: &str) -> Result<std::path::PathBuf> {
     if !matches!(irq, "msi" | "ioapic" | "pic") {
         return Err(format!("unknown --nic-irq `{irq}` (msi, ioapic or pic)"));
@@ -203,17 +203,14 @@ fn derive_nic_irq(path: &std::path::Path, irq: &str) -> Result<std::path::PathBu
     let system = build::load_system(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let name = format!("{}-{irq}", system.name);
-    let derived = xtask::derive::derive_system(&text, &name, irq, &[]).map_err(|e| {
-        format!(
-            "{}: --nic-irq needs an iperf unikernel description: {e}",
-            path.display()
-        )
-    })?;
+    let file = path.display().to_string();
+    let derived = xtask::derive::derive_system(&text, &file, &name, irq, &[])
+        .map_err(|e| format!("--nic-irq needs a description with one NIC: {e}"))?;
     let dir = target_dir().join("systems");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let out = dir.join(format!("{name}.toml"));
     std::fs::write(&out, derived).map_err(|e| format!("{}: {e}", out.display()))?;
-    step(&format!("nic0 delivered by {irq}: {}", out.display()));
+    step(&format!("NIC delivered by {irq}: {}", out.display()));
     Ok(out)
 }
 
@@ -316,9 +313,9 @@ fn bench(args: BenchArgs) -> Result<()> {
         None => xtask::bench::all(profile),
         Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
         Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
-        Some(BenchWhat::Micro) => xtask::bench::micro(),
+        Some(BenchWhat::Micro) => xtask::bench::micro::run(),
         Some(BenchWhat::Kernel) => {
-            xtask::bench_kernel::run(&xtask::bench_kernel::Options::for_profile(profile))
+            xtask::bench::kernel::run(&xtask::bench::kernel::Options::for_profile(profile))
                 .map(|_| ())
         }
     }

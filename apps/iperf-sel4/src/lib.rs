@@ -191,7 +191,7 @@ impl fmt::Display for HeapLine {
 }
 
 /// `STAT up_us=.. idle_us=..`: the benchmark's CPU utilisation is 1 - Δidle/Δup between
-/// two lines (the same line the Linux baseline prints).
+/// two lines (the same line the Linux baseline prints; the format is [`iperf::stat`]).
 pub struct StatLine {
     /// Time since boot, ns.
     pub up_ns: u64,
@@ -201,12 +201,7 @@ pub struct StatLine {
 
 impl fmt::Display for StatLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "STAT up_us={} idle_us={}",
-            self.up_ns / 1_000,
-            self.idle_ns / 1_000
-        )
+        fmt::Display::fmt(&iperf::stat::Stat::from_ns(self.up_ns, self.idle_ns), f)
     }
 }
 

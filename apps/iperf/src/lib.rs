@@ -15,5 +15,6 @@ extern crate alloc;
 
 pub mod protocol;
 pub mod server;
+pub mod stat;
 
 pub use server::{serve, Server, ServerConfig, ServerStats};

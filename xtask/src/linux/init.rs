@@ -17,10 +17,11 @@ pub const STAT_MS_PARAM: &str = "stat_ms";
 /// The `/init` script. `modules` are module file names under `/lib/modules`, in load order.
 ///
 /// Every `stat_ms` milliseconds (a kernel command-line parameter; 0 turns it off) the
-/// guest prints `STAT up_us=U idle_us=I`: microseconds since boot from `/proc/uptime`,
+/// guest prints `STAT up_us=U idle_us=I` ([`iperf::stat`]): microseconds since boot from `/proc/uptime`,
 /// and idle plus iowait time from the `cpu` line of `/proc/stat` (USER_HZ = 100), so
 /// that CPU utilisation over a window is 1 - Δidle/Δup.
 pub fn script(modules: &[String]) -> String {
+    use iperf::stat::{IDLE_KEY, PREFIX, UP_KEY};
     let modules = modules.join(" ");
     format!(
         r#"#!/bin/busybox sh
@@ -55,7 +56,7 @@ if [ "$stat_ms" -gt 0 ]; then
             read up rest </proc/uptime
             read cpu user nice system idle iowait rest </proc/stat
             frac=${{up#*.}}
-            echo "STAT up_us=$(( ${{up%.*}} * 1000000 + ${{frac#0}} * 10000 )) idle_us=$(( (idle + iowait) * 10000 ))"
+            echo "{PREFIX}{UP_KEY}=$(( ${{up%.*}} * 1000000 + ${{frac#0}} * 10000 )) {IDLE_KEY}=$(( (idle + iowait) * 10000 ))"
             sleep $period
         done
     ) &
@@ -97,11 +98,19 @@ mod tests {
             .args(["-c", &check])
             .output()
             .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
+            out,
             "STAT up_us=12050000 idle_us=3070000\n\
              STAT up_us=3900000 idle_us=0\n\
              STAT up_us=0 idle_us=0\n"
+        );
+        // The lines are the ones the benchmark reads.
+        let parsed: Vec<_> = out.lines().filter_map(iperf::stat::Stat::parse).collect();
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(
+            (parsed[0].up_us, parsed[0].idle_us),
+            (12_050_000, 3_070_000)
         );
     }
 }

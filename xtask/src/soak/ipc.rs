@@ -22,35 +22,22 @@ pub const SEED: u64 = 2_123_752_352;
 /// Without a new line of output for this long, ipcfuzz is taken to hang.
 pub const STALL: Duration = Duration::from_secs(180);
 
-/// `base` (the text of [`BASE`]) with the system renamed to [`SYSTEM`] and ipcfuzz's args
-/// replaced by `seed` and `count`.
+/// `base` (the text of [`BASE`]) with the system renamed to [`SYSTEM`] and `seed` and
+/// `count` set in the args of the component that runs the `ipcfuzz` binary (edited as data,
+/// [`crate::derive::Description`]).
 pub fn derive(base: &str, seed: u64, count: u64) -> Result<String> {
-    let mut out = String::new();
-    let (mut renamed, mut args) = (false, false);
-    for line in base.lines() {
-        let t = line.trim_start();
-        if !renamed && t.starts_with("name = \"ipcfuzz\"") {
-            out.push_str(&format!("name = \"{SYSTEM}\"\n"));
-            renamed = true;
-        } else if t.starts_with("args = { seed =") {
-            if args {
-                return Err(format!("{BASE}: more than one `args = {{ seed = ..` line"));
-            }
-            out.push_str(&format!(
-                "args = {{ seed = \"{seed}\", count = \"{count}\" }}\n"
-            ));
-            args = true;
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    if !(renamed && args) {
-        return Err(format!(
-            "{BASE}: expected a system named ipcfuzz and ipcfuzz's `args = {{ seed = .. }}`"
-        ));
-    }
-    Ok(out)
+    let mut description = crate::derive::Description::parse(base, BASE)?;
+    let fuzzer = description
+        .system()
+        .components
+        .iter()
+        .find(|c| c.binary == "ipcfuzz")
+        .map(|c| c.name.clone())
+        .ok_or_else(|| format!("{BASE}: no component runs the ipcfuzz binary"))?;
+    description.rename(SYSTEM)?;
+    let (seed, count) = (seed.to_string(), count.to_string());
+    description.set_args(&fuzzer, &[("seed", &seed), ("count", &count)])?;
+    description.finish()
 }
 
 /// What ipcfuzz printed about one service.

@@ -17,7 +17,7 @@
 //! at top load a window may fill it early (`full`), which shortens that window but
 //! does not bias its shares.
 
-use crate::bench::{self, Profile};
+use super::shared::{self, Profile};
 use crate::qemu::net::{self, Mode};
 use crate::qemu::{Boot, Session};
 use crate::{build, host, step, target_dir, workspace_root, Result};
@@ -185,8 +185,14 @@ pub fn measure(method: Method, options: &Options) -> Result<Measured> {
     let base_name = build::load_system(&options.system)?.name;
     let name = format!("{base_name}-kernel-{}", method.name);
     let window = options.window_ms.to_string();
-    let text =
-        crate::derive::derive_system(&base, &name, method.nic_irq, &[("kernel_log_ms", &window)])?;
+    let file = options.system.display().to_string();
+    let text = crate::derive::derive_system(
+        &base,
+        &file,
+        &name,
+        method.nic_irq,
+        &[("kernel_log_ms", &window)],
+    )?;
     let dir = target_dir().join("bench/systems");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.toml"));
@@ -288,20 +294,11 @@ pub fn measure(method: Method, options: &Options) -> Result<Measured> {
 /// Checks that `system` (loaded from a derived description) asks for what `method` and
 /// `window_ms` need.
 fn check_derived(system: &sysdesc::System, method: Method, window_ms: u64) -> Result<()> {
-    let iperf = system
-        .components
-        .iter()
-        .find(|c| c.binary == "iperf-sel4")
-        .ok_or("no iperf-sel4 component")?;
+    let (nic, driver) = crate::derive::nic(system)?;
     let window = window_ms.to_string();
-    if iperf.args.get("kernel_log_ms").map(|s| s.as_str()) != Some(window.as_str()) {
+    if driver.args.get("kernel_log_ms").map(|s| s.as_str()) != Some(window.as_str()) {
         return Err("the derived system lost its kernel_log_ms argument".into());
     }
-    let nic = system
-        .devices
-        .iter()
-        .find(|d| d.name == "nic0")
-        .ok_or("no nic0 device")?;
     let expected = match method.nic_irq {
         "msi" => sysdesc::Irq::Msi,
         "ioapic" => sysdesc::Irq::IoApic { line: None },
@@ -309,8 +306,8 @@ fn check_derived(system: &sysdesc::System, method: Method, window_ms: u64) -> Re
     };
     if nic.irq != Some(expected) {
         return Err(format!(
-            "the derived system's nic0 irq is {:?}, not {expected:?}",
-            nic.irq
+            "the derived system's NIC {} has irq {:?}, not {expected:?}",
+            nic.name, nic.irq
         ));
     }
     Ok(())
@@ -409,7 +406,7 @@ pub fn json(options: &Options, results: &[Measured]) -> serde_json::Value {
                 .irqs()
                 .map(|(irq, x)| (irq.to_string(), tally_json(x.cycles, x.count, w)))
                 .collect();
-            let per_window = bench::Summary::of(&m.window_shares)
+            let per_window = shared::Summary::of(&m.window_shares)
                 .map(|s| serde_json::json!({ "median": s.median, "min": s.min, "max": s.max }));
             serde_json::json!({
                 "method": m.method.name,
@@ -510,7 +507,13 @@ mod tests {
 
     fn derive_system(base: &str, name: &str, method: Method, window_ms: u64) -> Result<String> {
         let window = window_ms.to_string();
-        crate::derive::derive_system(base, name, method.nic_irq, &[("kernel_log_ms", &window)])
+        crate::derive::derive_system(
+            base,
+            "net-unikernel.toml",
+            name,
+            method.nic_irq,
+            &[("kernel_log_ms", &window)],
+        )
     }
 
     #[test]
@@ -545,10 +548,14 @@ mod tests {
         assert!(derive_system(&no_nic, "x", METHODS[0], 50)
             .unwrap_err()
             .contains("nic0"));
-        let no_iperf = base().replace("iperf-sel4", "iperf-other");
-        assert!(derive_system(&no_iperf, "x", METHODS[0], 50)
+        // The driver is the component given the NIC, whatever its binary.
+        let no_driver = base().replace("devices = [\"nic0\", ", "devices = [");
+        assert!(derive_system(&no_driver, "x", METHODS[0], 50)
             .unwrap_err()
-            .contains("iperf-sel4"));
+            .contains("\"nic0\" is not driven"));
+        let other_binary = base().replace("iperf-sel4", "iperf-other");
+        let text = derive_system(&other_binary, "y", METHODS[0], 50).unwrap();
+        check_derived(&load(&text, "y"), METHODS[0], 50).unwrap();
         assert!(Method::parse("apic").is_err());
         assert_eq!(
             Method::parse("pic").unwrap().variant().get("irq"),
@@ -595,7 +602,7 @@ mod tests {
         assert_eq!(total.irq(11).count, 15);
         assert!((total.kernel_share() - 0.15).abs() < 1e-12);
         let shares: Vec<f64> = windows.iter().map(Summary::kernel_share).collect();
-        let spread = bench::Summary::of(&shares).unwrap();
+        let spread = shared::Summary::of(&shares).unwrap();
         assert_eq!((spread.median, spread.min, spread.max), (0.1, 0.1, 0.3));
     }
 

@@ -5,10 +5,8 @@
 use crate::Result;
 
 /// NICs and network back ends for systems that describe a NIC (`--net user|tap`).
-#[path = "net.rs"]
 pub mod net;
 /// Holding piped input until the guest's console is ready.
-#[path = "type_ahead.rs"]
 pub mod type_ahead;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;

@@ -1,13 +1,9 @@
-//! `cargo xtask bench`: the evaluation's measurements, side by side with a Linux guest.
-//!
-//! This module holds what every benchmark shares: the run profiles (`--quick`, default,
-//! `--full`), the guest's `STAT` CPU accounting lines, the QEMU process's host CPU time,
-//! and median/spread summaries. [`net`] is the network benchmark (the paper's Figure 4).
-//! Results go to `target/bench/`.
-
-pub mod net;
+//! What every benchmark shares: the run profiles (`--quick`, default, `--full`), where
+//! results go, the guest's `STAT` CPU accounting lines, the QEMU process's host CPU time,
+//! and median/spread summaries.
 
 use crate::Result;
+use iperf::stat::Stat;
 use std::path::PathBuf;
 
 /// How much time a benchmark may take.
@@ -37,119 +33,15 @@ pub fn dir() -> PathBuf {
     crate::target_dir().join("bench")
 }
 
-/// Runs every benchmark with `profile`: the network benchmark, the kernel's share, the
-/// microbenchmarks, then prints the lines-of-code table; a failing one does not stop the
-/// others (the error lists every failure).
-pub fn all(profile: Profile) -> Result<()> {
-    let clock = std::time::Instant::now();
-    let mut failed = Vec::new();
-    if let Err(e) = net::run(profile, &[]) {
-        failed.push(format!("net: {e}"));
-    }
-    let kernel = crate::bench_kernel::Options::for_profile(profile);
-    if let Err(e) = crate::bench_kernel::run(&kernel) {
-        failed.push(format!("kernel: {e}"));
-    }
-    if let Err(e) = micro() {
-        failed.push(format!("micro: {e}"));
-    }
-    crate::step("lines of code (the paper's Table 1)");
-    crate::loc::run()?;
-    crate::step(&format!(
-        "cargo xtask bench ({}) took {:.1} min",
-        profile.name(),
-        clock.elapsed().as_secs_f64() / 60.0
-    ));
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(failed.join("\n"))
-    }
-}
-
-/// Runs the microbenchmarks (`systems/bench/micro.toml`: IPC round trips, notification
-/// and interrupt-to-driver latencies, in TSC cycles), prints them and writes
-/// `target/bench/micro.json`: `{"schema": "tessera-bench-micro/1", "results": [..]}` with
-/// one object per benchmark as [`crate::bench_micro::MicroResult::to_json`] describes.
-pub fn micro() -> Result<()> {
-    let results = crate::bench_micro::run()?;
-    println!(
-        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
-        "benchmark", "median", "min", "p10", "p90", "max", "median ns"
-    );
-    for r in &results {
-        let ns = r
-            .ns(r.median)
-            .map_or("-".to_string(), |ns| format!("{ns:.0}"));
-        println!(
-            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
-            r.name, r.median, r.min, r.p10, r.p90, r.max, ns
-        );
-    }
-    let json = serde_json::json!({
-        "schema": "tessera-bench-micro/1",
-        "unit": "TSC cycles",
-        "results": results.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
-    });
-    let dir = dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("micro.json");
-    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::step(&format!("wrote {}", path.display()));
-    Ok(())
-}
-
-/// One guest CPU accounting sample: the line `STAT up_us=U idle_us=I` that the Tessera
-/// iperf component (arg `stat_ms`) and the Linux guest's init print on the serial console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stat {
-    /// Microseconds since the guest booted.
-    pub up_us: u64,
-    /// Microseconds the guest's CPU was idle (Linux: idle + iowait) since it booted.
-    pub idle_us: u64,
-}
-
-impl Stat {
-    /// Parses one line (surrounding whitespace and a trailing `\r` allowed).
-    pub fn parse(line: &str) -> Option<Stat> {
-        let rest = line.trim().strip_prefix("STAT ")?;
-        let mut up = None;
-        let mut idle = None;
-        for word in rest.split_whitespace() {
-            match word.split_once('=') {
-                Some(("up_us", v)) => up = v.parse().ok(),
-                Some(("idle_us", v)) => idle = v.parse().ok(),
-                _ => return None,
-            }
-        }
-        Some(Stat {
-            up_us: up?,
-            idle_us: idle?,
-        })
-    }
-
-    /// Every `STAT` line in `text`, in order (other lines are skipped).
-    pub fn all_in(text: &str) -> Vec<Stat> {
-        text.lines().filter_map(Stat::parse).collect()
-    }
-
-    /// CPU utilisation in per cent between `self` and a later sample: 100 · (1 − Δidle/Δup);
-    /// `None` when no guest time passed or the samples go backwards (a reboot).
-    pub fn utilisation_until(&self, later: &Stat) -> Option<f64> {
-        let up = later.up_us.checked_sub(self.up_us)?;
-        let idle = later.idle_us.checked_sub(self.idle_us)?;
-        if up == 0 {
-            return None;
-        }
-        Some((100.0 * (1.0 - idle as f64 / up as f64)).clamp(0.0, 100.0))
-    }
+/// Every `STAT` line in `text` ([`iperf::stat`]), in order (other lines are skipped).
+pub fn stats_in(text: &str) -> Vec<Stat> {
+    text.lines().filter_map(Stat::parse).collect()
 }
 
 /// Guest CPU utilisation (per cent) over the `STAT` lines in `text`: from the first to the
 /// last; `None` with fewer than two lines.
 pub fn guest_utilisation(text: &str) -> Option<f64> {
-    let stats = Stat::all_in(text);
+    let stats = stats_in(text);
     stats.first()?.utilisation_until(stats.last()?)
 }
 
@@ -241,21 +133,6 @@ pub fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_parse_and_others_do_not() {
-        assert_eq!(
-            Stat::parse("STAT up_us=7180000 idle_us=3050000\r"),
-            Some(Stat {
-                up_us: 7_180_000,
-                idle_us: 3_050_000
-            })
-        );
-        assert_eq!(Stat::parse("STAT up_us=1"), None);
-        assert_eq!(Stat::parse("STAT up_us=x idle_us=2"), None);
-        assert_eq!(Stat::parse("STAT up_us=1 idle_us=2 extra=3"), None);
-        assert_eq!(Stat::parse("iperf: STAT up_us=1 idle_us=2"), None);
-    }
 
     #[test]
     fn utilisation_is_one_minus_idle_over_uptime() {

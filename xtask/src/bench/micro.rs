@@ -10,6 +10,7 @@
 //! A benchmark that fails prints `BENCH-ERROR <name>: <why>` instead; the system then
 //! halts with status 1.
 
+use super::shared;
 use crate::qemu::{self, Boot, Outcome, Session};
 use crate::{build, step, workspace_root, Result};
 use kernel_support::Variant;
@@ -251,7 +252,7 @@ pub fn boot(kernel: PathBuf, root: PathBuf, log: PathBuf) -> Result<Boot> {
 /// Builds [`SYSTEM`] (default kernel variant), boots it until it halts, and returns the
 /// results, checked with [`check_complete`]. The serial log is kept in
 /// `target/logs/bench-micro.log`.
-pub fn run() -> Result<Vec<MicroResult>> {
+pub fn measure() -> Result<Vec<MicroResult>> {
     let path = workspace_root().join(SYSTEM);
     let system = system()?;
     let image = build::image(&Variant::default(), Some(&path))?;
@@ -281,6 +282,39 @@ pub fn run() -> Result<Vec<MicroResult>> {
         ));
     }
     Ok(results)
+}
+
+/// Runs the microbenchmarks (`systems/bench/micro.toml`: IPC round trips, notification
+/// and interrupt-to-driver latencies, in TSC cycles), prints them and writes
+/// `target/bench/micro.json`: `{"schema": "tessera-bench-micro/1", "results": [..]}` with
+/// one object per benchmark as [`MicroResult::to_json`] describes.
+pub fn run() -> Result<()> {
+    let results = measure()?;
+    println!(
+        "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+        "benchmark", "median", "min", "p10", "p90", "max", "median ns"
+    );
+    for r in &results {
+        let ns = r
+            .ns(r.median)
+            .map_or("-".to_string(), |ns| format!("{ns:.0}"));
+        println!(
+            "{:<16} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+            r.name, r.median, r.min, r.p10, r.p90, r.max, ns
+        );
+    }
+    let json = serde_json::json!({
+        "schema": "tessera-bench-micro/1",
+        "unit": "TSC cycles",
+        "results": results.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+    });
+    let dir = shared::dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("micro.json");
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::step(&format!("wrote {}", path.display()));
+    Ok(())
 }
 
 fn with_log(e: String, log: &Path) -> String {

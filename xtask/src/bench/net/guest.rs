@@ -1,0 +1,301 @@
+//! Running one benchmarked system: building its image or guest, booting it behind a TAP
+//! device, and measuring iperf3 runs against it.
+
+use super::plan::{Os, Plan, SystemSpec, SETUP_S, STAT_MS};
+use crate::bench::shared::{self, clock_ticks_per_second, guest_utilisation, process_cpu_seconds};
+use crate::linux::{self, Nic};
+use crate::qemu::net::{tap_name, Mode};
+use crate::qemu::{Boot, Session};
+use crate::{build, step, workspace_root, Result};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The line the Tessera iperf component prints once it listens.
+const TESSERA_READY: &str = "iperf: listening on port 5201";
+
+/// One measured run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// Receiver-side throughput over the whole run, Mbit/s.
+    pub throughput_mbps: f64,
+    /// Sender-side throughput over the report intervals inside the window, Mbit/s.
+    pub sender_window_mbps: Option<f64>,
+    /// Guest CPU utilisation over the window, per cent.
+    pub guest_cpu_pct: Option<f64>,
+    /// The QEMU process's CPU time over the window, per cent of one host CPU.
+    pub host_cpu_pct: f64,
+    /// The window's wall-clock length.
+    pub window_s: f64,
+}
+
+/// What an iperf3 `-J` client report says: (receiver Mbit/s over the run, sender Mbit/s
+/// over the intervals that lie inside `[from_s, to_s]` of the test).
+pub fn parse_iperf3_report(text: &str, from_s: f64, to_s: f64) -> Result<(f64, Option<f64>)> {
+    let report: Value = serde_json::from_str(text.trim())
+        .map_err(|e| format!("iperf3 printed no JSON report ({e}): {}", text.trim()))?;
+    if let Some(error) = report.get("error").and_then(Value::as_str) {
+        return Err(format!("iperf3: {error}"));
+    }
+    let received = report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .ok_or("the iperf3 report has no end.sum_received.bits_per_second")?;
+    let (mut bits, mut secs) = (0.0, 0.0);
+    for interval in report["intervals"].as_array().into_iter().flatten() {
+        let sum = &interval["sum"];
+        let (Some(start), Some(end), Some(bps)) = (
+            sum["start"].as_f64(),
+            sum["end"].as_f64(),
+            sum["bits_per_second"].as_f64(),
+        ) else {
+            continue;
+        };
+        if start >= from_s - 0.05 && end <= to_s + 0.05 && end > start {
+            bits += bps * (end - start);
+            secs += end - start;
+        }
+    }
+    let window = (secs > 0.0).then(|| bits / secs / 1e6);
+    Ok((received / 1e6, window))
+}
+
+/// A booted system under test.
+pub(super) struct Guest {
+    session: Session,
+    ticks_per_second: u64,
+}
+
+impl Guest {
+    /// Runs one iperf3 client (`rate_mbps`: `-b`, `None`: unpaced) and measures it.
+    fn measure(&self, plan: &Plan, rate_mbps: Option<f64>) -> Result<Run> {
+        let tap = self
+            .session
+            .tap_net()
+            .ok_or("the system has no TAP network")?;
+        let run_s = plan.run_s();
+        let mut cmd = tap.command("timeout");
+        cmd.arg((run_s + 30).to_string()).args([
+            "iperf3",
+            "-c",
+            linux::init::GUEST_ADDRESS,
+            "-p",
+            &linux::init::IPERF_PORT.to_string(),
+            "-J",
+            "-t",
+            &run_s.to_string(),
+        ]);
+        if let Some(rate) = rate_mbps {
+            cmd.args(["-b", &format!("{}", (rate * 1e6).round() as u64)]);
+        }
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let started = Instant::now();
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run iperf3 in the namespace: {e}"))?;
+        let pid = self.session.pid();
+        sleep_until(started + Duration::from_secs_f64(plan.skip_s()));
+        let (out0, cpu0, t0) = (
+            self.session.output().len(),
+            process_cpu_seconds(pid, self.ticks_per_second),
+            Instant::now(),
+        );
+        sleep_until(t0 + Duration::from_secs_f64(plan.window_s));
+        let (out1, cpu1, t1) = (
+            self.session.output().len(),
+            process_cpu_seconds(pid, self.ticks_per_second),
+            Instant::now(),
+        );
+        // Wait for the client (bounded by `timeout`) before reporting any failure.
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let (cpu0, cpu1) = (cpu0?, cpu1?);
+        let text = String::from_utf8_lossy(&output.stdout);
+        let window_s = (t1 - t0).as_secs_f64();
+        let from = plan.skip_s() - SETUP_S;
+        let (throughput_mbps, sender_window_mbps) =
+            parse_iperf3_report(&text, from, from + plan.window_s)
+                .map_err(|e| format!("{e} {}", String::from_utf8_lossy(&output.stderr).trim()))?;
+        let serial = self.session.output();
+        Ok(Run {
+            throughput_mbps,
+            sender_window_mbps,
+            guest_cpu_pct: serial.get(out0..out1).and_then(guest_utilisation),
+            host_cpu_pct: 100.0 * (cpu1 - cpu0) / window_s,
+            window_s,
+        })
+    }
+}
+
+fn sleep_until(when: Instant) {
+    let now = Instant::now();
+    if when > now {
+        std::thread::sleep(when - now);
+    }
+}
+
+/// What a system boots from.
+pub(super) enum Prepared {
+    Tessera(build::Image),
+    Linux(linux::Guest),
+}
+
+/// The system description of a Tessera system: the unikernel for its NIC with its
+/// interrupt delivery and `stat_ms`, written to `target/bench/systems/`.
+fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
+    let base = match spec.nic {
+        "e1000e" => "systems/net-unikernel.toml",
+        "virtio-net" => "systems/net-unikernel-virtio.toml",
+        other => return Err(format!("no Tessera system for NIC {other}")),
+    };
+    let text =
+        std::fs::read_to_string(workspace_root().join(base)).map_err(|e| format!("{base}: {e}"))?;
+    let irq = spec.irq.unwrap_or("msi");
+    let stat_ms = STAT_MS.to_string();
+    let derived =
+        crate::derive::derive_system(&text, base, &spec.name(), irq, &[("stat_ms", &stat_ms)])?;
+    let dir = shared::dir().join("systems");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{}.toml", spec.name()));
+    std::fs::write(&path, derived).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+pub(super) fn prepare(spec: &SystemSpec) -> Result<Prepared> {
+    if let Some(why) = spec.known_unsupported() {
+        return Err(why.to_string());
+    }
+    match spec.os {
+        Os::Linux => linux::build().map(Prepared::Linux),
+        Os::Tessera => {
+            let mut variant = kernel_support::Variant::default();
+            if spec.irq == Some("pic") {
+                variant = variant.with("irq", "pic");
+            }
+            let description = tessera_description(spec)?;
+            build::image(&variant, Some(&description)).map(Prepared::Tessera)
+        }
+    }
+}
+
+/// Boots `prepared` behind a TAP device and waits until its iperf3 server listens.
+pub(super) fn boot(spec: &SystemSpec, prepared: &Prepared, phase: &str) -> Result<Guest> {
+    let log = crate::target_dir()
+        .join("logs")
+        .join(format!("bench-net-{}-{phase}.log", spec.name()));
+    let nic = Nic::parse(spec.nic)?;
+    let (mut boot, ready) = match prepared {
+        Prepared::Linux(guest) => (
+            linux::boot(guest, nic, Mode::Tap, 0, STAT_MS, log)?,
+            linux::init::READY,
+        ),
+        Prepared::Tessera(image) => {
+            crate::qemu::net::require_root()?;
+            let mut boot = Boot::new(image.kernel.elf32.clone(), image.root.clone(), log);
+            boot.extra = vec![
+                "-device".into(),
+                format!("{},netdev=n0", nic.qemu_model()),
+                "-netdev".into(),
+                format!("tap,id=n0,ifname={},script=no,downscript=no", tap_name(0)),
+            ];
+            (boot, TESSERA_READY)
+        }
+    };
+    boot.timeout = Duration::from_secs(6 * 3600);
+    let session = Session::start(&boot, false)?;
+    wait_ready(&session, ready, Duration::from_secs(240))?;
+    // Let the boot's last work settle before measuring.
+    std::thread::sleep(Duration::from_secs(2));
+    Ok(Guest {
+        session,
+        ticks_per_second: clock_ticks_per_second(),
+    })
+}
+
+/// Lines that mean a guest will never come up: seL4's and Linux's panics.
+const FATAL: &[&str] = &["Halting...", "Kernel panic"];
+
+/// Waits up to `limit` for `ready`, failing early when the guest prints a [`FATAL`] line.
+fn wait_ready(session: &Session, ready: &str, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let err = match session.wait_for(ready, Duration::from_secs(3)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let output = session.output();
+        if let Some(fatal) = FATAL.iter().find(|f| output.contains(*f)) {
+            return Err(format!(
+                "the guest stopped ({fatal:?}) before printing {ready:?} (serial log: {})",
+                session.log_path().display()
+            ));
+        }
+        if Instant::now() >= deadline || err.contains("stopped") {
+            return Err(err);
+        }
+    }
+}
+
+/// Runs `plan.repetitions` of each rate in `rates` (interleaved: every rate once, then
+/// again), retrying a failed run once; stops early when the guest is gone.
+pub(super) fn measure_all(
+    guest: &Guest,
+    plan: &Plan,
+    rates: &[Option<f64>],
+    repetitions: usize,
+    label: &str,
+) -> Vec<Vec<Result<Run>>> {
+    let mut results: Vec<Vec<Result<Run>>> = rates.iter().map(|_| Vec::new()).collect();
+    for rep in 0..repetitions {
+        for (i, rate) in rates.iter().enumerate() {
+            let what = match rate {
+                Some(r) => format!("{r:.0} Mbit/s"),
+                None => "unpaced".into(),
+            };
+            let mut run = guest.measure(plan, *rate);
+            if run.is_err() {
+                std::thread::sleep(Duration::from_secs(2));
+                run = guest.measure(plan, *rate);
+            }
+            match &run {
+                Ok(r) => step(&format!(
+                    "{label} {what} #{}: {:.0} Mbit/s, guest CPU {}, QEMU {:.0} % of a host CPU",
+                    rep + 1,
+                    r.throughput_mbps,
+                    r.guest_cpu_pct
+                        .map_or("- (no STAT lines)".into(), |c| format!("{c:.1} %")),
+                    r.host_cpu_pct
+                )),
+                Err(e) => step(&format!("{label} {what} #{}: failed: {e}", rep + 1)),
+            }
+            results[i].push(run);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = r#"{"start":{},"intervals":[
+        {"sum":{"start":0,"end":1.0,"bits_per_second":1e8}},
+        {"sum":{"start":1.0,"end":2.0,"bits_per_second":2e8}},
+        {"sum":{"start":2.0,"end":3.0,"bits_per_second":4e8}},
+        {"sum":{"start":3.0,"end":4.0,"bits_per_second":8e8}}],
+        "end":{"sum_sent":{"bits_per_second":3.8e8},"sum_received":{"bits_per_second":3.75e8}}}"#;
+
+    #[test]
+    fn iperf3_reports_give_receiver_and_window_rates() {
+        let (received, window) = parse_iperf3_report(REPORT, 1.0, 3.0).unwrap();
+        assert_eq!(received, 375.0);
+        assert_eq!(window, Some(300.0));
+        assert_eq!(parse_iperf3_report(REPORT, 10.0, 12.0).unwrap().1, None);
+        let refused =
+            r#"{"start":{},"intervals":[],"end":{},"error":"the server is busy running a test"}"#;
+        assert!(parse_iperf3_report(refused, 0.0, 1.0)
+            .unwrap_err()
+            .contains("busy"));
+        assert!(parse_iperf3_report("iperf3: error - unable to connect", 0.0, 1.0).is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! What `cargo xtask bench net` measures: the catalogue of systems and, per profile, the
+//! plan (run lengths, window, repetitions, offered loads).
+
+use crate::bench::shared::Profile;
+
+/// Period of the guest's `STAT` lines during the benchmark, in ms.
+pub const STAT_MS: u32 = 500;
+
+/// Seconds from the client's start until the window, beyond the ignored warm-up: room for
+/// the iperf3 control exchange, which takes a moment under TCG.
+pub(super) const SETUP_S: f64 = 1.0;
+/// Seconds the client keeps sending after the window.
+pub(super) const TAIL_S: f64 = 1.0;
+
+/// Which operating system a benchmarked system runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    /// Tessera's iperf unikernel (`systems/net-unikernel*.toml`).
+    Tessera,
+    /// The Linux baseline guest ([`crate::linux`]).
+    Linux,
+}
+
+/// One benchmarked system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemSpec {
+    /// Operating system.
+    pub os: Os,
+    /// NIC: `e1000e` or `virtio-net`.
+    pub nic: &'static str,
+    /// Tessera's interrupt delivery: `msi`, `ioapic` or `pic` (`None` for Linux).
+    pub irq: Option<&'static str>,
+}
+
+impl SystemSpec {
+    /// `tessera-<nic>-<irq>` or `linux-<nic>`.
+    pub fn name(&self) -> String {
+        match (self.os, self.irq) {
+            (Os::Tessera, Some(irq)) => format!("tessera-{}-{irq}", self.nic),
+            (Os::Tessera, None) => format!("tessera-{}", self.nic),
+            (Os::Linux, _) => format!("linux-{}", self.nic),
+        }
+    }
+
+    /// Why this system cannot be measured, when that is known before building it.
+    pub fn known_unsupported(&self) -> Option<&'static str> {
+        (self.os == Os::Tessera && self.nic == "virtio-net" && self.irq == Some("msi")).then_some(
+            "QEMU's virtio-net-pci offers MSI-X only (no MSI capability) and virtio-drivers \
+             programs no MSI-X vectors",
+        )
+    }
+}
+
+/// Every system the benchmark knows, in the order it measures them.
+pub fn all_systems() -> Vec<SystemSpec> {
+    let tessera = |nic, irq| SystemSpec {
+        os: Os::Tessera,
+        nic,
+        irq: Some(irq),
+    };
+    let linux = |nic| SystemSpec {
+        os: Os::Linux,
+        nic,
+        irq: None,
+    };
+    vec![
+        tessera("e1000e", "msi"),
+        tessera("e1000e", "ioapic"),
+        tessera("e1000e", "pic"),
+        tessera("virtio-net", "ioapic"),
+        tessera("virtio-net", "msi"),
+        tessera("virtio-net", "pic"),
+        linux("e1000e"),
+        linux("virtio-net"),
+    ]
+}
+
+/// How a profile measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Seconds of each run that are ignored before the window (after [`SETUP_S`]).
+    pub warmup_s: f64,
+    /// Seconds measured.
+    pub window_s: f64,
+    /// Runs per offered load.
+    pub repetitions: usize,
+    /// Unpaced runs per system.
+    pub max_repetitions: usize,
+    /// Offered loads as fractions of the lowest maximum.
+    pub fractions: Vec<f64>,
+    /// Names of the systems measured.
+    pub systems: Vec<String>,
+}
+
+impl Plan {
+    /// The plan of `profile`.
+    ///
+    /// - `full`: the paper's method: 20 s runs whose first 10 s are ignored, 5 repetitions,
+    ///   loads at 20/40/60/80/100 % of the lowest maximum, every system.
+    /// - default: the same systems and loads, 7 s runs with 2 s ignored (4 s measured),
+    ///   3 repetitions; under 30 minutes on a 2-core host.
+    /// - `quick`: Tessera and Linux on the e1000e (MSI for Tessera), loads at 20/60/100 %,
+    ///   5 s runs with 1 s ignored (2 s measured), one repetition; a few minutes.
+    pub fn of(profile: Profile) -> Plan {
+        let every = || all_systems().iter().map(SystemSpec::name).collect();
+        let fifths = vec![0.2, 0.4, 0.6, 0.8, 1.0];
+        match profile {
+            Profile::Full => Plan {
+                warmup_s: 10.0 - SETUP_S,
+                window_s: 10.0 - TAIL_S,
+                repetitions: 5,
+                max_repetitions: 5,
+                fractions: fifths,
+                systems: every(),
+            },
+            Profile::Default => Plan {
+                warmup_s: 2.0 - SETUP_S,
+                window_s: 4.0,
+                repetitions: 3,
+                max_repetitions: 3,
+                fractions: fifths,
+                systems: every(),
+            },
+            Profile::Quick => Plan {
+                warmup_s: 1.0 - SETUP_S,
+                window_s: 3.0,
+                repetitions: 1,
+                max_repetitions: 1,
+                fractions: vec![0.2, 0.6, 1.0],
+                systems: vec!["tessera-e1000e-msi".into(), "linux-e1000e".into()],
+            },
+        }
+    }
+
+    /// The `iperf3 -t` of every run: set-up, warm-up, window and tail, whole seconds.
+    pub fn run_s(&self) -> u64 {
+        (SETUP_S + self.warmup_s + self.window_s + TAIL_S).ceil() as u64
+    }
+
+    /// Seconds from the client's start to the window.
+    pub fn skip_s(&self) -> f64 {
+        SETUP_S + self.warmup_s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_names_are_unique_and_virtio_msi_is_known_unsupported() {
+        let names: Vec<String> = all_systems().iter().map(SystemSpec::name).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        assert!(names.contains(&"tessera-e1000e-pic".to_string()));
+        assert!(names.contains(&"linux-virtio-net".to_string()));
+        let unsupported: Vec<String> = all_systems()
+            .iter()
+            .filter(|s| s.known_unsupported().is_some())
+            .map(SystemSpec::name)
+            .collect();
+        assert_eq!(unsupported, ["tessera-virtio-net-msi"]);
+    }
+
+    #[test]
+    fn plans_keep_the_paper_shape() {
+        let full = Plan::of(Profile::Full);
+        assert_eq!(full.run_s(), 20);
+        assert_eq!(full.skip_s(), 10.0);
+        assert_eq!(full.repetitions, 5);
+        assert_eq!(full.fractions, [0.2, 0.4, 0.6, 0.8, 1.0]);
+        let default = Plan::of(Profile::Default);
+        assert_eq!(default.systems.len(), all_systems().len());
+        assert!(default.run_s() < full.run_s());
+        let quick = Plan::of(Profile::Quick);
+        for name in &quick.systems {
+            assert!(default.systems.contains(name), "{name}");
+        }
+        assert!(quick.skip_s() >= SETUP_S);
+    }
+}

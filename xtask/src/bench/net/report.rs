@@ -1,0 +1,370 @@
+//! The results of `cargo xtask bench net`: the JSON result file, its table and its plot.
+//!
+//! # `target/bench/net.json`
+//!
+//! ```text
+//! {
+//!   "schema": "tessera-bench-net/1",
+//!   "profile": "quick" | "default" | "full",
+//!   "started_unix_s": u64,               // when the benchmark began
+//!   "host": { "cpus": n, "qemu": "QEMU emulator version ...", "accel": "tcg",
+//!             "loadavg_start": [x, x, x] | null, "loadavg_end": [...] | null },
+//!   "method": {
+//!     "run_s": n,                        // iperf3 -t of every run
+//!     "skip_s": x,                       // seconds from the client's start to the window
+//!     "window_s": x,                     // the measured window
+//!     "repetitions": n,                  // runs per offered load
+//!     "max_repetitions": n,              // unpaced runs per system
+//!     "load_fractions": [x, ...],        // of the lowest maximum
+//!     "stat_ms": n                       // period of the guest's STAT lines
+//!   },
+//!   "lowest_max_mbps": x | null,         // the lowest median maximum among the systems
+//!   "loads_mbps": [x, ...],              // the offered loads (iperf3 -b)
+//!   "systems": [{
+//!     "name": "tessera-e1000e-msi",      // os-nic[-irq]
+//!     "os": "tessera" | "linux",
+//!     "nic": "e1000e" | "virtio-net",
+//!     "irq": "msi" | "ioapic" | "pic" | null,   // Tessera's delivery method; null: Linux
+//!     "supported": bool,                 // false: not measured, "error" says why
+//!     "error": string | null,            // why the system was skipped or stopped
+//!     "max": Point | null,               // the unpaced runs
+//!     "points": [Point, ...]             // one per offered load, in order
+//!   }]
+//! }
+//! Point = {
+//!   "offered_mbps": x | null,            // null: unpaced
+//!   "throughput_mbps": Summary | null,   // receiver side, whole run
+//!   "sender_window_mbps": Summary | null,// sender side, intervals inside the window
+//!   "guest_cpu_pct": Summary | null,     // null: the guest printed no STAT lines
+//!   "host_cpu_pct": Summary | null,      // % of one host CPU (may exceed 100)
+//!   "runs": [{ "throughput_mbps": x, "sender_window_mbps": x | null,
+//!              "guest_cpu_pct": x | null, "host_cpu_pct": x, "window_s": x }
+//!            | { "error": string }]
+//! }
+//! Summary = { "median": x, "min": x, "max": x, "n": n }
+//! ```
+//!
+//! `target/bench/net.png` plots guest CPU (median, min–max error bars) against achieved
+//! throughput, one line per system (`xtask/plot/net.py`, Python with matplotlib).
+
+use super::guest::Run;
+use super::plan::{Os, Plan, SystemSpec, STAT_MS};
+use crate::bench::shared::{round, summary_json, Profile, Summary};
+use crate::{workspace_root, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// A system's results so far.
+pub(super) struct Outcome {
+    pub(super) spec: SystemSpec,
+    pub(super) error: Option<String>,
+    pub(super) supported: bool,
+    pub(super) max: Vec<Result<Run>>,
+    pub(super) points: Vec<Vec<Result<Run>>>,
+}
+
+impl Outcome {
+    pub(super) fn max_median(&self) -> Option<f64> {
+        let values: Vec<f64> = self
+            .max
+            .iter()
+            .flatten()
+            .map(|r| r.throughput_mbps)
+            .collect();
+        Summary::of(&values).map(|s| s.median)
+    }
+}
+
+/// Summaries and runs of one point as JSON.
+fn point_json(offered: Option<f64>, runs: &[Result<Run>]) -> Value {
+    let ok: Vec<&Run> = runs.iter().flatten().collect();
+    let pick =
+        |f: &dyn Fn(&Run) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
+    json!({
+        "offered_mbps": offered.map(round),
+        "throughput_mbps": summary_json(&pick(&|r| Some(r.throughput_mbps))),
+        "sender_window_mbps": summary_json(&pick(&|r| r.sender_window_mbps)),
+        "guest_cpu_pct": summary_json(&pick(&|r| r.guest_cpu_pct)),
+        "host_cpu_pct": summary_json(&pick(&|r| Some(r.host_cpu_pct))),
+        "runs": runs.iter().map(|r| match r {
+            Ok(r) => json!({
+                "throughput_mbps": round(r.throughput_mbps),
+                "sender_window_mbps": r.sender_window_mbps.map(round),
+                "guest_cpu_pct": r.guest_cpu_pct.map(round),
+                "host_cpu_pct": round(r.host_cpu_pct),
+                "window_s": round(r.window_s),
+            }),
+            Err(e) => json!({ "error": e }),
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn qemu_version() -> String {
+    std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The host's `/proc/loadavg` (1, 5 and 15 minute load averages), if readable.
+pub(super) fn loadavg() -> Value {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let values: Vec<f64> = text
+        .split_whitespace()
+        .take(3)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if values.len() == 3 {
+        json!(values)
+    } else {
+        Value::Null
+    }
+}
+
+/// The result file's contents.
+pub(super) fn report_json(
+    profile: Profile,
+    plan: &Plan,
+    started: u64,
+    loadavg_start: &Value,
+    loads: &[f64],
+    lowest: Option<f64>,
+    outcomes: &[Outcome],
+) -> Value {
+    json!({
+        "schema": "tessera-bench-net/1",
+        "profile": profile.name(),
+        "started_unix_s": started,
+        "host": {
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "qemu": qemu_version(),
+            "accel": "tcg",
+            "loadavg_start": loadavg_start,
+            "loadavg_end": loadavg(),
+        },
+        "method": {
+            "run_s": plan.run_s(),
+            "skip_s": round(plan.skip_s()),
+            "window_s": round(plan.window_s),
+            "repetitions": plan.repetitions,
+            "max_repetitions": plan.max_repetitions,
+            "load_fractions": plan.fractions,
+            "stat_ms": STAT_MS,
+        },
+        "lowest_max_mbps": lowest.map(round),
+        "loads_mbps": loads.iter().map(|l| round(*l)).collect::<Vec<_>>(),
+        "systems": outcomes.iter().map(|o| json!({
+            "name": o.spec.name(),
+            "os": match o.spec.os { Os::Tessera => "tessera", Os::Linux => "linux" },
+            "nic": o.spec.nic,
+            "irq": o.spec.irq,
+            "supported": o.supported,
+            "error": o.error,
+            "max": if o.max.is_empty() { Value::Null } else { point_json(None, &o.max) },
+            "points": o.points.iter().zip(loads).map(|(runs, load)| point_json(Some(*load), runs)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Draws `json` into `png` with `xtask/plot/net.py`.
+pub fn plot(json: &Path, png: &Path) -> Result<PathBuf> {
+    crate::host::ensure(crate::host::Purpose::Plot)?;
+    let script = workspace_root().join("xtask/plot/net.py");
+    let out = std::process::Command::new(crate::host::PLOT_PYTHON)
+        .arg(&script)
+        .arg(json)
+        .arg(png)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", crate::host::PLOT_PYTHON))?;
+    if out.status.success() {
+        Ok(png.to_path_buf())
+    } else {
+        Err(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The summary table of a `net.json` report: per system and load, the median throughput,
+/// guest CPU (with range) and QEMU's host CPU, then Tessera's utilisation against Linux's
+/// on the same NIC.
+pub fn table(report: &Value) -> String {
+    let mut out = String::new();
+    let med = |v: &Value| v["median"].as_f64();
+    let cell = |v: &Value| match (v["median"].as_f64(), v["min"].as_f64(), v["max"].as_f64()) {
+        (Some(m), Some(lo), Some(hi)) => format!("{m:5.1} [{lo:.1}-{hi:.1}]"),
+        _ => "-".into(),
+    };
+    out.push_str(&format!(
+        "\n{:<26} {:>10} {:>12} {:>22} {:>10}\n",
+        "system", "offered", "achieved", "guest CPU % [range]", "QEMU CPU %"
+    ));
+    let systems = report["systems"].as_array().cloned().unwrap_or_default();
+    for s in &systems {
+        let name = s["name"].as_str().unwrap_or("?");
+        if s["supported"] == false {
+            out.push_str(&format!(
+                "{name:<26} unsupported: {}\n",
+                s["error"].as_str().unwrap_or("")
+            ));
+            continue;
+        }
+        let rows = std::iter::once(&s["max"]).chain(s["points"].as_array().into_iter().flatten());
+        for p in rows.filter(|p| !p.is_null()) {
+            let offered = p["offered_mbps"]
+                .as_f64()
+                .map_or("max".into(), |o| format!("{o:.0}"));
+            out.push_str(&format!(
+                "{name:<26} {offered:>10} {:>12} {:>22} {:>10}\n",
+                med(&p["throughput_mbps"]).map_or("-".into(), |t| format!("{t:.0}")),
+                cell(&p["guest_cpu_pct"]),
+                med(&p["host_cpu_pct"]).map_or("-".into(), |h| format!("{h:.0}")),
+            ));
+        }
+        if let Some(e) = s["error"].as_str() {
+            out.push_str(&format!("{name:<26} stopped: {e}\n"));
+        }
+    }
+    // Tessera / Linux guest CPU at each load, same NIC.
+    let mut ratios = String::new();
+    for t in systems.iter().filter(|s| s["os"] == "tessera") {
+        let Some(l) = systems
+            .iter()
+            .find(|s| s["os"] == "linux" && s["nic"] == t["nic"])
+        else {
+            continue;
+        };
+        let pairs: Vec<String> = t["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(l["points"].as_array().into_iter().flatten())
+            .map(
+                |(a, b)| match (med(&a["guest_cpu_pct"]), med(&b["guest_cpu_pct"])) {
+                    (Some(x), Some(y)) if y > 0.0 => format!("{:.2}", x / y),
+                    _ => "-".into(),
+                },
+            )
+            .collect();
+        if !pairs.is_empty() {
+            ratios.push_str(&format!(
+                "{:<26} {}\n",
+                t["name"].as_str().unwrap_or("?"),
+                pairs.join("  ")
+            ));
+        }
+    }
+    if !ratios.is_empty() {
+        out.push_str("\nguest CPU, Tessera / Linux (same NIC), at each offered load:\n");
+        out.push_str(&ratios);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canned_report() -> Value {
+        let run = |t: f64, g: f64| {
+            Ok(Run {
+                throughput_mbps: t,
+                sender_window_mbps: Some(t),
+                guest_cpu_pct: Some(g),
+                host_cpu_pct: 90.0,
+                window_s: 5.0,
+            })
+        };
+        let outcome = |os, nic, irq, cpu: f64| Outcome {
+            spec: SystemSpec { os, nic, irq },
+            error: None,
+            supported: true,
+            max: vec![run(800.0, 100.0), run(820.0, 99.0)],
+            points: vec![
+                vec![run(160.0, cpu), run(161.0, cpu + 2.0)],
+                vec![run(480.0, 3.0 * cpu), Err("iperf3: timed out".into())],
+            ],
+        };
+        let unsupported = Outcome {
+            spec: SystemSpec {
+                os: Os::Tessera,
+                nic: "virtio-net",
+                irq: Some("msi"),
+            },
+            error: Some("unsupported: no MSI".into()),
+            supported: false,
+            max: vec![],
+            points: vec![],
+        };
+        let outcomes = vec![
+            outcome(Os::Tessera, "e1000e", Some("msi"), 10.0),
+            outcome(Os::Linux, "e1000e", None, 20.0),
+            unsupported,
+        ];
+        let plan = Plan::of(Profile::Quick);
+        report_json(
+            Profile::Quick,
+            &plan,
+            0,
+            &Value::Null,
+            &[162.0, 486.0],
+            Some(810.0),
+            &outcomes,
+        )
+    }
+
+    #[test]
+    fn reports_follow_the_schema_and_tables_give_ratios() {
+        let report = canned_report();
+        assert_eq!(report["schema"], "tessera-bench-net/1");
+        let t = &report["systems"][0];
+        assert_eq!(t["name"], "tessera-e1000e-msi");
+        assert_eq!(t["max"]["throughput_mbps"]["median"], 810.0);
+        assert_eq!(t["points"][0]["guest_cpu_pct"]["median"], 11.0);
+        assert_eq!(t["points"][0]["guest_cpu_pct"]["min"], 10.0);
+        assert_eq!(t["points"][1]["throughput_mbps"]["n"], 1);
+        assert_eq!(t["points"][1]["runs"][1]["error"], "iperf3: timed out");
+        assert_eq!(report["systems"][2]["supported"], false);
+        let text = table(&report);
+        assert!(
+            text.contains("tessera-virtio-net-msi     unsupported"),
+            "{text}"
+        );
+        // Tessera 11 % against Linux 21 % at the first load, 30 % against 60 % at the second.
+        assert!(
+            text.contains("tessera-e1000e-msi         0.52  0.50"),
+            "{text}"
+        );
+    }
+
+    /// Plots the canned report when matplotlib is there (the plot is checked by eye; here
+    /// only that the script accepts the schema and writes a PNG).
+    #[test]
+    fn the_plot_script_reads_the_schema() {
+        if std::process::Command::new(crate::host::PLOT_PYTHON)
+            .args(["-c", "import matplotlib"])
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            eprintln!("skipped: no matplotlib for {}", crate::host::PLOT_PYTHON);
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("bench-net-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = dir.join("net.json");
+        std::fs::write(&json, canned_report().to_string()).unwrap();
+        let png = plot(&json, &dir.join("net.png")).unwrap();
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
