@@ -382,7 +382,21 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
     ///
     /// Errors: `Full` (counted in `tx_ring_full`), `BadLength`.
     pub fn queue(&mut self, frame: &[u8]) -> Result<(), TxError> {
-        if frame.is_empty() || frame.len() > MAX_FRAME_LEN {
+        self.queue_with(frame.len(), |buffer| buffer.copy_from_slice(frame))
+    }
+
+    /// Lends `f` the next transmit buffer, `len` bytes of it, to build a frame in place,
+    /// and queues that frame without telling the device ([`E1000e::flush`] does); returns
+    /// `f`'s result.
+    ///
+    /// Errors (`f` not called): `Full` (counted in `tx_ring_full`), `BadLength` when `len`
+    /// is 0 or more than [`MAX_FRAME_LEN`].
+    pub fn queue_with<T>(
+        &mut self,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> Result<T, TxError> {
+        if len == 0 || len > MAX_FRAME_LEN {
             self.counters.tx_bad_length += 1;
             return Err(TxError::BadLength);
         }
@@ -396,20 +410,20 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
             }
         }
         let (chunk, offset) = self.tx.buffer_mut(index);
-        chunk.write_bytes(offset, frame);
+        let result = chunk.with_bytes_mut(offset, len, f);
         let address = self.tx.buffer_address(index);
         desc::tx_write(
             &mut self.tx.descriptors,
             index,
             address,
-            frame.len() as u16,
+            len as u16,
             TX_CMD_EOP | TX_CMD_IFCS | TX_CMD_RS,
         );
         self.tx_next = next;
         self.tx_unflushed += 1;
         self.counters.tx_frames += 1;
-        self.counters.tx_bytes += frame.len() as u64;
-        Ok(())
+        self.counters.tx_bytes += len as u64;
+        Ok(result)
     }
 
     /// Hands the frames queued since the last flush to the device (one `TDT` write).
@@ -430,7 +444,27 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
         Ok(())
     }
 
+    /// Builds a frame of `len` bytes in place with `f` (as [`E1000e::queue_with`]) and
+    /// hands it to the device at once; returns `f`'s result.
+    ///
+    /// Errors (`f` not called): `Full` (nothing is sent), `BadLength`.
+    pub fn transmit_with<T>(
+        &mut self,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> Result<T, TxError> {
+        let result = self.queue_with(len, f)?;
+        self.flush();
+        Ok(result)
+    }
+
     // ---- receive ----
+
+    /// Whether the next receive descriptor has been written back: a frame for
+    /// [`E1000e::receive_with`], or an entry it drops and counts. Reads only memory.
+    pub fn rx_pending(&self) -> bool {
+        desc::rx_done(&self.rx.descriptors, self.rx_next)
+    }
 
     /// Calls `f` with the next received frame, still in the device's buffer, and returns
     /// its result; the buffer goes back to the device afterwards. Descriptors with errors

@@ -11,7 +11,8 @@
 //! What it does: [`E1000e::new`] resets and programs the device (legacy descriptors, one
 //! receive and one transmit ring, 2 KiB buffers, CRC stripped, broadcast accepted,
 //! interrupt throttling), [`E1000e::transmit`] / [`E1000e::queue`] + [`E1000e::flush`]
-//! send frames, [`E1000e::receive`] / [`E1000e::receive_with`] take received frames,
+//! send frames ([`E1000e::transmit_with`] / [`E1000e::queue_with`] build them in place),
+//! [`E1000e::receive`] / [`E1000e::receive_with`] take received frames,
 //! [`E1000e::handle_interrupt`] reads and decodes the interrupt causes.
 //!
 //! Invariants:
@@ -29,7 +30,6 @@ extern crate alloc;
 
 pub mod desc;
 mod driver;
-#[cfg(feature = "libos")]
 mod netdevice;
 pub mod regs;
 
@@ -83,7 +83,8 @@ impl<M: Mmio + ?Sized> Mmio for &mut M {
 /// The driver only asks for offsets within `0..size()`; implementations may panic
 /// otherwise. Word accesses must be volatile (the device changes the memory behind the
 /// program's back). The driver only asks for byte views ([`DmaRegion::with_bytes`],
-/// [`DmaRegion::write_bytes`]) of buffers the device does not own at that moment.
+/// [`DmaRegion::with_bytes_mut`], [`DmaRegion::write_bytes`]) of buffers the device does
+/// not own at that moment.
 pub trait DmaRegion {
     /// The physical (bus) address of byte 0.
     fn physical_address(&self) -> u64;
@@ -95,6 +96,9 @@ pub trait DmaRegion {
     fn write_u32(&mut self, offset: usize, value: u32);
     /// Calls `f` with the `len` bytes at `offset` and returns its result.
     fn with_bytes<T>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> T) -> T;
+    /// Calls `f` with the `len` bytes at `offset`, writable, and returns its result.
+    fn with_bytes_mut<T>(&mut self, offset: usize, len: usize, f: impl FnOnce(&mut [u8]) -> T)
+        -> T;
     /// Copies `data` to byte `offset`.
     fn write_bytes(&mut self, offset: usize, data: &[u8]);
 }
@@ -168,7 +172,8 @@ pub enum InitError {
     ResetTimeout,
 }
 
-/// Why [`E1000e::transmit`] or [`E1000e::queue`] refused a frame.
+/// Why [`E1000e::transmit`], [`E1000e::transmit_with`], [`E1000e::queue`] or
+/// [`E1000e::queue_with`] refused a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxError {
     /// Every transmit descriptor is in use; try again after the device sends some.

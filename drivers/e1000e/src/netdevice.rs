@@ -1,6 +1,6 @@
-//! The library OS's [`NetDevice`] over the driver.
+//! The driver as a [`NetDevice`]: frames are lent in place, in the rings' DMA buffers.
 
-use libos_core::{DeviceError, NetDevice};
+use netdev::{DeviceError, NetDevice};
 
 use crate::{DmaRegion, E1000e, Mmio, RxError, TxError, MTU};
 
@@ -13,17 +13,38 @@ impl<M: Mmio, R: DmaRegion> NetDevice for E1000e<M, R> {
         MTU
     }
 
-    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
-        E1000e::receive(self, buffer).map_err(|error| match error {
-            RxError::Empty => DeviceError::WouldBlock,
-            RxError::Truncated { .. } => DeviceError::Truncated,
-        })
+    fn rx_ready(&mut self) -> bool {
+        self.rx_pending()
     }
 
-    fn transmit(&mut self, frame: &[u8]) -> Result<(), DeviceError> {
-        E1000e::transmit(self, frame).map_err(|error| match error {
-            TxError::Full => DeviceError::WouldBlock,
-            TxError::BadLength => DeviceError::Failed,
-        })
+    fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
+        E1000e::receive_with(self, f).map_err(rx_error)
+    }
+
+    fn transmit_with(
+        &mut self,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), DeviceError> {
+        E1000e::transmit_with(self, len, f).map_err(tx_error)
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
+        // The driver's own copy counts a frame too long for `buffer` as truncated.
+        E1000e::receive(self, buffer).map_err(rx_error)
+    }
+}
+
+fn rx_error(error: RxError) -> DeviceError {
+    match error {
+        RxError::Empty => DeviceError::WouldBlock,
+        RxError::Truncated { .. } => DeviceError::Truncated,
+    }
+}
+
+fn tx_error(error: TxError) -> DeviceError {
+    match error {
+        TxError::Full => DeviceError::WouldBlock,
+        TxError::BadLength => DeviceError::Failed,
     }
 }

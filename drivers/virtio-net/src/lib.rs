@@ -12,6 +12,11 @@
 //! the ISR byte ([`Layout::isr`]) lowers the line (the interrupt thread's job). No offloads
 //! are negotiated: frames are at most 1514 bytes without FCS.
 //!
+//! Frames move in place: [`VirtioNet::receive_with`] lends a received frame in its DMA
+//! buffer and [`VirtioNet::transmit_with`] lets the caller build one in a transmit buffer
+//! (after the virtio header), since the driver, not `virtio-drivers`, owns the buffers
+//! `VirtIONetRaw` moves; as a `netdev::NetDevice` it lends them to the stack.
+//!
 //! Invariants: every buffer handed to the device comes from [`Platform::dma_alloc`] and is
 //! never touched by the driver while the device owns it (a token maps to exactly one
 //! buffer); nothing the device reports (tokens, lengths) makes the driver panic.
@@ -23,7 +28,6 @@
 )]
 
 pub mod config;
-#[cfg(feature = "libos")]
 mod netdevice;
 
 use core::marker::PhantomData;
@@ -235,9 +239,18 @@ impl<P: Platform> VirtioNet<P> {
         let _ = self.raw.ack_interrupt();
     }
 
-    /// Copies the next received frame into `out` and returns its length; the buffer goes
-    /// back to the device either way.
-    pub fn receive(&mut self, out: &mut [u8]) -> Result<usize, RxError> {
+    /// Whether the device has returned a receive buffer: a frame for
+    /// [`VirtioNet::receive_with`], or an entry it drops. Reads only the used ring.
+    pub fn rx_pending(&self) -> bool {
+        self.raw.poll_receive().is_some()
+    }
+
+    /// Calls `f` with the next received frame, in place in its DMA buffer, and returns
+    /// `f`'s result; the buffer goes back to the device afterwards either way.
+    ///
+    /// Errors (`f` not called): `Empty` when no frame is pending, `Device` when the device
+    /// reported an unknown token or a length outside the buffer (counted in `rx_dropped`).
+    pub fn receive_with<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T, RxError> {
         let token = self.raw.poll_receive().ok_or(RxError::Empty)?;
         let buffer = self
             .rx
@@ -246,13 +259,14 @@ impl<P: Platform> VirtioNet<P> {
             .ok_or(RxError::Device)?;
         // SAFETY: `buffer` is the one given with `token` in `receive_begin`.
         let result = match unsafe { self.raw.receive_complete(token, buffer) } {
-            Ok((header, length)) => match buffer.get(header..header + length) {
-                Some(frame) if frame.len() <= out.len() => {
-                    out[..frame.len()].copy_from_slice(frame);
+            Ok((header, length)) => match header
+                .checked_add(length)
+                .and_then(|end| buffer.get(header..end))
+            {
+                Some(frame) => {
                     self.counters.rx += 1;
-                    Ok(frame.len())
+                    Ok(f(frame))
                 }
-                Some(_) => Err(RxError::Truncated),
                 None => Err(RxError::Device),
             },
             Err(_) => Err(RxError::Device),
@@ -272,6 +286,25 @@ impl<P: Platform> VirtioNet<P> {
         result
     }
 
+    /// Copies the next received frame into `out` and returns its length; the buffer goes
+    /// back to the device either way.
+    ///
+    /// Errors: `Empty`, `Device` (as [`VirtioNet::receive_with`]), `Truncated` when the
+    /// frame is longer than `out` (dropped, counted in `rx_dropped`).
+    pub fn receive(&mut self, out: &mut [u8]) -> Result<usize, RxError> {
+        let copied = self.receive_with(|frame| {
+            let target = out.get_mut(..frame.len())?;
+            target.copy_from_slice(frame);
+            Some(frame.len())
+        })?;
+        copied.ok_or_else(|| {
+            // Counted as received by `receive_with`; it was dropped instead.
+            self.counters.rx -= 1;
+            self.counters.rx_dropped += 1;
+            RxError::Truncated
+        })
+    }
+
     /// Takes back transmit buffers the device has finished with.
     fn reclaim(&mut self) {
         while let Some(token) = self.raw.poll_transmit() {
@@ -287,8 +320,25 @@ impl<P: Platform> VirtioNet<P> {
     }
 
     /// Queues `frame` (an Ethernet frame without FCS) and notifies the device.
+    ///
+    /// Errors: as [`VirtioNet::transmit_with`].
     pub fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {
-        if frame.is_empty() || frame.len() > MAX_FRAME_LEN {
+        self.transmit_with(frame.len(), |buffer| buffer.copy_from_slice(frame))
+    }
+
+    /// Lends `f` `len` bytes of a free transmit buffer (after the virtio header) to build a
+    /// frame in place, queues it and notifies the device; returns `f`'s result.
+    ///
+    /// Errors (`f` not called): `BadLength` when `len` is 0 or more than
+    /// [`MAX_FRAME_LEN`], `Full` when every buffer is in flight (counted in `tx_full`),
+    /// `Device` when `virtio-drivers` refuses the buffer's header. A frame the queue
+    /// refuses after `f` built it is dropped and reported as `Full`.
+    pub fn transmit_with<T>(
+        &mut self,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> Result<T, TxError> {
+        if len == 0 || len > MAX_FRAME_LEN {
             return Err(TxError::BadLength);
         }
         self.reclaim();
@@ -301,23 +351,23 @@ impl<P: Platform> VirtioNet<P> {
             .take()
             .ok_or(TxError::Device)?;
         let header = match self.raw.fill_buffer_header(buffer) {
-            Ok(h) => h,
-            Err(_) => {
+            Ok(h) if h + len <= buffer.len() => h,
+            _ => {
                 self.tx_free[self.tx_free_len] = Some(buffer);
                 self.tx_free_len += 1;
                 return Err(TxError::Device);
             }
         };
-        let len = header + frame.len();
-        buffer[header..len].copy_from_slice(frame);
+        let end = header + len;
+        let result = f(&mut buffer[header..end]);
         // SAFETY: the buffer stays in `tx` untouched until its token comes back.
-        match unsafe { self.raw.transmit_begin(&buffer[..len]) } {
+        match unsafe { self.raw.transmit_begin(&buffer[..end]) } {
             Ok(token) => {
                 self.counters.tx += 1;
                 if let Some(slot) = self.tx.get_mut(usize::from(token)) {
-                    *slot = Some((buffer, len));
+                    *slot = Some((buffer, end));
                 }
-                Ok(())
+                Ok(result)
             }
             Err(_) => {
                 self.tx_free[self.tx_free_len] = Some(buffer);

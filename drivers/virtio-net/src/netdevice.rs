@@ -1,8 +1,8 @@
-//! The library OS's [`NetDevice`] over the driver.
+//! The driver as a [`NetDevice`]: frames are lent in place, in the queues' DMA buffers.
 
 #![deny(unsafe_code)]
 
-use libos_core::{DeviceError, NetDevice};
+use netdev::{DeviceError, NetDevice};
 
 use crate::{Platform, RxError, TxError, VirtioNet, MTU};
 
@@ -15,18 +15,35 @@ impl<P: Platform> NetDevice for VirtioNet<P> {
         MTU
     }
 
-    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
-        VirtioNet::receive(self, buffer).map_err(|error| match error {
-            RxError::Empty => DeviceError::WouldBlock,
-            RxError::Truncated => DeviceError::Truncated,
-            RxError::Device => DeviceError::Failed,
-        })
+    fn rx_ready(&mut self) -> bool {
+        self.rx_pending()
     }
 
-    fn transmit(&mut self, frame: &[u8]) -> Result<(), DeviceError> {
-        VirtioNet::transmit(self, frame).map_err(|error| match error {
+    fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
+        VirtioNet::receive_with(self, f).map_err(rx_error)
+    }
+
+    fn transmit_with(
+        &mut self,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), DeviceError> {
+        VirtioNet::transmit_with(self, len, f).map_err(|error| match error {
             TxError::Full => DeviceError::WouldBlock,
             TxError::BadLength | TxError::Device => DeviceError::Failed,
         })
+    }
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
+        // The driver's own copy counts a frame too long for `buffer` as dropped.
+        VirtioNet::receive(self, buffer).map_err(rx_error)
+    }
+}
+
+fn rx_error(error: RxError) -> DeviceError {
+    match error {
+        RxError::Empty => DeviceError::WouldBlock,
+        RxError::Truncated => DeviceError::Truncated,
+        RxError::Device => DeviceError::Failed,
     }
 }

@@ -1,6 +1,7 @@
 //! Tessera's portable library OS: a co-operative executor with timers and idle
 //! accounting, and a BSD-like TCP socket API over smoltcp, on any platform that
-//! implements the small [`Pal`] trait and offers a [`NetDevice`].
+//! implements the small [`Pal`] trait and offers a [`NetDevice`] (the `netdev` crate's
+//! device interface, re-exported here).
 //!
 //! Invariants:
 //! - nothing in this crate knows the platform: time, waiting, the console and idle hooks

@@ -36,7 +36,16 @@ pub struct TapDevice {
     fd: Arc<OwnedFd>,
     mac: [u8; 6],
     name: String,
+    /// The frame last read (its length in `rx_len`), lent to the stack from here.
+    rx: Vec<u8>,
+    rx_len: Option<usize>,
+    /// Where the stack builds a frame before `write` copies it to the kernel.
+    tx: Vec<u8>,
 }
+
+/// Bytes of the receive buffer: more than the largest frame (1514), so a longer one shows
+/// up as too long instead of being cut to a plausible length by `read`.
+const TAP_BUFFER: usize = 2048;
 
 impl TapDevice {
     /// Opens (creating it if needed) the TAP interface `name` with the stack's MAC `mac`.
@@ -86,6 +95,9 @@ impl TapDevice {
             fd: Arc::new(fd),
             mac,
             name,
+            rx: vec![0; TAP_BUFFER],
+            rx_len: None,
+            tx: vec![0; TAP_BUFFER],
         })
     }
 
@@ -146,16 +158,48 @@ impl NetDevice for TapDevice {
         TAP_MTU
     }
 
-    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
-        // SAFETY: `buffer` is valid for writes of `buffer.len()` bytes.
+    fn rx_ready(&mut self) -> bool {
+        self.read_frame().is_ok()
+    }
+
+    /// Lends the frame `read` copied into the device's buffer (the only copy).
+    fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
+        let len = self.read_frame()?;
+        self.rx_len = None;
+        f(&self.rx[..len]);
+        Ok(())
+    }
+
+    /// Builds the frame in the device's buffer, then `write`s it (the only copy).
+    fn transmit_with(
+        &mut self,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), DeviceError> {
+        if len == 0 || len > self.tx.len() {
+            return Err(DeviceError::Failed);
+        }
+        f(&mut self.tx[..len]);
+        self.write_frame(len)
+    }
+}
+
+impl TapDevice {
+    /// Returns the length of the frame in `rx`, reading one if none is held.
+    fn read_frame(&mut self) -> Result<usize, DeviceError> {
+        if let Some(len) = self.rx_len {
+            return Ok(len);
+        }
+        // SAFETY: `self.rx` is valid for writes of `self.rx.len()` bytes.
         let n = unsafe {
             libc::read(
                 self.fd.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
+                self.rx.as_mut_ptr().cast(),
+                self.rx.len(),
             )
         };
         if n >= 0 {
+            self.rx_len = Some(n as usize);
             return Ok(n as usize);
         }
         match io::Error::last_os_error().kind() {
@@ -164,7 +208,9 @@ impl NetDevice for TapDevice {
         }
     }
 
-    fn transmit(&mut self, frame: &[u8]) -> Result<(), DeviceError> {
+    /// Writes the first `len` bytes of `tx` as one frame, waiting up to 1 ms once for room.
+    fn write_frame(&mut self, len: usize) -> Result<(), DeviceError> {
+        let frame = &self.tx[..len];
         for attempt in 0..2 {
             // SAFETY: `frame` is valid for reads of `frame.len()` bytes.
             let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };

@@ -27,12 +27,16 @@ impl Queue {
         self.frames.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, frame: &[u8]) -> Result<(), DeviceError> {
+    /// Queues a frame of `len` bytes that `f` writes; `f` is not called when the queue
+    /// is full (`WouldBlock`).
+    fn push_with(&self, len: usize, f: &mut dyn FnMut(&mut [u8])) -> Result<(), DeviceError> {
         let mut frames = self.lock();
         if frames.len() >= QUEUE_FRAMES {
             return Err(DeviceError::WouldBlock);
         }
-        frames.push_back(frame.to_vec());
+        let mut frame = vec![0; len];
+        f(&mut frame);
+        frames.push_back(frame);
         drop(frames);
         self.ready.notify_all();
         Ok(())
@@ -95,7 +99,8 @@ pub struct WireInjector {
 impl WireInjector {
     /// Queues `frame` for the end this injector feeds; fails with `WouldBlock` when full.
     pub fn inject(&self, frame: &[u8]) -> Result<(), DeviceError> {
-        self.queue.push(frame)
+        self.queue
+            .push_with(frame.len(), &mut |buffer| buffer.copy_from_slice(frame))
     }
 }
 
@@ -124,16 +129,26 @@ impl NetDevice for WireEnd {
         WIRE_MTU
     }
 
-    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError> {
-        let frame = self.rx.lock().pop_front().ok_or(DeviceError::WouldBlock)?;
-        if frame.len() > buffer.len() {
-            return Err(DeviceError::Truncated);
-        }
-        buffer[..frame.len()].copy_from_slice(&frame);
-        Ok(frame.len())
+    fn rx_ready(&mut self) -> bool {
+        !self.rx.lock().is_empty()
     }
 
-    fn transmit(&mut self, frame: &[u8]) -> Result<(), DeviceError> {
-        self.tx.push(frame)
+    /// Lends the frame as the peer queued it (the wire's frames are heap buffers).
+    fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
+        let frame = self.rx.lock().pop_front().ok_or(DeviceError::WouldBlock)?;
+        f(&frame);
+        Ok(())
+    }
+
+    /// Builds the frame in the buffer that goes on the wire.
+    fn transmit_with(
+        &mut self,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), DeviceError> {
+        if len == 0 {
+            return Err(DeviceError::Failed);
+        }
+        self.tx.push_with(len, f)
     }
 }

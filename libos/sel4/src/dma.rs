@@ -107,6 +107,17 @@ impl DmaRegion for DmaBlock {
         f(unsafe { core::slice::from_raw_parts((self.vaddr + offset) as *const u8, len) })
     }
     #[inline]
+    fn with_bytes_mut<T>(
+        &mut self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> T {
+        assert!(offset + len <= self.size);
+        // SAFETY: as in `with_bytes`; `&mut self` makes this the block's only view.
+        f(unsafe { core::slice::from_raw_parts_mut((self.vaddr + offset) as *mut u8, len) })
+    }
+    #[inline]
     fn write_bytes(&mut self, offset: usize, data: &[u8]) {
         assert!(offset + data.len() <= self.size);
         // SAFETY: as in `with_bytes`.
@@ -158,6 +169,11 @@ mod tests {
         assert_eq!(a.read_u32(96), 0xDEAD_BEEF);
         assert_eq!(b.read_u32(0), u32::from_le_bytes([1, 2, 3, 4]));
         assert_eq!(b.with_bytes(2, 3, |bytes| bytes.to_vec()), [3, 4, 5]);
+        b.with_bytes_mut(3, 2, |bytes| bytes.copy_from_slice(&[9, 8]));
+        assert_eq!(
+            b.with_bytes(0, 6, |bytes| bytes.to_vec()),
+            [1, 2, 3, 9, 8, 0]
+        );
         assert_eq!(a.read_u32(0), 0);
         drop(memory);
     }

@@ -95,6 +95,17 @@ impl DmaRegion for Region {
         let at = memory.index(self.physical + offset as u64, len).unwrap();
         f(&memory.bytes[at..at + len])
     }
+    fn with_bytes_mut<T>(
+        &mut self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> T {
+        assert!(offset + len <= self.size, "with_bytes_mut {offset}+{len}");
+        let mut memory = self.memory.borrow_mut();
+        let at = memory.index(self.physical + offset as u64, len).unwrap();
+        f(&mut memory.bytes[at..at + len])
+    }
     fn write_bytes(&mut self, offset: usize, data: &[u8]) {
         assert!(offset + data.len() <= self.size, "write_bytes {offset}");
         assert!(self

@@ -1,64 +1,31 @@
-//! The network device interface drivers implement, and its adapter to smoltcp.
+//! The adapter that drives a [`NetDevice`] as a smoltcp device, lending frames in place.
+//!
+//! smoltcp's `Device::receive` hands out a receive and a transmit token at once, and
+//! consumes the transmit token (to answer an ARP request, a ping, an out-of-order TCP
+//! segment) from inside the receive token's closure, while the device is still lending
+//! the received frame. So both tokens hold a shared reference to the adapter, whose
+//! device sits in a `RefCell`:
+//!
+//! - the receive token borrows the device for the length of [`NetDevice::receive_with`],
+//!   checks the lent frame and passes it straight to smoltcp (no copy);
+//! - a transmit token borrows the device for [`NetDevice::transmit_with`], so smoltcp
+//!   builds the frame in the device's buffer (no copy). Only when the device is busy
+//!   lending a received frame does it build the frame in the adapter's `deferred`
+//!   buffer, which the receive token hands to the device (one copy) once the lend ends;
+//! - `Device::receive` returns tokens only when [`NetDevice::rx_ready`] says a frame
+//!   waits. A lend that yields no acceptable frame (malformed, or an entry the device
+//!   drops) gives smoltcp an empty frame, which it skips without effect.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Packet};
 
-/// Length of an Ethernet header (no VLAN tag, no FCS).
-pub const ETHERNET_HEADER_LEN: usize = 14;
-
-/// Why a [`NetDevice`] could not receive or transmit a frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceError {
-    /// Nothing to receive, or no room to transmit, right now.
-    WouldBlock,
-    /// A received frame did not fit the buffer and was dropped.
-    Truncated,
-    /// The device failed (link down, I/O error); the frame is lost.
-    Failed,
-}
-
-/// Checksum work the device does itself, so the stack can skip it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChecksumOffload {
-    /// The device verifies IPv4/TCP/UDP checksums of received frames and drops bad ones.
-    pub rx: bool,
-    /// The device fills in IPv4/TCP/UDP checksums of transmitted frames.
-    pub tx: bool,
-}
-
-/// An Ethernet device: e1000e, virtio-net, a TAP device, an in-process wire.
-///
-/// Frames are whole Ethernet frames without FCS. Both calls are non-blocking; the
-/// platform's [`crate::Pal::wait_until`] is where the library OS waits for the device.
-pub trait NetDevice {
-    /// Returns the device's MAC address.
-    fn mac_address(&self) -> [u8; 6];
-
-    /// Returns the largest IP packet the device carries (Ethernet payload), e.g. 1500.
-    fn mtu(&self) -> usize;
-
-    /// Returns the checksum work the device does itself (none by default).
-    fn checksum_offload(&self) -> ChecksumOffload {
-        ChecksumOffload::default()
-    }
-
-    /// Copies the next received frame into `buffer` and returns its length.
-    ///
-    /// Fails with `WouldBlock` when no frame is pending, `Truncated` when the frame was
-    /// larger than `buffer` (it is dropped), `Failed` on a device error.
-    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize, DeviceError>;
-
-    /// Queues `frame` for transmission.
-    ///
-    /// Fails with `WouldBlock` when the transmit queue is full (the frame is not sent;
-    /// TCP retransmits it) or `Failed` on a device error.
-    fn transmit(&mut self, frame: &[u8]) -> Result<(), DeviceError>;
-}
+pub use netdev::{ChecksumOffload, DeviceError, NetDevice, ETHERNET_HEADER_LEN};
 
 /// Frame counters of one network interface.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,34 +57,71 @@ fn frame_is_well_formed(frame: &[u8], mtu: usize) -> bool {
     }
 }
 
-/// Wraps a [`NetDevice`] as a smoltcp device, with one receive and one transmit buffer.
+/// A frame smoltcp built while the device was lending a received one.
+struct Deferred {
+    buffer: Vec<u8>,
+    len: Option<usize>,
+}
+
+/// Wraps a [`NetDevice`] as a smoltcp device; frames stay in the device's buffers.
 pub(crate) struct DeviceAdapter {
-    device: Box<dyn NetDevice>,
+    device: RefCell<Box<dyn NetDevice>>,
     mtu: usize,
-    rx_buffer: Vec<u8>,
-    tx_buffer: Vec<u8>,
-    pub(crate) counters: NetCounters,
+    deferred: RefCell<Deferred>,
+    /// Malformed frames received since the stack last saw a good one or was told "none".
+    skipped: Cell<usize>,
+    counters: Cell<NetCounters>,
 }
 
 impl DeviceAdapter {
     pub(crate) fn new(device: Box<dyn NetDevice>) -> DeviceAdapter {
         let mtu = device.mtu();
-        let frame_max = mtu + ETHERNET_HEADER_LEN;
         DeviceAdapter {
-            device,
+            device: RefCell::new(device),
             mtu,
-            rx_buffer: vec![0; frame_max],
-            tx_buffer: vec![0; frame_max],
-            counters: NetCounters::default(),
+            deferred: RefCell::new(Deferred {
+                buffer: vec![0; mtu + ETHERNET_HEADER_LEN],
+                len: None,
+            }),
+            skipped: Cell::new(0),
+            counters: Cell::new(NetCounters::default()),
         }
     }
 
     pub(crate) fn mac_address(&self) -> [u8; 6] {
-        self.device.mac_address()
+        self.device.borrow().mac_address()
+    }
+
+    /// Returns the frame counters.
+    pub(crate) fn counters(&self) -> NetCounters {
+        self.counters.get()
+    }
+
+    fn count(&self, update: impl FnOnce(&mut NetCounters)) {
+        let mut counters = self.counters.get();
+        update(&mut counters);
+        self.counters.set(counters);
+    }
+
+    fn count_transmit(&self, result: Result<(), DeviceError>) {
+        match result {
+            Ok(()) => self.count(|c| c.tx_frames += 1),
+            Err(_) => self.count(|c| c.tx_dropped += 1),
+        }
+    }
+
+    /// Hands the deferred frame, if any, to the device.
+    fn send_deferred(&self) {
+        let mut deferred = self.deferred.borrow_mut();
+        if let Some(len) = deferred.len.take() {
+            let result = self.device.borrow_mut().transmit(&deferred.buffer[..len]);
+            self.count_transmit(result);
+        }
     }
 }
 
-/// Most malformed frames skipped in one `receive` call, so a flood cannot starve tasks.
+/// Most malformed frames received in a row before `receive` reports nothing pending, so
+/// a flood cannot keep the stack's poll from returning to the tasks.
 const MAX_SKIPPED_PER_CALL: usize = 64;
 
 impl phy::Device for DeviceAdapter {
@@ -125,40 +129,20 @@ impl phy::Device for DeviceAdapter {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        for _ in 0..MAX_SKIPPED_PER_CALL {
-            match self.device.receive(&mut self.rx_buffer) {
-                Ok(len)
-                    if len <= self.rx_buffer.len()
-                        && frame_is_well_formed(&self.rx_buffer[..len], self.mtu) =>
-                {
-                    self.counters.rx_frames += 1;
-                    let rx = RxToken {
-                        frame: &self.rx_buffer[..len],
-                    };
-                    let tx = TxToken {
-                        device: &mut *self.device,
-                        buffer: &mut self.tx_buffer,
-                        counters: &mut self.counters,
-                    };
-                    return Some((rx, tx));
-                }
-                Ok(_) | Err(DeviceError::Truncated) => self.counters.rx_malformed += 1,
-                Err(DeviceError::WouldBlock) | Err(DeviceError::Failed) => return None,
-            }
+        if self.skipped.get() >= MAX_SKIPPED_PER_CALL || !self.device.get_mut().rx_ready() {
+            self.skipped.set(0);
+            return None;
         }
-        None
+        let adapter: &DeviceAdapter = self;
+        Some((RxToken { adapter }, TxToken { adapter }))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken {
-            device: &mut *self.device,
-            buffer: &mut self.tx_buffer,
-            counters: &mut self.counters,
-        })
+        Some(TxToken { adapter: self })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        let offload = self.device.checksum_offload();
+        let offload = self.device.borrow().checksum_offload();
         let checksum = match (offload.rx, offload.tx) {
             (false, false) => Checksum::Both,
             (true, false) => Checksum::Tx,
@@ -178,37 +162,87 @@ impl phy::Device for DeviceAdapter {
     }
 }
 
-/// A received frame, borrowed from the adapter's receive buffer.
+/// Permission to receive one frame, lent by the device when the token is consumed.
 pub(crate) struct RxToken<'a> {
-    frame: &'a [u8],
+    adapter: &'a DeviceAdapter,
 }
 
 impl phy::RxToken for RxToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.frame)
+        let adapter = self.adapter;
+        let mut f = Some(f);
+        let mut result = None;
+        let lent = adapter.device.borrow_mut().receive_with(&mut |frame| {
+            if frame_is_well_formed(frame, adapter.mtu) {
+                adapter.count(|c| c.rx_frames += 1);
+                adapter.skipped.set(0);
+                if let Some(f) = f.take() {
+                    result = Some(f(frame));
+                }
+            } else {
+                adapter.count(|c| c.rx_malformed += 1);
+                adapter.skipped.set(adapter.skipped.get() + 1);
+            }
+        });
+        if lent == Err(DeviceError::Truncated) {
+            adapter.count(|c| c.rx_malformed += 1);
+            adapter.skipped.set(adapter.skipped.get() + 1);
+        }
+        adapter.send_deferred();
+        match (result, f) {
+            (Some(result), _) => result,
+            // No acceptable frame: smoltcp skips an empty one.
+            (None, Some(f)) => f(&[]),
+            (None, None) => unreachable!("the stack's closure ran without a result"),
+        }
     }
 }
 
-/// Permission to transmit one frame, built in the adapter's transmit buffer.
+/// Permission to transmit one frame, built in the device's transmit buffer.
 pub(crate) struct TxToken<'a> {
-    device: &'a mut dyn NetDevice,
-    buffer: &'a mut Vec<u8>,
-    counters: &'a mut NetCounters,
+    adapter: &'a DeviceAdapter,
 }
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        if self.buffer.len() < len {
-            self.buffer.resize(len, 0);
+        let adapter = self.adapter;
+        let mut f = Some(f);
+        let mut result = None;
+        let sent = match adapter.device.try_borrow_mut() {
+            Ok(mut device) => device.transmit_with(len, &mut |buffer| {
+                if let Some(f) = f.take() {
+                    result = Some(f(buffer));
+                }
+            }),
+            // The device is lending a received frame: build this one aside.
+            Err(_) => {
+                let mut deferred = adapter.deferred.borrow_mut();
+                if deferred.buffer.len() < len {
+                    deferred.buffer.resize(len, 0);
+                }
+                deferred.len = Some(len);
+                let f = f.take().expect("the closure is taken once");
+                return f(&mut deferred.buffer[..len]);
+            }
+        };
+        adapter.count_transmit(sent);
+        match (result, f) {
+            (Some(result), _) => result,
+            // Refused: smoltcp still builds the frame; it is dropped (TCP retransmits).
+            (None, Some(f)) => {
+                let mut deferred = adapter.deferred.borrow_mut();
+                if deferred.buffer.len() < len {
+                    deferred.buffer.resize(len, 0);
+                }
+                f(&mut deferred.buffer[..len])
+            }
+            (None, None) => unreachable!("the stack's closure ran without a result"),
         }
-        let result = f(&mut self.buffer[..len]);
-        match self.device.transmit(&self.buffer[..len]) {
-            Ok(()) => self.counters.tx_frames += 1,
-            Err(_) => self.counters.tx_dropped += 1,
-        }
-        result
     }
 }
+
+#[cfg(test)]
+mod adapter_tests;
 
 #[cfg(test)]
 mod tests {

@@ -282,14 +282,14 @@ impl Reactor for NetInner {
         let progress = {
             let mut guard = self.state.borrow_mut();
             let state = &mut *guard;
-            let before = state.device.counters;
+            let before = state.device.counters();
             let result =
                 state
                     .iface
                     .poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
             #[allow(unused_mut)]
             let mut progress =
-                result == PollResult::SocketStateChanged || state.device.counters != before;
+                result == PollResult::SocketStateChanged || state.device.counters() != before;
             #[cfg(feature = "dhcp")]
             {
                 progress |= state.poll_dhcp();
@@ -398,7 +398,7 @@ impl Net {
 
     /// Returns the interface's frame counters.
     pub fn counters(&self) -> NetCounters {
-        self.inner.state.borrow().device.counters
+        self.inner.state.borrow().device.counters()
     }
 
     /// Returns the interface's IPv4 address, if it has one (static or from DHCP).
