@@ -168,6 +168,12 @@ impl ChannelEnd {
         self.with_directions(|_, incoming| incoming.corrupt = true);
     }
 
+    /// Test hook: the peer's next [`Link::pop`] fails with `Corrupt`, as if this end
+    /// had written inconsistent ring indices.
+    pub fn corrupt_outgoing(&self) {
+        self.with_directions(|outgoing, _| outgoing.corrupt = true);
+    }
+
     /// Signals this end's [`Link::publish`] has requested so far.
     pub fn signals_requested(&self) -> u64 {
         self.shared.borrow().signals[usize::from(!self.client)]

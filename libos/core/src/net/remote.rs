@@ -406,10 +406,7 @@ impl Reactor for Client {
         let progress = {
             let mut state = self.state.borrow_mut();
             let mut events = false;
-            loop {
-                let Some(link) = state.link.as_mut() else {
-                    break;
-                };
+            while let Some(link) = state.link.as_mut() {
                 match link.pop() {
                     Ok(Some(message)) => {
                         events = true;

@@ -493,7 +493,7 @@ impl Geometry {
     /// start inside the area and its length fits the buffer (0 allowed).
     pub fn buffer_index(&self, span: Span) -> Option<usize> {
         if self.buffer_size == 0
-            || span.offset % self.buffer_size != 0
+            || !span.offset.is_multiple_of(self.buffer_size)
             || span.len > self.buffer_size
         {
             return None;
