@@ -399,3 +399,130 @@ fn isolation_limits_malformed_messages_and_resets() {
         assert!(a_attached);
     })
 }
+
+/// Waits (keeping `runtime` turning) for a message on `rx`.
+async fn recv_turning<T>(runtime: &Runtime, rx: &mpsc::Receiver<T>) -> T {
+    loop {
+        if let Ok(value) = rx.try_recv() {
+            return value;
+        }
+        runtime.sleep(NS_PER_MS).await;
+    }
+}
+
+/// Writes `len` bytes on `stream` and checks they come back.
+async fn echo_check(stream: &mut TcpStream, len: usize, seed: u32) {
+    let data = pattern(len, seed);
+    stream.write_all(&data).await.expect("write");
+    let mut back = vec![0u8; len];
+    stream.read_exact(&mut back).await.expect("read back");
+    assert_eq!(back, data);
+}
+
+/// Serves echo connections on `listener` until the task is dropped; returns the error
+/// that ended the last one, if any.
+async fn echo_all(listener: TcpListener) -> Option<Error> {
+    let mut last = None;
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) => break,
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+                Ok(n) => {
+                    if let Err(e) = stream.write_all(&buffer[..n]).await {
+                        last = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    last.or(Some(Error::ConnectionReset))
+}
+
+#[test]
+fn a_link_reset_aborts_one_clients_sockets_and_the_other_keeps_going() {
+    bounded(|| {
+        let (to_server, from_peer) = mpsc::channel::<()>();
+        let (to_peer, from_server) = mpsc::channel::<()>();
+        let (server_side, peer_side) = with_peer(
+            move |net| {
+                let runtime = net.runtime().clone();
+                runtime.block_on(async {
+                    let at = |port| SocketAddrV4::new(SERVER_IP, port);
+                    let mut a = TcpStream::connect_timeout(&net, at(7), 5 * NS_PER_SEC)
+                        .await
+                        .unwrap();
+                    let mut b = TcpStream::connect_timeout(&net, at(8), 5 * NS_PER_SEC)
+                        .await
+                        .unwrap();
+                    echo_check(&mut a, 1000, 3).await;
+                    echo_check(&mut b, 1000, 5).await;
+                    to_server.send(()).unwrap();
+                    recv_turning(&runtime, &from_server).await;
+                    // A's connection was reset by the server; B's still echoes.
+                    let mut byte = [0u8; 1];
+                    let a_read = runtime.timeout(2 * NS_PER_SEC, a.read(&mut byte)).await;
+                    echo_check(&mut b, 100_000, 11).await;
+                    to_server.send(()).unwrap();
+                    recv_turning(&runtime, &from_server).await;
+                    // A attached again: a new listener serves.
+                    let mut again = TcpStream::connect_timeout(&net, at(7), 5 * NS_PER_SEC)
+                        .await
+                        .unwrap();
+                    echo_check(&mut again, 1000, 17).await;
+                    drop(again);
+                    drop(b);
+                    a_read
+                })
+            },
+            move |runtime, _net, server, ready| {
+                let (app_a, a) = remote(&runtime, &server, ClientLimits::default());
+                let (app_b, b) = remote(&runtime, &server, ClientLimits::default());
+                let echo_a = runtime.spawn(echo_all(TcpListener::bind(&app_a, 7, 2).unwrap()));
+                let _echo_b = runtime.spawn(echo_all(TcpListener::bind(&app_b, 8, 2).unwrap()));
+                ready.send(()).unwrap();
+                runtime.block_on(recv_turning(&runtime, &from_peer));
+                // A's component restarts: the server and the client each learn the
+                // link is gone.
+                server.reset(a);
+                app_a.link_reset();
+                let a_error = runtime.block_on(echo_a);
+                let sockets_after_reset = server.socket_count(a);
+                let bind_while_detached = TcpListener::bind(&app_a, 7, 2).err();
+                to_peer.send(()).unwrap();
+                runtime.block_on(recv_turning(&runtime, &from_peer));
+                // A fresh link for A starts clean.
+                let (client_end, server_end) = channel(GEOMETRY, 256);
+                server.reattach(a, Box::new(server_end));
+                app_a.attach(Box::new(client_end)).unwrap();
+                let _echo_a = runtime.spawn(echo_all(TcpListener::bind(&app_a, 7, 2).unwrap()));
+                runtime.block_on(runtime.sleep(10 * NS_PER_MS));
+                to_peer.send(()).unwrap();
+                runtime.block_on(runtime.sleep(300 * NS_PER_MS));
+                (
+                    a_error,
+                    sockets_after_reset,
+                    bind_while_detached,
+                    server.counters(b),
+                    app_a.remote_counters().unwrap().link_resets,
+                )
+            },
+        );
+        let (a_error, sockets_after_reset, bind_while_detached, counters_b, link_resets) =
+            server_side;
+        assert_eq!(a_error, Some(Some(Error::ConnectionReset)));
+        assert_eq!(sockets_after_reset, 0);
+        assert_eq!(bind_while_detached, Some(Error::ConnectionReset));
+        assert!(
+            matches!(peer_side, Ok(Err(Error::ConnectionReset)) | Ok(Ok(0))),
+            "the peer sees A's connection end: {peer_side:?}"
+        );
+        assert!(counters_b.bytes_from_stack >= 101_000);
+        assert_eq!(link_resets, 1, "one link lost");
+    })
+}
