@@ -526,3 +526,59 @@ fn a_link_reset_aborts_one_clients_sockets_and_the_other_keeps_going() {
         assert_eq!(link_resets, 1, "one link lost");
     })
 }
+
+#[test]
+fn a_client_counts_and_drops_events_it_did_not_ask_for() {
+    bounded(|| {
+        let runtime = Runtime::new(HostedPal::without_events());
+        let (client_end, mut raw_server) = channel(GEOMETRY, 64);
+        let net = Net::remote(&runtime, Box::new(client_end), RemoteConfig::default());
+        let listener = TcpListener::bind(&net, 7, 1).unwrap();
+        let outside = GEOMETRY.buffer_size * GEOMETRY.buffers;
+        let bad = [
+            Message {
+                op: 0x1ff,
+                ..Message::default()
+            },
+            Event::Data {
+                socket: 1,
+                span: Span {
+                    offset: outside,
+                    len: 1,
+                },
+            }
+            .encode(),
+            Event::Released {
+                socket: 1,
+                span: Span { offset: 0, len: 1 },
+            }
+            .encode(),
+            // An accepted id without the server's bit could clash with the client's.
+            Event::Accepted {
+                socket: 1,
+                listener: 1,
+                peer: SocketAddrV4::new(PEER_IP, 1),
+                local_port: 7,
+            }
+            .encode(),
+        ];
+        for message in bad {
+            push(&mut raw_server, message);
+        }
+        run_until(&runtime, || {
+            net.remote_counters().unwrap().bad_events >= bad.len() as u64
+        });
+        assert_eq!(net.remote_counters().unwrap().bad_events, bad.len() as u64);
+        assert_eq!(listener.try_accept().err(), Some(Error::WouldBlock));
+        // The listener's request reached the server end intact.
+        let request = Request::parse(&raw_server.pop().unwrap().unwrap()).unwrap();
+        assert_eq!(
+            request,
+            Request::Listen {
+                socket: 1,
+                port: 7,
+                backlog: 1
+            }
+        );
+    })
+}
