@@ -1,7 +1,7 @@
 //! The network service's front door: an application attaches to `net` over IPC once, then
 //! moves socket operations and data through rings in a shared region the system description
-//! gives the two of them (the ring protocol is `libos::net::wire`; the region's layout is
-//! `libos::net::region`).
+//! gives the two of them (the messages are `libos_core::net::wire`'s, carried by `shmring`
+//! rings; the region's layout comes with the `net` component, which is not built yet).
 //!
 //! Least authority: the region is the credential. Only its members can map it (memory's
 //! `share` refuses everyone else), and the caller proves it is one by naming the `nonce` it

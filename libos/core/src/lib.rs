@@ -1,11 +1,13 @@
 //! Tessera's portable library OS: a co-operative executor with timers and idle
 //! accounting, and a BSD-like TCP socket API over smoltcp, on any platform that
 //! implements the small [`Pal`] trait and offers a [`NetDevice`] (the `netdev` crate's
-//! device interface, re-exported here).
+//! device interface, re-exported here); the same socket API works as a client of another
+//! component's stack ([`Net::remote`]), and [`SocketServer`] is what such a component runs.
 //!
 //! Invariants:
 //! - nothing in this crate knows the platform: time, waiting, the console and idle hooks
-//!   go through [`Pal`]; frames go through [`NetDevice`];
+//!   go through [`Pal`]; frames go through [`NetDevice`]; a remote stack is reached
+//!   through a [`Link`];
 //! - one [`Runtime`] (and the [`Net`] stacks registered with it) is driven by one thread;
 //!   handles are `Rc`-based and not `Send`;
 //! - no code here panics on network input: malformed frames are counted and dropped.
@@ -25,6 +27,9 @@ pub use executor::{
     select, yield_now, Either, Elapsed, IdleStats, JoinHandle, Reactor, Runtime, Sleep,
 };
 pub use net::device::{ChecksumOffload, DeviceError, NetCounters, NetDevice};
+pub use net::link::{channel, ChannelEnd, Link, LinkError};
+pub use net::remote::{ClientCounters, RemoteConfig};
+pub use net::server::{ClientId, ClientLimits, ServerCounters, SocketServer};
 pub use net::tcp::{TcpListener, TcpStream};
 pub use net::{
     Ipv4Config, Net, NetConfig, DEFAULT_TCP_RX_BUFFER, DEFAULT_TCP_TX_BUFFER, MAX_TCP_RX_BUFFER,

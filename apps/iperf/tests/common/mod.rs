@@ -28,7 +28,7 @@ pub fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> 
     libos_hosted::testing::bounded(libos_hosted::testing::TEST_LIMIT, body)
 }
 
-fn instance(end: WireEnd, ip: Ipv4Addr) -> (Runtime, Net) {
+pub fn instance(end: WireEnd, ip: Ipv4Addr) -> (Runtime, Net) {
     let runtime = Runtime::new(HostedPal::new(end.events()));
     let config = NetConfig {
         ipv4: Some(Ipv4Config {
@@ -111,6 +111,8 @@ pub struct Options {
     pub bytes: u64,
     /// `-k`: end the test after this many `len`-byte blocks; 0 for none.
     pub blocks: u64,
+    /// The server's port.
+    pub port: u16,
 }
 
 impl Options {
@@ -139,6 +141,7 @@ impl Default for Options {
             bad_data_cookie: false,
             bytes: 0,
             blocks: 0,
+            port: DEFAULT_PORT,
         }
     }
 }
@@ -206,7 +209,12 @@ async fn read_json(net: &Net, stream: &mut TcpStream) -> Result<Value, String> {
 
 /// Connects to the server (bounded).
 pub async fn connect(net: &Net) -> TcpStream {
-    TcpStream::connect_timeout(net, SERVER, STEP_TIMEOUT)
+    connect_to(net, DEFAULT_PORT).await
+}
+
+/// Connects to the server's `port` (bounded).
+pub async fn connect_to(net: &Net, port: u16) -> TcpStream {
+    TcpStream::connect_timeout(net, SocketAddrV4::new(SERVER_IP, port), STEP_TIMEOUT)
         .await
         .expect("connect")
 }
@@ -215,7 +223,7 @@ pub async fn connect(net: &Net) -> TcpStream {
 pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String> {
     let runtime = net.runtime().clone();
     let cookie = cookie(options.seed);
-    let mut control = connect(net).await;
+    let mut control = connect_to(net, options.port).await;
     control.set_nodelay(true);
     control
         .write_all(&cookie)
@@ -252,7 +260,7 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
         return Err(format!("expected CREATE_STREAMS, got {answer}"));
     }
     if options.bad_data_cookie {
-        let mut intruder = connect(net).await;
+        let mut intruder = connect_to(net, options.port).await;
         intruder
             .write_all(&self::cookie(options.seed + 1000))
             .await
@@ -262,7 +270,7 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
             return Err(format!("wrong cookie answered {byte}"));
         }
         // A second control connection while the test runs is denied too.
-        let mut second = connect(net).await;
+        let mut second = connect_to(net, options.port).await;
         second
             .write_all(&self::cookie(options.seed + 2000))
             .await
@@ -274,7 +282,7 @@ pub async fn run_client(net: &Net, options: &Options) -> Result<Outcome, String>
     }
     let mut streams = Vec::new();
     for _ in 0..options.parallel {
-        let mut stream = connect(net).await;
+        let mut stream = connect_to(net, options.port).await;
         stream.write_all(&cookie).await.map_err(|e| e.to_string())?;
         streams.push(stream);
     }

@@ -1,11 +1,19 @@
-//! The network stack: smoltcp over a [`NetDevice`], driven as a [`Reactor`] by the executor.
+//! The network stack behind the socket API, with two backends: *local*, smoltcp over a
+//! [`NetDevice`] driven as a [`Reactor`] by the executor; and *remote*, a client of the
+//! socket [`server`] of a `net` component over a [`link::Link`] ([`wire`] protocol).
 //!
-//! Invariants: all smoltcp state of one interface lives in one [`Net`]; every socket
-//! handle in its set belongs to exactly one owner (a listener's backlog, a
-//! [`tcp::TcpStream`], or the orphan list that closes dropped streams).
+//! Invariants: all smoltcp state of one interface lives in one local [`Net`]; every
+//! socket handle in its set belongs to exactly one owner (a listener's backlog, a
+//! [`tcp::TcpStream`], the socket server, or the orphan list that closes dropped
+//! streams).
 
 pub mod device;
+pub mod link;
+mod local;
+pub mod remote;
+pub mod server;
 pub mod tcp;
+pub mod wire;
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
@@ -322,10 +330,20 @@ impl Reactor for NetInner {
     }
 }
 
-/// One network interface with its TCP/IP stack; cheap to clone (all clones share it).
+/// One network interface with its TCP/IP stack, local or reached through a `net`
+/// server; cheap to clone (all clones share it).
 #[derive(Clone)]
 pub struct Net {
-    pub(crate) inner: Rc<NetInner>,
+    pub(crate) backend: Backend,
+}
+
+/// Where a [`Net`]'s sockets live.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    /// This component's own smoltcp stack.
+    Local(Rc<NetInner>),
+    /// A `net` server's stack, over a link.
+    Remote(Rc<remote::Client>),
 }
 
 impl Net {
@@ -388,22 +406,84 @@ impl Net {
         let weak: alloc::rc::Weak<dyn Reactor> =
             Rc::downgrade(&inner) as alloc::rc::Weak<dyn Reactor>;
         runtime.add_reactor(weak);
-        Net { inner }
+        Net {
+            backend: Backend::Local(inner),
+        }
+    }
+
+    /// Creates a remote interface: the sockets of a `net` server reached over `link`,
+    /// registered with `runtime`, which then polls the link on every turn.
+    pub fn remote(
+        runtime: &Runtime,
+        link: Box<dyn link::Link>,
+        config: remote::RemoteConfig,
+    ) -> Net {
+        Net {
+            backend: Backend::Remote(remote::Client::new(runtime, link, config)),
+        }
+    }
+
+    /// Tells a remote [`Net`] its link is gone (the server restarted): every socket
+    /// operation fails with `ConnectionReset` from now on. Nothing on a local [`Net`].
+    pub fn link_reset(&self) {
+        if let Backend::Remote(client) = &self.backend {
+            client.link_reset();
+        }
+    }
+
+    /// Gives a remote [`Net`] a fresh link to the server; sockets of the old link stay
+    /// reset, new ones use the new link. Fails with `InvalidInput` on a local [`Net`].
+    pub fn attach(&self, link: Box<dyn link::Link>) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Remote(client) => {
+                client.attach(link);
+                Ok(())
+            }
+            Backend::Local(_) => Err(Error::InvalidInput),
+        }
+    }
+
+    /// Returns a remote [`Net`]'s link counters (`None` on a local one).
+    pub fn remote_counters(&self) -> Option<remote::ClientCounters> {
+        match &self.backend {
+            Backend::Remote(client) => Some(client.counters()),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// The local stack, or `None` for a remote [`Net`].
+    pub(crate) fn local(&self) -> Option<&Rc<NetInner>> {
+        match &self.backend {
+            Backend::Local(inner) => Some(inner),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    /// Returns true for a remote [`Net`] (a client of a `net` server).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.backend, Backend::Remote(_))
     }
 
     /// Returns the runtime this interface is registered with.
     pub fn runtime(&self) -> &Runtime {
-        &self.inner.runtime
+        match &self.backend {
+            Backend::Local(inner) => &inner.runtime,
+            Backend::Remote(client) => &client.runtime,
+        }
     }
 
-    /// Returns the interface's frame counters.
+    /// Returns the interface's frame counters (all zero on a remote [`Net`]: the frames
+    /// are the server's).
     pub fn counters(&self) -> NetCounters {
-        self.inner.state.borrow().device.counters()
+        self.local().map_or_else(NetCounters::default, |inner| {
+            inner.state.borrow().device.counters()
+        })
     }
 
-    /// Returns the interface's IPv4 address, if it has one (static or from DHCP).
+    /// Returns the interface's IPv4 address, if it has one (static or from DHCP; `None`
+    /// on a remote [`Net`]).
     pub fn ipv4_address(&self) -> Option<Ipv4Addr> {
-        self.inner.state.borrow().iface.ipv4_addr()
+        self.local()?.state.borrow().iface.ipv4_addr()
     }
 
     /// Waits until the interface has an IPv4 address (static, or leased by DHCP) and
@@ -412,7 +492,7 @@ impl Net {
         let address = poll_fn(|cx| match self.ipv4_address() {
             Some(address) => Poll::Ready(address),
             None => {
-                self.inner.wait(cx.waker());
+                self.wait(cx.waker());
                 Poll::Pending
             }
         });
@@ -422,9 +502,17 @@ impl Net {
             .map_err(|_| Error::TimedOut)
     }
 
+    /// Remembers `waker` to be woken the next time the stack (or the link) makes progress.
+    pub(crate) fn wait(&self, waker: &Waker) {
+        match &self.backend {
+            Backend::Local(inner) => inner.wait(waker),
+            Backend::Remote(client) => client.wait(waker),
+        }
+    }
+
     /// Returns the interface's IPv4 prefix length, if it has an address.
     pub fn ipv4_prefix_len(&self) -> Option<u8> {
-        let state = self.inner.state.borrow();
+        let state = self.local()?.state.borrow();
         state.iface.ip_addrs().first().map(|cidr| {
             let IpCidr::Ipv4(v4) = cidr;
             v4.prefix_len()
@@ -434,7 +522,7 @@ impl Net {
     /// Returns the default IPv4 gateway, if one is set (static, or from DHCP).
     pub fn ipv4_gateway(&self) -> Option<Ipv4Addr> {
         let route = self
-            .inner
+            .local()?
             .state
             .borrow()
             .iface
@@ -444,9 +532,13 @@ impl Net {
         Some(gateway)
     }
 
-    /// Returns the number of dropped connections still closing in the background.
+    /// Returns the number of dropped connections still closing in the background
+    /// (remote: closes the server has not yet confirmed).
     pub fn closing_count(&self) -> usize {
-        self.inner.state.borrow().orphans.len()
+        match &self.backend {
+            Backend::Local(inner) => inner.state.borrow().orphans.len(),
+            Backend::Remote(client) => client.closing_count(),
+        }
     }
 
     /// Waits until every dropped connection has finished closing, or `timeout_ns`
@@ -459,8 +551,12 @@ impl Net {
         }
     }
 
-    /// Returns the number of sockets in the stack (listening, open, and closing).
+    /// Returns the number of sockets in the stack (listening, open, and closing; remote:
+    /// this client's sockets the server has not forgotten).
     pub fn socket_count(&self) -> usize {
-        self.inner.state.borrow().sockets.iter().count()
+        match &self.backend {
+            Backend::Local(inner) => inner.state.borrow().sockets.iter().count(),
+            Backend::Remote(client) => client.socket_count(),
+        }
     }
 }

@@ -4,84 +4,64 @@
 //! [`Error::WouldBlock`]; the blocking forms are `async` and wait on the stack's
 //! progress. Deadlines: wrap any call in [`crate::Runtime::timeout`], or use the
 //! `_timeout` forms.
+//!
+//! The same API runs on both backends of a [`Net`]: the local smoltcp stack
+//! ([`super::local`]) and a remote `net` server ([`super::remote`]). Where they differ,
+//! the method says so.
 
-use alloc::vec::Vec;
-use core::cell::RefCell;
 use core::future::poll_fn;
 use core::net::{Ipv4Addr, SocketAddrV4};
-use core::task::Poll;
+use core::task::{Poll, Waker};
 
-use smoltcp::iface::SocketHandle;
-use smoltcp::socket::tcp::{self, State};
-use smoltcp::wire::{IpAddress, IpEndpoint};
-
-use super::Net;
+use super::local::{LocalListener, LocalStream};
+use super::remote::{RemoteListener, RemoteStream};
+use super::{Backend, Net};
 use crate::error::Error;
 
-fn to_v4(endpoint: IpEndpoint) -> SocketAddrV4 {
-    let IpAddress::Ipv4(address) = endpoint.addr;
-    SocketAddrV4::new(address, endpoint.port)
-}
-
-/// Waits until `attempt` stops returning `WouldBlock`, re-trying after stack progress.
-async fn wait_for<T>(net: &Net, mut attempt: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
-    poll_fn(|cx| match attempt() {
-        Err(Error::WouldBlock) => {
-            net.inner.wait(cx.waker());
-            Poll::Pending
-        }
-        other => Poll::Ready(other),
-    })
-    .await
+enum ListenerBackend {
+    Local(LocalListener),
+    Remote(RemoteListener),
 }
 
 /// A TCP listener that keeps `backlog` sockets listening on one port, so a burst of
 /// connection attempts is accepted (smoltcp accepts one connection per socket).
 pub struct TcpListener {
-    net: Net,
-    port: u16,
-    backlog: RefCell<Vec<SocketHandle>>,
-    /// The backlog asked for: refilled up to this as sockets become free.
-    target: core::cell::Cell<usize>,
+    backend: ListenerBackend,
 }
 
 impl TcpListener {
     /// Starts listening on `port` (all local addresses) with `backlog` listening sockets.
     ///
     /// Fails with `InvalidInput` for a backlog of 0, `Unaddressable` for port 0,
-    /// `AddressInUse` when another listener holds the port.
+    /// `AddressInUse` when another listener holds the port. On a remote [`Net`] the
+    /// server's refusals (`AddressInUse`, a port the client may not bind, `OutOfMemory`
+    /// at its socket limit) arrive later, as the error of the next accept.
     pub fn bind(net: &Net, port: u16, backlog: usize) -> Result<TcpListener, Error> {
-        if backlog == 0 {
-            return Err(Error::InvalidInput);
-        }
-        if port == 0 {
-            return Err(Error::Unaddressable);
-        }
-        {
-            let mut state = net.inner.state.borrow_mut();
-            if state.bound_ports.contains(&port) {
-                return Err(Error::AddressInUse);
+        let backend = match &net.backend {
+            Backend::Local(inner) => {
+                ListenerBackend::Local(LocalListener::bind(inner, port, backlog)?)
             }
-            state.bound_ports.push(port);
-        }
-        let listener = TcpListener {
-            net: net.clone(),
-            port,
-            backlog: RefCell::new(Vec::new()),
-            target: core::cell::Cell::new(0),
+            Backend::Remote(client) => {
+                ListenerBackend::Remote(RemoteListener::bind(client, port, backlog)?)
+            }
         };
-        listener.set_backlog(backlog)?;
-        Ok(listener)
+        Ok(TcpListener { backend })
     }
 
     /// Returns the port this listener is bound to.
     pub fn port(&self) -> u16 {
-        self.port
+        match &self.backend {
+            ListenerBackend::Local(l) => l.port(),
+            ListenerBackend::Remote(l) => l.port(),
+        }
     }
 
-    /// Returns the number of sockets kept listening.
+    /// Returns the number of sockets kept listening (remote: the number asked for).
     pub fn backlog(&self) -> usize {
-        self.backlog.borrow().len()
+        match &self.backend {
+            ListenerBackend::Local(l) => l.backlog(),
+            ListenerBackend::Remote(l) => l.backlog(),
+        }
     }
 
     /// Grows the backlog to at least `backlog` listening sockets (it never shrinks).
@@ -89,31 +69,10 @@ impl TcpListener {
     /// Fails with `InvalidInput` for 0, `OutOfMemory` when the socket limit leaves no room
     /// for them all (those that fit listen, and the rest follow as sockets free up).
     pub fn set_backlog(&self, backlog: usize) -> Result<(), Error> {
-        if backlog == 0 {
-            return Err(Error::InvalidInput);
+        match &self.backend {
+            ListenerBackend::Local(l) => l.set_backlog(backlog),
+            ListenerBackend::Remote(l) => l.set_backlog(backlog),
         }
-        self.target.set(self.target.get().max(backlog));
-        self.refill(backlog)
-    }
-
-    /// Adds listening sockets until there are `backlog`.
-    fn refill(&self, backlog: usize) -> Result<(), Error> {
-        let mut handles = self.backlog.borrow_mut();
-        let mut state = self.net.inner.state.borrow_mut();
-        while handles.len() < backlog {
-            let handle = state.new_tcp_socket()?;
-            if state
-                .sockets
-                .get_mut::<tcp::Socket>(handle)
-                .listen(self.port)
-                .is_err()
-            {
-                state.sockets.remove(handle);
-                return Err(Error::Unaddressable);
-            }
-            handles.push(handle);
-        }
-        Ok(())
     }
 
     /// Takes an established connection if one is waiting.
@@ -122,75 +81,66 @@ impl TcpListener {
     /// fresh listening one, so the backlog stays full while the socket limit allows; below
     /// it, later calls refill the backlog as sockets free up.
     pub fn try_accept(&self) -> Result<(TcpStream, SocketAddrV4), Error> {
-        // At the socket limit this adds what it can; connection attempts that find no
-        // listening socket are reset by the stack.
-        let _ = self.refill(self.target.get());
-        let mut handles = self.backlog.borrow_mut();
-        let mut state = self.net.inner.state.borrow_mut();
-        for index in 0..handles.len() {
-            let handle = handles[index];
-            let socket = state.sockets.get_mut::<tcp::Socket>(handle);
-            match socket.state() {
-                State::Listen | State::SynReceived => continue,
-                State::Closed | State::TimeWait => {
-                    // Reset before anyone accepted it: recycle silently.
-                    let _ = socket.listen(self.port);
-                    continue;
-                }
-                _ => {}
-            }
-            let Some(remote) = socket.remote_endpoint() else {
-                continue;
-            };
-            match state.new_tcp_socket() {
-                Ok(fresh)
-                    if state
-                        .sockets
-                        .get_mut::<tcp::Socket>(fresh)
-                        .listen(self.port)
-                        .is_ok() =>
-                {
-                    handles[index] = fresh;
-                }
-                Ok(fresh) => {
-                    state.sockets.remove(fresh);
-                    handles.remove(index);
-                }
-                Err(_) => {
-                    handles.remove(index);
-                }
-            }
-            let stream = TcpStream {
-                net: self.net.clone(),
-                handle,
-            };
-            return Ok((stream, to_v4(remote)));
+        match &self.backend {
+            ListenerBackend::Local(l) => l.try_accept().map(|(s, a)| (s.into(), a)),
+            ListenerBackend::Remote(l) => l.try_accept().map(|(s, a)| (s.into(), a)),
         }
-        Err(Error::WouldBlock)
+    }
+
+    fn register(&self, waker: &Waker) {
+        match &self.backend {
+            ListenerBackend::Local(l) => l.net.wait(waker),
+            ListenerBackend::Remote(l) => l.client.wait(waker),
+        }
     }
 
     /// Waits for an established connection and returns it with the peer's address.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddrV4), Error> {
-        wait_for(&self.net, || self.try_accept()).await
+        poll_fn(|cx| match self.try_accept() {
+            Err(Error::WouldBlock) => {
+                self.register(cx.waker());
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        })
+        .await
     }
 }
 
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        let now = self.net.runtime().now_ns();
-        let mut state = self.net.inner.state.borrow_mut();
-        for handle in self.backlog.borrow_mut().drain(..) {
-            state.orphan(handle, now, true);
-        }
-        let port = self.port;
-        state.bound_ports.retain(|&p| p != port);
-    }
+enum StreamBackend {
+    Local(LocalStream),
+    Remote(RemoteStream),
 }
 
 /// One TCP connection. Dropping it closes it gracefully in the background.
 pub struct TcpStream {
-    net: Net,
-    handle: SocketHandle,
+    backend: StreamBackend,
+}
+
+impl From<LocalStream> for TcpStream {
+    fn from(stream: LocalStream) -> TcpStream {
+        TcpStream {
+            backend: StreamBackend::Local(stream),
+        }
+    }
+}
+
+impl From<RemoteStream> for TcpStream {
+    fn from(stream: RemoteStream) -> TcpStream {
+        TcpStream {
+            backend: StreamBackend::Remote(stream),
+        }
+    }
+}
+
+/// Runs `$body` with `$s` bound to the stream's backend, whichever it is.
+macro_rules! on_backend {
+    ($stream:expr, $s:ident => $body:expr) => {
+        match $stream {
+            StreamBackend::Local($s) => $body,
+            StreamBackend::Remote($s) => $body,
+        }
+    };
 }
 
 impl TcpStream {
@@ -200,34 +150,10 @@ impl TcpStream {
     /// `ConnectionRefused` when the peer resets the attempt. Retries SYNs until
     /// established; bound it with [`TcpStream::connect_timeout`].
     pub async fn connect(net: &Net, remote: SocketAddrV4) -> Result<TcpStream, Error> {
-        let stream = {
-            let mut guard = net.inner.state.borrow_mut();
-            let state = &mut *guard;
-            let handle = state.new_tcp_socket()?;
-            let local_port = state.ephemeral_port();
-            let socket = state.sockets.get_mut::<tcp::Socket>(handle);
-            let endpoint = IpEndpoint::new(IpAddress::Ipv4(*remote.ip()), remote.port());
-            if socket
-                .connect(state.iface.context(), endpoint, local_port)
-                .is_err()
-            {
-                state.sockets.remove(handle);
-                return Err(Error::Unaddressable);
-            }
-            TcpStream {
-                net: net.clone(),
-                handle,
-            }
-        };
-        wait_for(net, || {
-            stream.with_socket(|socket| match socket.state() {
-                State::SynSent | State::SynReceived => Err(Error::WouldBlock),
-                State::Closed => Err(Error::ConnectionRefused),
-                _ => Ok(()),
-            })
-        })
-        .await?;
-        Ok(stream)
+        match &net.backend {
+            Backend::Local(inner) => Ok(LocalStream::connect(inner, remote).await?.into()),
+            Backend::Remote(client) => Ok(RemoteStream::connect(client, remote).await?.into()),
+        }
     }
 
     /// Like [`TcpStream::connect`], failing with `TimedOut` after `timeout_ns`.
@@ -241,19 +167,21 @@ impl TcpStream {
             .await?
     }
 
-    fn with_socket<R>(&self, f: impl FnOnce(&mut tcp::Socket<'static>) -> R) -> R {
-        let mut state = self.net.inner.state.borrow_mut();
-        f(state.sockets.get_mut::<tcp::Socket>(self.handle))
+    fn register(&self, waker: &Waker) {
+        match &self.backend {
+            StreamBackend::Local(s) => s.net.wait(waker),
+            StreamBackend::Remote(s) => s.client.wait(waker),
+        }
     }
 
     /// Returns the local address and port, or `None` once closed.
     pub fn local_addr(&self) -> Option<SocketAddrV4> {
-        self.with_socket(|s| s.local_endpoint().map(to_v4))
+        on_backend!(&self.backend, s => s.local_addr())
     }
 
     /// Returns the peer's address and port, or `None` once closed.
     pub fn peer_addr(&self) -> Option<SocketAddrV4> {
-        self.with_socket(|s| s.remote_endpoint().map(to_v4))
+        on_backend!(&self.backend, s => s.peer_addr())
     }
 
     /// Returns the peer's IPv4 address, or `None` once closed.
@@ -263,40 +191,43 @@ impl TcpStream {
 
     /// Disables (true) or enables (false) Nagle's algorithm for small writes.
     pub fn set_nodelay(&self, nodelay: bool) {
-        self.with_socket(|s| s.set_nagle_enabled(!nodelay));
+        on_backend!(&self.backend, s => s.set_nodelay(nodelay))
     }
 
-    /// Returns the number of received bytes waiting to be read.
+    /// Returns the number of received bytes waiting to be read (remote: those already
+    /// in this component).
     pub fn recv_queue(&self) -> usize {
-        self.with_socket(|s| s.recv_queue())
+        on_backend!(&self.backend, s => s.recv_queue())
     }
 
-    /// Returns the number of written bytes not yet acknowledged by the peer.
+    /// Returns the number of written bytes not yet acknowledged by the peer (remote: not
+    /// yet taken by the server's stack).
     pub fn send_queue(&self) -> usize {
-        self.with_socket(|s| s.send_queue())
+        on_backend!(&self.backend, s => s.send_queue())
     }
 
     /// Reads received bytes into `buffer` without waiting.
     ///
     /// Returns `Ok(0)` at end of stream (the peer closed its side); fails with
     /// `WouldBlock` when nothing is there yet, `ConnectionReset` when the connection was
-    /// reset or never established.
+    /// reset or never established (remote: or the server went away).
     pub fn try_read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
         if buffer.is_empty() {
             return Ok(0);
         }
-        self.with_socket(|socket| match socket.recv_slice(buffer) {
-            Ok(0) => Err(Error::WouldBlock),
-            Ok(n) => Ok(n),
-            Err(tcp::RecvError::Finished) => Ok(0),
-            Err(tcp::RecvError::InvalidState) => Err(Error::ConnectionReset),
-        })
+        on_backend!(&mut self.backend, s => s.try_read(buffer))
     }
 
     /// Waits for and reads received bytes into `buffer`; `Ok(0)` means end of stream.
     pub async fn read(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
-        let net = self.net.clone();
-        wait_for(&net, || self.try_read(buffer)).await
+        poll_fn(|cx| match self.try_read(buffer) {
+            Err(Error::WouldBlock) => {
+                self.register(cx.waker());
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        })
+        .await
     }
 
     /// Reads exactly `buffer.len()` bytes; fails with `UnexpectedEof` if the stream ends
@@ -315,50 +246,44 @@ impl TcpStream {
     /// Discards up to `limit` received bytes without copying them; returns how many,
     /// `Ok(0)` at end of stream. Fails like [`TcpStream::try_read`].
     pub fn try_discard(&mut self, limit: usize) -> Result<usize, Error> {
-        self.with_socket(|socket| {
-            match socket.recv(|data| {
-                let n = data.len().min(limit);
-                (n, n)
-            }) {
-                Ok(0) => Err(Error::WouldBlock),
-                Ok(n) => Ok(n),
-                Err(tcp::RecvError::Finished) => Ok(0),
-                Err(tcp::RecvError::InvalidState) => Err(Error::ConnectionReset),
-            }
-        })
+        on_backend!(&mut self.backend, s => s.try_discard(limit))
     }
 
     /// Waits for and discards up to `limit` received bytes; `Ok(0)` means end of stream.
     pub async fn discard(&mut self, limit: usize) -> Result<usize, Error> {
-        let net = self.net.clone();
-        wait_for(&net, || self.try_discard(limit)).await
+        poll_fn(|cx| match self.try_discard(limit) {
+            Err(Error::WouldBlock) => {
+                self.register(cx.waker());
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        })
+        .await
     }
 
     /// Queues bytes from `data` for sending without waiting; returns how many.
     ///
-    /// Fails with `WouldBlock` when the send buffer is full, `NotConnected` after
+    /// Fails with `WouldBlock` when the send buffer is full (remote: the socket's write
+    /// credit or the link's transmit buffers are used up), `NotConnected` after
     /// [`TcpStream::shutdown`] or before the connection is established,
     /// `ConnectionReset` when it was reset or closed.
     pub fn try_write(&mut self, data: &[u8]) -> Result<usize, Error> {
         if data.is_empty() {
             return Ok(0);
         }
-        self.with_socket(|socket| match socket.send_slice(data) {
-            Ok(0) => Err(Error::WouldBlock),
-            Ok(n) => Ok(n),
-            Err(tcp::SendError::InvalidState) => match socket.state() {
-                State::Closed | State::TimeWait | State::Closing | State::LastAck => {
-                    Err(Error::ConnectionReset)
-                }
-                _ => Err(Error::NotConnected),
-            },
-        })
+        on_backend!(&mut self.backend, s => s.try_write(data))
     }
 
     /// Waits for room and queues bytes from `data`; returns how many.
     pub async fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        let net = self.net.clone();
-        wait_for(&net, || self.try_write(data)).await
+        poll_fn(|cx| match self.try_write(data) {
+            Err(Error::WouldBlock) => {
+                self.register(cx.waker());
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        })
+        .await
     }
 
     /// Queues all of `data`, waiting for room as needed.
@@ -370,80 +295,38 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Waits until the peer has acknowledged everything written.
+    /// Waits until the peer has acknowledged everything written (remote: until the
+    /// server's stack has taken it).
     ///
     /// Fails with `ConnectionReset` if the connection goes away first.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        let net = self.net.clone();
-        wait_for(&net, || {
-            self.with_socket(|socket| {
-                if socket.send_queue() == 0 {
-                    Ok(())
-                } else if socket.state() == State::Closed {
-                    Err(Error::ConnectionReset)
-                } else {
-                    Err(Error::WouldBlock)
-                }
-            })
-        })
-        .await
+        on_backend!(&mut self.backend, s => s.flush().await)
     }
 
     /// Closes the sending side: the peer reads end of stream after the queued bytes.
     /// Reading stays possible.
     pub fn shutdown(&mut self) {
-        self.with_socket(|socket| socket.close());
+        on_backend!(&mut self.backend, s => s.shutdown())
     }
 
     /// Closes the connection and waits (up to `timeout_ns`) until the peer has
     /// acknowledged everything and closed too; after the timeout it aborts.
-    pub async fn close(mut self, timeout_ns: u64) {
-        self.shutdown();
-        let net = self.net.clone();
-        let runtime = net.runtime().clone();
-        let done = runtime
-            .timeout(
-                timeout_ns,
-                wait_for(&net, || {
-                    self.with_socket(|socket| {
-                        // Drain what the peer still sends so its close can complete.
-                        let _ = socket.recv(|data| (data.len(), ()));
-                        match socket.state() {
-                            State::Closed | State::TimeWait => Ok(()),
-                            _ => Err(Error::WouldBlock),
-                        }
-                    })
-                }),
-            )
-            .await;
-        if done.is_err() {
-            self.with_socket(|socket| socket.abort());
-        }
+    pub async fn close(self, timeout_ns: u64) {
+        on_backend!(self.backend, s => s.close(timeout_ns).await)
     }
 
     /// Resets the connection at once (the peer sees a reset), discarding queued data.
     pub fn abort(self) {
-        self.with_socket(|socket| socket.abort());
+        on_backend!(self.backend, s => s.abort())
     }
 
     /// Returns true while the peer may still send (no end of stream or reset seen).
     pub fn may_read(&self) -> bool {
-        self.with_socket(|s| s.may_recv())
+        on_backend!(&self.backend, s => s.may_read())
     }
 
     /// Returns true while the connection is not closed or reset.
     pub fn is_open(&self) -> bool {
-        self.with_socket(|s| s.is_open())
-    }
-}
-
-impl Drop for TcpStream {
-    fn drop(&mut self) {
-        let now = self.net.runtime().now_ns();
-        // The stack may be borrowed if dropped during a reactor callback; that never
-        // happens because streams are only dropped by tasks.
-        if let Ok(mut state) = self.net.inner.state.try_borrow_mut() {
-            state.orphan(self.handle, now, false);
-        }
+        on_backend!(&self.backend, s => s.is_open())
     }
 }
