@@ -8,6 +8,8 @@
 //!   service endpoint, nothing from slot 8 on); `kill keystore` brings it back.
 //! - systems/tests/keystore-steal.toml: a client using another client's (leaked) handle gets
 //!   `NotFound` for everything, and the owner's key is intact afterwards.
+//! - systems/bench/keystore.toml prints plausible sign latencies through the key store and
+//!   in-process.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -236,4 +238,34 @@ fn a_stolen_handle_gets_not_found() {
     check_lines_pass(&out, "keystore-steal");
     check_lines_pass(&out, "keystore-leak");
     assert!(system_tests::component_faults(&out).is_empty(), "{out}");
+}
+
+/// `(median, p90)` of the `BENCH name` line in `output`.
+fn bench_line(output: &str, name: &str) -> (u64, u64) {
+    let lines = lines_with(output, &format!("BENCH {name} "));
+    assert_eq!(lines.len(), 1, "{name}:\n{output}");
+    let field = |key: &str| -> u64 {
+        lines[0]
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: no {key} in {}", lines[0]))
+    };
+    assert_eq!(field("n="), 10_000, "{}", lines[0]);
+    (field("median="), field("p90="))
+}
+
+#[test]
+fn sign_latency_is_measured_through_the_store_and_in_process() {
+    let s = boot_system("keystore-bench", "keystore-bench");
+    s.wait_for("client: done", Duration::from_secs(600))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    let out = s.output();
+    assert!(!out.contains("BENCH-ERROR"), "{out}");
+    let (ipc_median, ipc_p90) = bench_line(&out, "keystore_sign_ipc");
+    let (local_median, local_p90) = bench_line(&out, "keystore_sign_inproc");
+    assert!(local_median > 0 && local_median <= local_p90, "{out}");
+    assert!(ipc_median <= ipc_p90, "{out}");
+    // The IPC path does the same signing plus two crossings, so it cannot be cheaper.
+    assert!(ipc_median > local_median, "{out}");
 }

@@ -23,6 +23,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/tests/peer-errors.toml",
     "systems/keystore.toml",
     "systems/tests/keystore-steal.toml",
+    "systems/bench/keystore.toml",
     "systems/net-unikernel.toml",
     "systems/net-unikernel-virtio.toml",
     "systems/bench/micro.toml",

@@ -5,6 +5,11 @@
 //! `max_message`). For each service in `refused` (comma-separated) it checks that naming
 //! refuses it, as for a service that does not exist (`CHECK keystore-CLIENT-refused-NAME: PASS|FAIL`).
 //!
+//! With `bench = N` it measures N signatures of a 32-byte message through the key store and
+//! N in-process (the key store's own library, in this component, without IPC), after N/10
+//! warm-up rounds each, and prints `BENCH keystore_sign_ipc ..` and `BENCH
+//! keystore_sign_inproc ..` lines (microbench's format, TSC cycles).
+//!
 //! Tests only, with a shared region (the client must route to `memory` and join it):
 //! `leak = REGION` writes its key's handle into the region, waits for a peer to report and
 //! checks its key still works (`CHECK keystore-leak: PASS|FAIL`); `steal = REGION` reads that
@@ -96,6 +101,9 @@ fn main(arg: usize) {
     for service in items(info.arg("refused")) {
         refused(me, &service);
     }
+    if let Some(n) = info.arg("bench").and_then(|n| n.parse().ok()) {
+        bench(&mut keystore, handle, n);
+    }
     if let Some(region) = info.arg("leak") {
         leak(me, &mut keystore, region, handle);
     }
@@ -107,6 +115,53 @@ fn main(arg: usize) {
     loop {
         sel4::syscall::wait(own);
     }
+}
+
+/// Times `f` over `n` rounds after `n / 10` warm-up rounds; prints its BENCH line.
+fn time(name: &str, n: usize, mut f: impl FnMut() -> bool) {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let mut samples = alloc::vec::Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = keystore::cpu::tsc();
+        let ok = f();
+        let end = keystore::cpu::tsc();
+        if !ok {
+            return println!("BENCH-ERROR {name}: a signature failed");
+        }
+        samples.push(end.saturating_sub(start));
+    }
+    match microbench::Summary::of(&mut samples) {
+        Some(summary) => println!("{}", microbench::Report { name, summary }),
+        None => println!("BENCH-ERROR {name}: no rounds"),
+    }
+}
+
+/// Sign latency through the key store against the same library in this component.
+fn bench(keystore: &mut Keystore, handle: u64, n: usize) {
+    use proto::keystore::Server as _;
+    let message = Payload::new(&[0x5a; 32]).expect("short");
+    time("keystore_sign_ipc", n, || {
+        keystore.sign(handle, message).is_ok()
+    });
+    // The same work without IPC: the key store's library with a key of its own, called
+    // directly (a fixed seed: these signatures are for timing only).
+    let mut pool = keystore::entropy::Pool::new();
+    pool.absorb("bench", b"in-process");
+    let mut local = keystore::Store::new(
+        keystore::Limits::default(),
+        0,
+        pool.finish(),
+        keystore::Volatile,
+    );
+    let badge = 1;
+    let Ok(local_handle) = local.generate(badge, Name::new("bench").expect("a name")) else {
+        return println!("BENCH-ERROR keystore_sign_inproc: no key");
+    };
+    time("keystore_sign_inproc", n, || {
+        local.sign(badge, local_handle, message).is_ok()
+    });
 }
 
 /// Checks that naming refuses `service` with `NotFound`; one CHECK line.
