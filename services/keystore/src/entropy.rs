@@ -4,9 +4,10 @@
 //! where the CPU has it, a seed handed in by the system description, the instance's
 //! generation, and the time-stamp counter read between system calls. The first 32 bytes of the
 //! digest seed a ChaCha20 generator ([`Rng`]). Without RDRAND (QEMU's default `qemu64` CPU has
-//! none) and without a seed from the description, the only unpredictability is the TSC's value
-//! and jitter at start: enough for distinct keys per boot, not enough against an attacker who
-//! can guess the boot timing. docs/SERVICES.md says so too.
+//! none) and without a seed from the description (xtask makes one at build time where the
+//! description asks), the only unpredictability is the TSC's value and jitter at start:
+//! enough for distinct keys per boot, not enough against an attacker who can guess the boot
+//! timing. docs/SERVICES.md says so too.
 
 use rand_chacha::rand_core::SeedableRng;
 use sha2::{Digest, Sha512};
