@@ -8,7 +8,7 @@ use core::ops::Deref;
 use sysdesc::MAX_NAME_LEN;
 
 /// Writes `len` then `bytes` packed into words.
-fn put_packed(w: &mut Writer, bytes: &[u8]) {
+pub(crate) fn put_packed(w: &mut Writer, bytes: &[u8]) {
     w.word(bytes.len() as u64);
     for chunk in bytes.chunks(8) {
         let mut b = [0u8; 8];
@@ -19,7 +19,7 @@ fn put_packed(w: &mut Writer, bytes: &[u8]) {
 
 /// Reads a length (at most `out.len()`) and that many packed bytes into `out`; returns the
 /// length. Fails on a length past `out.len()`, missing words or non-zero padding.
-fn take_packed(r: &mut Reader<'_>, out: &mut [u8]) -> Result<usize, DecodeError> {
+pub(crate) fn take_packed(r: &mut Reader<'_>, out: &mut [u8]) -> Result<usize, DecodeError> {
     let len = usize::try_from(r.word()?).map_err(|_| DecodeError)?;
     let dest = out.get_mut(..len).ok_or(DecodeError)?;
     for chunk in dest.chunks_mut(8) {
@@ -34,7 +34,7 @@ fn take_packed(r: &mut Reader<'_>, out: &mut [u8]) -> Result<usize, DecodeError>
 }
 
 /// Words a packed value of at most `bytes` bytes takes.
-const fn packed_words(bytes: usize) -> usize {
+pub(crate) const fn packed_words(bytes: usize) -> usize {
     1 + bytes.div_ceil(8)
 }
 

@@ -110,10 +110,43 @@ pub fn load_system(path: &Path) -> Result<sysdesc::System> {
     })
 }
 
+/// The argument value that asks for a secret made at build time.
+pub const BUILD_SEED: &str = "build";
+
+/// Replaces every component argument `seed = "build"` with 64 hex digits of a secret kept in
+/// `dir/<system>.<component>.seed`, made from the host's `/dev/urandom` the first time and
+/// reused after (so the image, and the keys seeded from it, stay the same between builds,
+/// and the secret is never in the repository).
+pub fn fill_build_seeds(system: &mut sysdesc::System, dir: &Path) -> Result<()> {
+    for c in &mut system.components {
+        if c.args.get("seed").map(String::as_str) != Some(BUILD_SEED) {
+            continue;
+        }
+        let path = dir.join(format!("{}.{}.seed", system.name, c.name));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) if b.len() == 32 => b,
+            _ => {
+                let mut b = vec![0u8; 32];
+                let mut random = std::fs::File::open("/dev/urandom")
+                    .map_err(|e| format!("/dev/urandom: {e}"))?;
+                std::io::Read::read_exact(&mut random, &mut b)
+                    .map_err(|e| format!("/dev/urandom: {e}"))?;
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                std::fs::write(&path, &b).map_err(|e| format!("{}: {e}", path.display()))?;
+                b
+            }
+        };
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        c.args.insert("seed".to_string(), hex);
+    }
+    Ok(())
+}
+
 /// Builds the components `system` names and packs them with its description into a
 /// boot image file; returns its path.
 fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf> {
-    let system = load_system(system_path)?;
+    let mut system = load_system(system_path)?;
+    fill_build_seeds(&mut system, &target_dir().join("seeds"))?;
     let mut binaries: Vec<&str> = system
         .components
         .iter()
@@ -196,4 +229,46 @@ pub fn image(variant: &Variant, system: Option<&Path>) -> Result<Image> {
         .map_err(|e| e.to_string())?;
     std::fs::copy(&built, &root).map_err(|e| format!("{}: {e}", root.display()))?;
     Ok(Image { kernel, root })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_seeds_are_made_once_kept_and_never_in_the_description() {
+        let path = workspace_root().join("systems/keystore.toml");
+        let dir = std::env::temp_dir().join(format!("tessera-seeds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let seed_of = |s: &sysdesc::System| {
+            s.components
+                .iter()
+                .find(|c| c.name == "keystore")
+                .and_then(|c| c.args.get("seed").cloned())
+        };
+        let mut first = load_system(&path).unwrap();
+        assert_eq!(seed_of(&first).as_deref(), Some(BUILD_SEED));
+        fill_build_seeds(&mut first, &dir).unwrap();
+        let hex = seed_of(&first).unwrap();
+        assert_eq!(hex.len(), 64);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(dir.join("keystore.keystore.seed").is_file());
+        // The next build reuses it; other components' arguments are untouched.
+        let mut second = load_system(&path).unwrap();
+        fill_build_seeds(&mut second, &dir).unwrap();
+        assert_eq!(seed_of(&second), Some(hex.clone()));
+        let signer = |s: &sysdesc::System| {
+            s.components
+                .iter()
+                .find(|c| c.name == "signer")
+                .map(|c| c.args.clone())
+        };
+        assert_eq!(signer(&first), signer(&load_system(&path).unwrap()));
+        // Another checkout (another folder) gets another secret.
+        let other_dir = dir.join("other");
+        let mut third = load_system(&path).unwrap();
+        fill_build_seeds(&mut third, &other_dir).unwrap();
+        assert_ne!(seed_of(&third), Some(hex));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

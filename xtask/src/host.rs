@@ -101,6 +101,22 @@ const PLOT_NEEDS: &[Need] = &[Need {
     package: "python3-matplotlib",
 }];
 
+/// The Python interpreter that checks the key store's signatures (Debian's, where apt
+/// installs PyNaCl).
+pub const NACL_PYTHON: &str = "/usr/bin/python3";
+
+const NACL_NEEDS: &[Need] = &[Need {
+    what: "python3 with nacl",
+    present: || {
+        Command::new(NACL_PYTHON)
+            .args(["-c", "import nacl.signing"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    },
+    package: "python3-nacl",
+}];
+
 /// What a step needs from the host.
 #[derive(Debug, Clone, Copy)]
 pub enum Purpose {
@@ -112,6 +128,8 @@ pub enum Purpose {
     Iperf,
     /// Drawing the benchmark charts.
     Plot,
+    /// Checking Ed25519 signatures off the machine with a stock library (PyNaCl).
+    Nacl,
 }
 
 fn is_root() -> bool {
@@ -132,6 +150,7 @@ pub fn ensure(purpose: Purpose) -> Result<()> {
         Purpose::Qemu => QEMU_NEEDS,
         Purpose::Iperf => IPERF_NEEDS,
         Purpose::Plot => PLOT_NEEDS,
+        Purpose::Nacl => NACL_NEEDS,
     };
     let mut missing: Vec<&str> = needs
         .iter()

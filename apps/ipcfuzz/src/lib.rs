@@ -13,13 +13,17 @@
 //! as valid: [`neuter`] gives them a spare word, which the server must reject as `Malformed`.
 //! That covers proc's `exit`, `halt`, `kill` and `spawn` (kill/spawn of a real component would
 //! stop or start one under the test's feet) and console `write` (random bytes on the serial
-//! line would garble the log the tests read).
+//! line would garble the log the tests read), and the key store's `delete` (which would take
+//! away the planted key the run signs with).
+//!
+//! For the key store, [`secret_windows`] and [`leaks`] check that no reply holds any 8 bytes
+//! of a planted key's secret, which the fuzzer knows from its description, not from the store.
 #![no_std]
 
 extern crate alloc;
 
 use alloc::vec::Vec;
-use proto::{devices, memory, naming, proc, Message, MAX_WORDS, OVERSIZED};
+use proto::{devices, keystore, memory, naming, proc, Message, MAX_WORDS, OVERSIZED};
 
 /// The bits of a label seL4 carries on this configuration (`MessageInfo`'s label field); the
 /// component checks this against the kernel's bindings.
@@ -74,16 +78,19 @@ pub enum Service {
     Devices,
     /// `proto::console`, served by `serial`.
     Serial,
+    /// `proto::keystore`.
+    Keystore,
 }
 
 impl Service {
     /// Every service, in the order they are exercised.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Naming,
         Service::Proc,
         Service::Memory,
         Service::Devices,
         Service::Serial,
+        Service::Keystore,
     ];
 
     /// The service's name in naming (and in the `CHECK` line).
@@ -94,6 +101,7 @@ impl Service {
             Service::Memory => "memory",
             Service::Devices => "devices",
             Service::Serial => "serial",
+            Service::Keystore => "keystore",
         }
     }
 
@@ -129,6 +137,14 @@ impl Service {
                 (6, &[Name]),
             ],
             Service::Serial => &[(1, &[Bytes]), (2, &[U32])],
+            Service::Keystore => &[
+                (1, &[Name]),
+                (2, &[Handle]),
+                (3, &[Handle, Payload]),
+                (4, &[U32]),
+                (5, &[Handle]),
+                (6, &[Name]),
+            ],
         }
     }
 }
@@ -142,6 +158,10 @@ enum Field {
     U32,
     Name,
     Bytes,
+    /// A key store message: up to `proto::keystore::MAX_MESSAGE` bytes.
+    Payload,
+    /// A key handle: one of the hints the caller knows, or any word.
+    Handle,
     Cap,
 }
 
@@ -253,7 +273,7 @@ fn narrow(rng: &mut Rng, bits: u32) -> u64 {
 
 /// The arguments of an operation of this shape, mostly with out-of-range values; `Some(n)`
 /// extra capabilities where one belongs (sometimes none: "none where one is expected").
-fn arguments(rng: &mut Rng, shape: &[Field], words: &mut Vec<u64>) -> u8 {
+fn arguments(rng: &mut Rng, shape: &[Field], words: &mut Vec<u64>, handles: &[u64]) -> u8 {
     let mut caps = 0;
     for field in shape {
         match field {
@@ -263,6 +283,11 @@ fn arguments(rng: &mut Rng, shape: &[Field], words: &mut Vec<u64>) -> u8 {
             Field::U32 => words.push(narrow(rng, 32)),
             Field::Name => name(rng, words, 32),
             Field::Bytes => name(rng, words, 120),
+            Field::Payload => name(rng, words, keystore::MAX_MESSAGE),
+            Field::Handle if !handles.is_empty() && rng.below(2) == 0 => {
+                words.push(rng.pick(handles))
+            }
+            Field::Handle => words.push(word(rng)),
             Field::Cap => caps = rng.below(2) as u8,
         }
     }
@@ -276,6 +301,12 @@ fn arguments(rng: &mut Rng, shape: &[Field], words: &mut Vec<u64>) -> u8 {
 /// - real operations with out-of-range integers and bogus names;
 /// - real operations with a capability where none belongs, or none where one does.
 pub fn generate(service: Service, rng: &mut Rng) -> Raw {
+    generate_with(service, rng, &[])
+}
+
+/// As [`generate`], with `handles` (of the key store's keys the caller owns) used for about
+/// half of the handle arguments, so that requests reach real keys.
+pub fn generate_with(service: Service, rng: &mut Rng, handles: &[u64]) -> Raw {
     let ops = service.ops();
     let (op, shape) = rng.pick(ops);
     let mut words = Vec::new();
@@ -306,11 +337,11 @@ pub fn generate(service: Service, rng: &mut Rng) -> Raw {
             (op, rng.below(2) as u8)
         }
         2 | 3 => {
-            let caps = arguments(rng, shape, &mut words);
+            let caps = arguments(rng, shape, &mut words, handles);
             (op, caps)
         }
         _ => {
-            let caps = arguments(rng, shape, &mut words);
+            let caps = arguments(rng, shape, &mut words, handles);
             let wanted = shape.contains(&Field::Cap);
             // A capability where none belongs; none where one does.
             (
@@ -373,6 +404,12 @@ fn decode(service: Service, m: &Message) -> Decoded {
         }
         Service::Serial => match proto::console::Request::decode(m) {
             Ok(proto::console::Request::Write { .. }) => Decoded::Dangerous,
+            Ok(_) => Decoded::Valid,
+            Err(_) => Decoded::No,
+        },
+        // Deleting would take away the planted key the run signs with.
+        Service::Keystore => match keystore::Request::decode(m) {
+            Ok(keystore::Request::Delete { .. }) => Decoded::Dangerous,
             Ok(_) => Decoded::Valid,
             Err(_) => Decoded::No,
         },
@@ -441,7 +478,46 @@ fn declared(service: Service, code: u64) -> bool {
                 || devices::ports::Error::ALL.iter().any(|e| *e as u64 == code)
         }
         Service::Serial => proto::console::Error::ALL.iter().any(|e| *e as u64 == code),
+        Service::Keystore => keystore::Error::ALL.iter().any(|e| *e as u64 == code),
     }
+}
+
+/// Every 8-byte window of a planted Ed25519 secret: its 32-byte seed and the 64 bytes
+/// SHA-512 expands it into (the signing scalar before clamping, and the nonce prefix).
+pub fn secret_windows(seed: &[u8; 32]) -> Vec<[u8; 8]> {
+    use sha2::{Digest, Sha512};
+    let expanded = Sha512::digest(seed);
+    seed.windows(8)
+        .chain(expanded.windows(8))
+        .map(|w| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            b
+        })
+        .collect()
+}
+
+/// 32 bytes from 64 hex digits (a planted key's secret in the description).
+pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let nibble = |c: u8| (c as char).to_digit(16);
+        *byte = (nibble(pair[0])? * 16 + nibble(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
+/// Whether any 8 consecutive bytes of `reply`'s words (little-endian, at any offset) are
+/// one of `windows`.
+pub fn leaks(reply: &Message, windows: &[[u8; 8]]) -> bool {
+    let bytes: Vec<u8> = reply.words().iter().flat_map(|w| w.to_le_bytes()).collect();
+    bytes
+        .windows(8)
+        .any(|w| windows.iter().any(|s| s.as_slice() == w))
 }
 
 /// Why a reply broke the rule.
@@ -566,6 +642,61 @@ mod tests {
             assert!(neuter(Service::Proc, &mut raw));
             assert_eq!(expectation(Service::Proc, &raw), Expect::Malformed);
         }
+    }
+
+    #[test]
+    fn keystore_requests_reach_the_hinted_handle_and_never_delete() {
+        let mut rng = Rng::new(99);
+        let handle = 0x0001_dead_beef_cafe;
+        let (mut valid_with_hint, mut neutered) = (0, 0);
+        for _ in 0..20 * MESSAGES {
+            let mut raw = generate_with(Service::Keystore, &mut rng, &[handle]);
+            if neuter(Service::Keystore, &mut raw) {
+                neutered += 1;
+            }
+            let m = Message::with_words(raw.label, &raw.words);
+            if let Ok(Ok(r)) = m.map(|m| keystore::Request::decode(&m)) {
+                assert!(!matches!(r, keystore::Request::Delete { .. }), "{r:?}");
+                if matches!(r, keystore::Request::Sign { handle: h, .. } if h == handle) {
+                    valid_with_hint += 1;
+                }
+            }
+        }
+        assert!(
+            valid_with_hint > 10 && neutered > 0,
+            "{valid_with_hint} {neutered}"
+        );
+    }
+
+    #[test]
+    fn a_reply_holding_any_eight_bytes_of_the_secret_leaks() {
+        let seed: [u8; 32] = core::array::from_fn(|i| i as u8 + 100);
+        let windows = secret_windows(&seed);
+        let hex: alloc::string::String = seed.iter().map(|b| alloc::format!("{b:02x}")).collect();
+        assert_eq!(parse_hex32(&hex), Some(seed));
+        assert_eq!(parse_hex32(&hex[1..]), None);
+        assert_eq!(windows.len(), 25 + 57);
+        // Bytes 3..11 of the seed, starting at byte 5 of the reply.
+        let mut bytes = [0u8; 24];
+        bytes[5..13].copy_from_slice(&seed[3..11]);
+        let words: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let reply = Message::with_words(0, &words).unwrap();
+        assert!(leaks(&reply, &windows));
+        // Seven bytes are not enough.
+        bytes[12] = 0;
+        let words: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert!(!leaks(&Message::with_words(0, &words).unwrap(), &windows));
+        // A window of the expanded secret counts too.
+        use sha2::{Digest, Sha512};
+        let expanded = Sha512::digest(seed);
+        let word = u64::from_le_bytes(expanded[40..48].try_into().unwrap());
+        assert!(leaks(&Message::with_words(0, &[word]).unwrap(), &windows));
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! The ipcfuzz component: for each of naming, proc, memory, devices and serial it sends
+//! The ipcfuzz component: for each of naming, proc, memory, devices, serial and keystore it sends
 //! `count` (arg; [`ipcfuzz::MESSAGES`] without it) malformed or random requests (see the
 //! library), checks every reply, then makes one valid request that must succeed, and prints
 //! `ipcfuzz: NAME sent=S bad=B errors=E` and
 //! `CHECK ipcfuzz-NAME: PASS (S messages, E error replies)` (or `FAIL (why)`).
 //!
 //! Args: `seed` (the generator's seed), `count` (messages per service), `targets` (a
-//! comma-separated subset of the services; all without it). From 10,000 messages on it
+//! comma-separated subset of the services; all without it), `planted` (64 hex digits: the
+//! secret of the key the description plants in `keystore` for ipcfuzz under the label
+//! `planted`). For the key store it finds the planted key, prints its public key
+//! (`ipcfuzz: keystore planted pk=HEX`), aims about half of the handle arguments at it, and
+//! scans every reply for any 8 bytes of the secret:
+//! `CHECK ipcfuzz-keystore-secret: PASS|FAIL`. From 10,000 messages on it
 //! prints `ipcfuzz: NAME progress N/S` every tenth, for `cargo xtask soak`.
 //!
 //! Requests are sent with raw `Call`s so that they can be anything the kernel carries: up to
@@ -18,7 +23,8 @@
 
 extern crate alloc;
 
-use ipcfuzz::{check, expectation, generate, neuter, Raw, Rng, Service, LABEL_MASK, MESSAGES};
+use ipcfuzz::{check, expectation, generate_with, neuter, Raw, Rng, Service, LABEL_MASK, MESSAGES};
+use ipcfuzz::{leaks, parse_hex32, secret_windows};
 use ipcfuzz::{Tally, PROGRESS_FROM};
 use proto::sel4_transport::{received, EndpointTransport, ReceiveSlot};
 use proto::{Bytes, Name};
@@ -79,21 +85,44 @@ fn send(endpoint: u64, raw: &Raw, rng: &mut Rng) -> proto::Message {
     received(reply, &mrs, Some(RECEIVE))
 }
 
+/// What the key store run aims at and looks for: the planted key's handle and its secret's
+/// 8-byte windows.
+struct Planted {
+    handle: u64,
+    windows: alloc::vec::Vec<[u8; 8]>,
+}
+
 /// Fuzzes `service` at `endpoint` with `count` messages; every reply is checked, and one
 /// that breaks the rule is counted (the first one's description kept) without stopping.
-fn fuzz(service: Service, endpoint: u64, seed: u64, count: u32) -> Tally {
+/// With `planted`, requests aim at its handle and replies that hold a piece of its secret
+/// are counted (the second result).
+fn fuzz(
+    service: Service,
+    endpoint: u64,
+    seed: u64,
+    count: u32,
+    planted: Option<&Planted>,
+) -> (Tally, u32) {
+    let hints: &[u64] = match planted {
+        Some(p) => core::slice::from_ref(&p.handle),
+        None => &[],
+    };
+    let mut leaked = 0;
     let mut rng = Rng::new(seed);
     let mut caps = Rng::new(seed ^ 0x5a5a);
     let mut tally = Tally::default();
     let tenth = (count / 10).max(1);
     for i in 0..count {
-        let mut raw = generate(service, &mut rng);
+        let mut raw = generate_with(service, &mut rng, hints);
         let neutered = neuter(service, &mut raw);
         let expect = expectation(service, &raw);
         let reply = send(endpoint, &raw, &mut caps);
         // Whatever capability the reply brought (an allocation, an endpoint) goes again.
         let _ = OWN.cnode_delete(RECEIVE, 64);
         let result = check(service, expect, &reply);
+        if planted.is_some_and(|p| leaks(&reply, &p.windows)) {
+            leaked += 1;
+        }
         tally.record(expect, neutered, result);
         if let Err(bad) = result {
             if tally.first_bad.is_none() {
@@ -111,11 +140,29 @@ fn fuzz(service: Service, endpoint: u64, seed: u64, count: u32) -> Tally {
             println!("ipcfuzz: {} progress {}/{count}", service.name(), i + 1);
         }
     }
-    tally
+    (tally, leaked)
 }
 
-/// The one valid request each service must still answer.
-fn valid(service: Service, endpoint: u64) -> Result<(), alloc::string::String> {
+/// Finds the planted key (label `planted`) at the key store and prints its public key.
+fn find_planted(endpoint: u64, secret: &[u8; 32]) -> Result<Planted, alloc::string::String> {
+    let mut keystore = proto::keystore::KeystoreClient::new(EndpointTransport::new(endpoint));
+    let label = Name::new("planted").expect("a name");
+    let handle = keystore
+        .find(label)
+        .map_err(|e| alloc::format!("find planted: {e}"))?;
+    let pk = keystore
+        .public_key(handle)
+        .map_err(|e| alloc::format!("public_key: {e}"))?;
+    let hex: alloc::string::String = pk.0.iter().map(|b| alloc::format!("{b:02x}")).collect();
+    println!("ipcfuzz: keystore planted pk={hex}");
+    Ok(Planted {
+        handle,
+        windows: secret_windows(secret),
+    })
+}
+
+/// The one valid request each service must still answer (`hint`: a key store handle).
+fn valid(service: Service, endpoint: u64, hint: Option<u64>) -> Result<(), alloc::string::String> {
     let mut t = EndpointTransport::new(endpoint);
     t.receive_into(receive_slot());
     let r = match service {
@@ -139,6 +186,25 @@ fn valid(service: Service, endpoint: u64) -> Result<(), alloc::string::String> {
             .write(Bytes::new(b"ipcfuzz: the console still writes\r\n").expect("short"))
             .map(|()| alloc::string::String::from("write: ok"))
             .map_err(|e| alloc::format!("write: {e:?}")),
+        Service::Keystore => {
+            let mut keystore = proto::keystore::KeystoreClient::new(t);
+            match hint {
+                Some(handle) => keystore
+                    .sign(
+                        handle,
+                        proto::keystore::Payload::new(b"still serving").expect("short"),
+                    )
+                    .map(|_| alloc::string::String::from("sign with the planted key: ok"))
+                    .map_err(|e| alloc::format!("sign: {e:?}")),
+                // Without a planted key: any answer but an undecodable one will do.
+                None => match keystore.list(0) {
+                    Ok(_) | Err(proto::keystore::Error::NoEntry) => {
+                        Ok(alloc::string::String::from("list 0: answered"))
+                    }
+                    Err(e) => Err(alloc::format!("list 0: {e:?}")),
+                },
+            }
+        }
     };
     let _ = OWN.cnode_delete(RECEIVE, 64);
     r.map(|text| println!("ipcfuzz: {}: {text}", service.name()))
@@ -159,6 +225,10 @@ fn main(info: &'static StartInfo) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(MESSAGES);
     let targets = info.arg("targets");
+    let secret = info.arg("planted").map(|hex| {
+        parse_hex32(hex)
+            .unwrap_or_else(|| rt::fail("ipcfuzz", "read its planted key", "not 64 hex digits"))
+    });
     println!("ipcfuzz: seed {seed:#x}, {count} messages per service");
     let mut next = RECEIVE + 1;
     for (n, service) in Service::ALL.into_iter().enumerate() {
@@ -177,16 +247,43 @@ fn main(info: &'static StartInfo) {
             }
             slot
         };
-        let tally = fuzz(service, endpoint, seed.wrapping_add(n as u64), count);
+        let planted = match (service, &secret) {
+            (Service::Keystore, Some(secret)) => match find_planted(endpoint, secret) {
+                Ok(p) => Some(p),
+                Err(why) => {
+                    println!("CHECK ipcfuzz-keystore-secret: FAIL ({why})");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let (tally, leaked) = fuzz(
+            service,
+            endpoint,
+            seed.wrapping_add(n as u64),
+            count,
+            planted.as_ref(),
+        );
+        if let Some(p) = &planted {
+            let verdict = if leaked == 0 { "PASS" } else { "FAIL" };
+            println!(
+                "CHECK ipcfuzz-keystore-secret: {verdict} ({leaked} of {} replies held 8 bytes of the planted secret, {} windows checked each)",
+                tally.sent,
+                p.windows.len()
+            );
+        }
         println!(
-            "ipcfuzz: {name}: {} expected Malformed, {} made invalid (exit/halt/kill/spawn/write)",
+            "ipcfuzz: {name}: {} expected Malformed, {} made invalid (exit/halt/kill/spawn/write/delete)",
             tally.malformed, tally.neutered
         );
         println!(
             "ipcfuzz: {name} sent={} bad={} errors={}",
             tally.sent, tally.bad, tally.errors
         );
-        match (tally.first_bad, valid(service, endpoint)) {
+        match (
+            tally.first_bad,
+            valid(service, endpoint, planted.as_ref().map(|p| p.handle)),
+        ) {
             (None, Ok(())) => println!(
                 "CHECK ipcfuzz-{name}: PASS ({} messages, {} error replies)",
                 tally.sent, tally.errors

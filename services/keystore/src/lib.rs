@@ -1,0 +1,27 @@
+//! The key store's logic: Ed25519 keys that never leave it, each owned by the client (badge)
+//! that generated it, behind the [`proto::keystore`] interface.
+//!
+//! Invariants: no reply carries secret material (there is no export); a client sees only its
+//! own keys, and another client's handle gets the same `NotFound` as one that never existed;
+//! secrets are erased when a key is deleted or the store dropped ([`zeroize`]); the limits of
+//! [`Limits`] hold for every client, and a client at its limit gets `Full` or `TooLarge`
+//! without affecting anyone else.
+//!
+//! Randomness comes from [`entropy`]: a ChaCha20 generator seeded from a SHA-512 of what the
+//! component can gather (RDRAND where the CPU has it, the TSC, a seed from the description).
+//! Keys live in memory; [`Backing`] is where sealed persistence slots in.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+mod backing;
+pub mod config;
+pub mod cpu;
+pub mod entropy;
+mod store;
+
+pub use backing::{Backing, Volatile};
+pub use config::{Config, ConfigError, Limits, Planted};
+pub use store::Store;
