@@ -112,9 +112,115 @@ pub fn check() -> Result<()> {
     ))
 }
 
+/// The layer of a crate in folder `folder` (relative to the workspace root): imports may
+/// only run to the same layer or below (docs/ARCHITECTURE.md, "Layers"). `None` for a
+/// folder outside the table.
+pub fn layer(folder: &str) -> Option<u8> {
+    match folder.split('/').next()? {
+        "kernel" => Some(0),
+        "sys" => Some(1),
+        "proto" => Some(2),
+        "drivers" => Some(3),
+        "libos" => Some(4),
+        "services" | "apps" => Some(5),
+        "xtask" | "system-tests" => Some(6),
+        _ => None,
+    }
+}
+
+/// The imports among `edges` (importer's folder, imported folder) that run up a layer, or
+/// from a service into an application; each as `importer -> imported`.
+pub fn upward(edges: &[(String, String)]) -> Vec<String> {
+    edges
+        .iter()
+        .filter(|(from, to)| {
+            let up = matches!((layer(from), layer(to)), (Some(a), Some(b)) if b > a);
+            up || (from.starts_with("services/") && to.starts_with("apps/"))
+        })
+        .map(|(from, to)| format!("{from} -> {to}"))
+        .collect()
+}
+
+/// Every import between workspace members (normal and build dependencies), as (importer's
+/// folder, imported folder), from `cargo metadata`.
+pub fn member_imports() -> Result<Vec<(String, String)>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
+    let root = workspace_root();
+    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
+    let folder = |p: &serde_json::Value| -> Option<String> {
+        let manifest = PathBuf::from(p["manifest_path"].as_str()?);
+        let dir = manifest
+            .parent()?
+            .strip_prefix(&root)
+            .ok()?
+            .display()
+            .to_string();
+        Some(dir)
+    };
+    let by_name: std::collections::BTreeMap<String, String> = packages
+        .iter()
+        .filter_map(|p| Some((p["name"].as_str()?.to_string(), folder(p)?)))
+        .collect();
+    let mut edges = Vec::new();
+    for p in &packages {
+        let Some(from) = folder(p) else { continue };
+        for d in p["dependencies"].as_array().into_iter().flatten() {
+            let kind = d["kind"].as_str();
+            if kind == Some("dev") {
+                continue;
+            }
+            if let Some(to) = d["name"].as_str().and_then(|n| by_name.get(n)) {
+                edges.push((from.clone(), to.clone()));
+            }
+        }
+    }
+    Ok(edges)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imports_may_run_down_or_across_but_not_up() {
+        let e = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let edges = [
+            e("libos/sel4", "drivers/e1000e"),
+            e("drivers/e1000e", "drivers/netdev"),
+            e("drivers/e1000e", "libos/core"),
+            e("services/proc", "apps/shell"),
+            e("apps/hello", "libos/sel4"),
+            e("sys/rt", "proto"),
+        ];
+        assert_eq!(
+            upward(&edges),
+            [
+                "drivers/e1000e -> libos/core",
+                "services/proc -> apps/shell",
+                "sys/rt -> proto"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_import_in_the_workspace_runs_up_a_layer() {
+        let edges = member_imports().expect("cargo metadata");
+        assert!(edges.len() > 50, "only {} imports found", edges.len());
+        for (from, _) in &edges {
+            assert!(
+                layer(from).is_some(),
+                "{from} is in no layer: add it to lints::layer"
+            );
+        }
+        assert_eq!(upward(&edges), Vec::<String>::new());
+    }
 
     #[test]
     fn a_lints_table_with_workspace_true_inherits() {

@@ -249,7 +249,10 @@ mod tests {
         let base = std::fs::read_to_string(crate::workspace_root().join(BASE)).unwrap();
         let text = derive(&base, 9, 1234).unwrap();
         assert!(text.contains("name = \"soak-ipcfuzz\""), "{text}");
-        assert!(text.contains("args = { seed = \"9\", count = \"1234\" }"));
+        assert!(
+            text.contains("args = { seed = \"9\", count = \"1234\", planted = \""),
+            "{text}"
+        );
         assert_eq!(
             text.matches("name = \"ipcfuzz\"").count(),
             1,
