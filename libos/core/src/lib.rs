@@ -30,6 +30,7 @@ pub use net::device::{ChecksumOffload, DeviceError, NetCounters, NetDevice};
 pub use net::link::{channel, ChannelEnd, Link, LinkError};
 pub use net::remote::{ClientCounters, RemoteConfig};
 pub use net::server::{ClientId, ClientLimits, ServerCounters, SocketServer};
+pub use net::shmlink::{ShmLink, Side};
 pub use net::tcp::{TcpListener, TcpStream};
 pub use net::{
     Ipv4Config, Net, NetConfig, DEFAULT_TCP_RX_BUFFER, DEFAULT_TCP_TX_BUFFER, MAX_TCP_RX_BUFFER,

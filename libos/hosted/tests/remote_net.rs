@@ -3,13 +3,14 @@
 //! wire (on its own thread).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::AtomicU32;
 use std::sync::mpsc;
 use std::thread;
 
 use libos_core::net::wire::{op, Event, Geometry, Message, Request, Span, Status};
 use libos_core::{
-    channel, ClientLimits, Error, Ipv4Config, Link, Net, NetConfig, RemoteConfig, Runtime,
-    SocketServer, TcpListener, TcpStream, NS_PER_MS, NS_PER_SEC,
+    channel, ClientLimits, Error, Ipv4Config, Link, Net, NetConfig, RemoteConfig, Runtime, ShmLink,
+    Side, SocketServer, TcpListener, TcpStream, NS_PER_MS, NS_PER_SEC,
 };
 use libos_hosted::testing::TEST_LIMIT;
 use libos_hosted::wire::{wire_pair, WireEnd};
@@ -50,6 +51,24 @@ fn remote(
 ) -> (Net, libos_core::ClientId) {
     let (client_end, server_end) = channel(GEOMETRY, 256);
     let id = server.attach(Box::new(server_end), limits);
+    let net = Net::remote(runtime, Box::new(client_end), RemoteConfig::default());
+    (net, id)
+}
+
+/// A remote `Net` attached to `server` over a `ShmLink` pair in one region of `bytes`
+/// bytes (leaked: a link's region lives for the rest of the program, as a mapping does).
+fn remote_shm(
+    runtime: &Runtime,
+    server: &SocketServer,
+    bytes: usize,
+) -> (Net, libos_core::ClientId) {
+    let region: &'static [AtomicU32] = shmring::zeroed_words(bytes / 4).collect::<Vec<_>>().leak();
+    libos_core::net::shmlink::write_header(region, 0x5eed);
+    let server_end =
+        ShmLink::new(region, Side::Server, Box::new(|| {})).expect("a region that fits");
+    let client_end =
+        ShmLink::new(region, Side::Client, Box::new(|| {})).expect("a region that fits");
+    let id = server.attach(Box::new(server_end), ClientLimits::default());
     let net = Net::remote(runtime, Box::new(client_end), RemoteConfig::default());
     (net, id)
 }
@@ -167,6 +186,38 @@ fn echo_round_trip_through_the_socket_server() {
             (0, 0, 0)
         );
         assert!(counters.events > 0 && counters.requests > 0);
+    })
+}
+
+#[test]
+fn echo_round_trip_over_a_shared_memory_link() {
+    bounded(|| {
+        let payload = pattern(300_000, 11);
+        let expected = payload.clone();
+        let ((echoed, counters), received) = with_peer(
+            move |net| echo_peer(net, 7, payload),
+            |runtime, _net, server, ready| {
+                let (app, id) = remote_shm(&runtime, &server, 512 << 10);
+                let listener = TcpListener::bind(&app, 7, 2).unwrap();
+                ready.send(()).unwrap();
+                let echoed = runtime.block_on(echo_one(&listener));
+                runtime.block_on(app.drain(NS_PER_SEC));
+                (echoed, server.counters(id))
+            },
+        );
+        assert_eq!(received, expected);
+        assert_eq!(echoed, expected.len());
+        assert_eq!(counters.bytes_to_stack, expected.len() as u64);
+        assert_eq!(counters.bytes_from_stack, expected.len() as u64);
+        assert_eq!(
+            (
+                counters.malformed,
+                counters.bad_socket,
+                counters.bad_buffer,
+                counters.cut_off
+            ),
+            (0, 0, 0, 0)
+        );
     })
 }
 

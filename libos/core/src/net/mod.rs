@@ -12,6 +12,7 @@ pub mod link;
 mod local;
 pub mod remote;
 pub mod server;
+pub mod shmlink;
 pub mod tcp;
 pub mod wire;
 
