@@ -85,6 +85,20 @@ const IPERF_NEEDS: &[Need] = &[
     },
 ];
 
+/// dosfstools installs to /usr/sbin, which an ordinary user's PATH may lack.
+const FAT_NEEDS: &[Need] = &[
+    Need {
+        what: "mkfs.fat and fsck.fat",
+        present: || has_command("fsck.fat") || std::path::Path::new("/usr/sbin/fsck.fat").is_file(),
+        package: "dosfstools",
+    },
+    Need {
+        what: "mcopy, mdir, mtype, mmd",
+        present: || has_command("mcopy"),
+        package: "mtools",
+    },
+];
+
 /// The Python interpreter the benchmark plots run with (Debian's, where apt installs
 /// matplotlib).
 pub const PLOT_PYTHON: &str = "/usr/bin/python3";
@@ -112,6 +126,8 @@ pub enum Purpose {
     Iperf,
     /// Drawing the benchmark charts.
     Plot,
+    /// Making and checking FAT images (the `fat` crate's tests).
+    Fat,
 }
 
 fn is_root() -> bool {
@@ -132,6 +148,7 @@ pub fn ensure(purpose: Purpose) -> Result<()> {
         Purpose::Qemu => QEMU_NEEDS,
         Purpose::Iperf => IPERF_NEEDS,
         Purpose::Plot => PLOT_NEEDS,
+        Purpose::Fat => FAT_NEEDS,
     };
     let mut missing: Vec<&str> = needs
         .iter()
