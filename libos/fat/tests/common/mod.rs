@@ -124,6 +124,27 @@ impl Image {
             .collect()
     }
 
+    /// Every path on the volume as `mdir -/ -b` lists it, without the `::/` prefix;
+    /// directories end in `/`. Sorted.
+    pub fn tree(&self) -> Vec<String> {
+        let out = output(
+            "mdir",
+            &[
+                "-/".into(),
+                "-b".into(),
+                "-i".into(),
+                self.arg(),
+                "::/".into(),
+            ],
+        );
+        let mut paths: Vec<String> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("::/").map(str::to_string))
+            .collect();
+        paths.sort();
+        paths
+    }
+
     /// `fsck.fat -n`, classified.
     pub fn fsck(&self) -> Fsck {
         let out = Command::new(tool("fsck.fat").expect("fsck.fat"))
