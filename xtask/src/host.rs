@@ -85,6 +85,20 @@ const IPERF_NEEDS: &[Need] = &[
     },
 ];
 
+/// dosfstools installs to /usr/sbin, which an ordinary user's PATH may lack.
+const FAT_NEEDS: &[Need] = &[
+    Need {
+        what: "mkfs.fat and fsck.fat",
+        present: || has_command("fsck.fat") || std::path::Path::new("/usr/sbin/fsck.fat").is_file(),
+        package: "dosfstools",
+    },
+    Need {
+        what: "mcopy, mdir, mtype, mmd",
+        present: || has_command("mcopy"),
+        package: "mtools",
+    },
+];
+
 /// The Python interpreter the benchmark plots run with (Debian's, where apt installs
 /// matplotlib).
 pub const PLOT_PYTHON: &str = "/usr/bin/python3";
@@ -130,6 +144,8 @@ pub enum Purpose {
     Plot,
     /// Checking Ed25519 signatures off the machine with a stock library (PyNaCl).
     Nacl,
+    /// Making and checking FAT images (the `fat` crate's tests).
+    Fat,
 }
 
 fn is_root() -> bool {
@@ -151,6 +167,7 @@ pub fn ensure(purpose: Purpose) -> Result<()> {
         Purpose::Iperf => IPERF_NEEDS,
         Purpose::Plot => PLOT_NEEDS,
         Purpose::Nacl => NACL_NEEDS,
+        Purpose::Fat => FAT_NEEDS,
     };
     let mut missing: Vec<&str> = needs
         .iter()

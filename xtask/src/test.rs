@@ -87,6 +87,8 @@ pub fn run(host_only: bool) -> Result<()> {
     crate::kernel::source()?;
     // The iperf server's tests drive the stock iperf3 client when it is installed.
     crate::host::ensure(crate::host::Purpose::Iperf)?;
+    // The FAT library's tests make and check images with dosfstools and mtools.
+    crate::host::ensure(crate::host::Purpose::Fat)?;
     step("host unit tests");
     // Component binaries have `test = false`: this runs their libraries' tests.
     let args = ["--workspace", "--no-fail-fast", "--exclude", "system-tests"];
