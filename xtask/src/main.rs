@@ -433,3 +433,29 @@ mod readme {
         }
     }
 }
+
+#[cfg(test)]
+mod layout {
+    #[test]
+    fn the_readme_names_every_workspace_crate() {
+        let root = xtask::workspace_root();
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let edges = xtask::lints::member_imports().unwrap();
+        let mut folders: Vec<&String> = edges.iter().flat_map(|(a, b)| [a, b]).collect();
+        folders.sort();
+        folders.dedup();
+        assert!(folders.len() > 20, "{folders:?}");
+        for folder in folders {
+            let manifest = std::fs::read_to_string(root.join(folder).join("Cargo.toml")).unwrap();
+            let name = manifest
+                .lines()
+                .find_map(|l| l.strip_prefix("name = \""))
+                .and_then(|l| l.strip_suffix('"'))
+                .unwrap();
+            assert!(
+                readme.contains(&format!("`{name}`")) || readme.contains(&format!("`{folder}/`")),
+                "README.md's layout does not name the crate {name} ({folder})"
+            );
+        }
+    }
+}

@@ -44,13 +44,16 @@
 //! 6. **The FAT32 free count** (FSInfo) is marked unknown before the first change after a
 //!    sync and written exact at the sync, so a crash leaves it unknown, never wrong. It is
 //!    read only for its next-free hint; the free count is recounted from the FAT.
-//! 7. The first FAT is written before the second in each step; after a crash between them
-//!    `fsck.fat` uses the first.
+//! 7. Both FAT copies change in the same step (the first FAT's sectors are issued first).
+//!    A crash inside the step, or a disk that reorders them, can leave the copies
+//!    different; each then holds the state before or after the step, and `fsck.fat` uses
+//!    the first.
 //!
 //! So after a crash at any point, `fsck.fat -n` finds nothing worse than lost clusters
-//! (unowned chains, or chains longer than their file), FATs that differ, and every file
-//! whose [`FileSystem::sync`] returned is intact (tests/crash.rs checks this for every
-//! crash point of a scripted workload).
+//! (unowned chains, or chains longer than their file), FATs that differ, or an unknown
+//! FAT32 free count, and every file whose [`FileSystem::sync`] returned is intact
+//! (tests/crash.rs checks this at every crash point of a scripted workload, with the
+//! unflushed writes kept or half of them dropped).
 
 #![no_std]
 #![deny(unsafe_code)]

@@ -46,9 +46,14 @@ impl<D: BlockDevice> FileSystem<D> {
         if self.options.read_only {
             return Err(Error::ReadOnly);
         }
-        // Count the free clusters before the first change, and mark the FAT32 FSInfo
-        // count unknown until the next sync writes it exact.
+        // Count the free clusters before the first change.
         self.free_count()?;
+        self.mark_fs_info_stale()
+    }
+
+    /// Marks the FAT32 FSInfo free count unknown (once after each sync), before the FAT
+    /// changes, until the next sync writes it exact.
+    fn mark_fs_info_stale(&mut self) -> Result<(), Error> {
         if self.geometry.fat_type == FatType::Fat32
             && self.geometry.fs_info_sector != 0
             && !self.fs_info_stale
@@ -377,6 +382,7 @@ impl<D: BlockDevice> FileSystem<D> {
             // Clusters freed since the last sync make up the difference: make the
             // freeing durable so that they can be reused.
             self.sync()?;
+            self.mark_fs_info_stale()?;
         }
         let g = self.geometry;
         let mut found = Vec::with_capacity(count);

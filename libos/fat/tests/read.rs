@@ -295,6 +295,9 @@ fn fsck_findings_are_sorted_into_lost_space_and_errors() {
     assert!(f.errors.is_empty() && f.harmless.len() == 1, "{f:?}");
     let hint = "Free cluster summary uninitialized (should be 68527)\n";
     assert_eq!(Fsck::classify(1, hint).harmless.len(), 1);
+    let wrong = "Free cluster summary wrong (68516 vs. really 68388)\n  Auto-correcting.\n";
+    let f = Fsck::classify(1, wrong);
+    assert!(f.errors.is_empty() && f.harmless.len() == 1, "{f:?}");
     let differ = "FATs differ but appear to be intact.\n  Using first FAT.\n";
     assert!(Fsck::classify(1, differ).errors.is_empty());
     let short = "/F.BIN\n  File size is 20000 bytes, cluster chain length is 10240 bytes.\n  Truncating file to 10240 bytes.\n";

@@ -249,3 +249,43 @@ fn read_only_mounts_refuse_changes() {
     fs.sync().unwrap();
     assert_eq!(fs.into_device().as_bytes(), &image.bytes()[..]);
 }
+
+#[test]
+fn a_confined_client_reaches_nothing_outside_its_subtree() {
+    if !tools_present("a_confined_client_reaches_nothing_outside_its_subtree") {
+        return;
+    }
+    let image = image(32);
+    let mut fs = mount(&image);
+    for dir in ["clients", "clients/one", "clients/two"] {
+        fs.mkdir(&path(dir)).unwrap();
+    }
+    fs.create(&path("clients/two/secret")).unwrap();
+    fs.write(&path("clients/two/secret"), 0, b"two's").unwrap();
+    let root = path("clients/one");
+    // What a client sends is parsed as a Path, then joined under its root.
+    let client = |text: &str| Path::parse(text).and_then(|p| root.join(&p));
+    for escape in [
+        "..",
+        "../two/secret",
+        "a/../../two",
+        "/clients/two/secret",
+        "..\\two\\secret",
+        "./secret",
+        "secret\0",
+    ] {
+        assert!(client(escape).is_err(), "{escape:?}");
+    }
+    let mine = client("notes.txt").unwrap();
+    fs.create(&mine).unwrap();
+    fs.write(&mine, 0, b"one's").unwrap();
+    let listing: Vec<String> = fs
+        .read_dir(&client("").unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(listing, ["notes.txt"]);
+    assert_eq!(fs.stat(&client("secret").unwrap()), Err(Error::NotFound));
+    assert_eq!(read_all(&mut fs, "clients/two/secret"), b"two's");
+}

@@ -226,6 +226,9 @@ impl Fsck {
                 || line.starts_with("Free cluster summary wrong")
             {
                 lost.push(line.to_string());
+                if next.trim() == "Auto-correcting." {
+                    i += 1;
+                }
                 continue;
             }
             if line.starts_with("Reclaimed ") && line.contains("unused cluster") {
