@@ -92,9 +92,9 @@ fn main(info: &'static StartInfo) {
     println!("{}: done", info.name());
     match info.arg("fault") {
         Some("yes") => {
+            #[allow(unsafe_code, reason = "a deliberate fault, for the supervision tests")]
             // SAFETY: not safe, on purpose: nothing is mapped at address 16, so the kernel
             // stops this thread and reports a VM fault to its fault endpoint.
-            #[allow(unsafe_code, reason = "a deliberate fault, for the supervision tests")]
             unsafe {
                 core::ptr::read_volatile(16 as *const u64)
             };

@@ -360,7 +360,8 @@ impl<P: Platform> VirtioNet<P> {
         };
         let end = header + len;
         let result = f(&mut buffer[header..end]);
-        // SAFETY: the buffer stays in `tx` untouched until its token comes back.
+        // SAFETY: the buffer (header, then the frame `f` built in place) stays in `tx`
+        // untouched until its token comes back.
         match unsafe { self.raw.transmit_begin(&buffer[..end]) } {
             Ok(token) => {
                 self.counters.tx += 1;

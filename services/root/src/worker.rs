@@ -107,9 +107,9 @@ extern "C" fn worker_main(ipc_buffer: Word, endpoint: CPtr, ready: CPtr) -> ! {
             }
             OP_FAULT => {
                 sel4::syscall::reply_with_mrs(MessageInfo::new(0, 0, 0, 0), &mrs);
+                #[allow(unsafe_code, reason = "a deliberate fault, for the fault-report check")]
                 // SAFETY: not safe at all, on purpose: nothing is mapped there, so the
                 // kernel stops this thread and sends a VM fault to our fault endpoint.
-                #[allow(unsafe_code, reason = "a deliberate fault, for the fault-report check")]
                 unsafe {
                     core::ptr::read_volatile(FAULT_ADDRESS as *const u64)
                 };
