@@ -584,9 +584,258 @@ impl Tally {
     }
 }
 
+/// What the key store run aims at and looks for: the planted key's handle and its secret's
+/// 8-byte windows.
+pub struct Planted {
+    /// The planted key's handle.
+    pub handle: u64,
+    /// Every 8-byte window of its secret and of the secret's expansion ([`secret_windows`]).
+    pub windows: Vec<[u8; 8]>,
+}
+
+/// One run against `service`: `count` messages from `seed`, each sent with
+/// `send(raw, caps_rng)`, its reply checked and counted without stopping (the first bad
+/// one described); `after_reply` runs after every reply (the component deletes what
+/// capability it brought), `progress(i)` every tenth from [`PROGRESS_FROM`] messages on. With
+/// `planted`, requests aim at its handle and replies holding a piece of its secret are
+/// counted (the second result).
+pub fn run(
+    service: Service,
+    seed: u64,
+    count: u32,
+    planted: Option<&Planted>,
+    mut send: impl FnMut(&Raw, &mut Rng) -> Message,
+    mut after_reply: impl FnMut(),
+    mut progress: impl FnMut(u32),
+) -> (Tally, u32) {
+    let hints: &[u64] = match planted {
+        Some(p) => core::slice::from_ref(&p.handle),
+        None => &[],
+    };
+    let (mut rng, mut caps) = (Rng::new(seed), Rng::new(seed ^ 0x5a5a));
+    let (mut tally, mut leaked) = (Tally::default(), 0);
+    let tenth = (count / 10).max(1);
+    for i in 0..count {
+        let mut raw = generate_with(service, &mut rng, hints);
+        let neutered = neuter(service, &mut raw);
+        let expect = expectation(service, &raw);
+        let reply = send(&raw, &mut caps);
+        after_reply();
+        let result = check(service, expect, &reply);
+        leaked += u32::from(planted.is_some_and(|p| leaks(&reply, &p.windows)));
+        tally.record(expect, neutered, result);
+        if let (Err(bad), None) = (result, &tally.first_bad) {
+            tally.first_bad = Some(alloc::format!(
+                "message {i}: label {:#x}, {} words, {} caps, expected {expect:?}: reply label {:#x}, {} words: {bad:?}",
+                raw.label,
+                raw.words.len(),
+                raw.caps,
+                reply.label,
+                reply.len()
+            ));
+        }
+        if count >= PROGRESS_FROM && (i + 1) % tenth == 0 && i + 1 < count {
+            progress(i + 1);
+        }
+    }
+    (tally, leaked)
+}
+
+/// The one valid request `service` must still answer after the run, over `transport`
+/// (`hint`: a key store handle): what it answered, or why not.
+pub fn valid<T: proto::Transport>(
+    service: Service,
+    transport: T,
+    hint: Option<u64>,
+) -> Result<alloc::string::String, alloc::string::String> {
+    use alloc::format;
+    use alloc::string::String;
+    let name = |s| proto::Name::new(s).expect("a name");
+    match service {
+        Service::Naming => naming::NamingClient::new(transport)
+            .lookup(name("serial"))
+            .map(|b| format!("lookup serial: generation {}", b.generation))
+            .map_err(|e| format!("lookup serial: {e:?}")),
+        Service::Proc => proc::ProcClient::new(transport)
+            .list(0)
+            .map(|c| format!("list 0: {}", c.name))
+            .map_err(|e| format!("list 0: {e:?}")),
+        Service::Memory => memory::MemoryClient::new(transport)
+            .usage()
+            .map(|u| format!("usage: {} of {} bytes", u.used, u.budget))
+            .map_err(|e| format!("usage: {e:?}")),
+        Service::Devices => devices::DevicesClient::new(transport)
+            .list(0)
+            .map(|f| format!("list 0: {:04x}:{:04x}", f.vendor, f.device))
+            .map_err(|e| format!("list 0: {e:?}")),
+        Service::Serial => proto::console::ConsoleClient::new(transport)
+            .write(proto::Bytes::new(b"ipcfuzz: the console still writes\r\n").expect("short"))
+            .map(|()| String::from("write: ok"))
+            .map_err(|e| format!("write: {e:?}")),
+        Service::Keystore => {
+            let mut client = keystore::KeystoreClient::new(transport);
+            match hint {
+                Some(handle) => client
+                    .sign(
+                        handle,
+                        keystore::Payload::new(b"still serving").expect("short"),
+                    )
+                    .map(|_| String::from("sign with the planted key: ok"))
+                    .map_err(|e| format!("sign: {e:?}")),
+                // Without a planted key: any answer but an undecodable one will do.
+                None => match client.list(0) {
+                    Ok(_) | Err(keystore::Error::NoEntry) => Ok(String::from("list 0: answered")),
+                    Err(e) => Err(format!("list 0: {e:?}")),
+                },
+            }
+        }
+    }
+}
+
+/// The CHECK line for `service` after a run that saw `tally` and whose valid request
+/// answered `valid`.
+pub fn verdict(
+    service: Service,
+    tally: &Tally,
+    valid: &Result<alloc::string::String, alloc::string::String>,
+) -> alloc::string::String {
+    let name = service.name();
+    match (&tally.first_bad, valid) {
+        (None, Ok(_)) => alloc::format!(
+            "CHECK ipcfuzz-{name}: PASS ({} messages, {} error replies)",
+            tally.sent,
+            tally.errors
+        ),
+        (Some(first), _) => alloc::format!(
+            "CHECK ipcfuzz-{name}: FAIL ({} of {} replies broke the rule; first: {first})",
+            tally.bad,
+            tally.sent
+        ),
+        (None, Err(why)) => alloc::format!("CHECK ipcfuzz-{name}: FAIL (valid request: {why})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers every request with `Malformed` (label 1, no words).
+    fn malformed(_: &Raw, _: &mut Rng) -> Message {
+        Message::new(1)
+    }
+
+    #[test]
+    fn a_run_counts_every_message_and_describes_the_first_bad_reply() {
+        let mut replies = 0;
+        let mut seen = alloc::vec::Vec::new();
+        let (tally, leaked) = run(
+            Service::Memory,
+            3,
+            20,
+            None,
+            malformed,
+            || replies += 1,
+            |i| seen.push(i),
+        );
+        assert_eq!((tally.sent, replies, leaked), (20, 20, 0));
+        assert!(seen.is_empty(), "no progress below PROGRESS_FROM");
+        // Every `Malformed` reply is counted once: as an error the rule allows, or as bad.
+        assert_eq!(tally.sent, tally.errors + tally.bad);
+        // A server answering `OVERSIZED` breaks it every time.
+        let (bad, _) = run(
+            Service::Naming,
+            3,
+            10,
+            None,
+            |_, _| Message::new(OVERSIZED),
+            || {},
+            |_| {},
+        );
+        assert_eq!(bad.bad, 10);
+        assert!(
+            bad.first_bad
+                .as_deref()
+                .is_some_and(|d| d.starts_with("message 0:")),
+            "{bad:?}"
+        );
+        assert!(verdict(Service::Naming, &bad, &Ok("x".into())).contains("FAIL (10 of 10 replies"));
+    }
+
+    #[test]
+    fn a_reply_holding_a_piece_of_the_planted_secret_is_counted() {
+        let secret = [7u8; 32];
+        let planted = Planted {
+            handle: 0x42,
+            windows: secret_windows(&secret),
+        };
+        let leak = |_: &Raw, _: &mut Rng| {
+            let mut m = Message::new(0);
+            m.push(u64::from_le_bytes(planted.windows[0])).unwrap();
+            m
+        };
+        let (tally, leaked) = run(
+            Service::Keystore,
+            5,
+            12,
+            Some(&planted),
+            leak,
+            || {},
+            |_| {},
+        );
+        assert_eq!((tally.sent, leaked), (12, 12));
+        let (_, none) = run(
+            Service::Keystore,
+            5,
+            12,
+            Some(&planted),
+            malformed,
+            || {},
+            |_| {},
+        );
+        assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn progress_is_reported_every_tenth_from_the_threshold_on() {
+        let mut seen = alloc::vec::Vec::new();
+        run(
+            Service::Proc,
+            1,
+            PROGRESS_FROM,
+            None,
+            malformed,
+            || {},
+            |i| seen.push(i),
+        );
+        let tenth = PROGRESS_FROM / 10;
+        assert_eq!(
+            seen,
+            (1..10).map(|k| k * tenth).collect::<alloc::vec::Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_valid_request_and_the_verdict() {
+        let answer = |m: &Message| {
+            assert_eq!(m.label, 2, "naming lookup");
+            Message::new(16) // NotFound
+        };
+        let refused = valid(Service::Naming, proto::Loopback(answer), None);
+        assert_eq!(refused, Err("lookup serial: NotFound".into()));
+        let quiet = Tally {
+            sent: 5,
+            errors: 4,
+            ..Tally::default()
+        };
+        assert_eq!(
+            verdict(Service::Naming, &quiet, &refused),
+            "CHECK ipcfuzz-naming: FAIL (valid request: lookup serial: NotFound)"
+        );
+        assert_eq!(
+            verdict(Service::Naming, &quiet, &Ok("ok".into())),
+            "CHECK ipcfuzz-naming: PASS (5 messages, 4 error replies)"
+        );
+    }
 
     #[test]
     fn the_generator_is_deterministic_and_in_bounds() {

@@ -23,11 +23,10 @@
 
 extern crate alloc;
 
-use ipcfuzz::{check, expectation, generate_with, neuter, Raw, Rng, Service, LABEL_MASK, MESSAGES};
-use ipcfuzz::{leaks, parse_hex32, secret_windows};
-use ipcfuzz::{Tally, PROGRESS_FROM};
+use ipcfuzz::{parse_hex32, run, secret_windows, valid, verdict, Planted};
+use ipcfuzz::{Raw, Rng, Service, LABEL_MASK, MESSAGES};
 use proto::sel4_transport::{received, EndpointTransport, ReceiveSlot};
-use proto::{Bytes, Name};
+use proto::Name;
 use rt::println;
 use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::CNode;
@@ -85,64 +84,6 @@ fn send(endpoint: u64, raw: &Raw, rng: &mut Rng) -> proto::Message {
     received(reply, &mrs, Some(RECEIVE))
 }
 
-/// What the key store run aims at and looks for: the planted key's handle and its secret's
-/// 8-byte windows.
-struct Planted {
-    handle: u64,
-    windows: alloc::vec::Vec<[u8; 8]>,
-}
-
-/// Fuzzes `service` at `endpoint` with `count` messages; every reply is checked, and one
-/// that breaks the rule is counted (the first one's description kept) without stopping.
-/// With `planted`, requests aim at its handle and replies that hold a piece of its secret
-/// are counted (the second result).
-fn fuzz(
-    service: Service,
-    endpoint: u64,
-    seed: u64,
-    count: u32,
-    planted: Option<&Planted>,
-) -> (Tally, u32) {
-    let hints: &[u64] = match planted {
-        Some(p) => core::slice::from_ref(&p.handle),
-        None => &[],
-    };
-    let mut leaked = 0;
-    let mut rng = Rng::new(seed);
-    let mut caps = Rng::new(seed ^ 0x5a5a);
-    let mut tally = Tally::default();
-    let tenth = (count / 10).max(1);
-    for i in 0..count {
-        let mut raw = generate_with(service, &mut rng, hints);
-        let neutered = neuter(service, &mut raw);
-        let expect = expectation(service, &raw);
-        let reply = send(endpoint, &raw, &mut caps);
-        // Whatever capability the reply brought (an allocation, an endpoint) goes again.
-        let _ = OWN.cnode_delete(RECEIVE, 64);
-        let result = check(service, expect, &reply);
-        if planted.is_some_and(|p| leaks(&reply, &p.windows)) {
-            leaked += 1;
-        }
-        tally.record(expect, neutered, result);
-        if let Err(bad) = result {
-            if tally.first_bad.is_none() {
-                tally.first_bad = Some(alloc::format!(
-                    "message {i}: label {:#x}, {} words, {} caps, expected {expect:?}: reply label {:#x}, {} words: {bad:?}",
-                    raw.label,
-                    raw.words.len(),
-                    raw.caps,
-                    reply.label,
-                    reply.len()
-                ));
-            }
-        }
-        if count >= PROGRESS_FROM && (i + 1) % tenth == 0 && i + 1 < count {
-            println!("ipcfuzz: {} progress {}/{count}", service.name(), i + 1);
-        }
-    }
-    (tally, leaked)
-}
-
 /// Finds the planted key (label `planted`) at the key store and prints its public key.
 fn find_planted(endpoint: u64, secret: &[u8; 32]) -> Result<Planted, alloc::string::String> {
     let mut keystore = proto::keystore::KeystoreClient::new(EndpointTransport::new(endpoint));
@@ -159,55 +100,6 @@ fn find_planted(endpoint: u64, secret: &[u8; 32]) -> Result<Planted, alloc::stri
         handle,
         windows: secret_windows(secret),
     })
-}
-
-/// The one valid request each service must still answer (`hint`: a key store handle).
-fn valid(service: Service, endpoint: u64, hint: Option<u64>) -> Result<(), alloc::string::String> {
-    let mut t = EndpointTransport::new(endpoint);
-    t.receive_into(receive_slot());
-    let r = match service {
-        Service::Naming => proto::naming::NamingClient::new(t)
-            .lookup(Name::new("serial").expect("a name"))
-            .map(|b| alloc::format!("lookup serial: generation {}", b.generation))
-            .map_err(|e| alloc::format!("lookup serial: {e:?}")),
-        Service::Proc => proto::proc::ProcClient::new(t)
-            .list(0)
-            .map(|c| alloc::format!("list 0: {}", c.name))
-            .map_err(|e| alloc::format!("list 0: {e:?}")),
-        Service::Memory => proto::memory::MemoryClient::new(t)
-            .usage()
-            .map(|u| alloc::format!("usage: {} of {} bytes", u.used, u.budget))
-            .map_err(|e| alloc::format!("usage: {e:?}")),
-        Service::Devices => proto::devices::DevicesClient::new(t)
-            .list(0)
-            .map(|f| alloc::format!("list 0: {:04x}:{:04x}", f.vendor, f.device))
-            .map_err(|e| alloc::format!("list 0: {e:?}")),
-        Service::Serial => proto::console::ConsoleClient::new(t)
-            .write(Bytes::new(b"ipcfuzz: the console still writes\r\n").expect("short"))
-            .map(|()| alloc::string::String::from("write: ok"))
-            .map_err(|e| alloc::format!("write: {e:?}")),
-        Service::Keystore => {
-            let mut keystore = proto::keystore::KeystoreClient::new(t);
-            match hint {
-                Some(handle) => keystore
-                    .sign(
-                        handle,
-                        proto::keystore::Payload::new(b"still serving").expect("short"),
-                    )
-                    .map(|_| alloc::string::String::from("sign with the planted key: ok"))
-                    .map_err(|e| alloc::format!("sign: {e:?}")),
-                // Without a planted key: any answer but an undecodable one will do.
-                None => match keystore.list(0) {
-                    Ok(_) | Err(proto::keystore::Error::NoEntry) => {
-                        Ok(alloc::string::String::from("list 0: answered"))
-                    }
-                    Err(e) => Err(alloc::format!("list 0: {e:?}")),
-                },
-            }
-        }
-    };
-    let _ = OWN.cnode_delete(RECEIVE, 64);
-    r.map(|text| println!("ipcfuzz: {}: {text}", service.name()))
 }
 
 fn main(info: &'static StartInfo) {
@@ -257,12 +149,17 @@ fn main(info: &'static StartInfo) {
             },
             _ => None,
         };
-        let (tally, leaked) = fuzz(
+        let (tally, leaked) = run(
             service,
-            endpoint,
             seed.wrapping_add(n as u64),
             count,
             planted.as_ref(),
+            |raw, caps| send(endpoint, raw, caps),
+            // Whatever capability the reply brought (an allocation, an endpoint) goes again.
+            || {
+                let _ = OWN.cnode_delete(RECEIVE, 64);
+            },
+            |done| println!("ipcfuzz: {name} progress {done}/{count}"),
         );
         if let Some(p) = &planted {
             let verdict = if leaked == 0 { "PASS" } else { "FAIL" };
@@ -280,20 +177,14 @@ fn main(info: &'static StartInfo) {
             "ipcfuzz: {name} sent={} bad={} errors={}",
             tally.sent, tally.bad, tally.errors
         );
-        match (
-            tally.first_bad,
-            valid(service, endpoint, planted.as_ref().map(|p| p.handle)),
-        ) {
-            (None, Ok(())) => println!(
-                "CHECK ipcfuzz-{name}: PASS ({} messages, {} error replies)",
-                tally.sent, tally.errors
-            ),
-            (Some(first), _) => println!(
-                "CHECK ipcfuzz-{name}: FAIL ({} of {} replies broke the rule; first: {first})",
-                tally.bad, tally.sent
-            ),
-            (None, Err(why)) => println!("CHECK ipcfuzz-{name}: FAIL (valid request: {why})"),
+        let mut transport = EndpointTransport::new(endpoint);
+        transport.receive_into(receive_slot());
+        let answered = valid(service, transport, planted.as_ref().map(|p| p.handle));
+        let _ = OWN.cnode_delete(RECEIVE, 64);
+        if let Ok(text) = &answered {
+            println!("ipcfuzz: {name}: {text}");
         }
+        println!("{}", verdict(service, &tally, &answered));
     }
     println!("ipcfuzz: done");
 }
