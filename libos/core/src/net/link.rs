@@ -66,6 +66,20 @@ pub trait Link {
     fn read_in(&self, offset: u32, into: &mut [u8]) -> Result<(), LinkError>;
 }
 
+/// Pushes messages from the front of `outbox` onto `link` until it is empty or the ring is
+/// full; returns how many went.
+pub(crate) fn push_queued(link: &mut dyn Link, outbox: &mut VecDeque<Message>) -> u64 {
+    let mut pushed = 0;
+    while let Some(&message) = outbox.front() {
+        if link.push(message).is_err() {
+            break;
+        }
+        outbox.pop_front();
+        pushed += 1;
+    }
+    pushed
+}
+
 /// Copies `data` into `area` at `offset`, bounds-checked.
 fn copy_to(area: &mut [u8], offset: u32, data: &[u8]) -> Result<(), LinkError> {
     let start = offset as usize;

@@ -154,15 +154,9 @@ impl State {
         let Some(link) = self.link.as_mut() else {
             return false;
         };
-        let mut pushed = false;
-        while let Some(&message) = self.outbox.front() {
-            if link.push(message).is_err() {
-                break;
-            }
-            self.outbox.pop_front();
-            self.counters.requests += 1;
-            pushed = true;
-        }
+        let count = super::link::push_queued(link.as_mut(), &mut self.outbox);
+        self.counters.requests += count;
+        let pushed = count > 0;
         if pushed && link.publish() {
             self.counters.signals += 1;
             link.signal();

@@ -214,16 +214,9 @@ impl Session {
         let Some(link) = self.link.as_mut() else {
             return false;
         };
-        let mut pushed = false;
-        while let Some(&message) = self.outbox.front() {
-            if link.push(message).is_err() {
-                break;
-            }
-            self.outbox.pop_front();
-            self.counters.events += 1;
-            pushed = true;
-        }
-        pushed
+        let count = super::link::push_queued(link.as_mut(), &mut self.outbox);
+        self.counters.events += count;
+        count > 0
     }
 
     fn is_new_id(&mut self, socket: u32, op: u16) -> bool {
