@@ -157,3 +157,32 @@ pub fn serve(
         after_reply();
     }
 }
+
+/// Serves the requests already waiting on `endpoint` without blocking, as [`serve`] does
+/// one at a time, and returns how many it answered: for a server whose thread also runs
+/// other work and looks at its endpoint now and then. Requests with badge 0 (none from a
+/// client: every client's copy is badged) end the round.
+pub fn serve_waiting(
+    endpoint: CPtr,
+    receive: ReceiveSlot,
+    mut handle: impl FnMut(Word, &Message) -> Message,
+) -> usize {
+    let receive_cnode = sel4::Cap::<sel4::cap_type::CNode>::from_raw(receive.cnode);
+    let depth = receive.depth as u8;
+    let mut served = 0;
+    loop {
+        receive.install();
+        let (info, badge) = syscall::nb_recv(endpoint);
+        if badge == 0 {
+            return served;
+        }
+        let mrs = [0, 1, 2, 3].map(ipc::get_mr);
+        let request = received(info, &mrs, Some(receive.index));
+        let reply = handle(badge, &request);
+        // As in `serve`: a capability the handler left in the slot is dropped.
+        let _ = receive_cnode.cnode_delete(receive.index, depth);
+        let (reply_info, reply_mrs) = prepare(&reply);
+        syscall::reply_with_mrs(reply_info, &reply_mrs);
+        served += 1;
+    }
+}

@@ -52,12 +52,14 @@ pub mod dma;
 pub mod irq;
 #[allow(unsafe_code, reason = "reads the kernel's log frame it mapped")]
 pub mod kernel_log;
+pub mod netclient;
 #[allow(
     unsafe_code,
     reason = "the NIC's platform statics for the driver's DMA and BARs"
 )]
 pub mod nic;
 pub mod shared;
+pub mod stack;
 pub mod thread;
 pub mod timer;
 
@@ -127,6 +129,13 @@ pub enum Timer {
     Hpet(Hpet<HpetRegisters>),
     /// The PIT ticking every [`TICK_NS`] (its IRQ is one of the interrupt thread's sources).
     Pit(PitPorts),
+    /// No timer device of our own: a peer signals the notification at least every
+    /// `period_ns` (the `net` service's tick to its clients), so a deadline is noticed at
+    /// most that late.
+    Tick {
+        /// The longest time between two signals, in nanoseconds.
+        period_ns: u64,
+    },
 }
 
 /// Period of the PIT tick that bounds how late a deadline can be noticed.
@@ -221,8 +230,9 @@ impl Pal for Sel4Pal {
                     self.count(|s| s.wakeups += 1);
                 }
             }
-            Some(Timer::Pit(_)) => {
-                // The PIT ticks periodically (see `new`): any tick or device wakes us.
+            Some(Timer::Pit(_) | Timer::Tick { .. }) => {
+                // The PIT (see `new`) or the peer ticks periodically: any tick, device or
+                // peer's signal wakes us.
                 self.count(|s| s.timers += 1);
                 sel4::syscall::wait(self.wake);
             }

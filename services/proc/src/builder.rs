@@ -166,6 +166,8 @@ pub struct Builder {
     instances: Vec<Option<Instance>>,
     image: bootimage::Image<'static>,
     system: System,
+    /// The TSC frequency (MHz) written into every component's start info (proc's own).
+    pub tsc_mhz: u64,
 }
 
 impl Builder {
@@ -219,6 +221,7 @@ impl Builder {
                 instances,
                 image,
                 system,
+                tsc_mhz: 0,
             },
             Own { tcb, wake },
         ))
@@ -254,7 +257,8 @@ impl Instances for Builder {
                 pool.holding = Some((Cap::from_raw(h), Holding::new(bits as u8)));
                 let args = arguments(c);
                 let service = self.services[id.index()];
-                let spec = spec(c, id, generation, elf, self.naming, service, &args);
+                let mut spec = spec(c, id, generation, elf, self.naming, service, &args);
+                spec.tsc_mhz = self.tsc_mhz;
                 load(&mut pool, &mut self.scratch, self.asid_pool, OWN, &spec)
                     .map(|l| l.tcb)
                     .map_err(|e| format!("{e:?}"))

@@ -161,6 +161,9 @@ pub struct StartInfo {
     /// Bytes of stack mapped below [`STACK_TOP`], where the thread's `rsp` starts (0: none;
     /// the component's own static stack).
     pub stack_len: u64,
+    /// The TSC's frequency in MHz as the kernel measured it at boot (its boot info's
+    /// `arch_info`); 0 if unknown. Lets a component without a timer device keep time.
+    pub tsc_mhz: u64,
 }
 
 impl StartInfo {
@@ -180,6 +183,7 @@ impl StartInfo {
             args: [0; ARGS_LEN],
             heap_len: 0,
             stack_len: 0,
+            tsc_mhz: 0,
         };
         let n = name.len().min(NAME_LEN);
         s.name[..n].copy_from_slice(&name.as_bytes()[..n]);

@@ -177,6 +177,19 @@ pub fn signal(ntfn: Cap<cap_type::Notification>) {
     );
 }
 
+/// Signals a notification with `seL4_NBSend`: as [`signal`], except that a capability that
+/// is gone (the peer that granted it was torn down and its objects revoked) is ignored
+/// instead of faulting the caller. For signalling peers that may restart.
+#[inline]
+pub fn nb_signal(ntfn: Cap<cap_type::Notification>) {
+    raw(
+        sysno::NB_SEND,
+        ntfn.raw(),
+        MessageInfo::new(0, 0, 0, 1).0,
+        &mut [0; 4],
+    );
+}
+
 /// `seL4_Wait`: block until the notification is signalled; returns the accumulated badge.
 #[inline]
 pub fn wait(ntfn: Cap<cap_type::Notification>) -> Badge {
