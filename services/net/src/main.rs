@@ -193,7 +193,7 @@ fn main(info: &'static StartInfo) {
             let mut f = front2.borrow_mut();
             let p = f.platform();
             for (i, &(kept, _)) in p.slots.iter().enumerate() {
-                if p.attached[i] {
+                if p.attached[i] && sel4::syscall::cap_present(kept) {
                     sel4::syscall::nb_signal(Cap::from_raw(kept));
                 }
             }

@@ -1,0 +1,98 @@
+//! Composition 3: one network service shared by two applications (systems/net-shared.toml).
+//!
+//! - Two stock `iperf3 -c` runs, one against each iperf3 server (guest ports 5201 and 5202,
+//!   each an application attached to `net` over its own shared region), at the same time:
+//!   both complete and both servers received bytes.
+//! - `kill iperf-a` during a transfer to iperf-b: iperf-b's transfer completes; iperf-a is
+//!   restarted, attaches again over its region (net resets its old sockets) and serves a
+//!   new test.
+
+use std::thread;
+use std::time::Duration;
+use system_tests::{assert_iperf3_received, free_port, have_iperf3, run_iperf3, shell_command};
+use xtask::qemu::{Boot, Session};
+
+/// Boots net-shared with two free host ports forwarded to the guest's 5201 and 5202 and
+/// waits until both servers listen and the shell prompts.
+fn boot() -> (Session, [u16; 2]) {
+    let (kernel, root) = system_tests::system_image("net-shared");
+    let ports = [free_port(), free_port()];
+    let log = xtask::target_dir().join("logs").join("net-shared.log");
+    let mut boot = Boot::new(kernel, root, log);
+    boot.timeout = Duration::from_secs(300);
+    boot.extra = vec![
+        "-device".to_string(),
+        "e1000e,netdev=n0".to_string(),
+        "-netdev".to_string(),
+        format!(
+            "user,id=n0,hostfwd=tcp:127.0.0.1:{}-10.0.2.15:5201,hostfwd=tcp:127.0.0.1:{}-10.0.2.15:5202",
+            ports[0], ports[1]
+        ),
+    ];
+    let session = Session::start(&boot, false).expect("QEMU starts");
+    for line in [
+        "iperf: listening on port 5201",
+        "iperf: listening on port 5202",
+        system_tests::PROMPT,
+    ] {
+        session
+            .wait_for(line, Duration::from_secs(150))
+            .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", session.output()));
+    }
+    (session, ports)
+}
+
+fn client(port: u16, secs: u64) -> Vec<String> {
+    ["iperf3", "-c", "127.0.0.1", "-J", "-p", &port.to_string()]
+        .into_iter()
+        .map(String::from)
+        .chain(["-t".to_string(), secs.to_string()])
+        .collect()
+}
+
+#[test]
+fn two_applications_share_the_stack_and_one_survives_the_other() {
+    if !have_iperf3() {
+        eprintln!("iperf3 is not installed: skipped");
+        return;
+    }
+    let (mut session, [a, b]) = boot();
+
+    // Both at once.
+    let first = thread::spawn(move || run_iperf3(&client(a, 3), 90));
+    let (ok_b, json_b) = run_iperf3(&client(b, 3), 90);
+    let (ok_a, json_a) = first.join().unwrap();
+    let serial = session.output();
+    let bytes_a = assert_iperf3_received("client of iperf-a", ok_a, &json_a, &serial);
+    let bytes_b = assert_iperf3_received("client of iperf-b", ok_b, &json_b, &serial);
+    eprintln!("concurrent: iperf-a received {bytes_a} bytes, iperf-b {bytes_b}");
+
+    // iperf-a dies while iperf-b's transfer runs; iperf-b's completes.
+    let long = thread::spawn(move || run_iperf3(&client(b, 6), 120));
+    thread::sleep(Duration::from_secs(3));
+    let before = session.output().len();
+    shell_command(&mut session, "kill iperf-a", Duration::from_secs(30));
+    let (ok, json) = long.join().unwrap();
+    assert_iperf3_received(
+        "iperf-b while iperf-a was killed",
+        ok,
+        &json,
+        &session.output(),
+    );
+
+    // iperf-a comes back, attaches again and serves.
+    session
+        .wait_for_from(
+            "iperf: listening on port 5201",
+            before,
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("iperf-a did not come back: {e}\n{}", session.output()));
+    let (ok, json) = run_iperf3(&client(a, 2), 90);
+    assert_iperf3_received("iperf-a after its restart", ok, &json, &session.output());
+    assert!(
+        session.output().contains("reattached: 1"),
+        "net attached iperf-a again over its region:\n{}",
+        session.output()
+    );
+}
