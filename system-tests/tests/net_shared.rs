@@ -6,6 +6,9 @@
 //! - `kill iperf-a` during a transfer to iperf-b: iperf-b's transfer completes; iperf-a is
 //!   restarted, attaches again over its region (net resets its old sockets) and serves a
 //!   new test.
+//! - `kill net` during a transfer: that transfer fails (the stack's state is gone); proc
+//!   restarts net and tells its clients, which attach again by themselves, and both
+//!   servers serve new tests.
 
 use std::thread;
 use std::time::Duration;
@@ -95,4 +98,44 @@ fn two_applications_share_the_stack_and_one_survives_the_other() {
         "net attached iperf-a again over its region:\n{}",
         session.output()
     );
+}
+
+#[test]
+fn killing_net_resets_its_clients_which_attach_again_and_serve() {
+    if !have_iperf3() {
+        eprintln!("iperf3 is not installed: skipped");
+        return;
+    }
+    let (mut session, [a, b]) = boot();
+    let doomed = thread::spawn(move || run_iperf3(&client(a, 8), 60));
+    thread::sleep(Duration::from_secs(3));
+    let before = session.output().len();
+    shell_command(&mut session, "kill net", Duration::from_secs(30));
+    let (ok, report) = doomed.join().unwrap();
+    assert!(
+        !ok,
+        "a transfer through the killed stack cannot complete:\n{report}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while session.output()[before..]
+        .matches("net restarted: attaching again")
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both applications attach again after net's restart:\n{}",
+            session.output()
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+    for (name, port) in [("iperf-a", a), ("iperf-b", b)] {
+        let (ok, json) = run_iperf3(&client(port, 2), 90);
+        assert_iperf3_received(
+            &format!("{name} after net's restart"),
+            ok,
+            &json,
+            &session.output(),
+        );
+    }
 }

@@ -165,6 +165,8 @@ pub struct Sel4Pal {
     wake: Cap<Notification>,
     timer: Option<RefCell<Timer>>,
     stats: Cell<PalStats>,
+    /// Badge bits the notification delivered since [`Sel4Pal::take_badges`].
+    badges: Cell<u64>,
 }
 
 impl Sel4Pal {
@@ -182,6 +184,7 @@ impl Sel4Pal {
             wake,
             timer: timer.map(RefCell::new),
             stats: Cell::new(PalStats::default()),
+            badges: Cell::new(0),
         }
     }
 
@@ -193,6 +196,18 @@ impl Sel4Pal {
     /// The clock.
     pub fn clock(&self) -> TscClock {
         self.clock
+    }
+
+    /// The badge bits the notification delivered since the last call (which signallers
+    /// woke the thread: the interrupt thread, a peer, `proc`), cleared.
+    pub fn take_badges(&self) -> u64 {
+        self.badges.replace(0)
+    }
+
+    /// Waits on the notification, recording the badge.
+    fn wait(&self) {
+        let badge = sel4::syscall::wait(self.wake);
+        self.badges.set(self.badges.get() | badge);
     }
 
     fn count(&self, f: impl FnOnce(&mut PalStats)) {
@@ -210,7 +225,7 @@ impl Pal for Sel4Pal {
     fn wait_until(&self, deadline_ns: Option<u64>) {
         self.count(|s| s.waits += 1);
         let Some(deadline) = deadline_ns else {
-            sel4::syscall::wait(self.wake);
+            self.wait();
             self.count(|s| s.wakeups += 1);
             return;
         };
@@ -225,7 +240,7 @@ impl Pal for Sel4Pal {
                     return;
                 }
                 self.count(|s| s.timers += 1);
-                sel4::syscall::wait(self.wake);
+                self.wait();
                 if self.now_ns() < deadline {
                     self.count(|s| s.wakeups += 1);
                 }
@@ -234,7 +249,7 @@ impl Pal for Sel4Pal {
                 // The PIT (see `new`) or the peer ticks periodically: any tick, device or
                 // peer's signal wakes us.
                 self.count(|s| s.timers += 1);
-                sel4::syscall::wait(self.wake);
+                self.wait();
             }
             // Temporary: no timer, so poll the notification and yield until the deadline.
             // The interrupt thread cannot run while this thread spins (it has a lower
@@ -243,7 +258,9 @@ impl Pal for Sel4Pal {
             None => {
                 let until = deadline.min(now + POLL_SLICE_NS);
                 loop {
-                    if sel4::syscall::poll(self.wake) != 0 {
+                    let badge = sel4::syscall::poll(self.wake);
+                    if badge != 0 {
+                        self.badges.set(self.badges.get() | badge);
                         self.count(|s| s.wakeups += 1);
                         return;
                     }

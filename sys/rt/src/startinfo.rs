@@ -62,6 +62,12 @@ pub mod slots {
     pub const FIRST_FREE: u64 = 64;
 }
 
+/// The badge bit `proc` signals a component's [`slots::NOTIFICATION`] with when a service
+/// the component routes to has been restarted (a new instance is starting): what it held
+/// from the old instance (sessions, shared-memory links, capabilities) is gone, and it may
+/// attach again. Other bits of that notification are the component's own.
+pub const SERVICE_RESTARTED_BADGE: u64 = 1 << 20;
+
 /// How a component that a loader started tells its fault handler (`proc`) that it ends:
 /// it raises an unknown system call with one of these numbers and the status in `rdi`, so
 /// the report travels the same way as every other fault (and needs neither heap, nor IPC
