@@ -8,6 +8,7 @@
 //! streams).
 
 pub mod device;
+pub mod frames;
 pub mod link;
 mod local;
 pub mod remote;
