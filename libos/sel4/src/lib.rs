@@ -58,6 +58,7 @@ pub mod netclient;
     reason = "the NIC's platform statics for the driver's DMA and BARs"
 )]
 pub mod nic;
+pub mod nicclient;
 pub mod shared;
 pub mod stack;
 pub mod thread;

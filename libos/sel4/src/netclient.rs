@@ -33,7 +33,7 @@ use crate::device::setup;
 use crate::{rdtsc, shared, Sel4Pal, Timer, TscClock};
 
 /// The badge `net`'s signals carry on this thread's notification.
-pub const NET_BADGE: u64 = 1 << 2;
+pub const NET_BADGE: u64 = 1 << 17;
 
 /// What [`connect`] set up.
 pub struct Connected {
@@ -49,55 +49,130 @@ pub struct Connected {
     pub reattached: Rc<Cell<u64>>,
 }
 
-/// The application's attachment to `net` over its region: enough to attach again.
-struct Attachment {
+/// A client's side of a region it shares with a service that serves clients over shared
+/// regions (`proto::net`'s `attach`: the `net` service, a `nic` driver): enough to attach,
+/// and to attach again after the service restarted.
+pub struct RegionClient {
     component: &'static str,
+    service: Name,
     words: &'static [AtomicU32],
     base: usize,
     generation: u64,
     region: Name,
     client: NetClient<EndpointTransport>,
-    /// Where `net`'s notification lands.
+    /// Where the service's notification lands.
     reply: CPtr,
-    /// The badged copy of this thread's notification sent to `net`.
+    /// The badged copy of this thread's notification sent to the service.
     wake: CPtr,
 }
 
-impl Attachment {
-    /// Clears the region, writes a header with a fresh nonce, attaches, and returns this
-    /// side's link. Asks again while `net` restarts; ends the component if `net` refuses.
-    fn attach(&mut self) -> ShmLink {
-        let component = self.component;
+impl RegionClient {
+    /// Looks up `service` with naming, maps shared `region` from `memory` (the service's
+    /// endpoint) and mints a copy of this thread's notification badged `badge` for the
+    /// service to signal, with slots and paging structures from `pool`. Ends the component
+    /// with a one-line reason if a step fails.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the capabilities an attachment needs"
+    )]
+    pub fn new<F: FnMut(u8) -> Option<CPtr>>(
+        component: &'static str,
+        info: &'static StartInfo,
+        pool: &mut Pool<F>,
+        vspace: &mut VSpace,
+        memory: CPtr,
+        service: Name,
+        region: Name,
+        badge: u64,
+    ) -> RegionClient {
+        let fail = |action: &str, reason: &dyn core::fmt::Display| -> ! {
+            rt::fail(component, action, reason)
+        };
+        let slot = |pool: &mut Pool<F>| {
+            pool.slot()
+                .unwrap_or_else(|e| fail("find a slot", &format_args!("{e:?}")))
+        };
+        let (service_slot, reply, wake) = (slot(pool), slot(pool), slot(pool));
+        let mut naming =
+            NamingClient::new(EndpointTransport::receiving(slots::NAMING, service_slot));
+        let endpoint = setup(component, format_args!("look up {service}"), || {
+            naming.lookup(service)
+        })
+        .endpoint
+        .0;
+        let mapped = shared::map(pool, vspace, memory, region, component);
+        let own = Cap::<CNode>::from_raw(slots::CNODE);
+        own.cnode_mint(
+            wake,
+            64,
+            own,
+            slots::NOTIFICATION,
+            64,
+            CapRights::all(),
+            CapData::new_badge(badge),
+        )
+        .unwrap_or_else(|e| fail("mint the wake-up notification", &format_args!("{e:?}")));
+        RegionClient {
+            component,
+            service,
+            words: mapped.words(),
+            base: mapped.base(),
+            generation: info.generation,
+            region,
+            client: NetClient::new(EndpointTransport::receiving(endpoint, reply)),
+            reply,
+            wake,
+        }
+    }
+
+    /// The region's words.
+    pub fn words(&self) -> &'static [AtomicU32] {
+        self.words
+    }
+
+    /// The region's name.
+    pub fn region(&self) -> Name {
+        self.region
+    }
+
+    /// Clears the region, writes its header with a fresh nonce (`write_header`: the
+    /// protocol's), attaches, and returns the service's notification. Asks again while the
+    /// service restarts; ends the component if the service refuses.
+    pub fn attach(&mut self, write_header: fn(&[AtomicU32], u64)) -> Cap<Notification> {
         for word in self.words {
             word.store(0, Ordering::Relaxed);
         }
-        // The nonce proves to `net` that the caller can write the region: only its members
-        // can.
+        // The nonce proves to the service that the caller can write the region: only its
+        // members can.
         let nonce = rdtsc().rotate_left(17) ^ (self.generation << 48) ^ self.base as u64;
         write_header(self.words, nonce);
         let own = Cap::<CNode>::from_raw(slots::CNODE);
         let _ = own.cnode_delete(self.reply, 64);
-        let (region, wake) = (self.region, self.wake);
+        let (region, wake, service) = (self.region, self.wake, self.service);
         let client = &mut self.client;
-        let signal = setup(
-            component,
-            format_args!("attach to net over {region}"),
-            || client.attach(region, nonce, CapSlot(wake)),
-        );
-        let net_notification = Cap::<Notification>::from_raw(signal.0);
-        ShmLink::new(
-            self.words,
-            Side::Client,
-            Box::new(move || sel4::syscall::nb_signal(net_notification)),
-        )
-        .unwrap_or_else(|| {
-            rt::fail(
-                component,
-                "use its shared region",
-                "too small for the rings",
-            )
-        })
+        let action = format_args!("attach to {service} over {region}");
+        let signal = setup(self.component, action, || {
+            client.attach(region, nonce, CapSlot(wake))
+        });
+        Cap::from_raw(signal.0)
     }
+}
+
+/// The application's link to `net` over a region it attached (again).
+fn socket_link(attachment: &mut RegionClient) -> ShmLink {
+    let net = attachment.attach(write_header);
+    ShmLink::new(
+        attachment.words,
+        Side::Client,
+        Box::new(move || sel4::syscall::nb_signal(net)),
+    )
+    .unwrap_or_else(|| {
+        rt::fail(
+            attachment.component,
+            "use its shared region",
+            "too small for the rings",
+        )
+    })
 }
 
 /// Attaches again when `proc` says `net` restarted ([`SERVICE_RESTARTED_BADGE`]): the old
@@ -105,7 +180,7 @@ impl Attachment {
 struct Watch {
     pal: Rc<Sel4Pal>,
     net: Net,
-    attachment: RefCell<Attachment>,
+    attachment: RefCell<RegionClient>,
     reattached: Rc<Cell<u64>>,
 }
 
@@ -121,7 +196,7 @@ impl Reactor for Watch {
             attachment.component,
             attachment.region
         );
-        let link = attachment.attach();
+        let link = socket_link(&mut attachment);
         // Cannot fail: the interface is remote.
         let _ = self.net.attach(Box::new(link));
         self.reattached.set(self.reattached.get() + 1);
@@ -148,48 +223,19 @@ pub fn connect<F: FnMut(u8) -> Option<CPtr>>(
     region: Name,
     tick_ns: u64,
 ) -> Connected {
-    let fail = |action: &str, reason: &dyn core::fmt::Display| -> ! {
-        rt::fail(component, action, reason)
-    };
     if info.tsc_mhz == 0 {
-        fail("keep time", &"the start info gives no TSC frequency");
+        rt::fail(
+            component,
+            "keep time",
+            "the start info gives no TSC frequency",
+        );
     }
-    let slot = |pool: &mut Pool<F>| {
-        pool.slot()
-            .unwrap_or_else(|e| fail("find a slot", &format_args!("{e:?}")))
-    };
-    let (net_slot, reply, wake) = (slot(pool), slot(pool), slot(pool));
-    let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, net_slot));
-    let net_ep = setup(component, "look up net", || {
-        naming.lookup(Name::new("net").expect("a name"))
-    })
-    .endpoint
-    .0;
-    let mapped = shared::map(pool, vspace, memory, region, component);
-
-    // `net` signals a badged copy of this thread's notification.
-    let own = Cap::<CNode>::from_raw(slots::CNODE);
-    own.cnode_mint(
-        wake,
-        64,
-        own,
-        slots::NOTIFICATION,
-        64,
-        CapRights::all(),
-        CapData::new_badge(NET_BADGE),
-    )
-    .unwrap_or_else(|e| fail("mint the wake-up notification", &format_args!("{e:?}")));
-    let mut attachment = Attachment {
-        component,
-        words: mapped.words(),
-        base: mapped.base(),
-        generation: info.generation,
-        region,
-        client: NetClient::new(EndpointTransport::receiving(net_ep, reply)),
-        reply,
-        wake,
-    };
-    let link = attachment.attach();
+    let net = Name::new("net").expect("a name");
+    let mut attachment = RegionClient::new(
+        component, info, pool, vspace, memory, net, region, NET_BADGE,
+    );
+    let link = socket_link(&mut attachment);
+    let region_bytes = attachment.words.len() * 4;
 
     let clock = TscClock::new(info.tsc_mhz * 1_000_000, rdtsc());
     let wait = Cap::from_raw(slots::NOTIFICATION);
@@ -214,7 +260,7 @@ pub fn connect<F: FnMut(u8) -> Option<CPtr>>(
         runtime,
         pal,
         net,
-        region_bytes: mapped.len(),
+        region_bytes,
         reattached,
     }
 }

@@ -6,8 +6,9 @@
 //! Used by the `net` service (the stack shared by several applications). The iperf
 //! unikernel parses the same arguments in its own library today.
 
+use alloc::boxed::Box;
 use alloc::rc::Rc;
-use alloc::vec;
+use alloc::vec::Vec;
 use core::fmt;
 use core::net::Ipv4Addr;
 
@@ -207,6 +208,15 @@ impl fmt::Display for TimerName {
     }
 }
 
+/// Where the stack's frames go.
+pub enum NicSource {
+    /// A NIC this component claims (its device name) and drives.
+    Claim(Name),
+    /// A device from elsewhere (frames over a ring to a `nic` component), with the name the
+    /// start-up line gives it.
+    Device(Box<dyn libos_core::NetDevice>, &'static str),
+}
+
 /// What [`bring_up`] started, for the component's start-up line.
 #[derive(Clone, Copy, Debug)]
 pub struct StackLine {
@@ -216,10 +226,10 @@ pub struct StackLine {
     pub driver: &'static str,
     /// The NIC's MAC address.
     pub mac: [u8; 6],
-    /// Its PCI function (bus, device, function).
-    pub pci: (u8, u8, u8),
-    /// How its interrupt arrives.
-    pub irq: IrqMode,
+    /// Its PCI function (bus, device, function), if this component drives it.
+    pub pci: Option<(u8, u8, u8)>,
+    /// How its interrupt arrives, if this component drives it.
+    pub irq: Option<IrqMode>,
     /// What times deadlines.
     pub timer: TimerName,
     /// The TSC's frequency.
@@ -237,20 +247,15 @@ impl fmt::Display for StackLine {
         let m = self.mac;
         write!(
             f,
-            "{}: {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} pci {:02x}:{:02x}.{} irq {:?}, \
-             timer {}, tsc {} MHz, {}/{}, up to {} TCP sockets",
-            self.component,
-            self.driver,
-            m[0],
-            m[1],
-            m[2],
-            m[3],
-            m[4],
-            m[5],
-            self.pci.0,
-            self.pci.1,
-            self.pci.2,
-            self.irq,
+            "{}: {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            self.component, self.driver, m[0], m[1], m[2], m[3], m[4], m[5],
+        )?;
+        if let (Some((bus, dev, func)), Some(irq)) = (self.pci, self.irq) {
+            write!(f, " pci {bus:02x}:{dev:02x}.{func} irq {irq:?}")?;
+        }
+        write!(
+            f,
+            ", timer {}, tsc {} MHz, {}/{}, up to {} TCP sockets",
             self.timer,
             self.tsc_hz / 1_000_000,
             self.address,
@@ -273,7 +278,8 @@ pub struct Stack {
 }
 
 /// Brings up a stack on NIC device `nic` (with devices `hpet` and `pit` for time when the
-/// description gives them): claims and starts the NIC, sets up the clock and deadline timer,
+/// description gives them): claims and starts the NIC (or takes the device given), sets up
+/// the clock and deadline timer,
 /// starts the interrupt thread above this one (within `mcp`), and creates the runtime on
 /// this thread's notification and the interface with `config`. Ends the component with a
 /// one-line reason if a step fails (see [`crate::device`]).
@@ -287,11 +293,14 @@ pub fn bring_up<F: FnMut(u8) -> Option<CPtr>>(
     devices: &mut Devices,
     pool: &mut Pool<F>,
     vspace: &mut VSpace,
-    (nic, hpet, pit): (Name, Name, Name),
+    (nic, hpet, pit): (NicSource, Name, Name),
     args: &StackArgs,
     config: NetConfig,
 ) -> Stack {
-    let claimed = ClaimedNic::claim(devices, pool, vspace, nic, args.nic);
+    let claimed = match nic {
+        NicSource::Claim(name) => Ok(ClaimedNic::claim(devices, pool, vspace, name, args.nic)),
+        NicSource::Device(device, driver) => Err((device, driver)),
+    };
     let time = deadlines(
         devices,
         pool,
@@ -301,7 +310,10 @@ pub fn bring_up<F: FnMut(u8) -> Option<CPtr>>(
         args.tsc_mhz,
     );
     let clock = time.clock;
-    let mut sources = vec![claimed.interrupt()];
+    let mut sources = Vec::new();
+    if let Ok(claimed) = &claimed {
+        sources.push(claimed.interrupt());
+    }
     let timer = time.into_timer(&mut sources);
     let timer_name = TimerName::of(timer.as_ref());
     if let Err(e) = irq::start_above_caller(pool, vspace, sources, mcp, component) {
@@ -311,22 +323,38 @@ pub fn bring_up<F: FnMut(u8) -> Option<CPtr>>(
             format_args!("{e:?}"),
         );
     }
-    let (pci, irq_mode) = (claimed.info().pci, claimed.info().irq);
-    let started = claimed.start(pool, vspace, TscDelay(clock), args.e1000e_config());
+    let (device, mac, driver, pci, irq_mode) = match claimed {
+        Ok(claimed) => {
+            let (pci, irq_mode) = (claimed.info().pci, claimed.info().irq);
+            let started = claimed.start(pool, vspace, TscDelay(clock), args.e1000e_config());
+            let pci = Some((pci.bus, pci.dev, pci.func));
+            (
+                started.device,
+                started.mac,
+                args.nic.name(),
+                pci,
+                Some(irq_mode),
+            )
+        }
+        Err((device, driver)) => {
+            let mac = device.mac_address();
+            (device, mac, driver, None, None)
+        }
+    };
     let wake = Cap::from_raw(rt::startinfo::slots::NOTIFICATION);
     let pal = Rc::new(Sel4Pal::new(clock, wake, timer));
     let runtime = Runtime::new(pal.clone());
     let sockets = config.max_tcp_sockets;
-    let net = Net::new(&runtime, started.device, config);
+    let net = Net::new(&runtime, device, config);
     Stack {
         runtime,
         pal,
         net,
         line: StackLine {
             component,
-            driver: args.nic.name(),
-            mac: started.mac,
-            pci: (pci.bus, pci.dev, pci.func),
+            driver,
+            mac,
+            pci,
             irq: irq_mode,
             timer: timer_name,
             tsc_hz: clock.hz(),
@@ -340,6 +368,7 @@ pub fn bring_up<F: FnMut(u8) -> Option<CPtr>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     fn args<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> + 'a {
         move |k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v)

@@ -22,7 +22,8 @@ use core::sync::atomic::AtomicU32;
 use libos_core::net::shmlink::{read_nonce, ShmLink, Side};
 use libos_core::{ClientId, ClientLimits, Link, SocketServer, NS_PER_SEC};
 use libos_sel4::device::{setup, Devices};
-use libos_sel4::stack::{bring_up, StackArgs};
+use libos_sel4::nicclient;
+use libos_sel4::stack::{bring_up, NicSource, StackArgs};
 use net::{Config, Front, Platform};
 use proto::naming::NamingClient;
 use proto::sel4_transport::{serve_waiting, EndpointTransport, ReceiveSlot};
@@ -38,8 +39,9 @@ rt::entry!(main);
 /// How often the endpoint is looked at for `attach` requests.
 const ATTACH_POLL_NS: u64 = 5_000_000;
 
-/// Badges of the notification copies clients signal (bit 3 up; the interrupt thread uses 1).
-const CLIENT_BADGE: u64 = 1 << 3;
+/// Badges of the notification copies clients signal (bit 32 up, one per client; the
+/// interrupt thread's is `irq::IRQ_BADGE`).
+const CLIENT_BADGE: u64 = 1 << 32;
 
 fn name(text: &str) -> Name {
     Name::new(text).expect("a valid name")
@@ -127,16 +129,28 @@ fn main(info: &'static StartInfo) {
     let mut devices = Devices::new("net", devices_ep);
     let stack_args: &StackArgs = &config.stack;
     let net_config = stack_args.net_config(rt::heap::size() / 2);
+    // The NIC: driven here, or by a `nic` component over the region `nic_region` names.
+    let (nic, nic_link) = match info.arg("nic_region") {
+        None => (NicSource::Claim(name("nic0")), None),
+        Some(region) => {
+            let (device, link) =
+                nicclient::connect("net", info, &mut pool, &mut vspace, memory_ep, name(region));
+            (NicSource::Device(device, "nic component"), Some(link))
+        }
+    };
     let stack = bring_up(
         "net",
         info.mcp as u8,
         &mut devices,
         &mut pool,
         &mut vspace,
-        (name("nic0"), name("hpet"), name("pit")),
+        (nic, name("hpet"), name("pit")),
         stack_args,
         net_config,
     );
+    if let Some(link) = nic_link {
+        link.watch(&stack.runtime, stack.pal.clone());
+    }
     println!("{}", stack.line);
 
     // Every client's region, mapped now: a region net is not a member of ends it here.

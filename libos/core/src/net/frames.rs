@@ -19,9 +19,8 @@
 //! one copy into the region and one out of it per frame, each way.
 
 use alloc::boxed::Box;
-use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use shmring::{ring_words, Consumer, Descriptor, Pool, Producer, Region};
 
@@ -37,6 +36,9 @@ pub const FRAME_BUFFER: u32 = 2048;
 const HEADER_BYTES: usize = 64;
 /// Buffers one area can have at most (the pools' bookkeeping).
 const MAX_BUFFERS: usize = RING_CAPACITY as usize;
+/// Received buffers the stack gives back to the driver at once (at the latest when it
+/// finds no more frames).
+const RETURN_BATCH: u64 = 32;
 /// The shortest frame either side accepts (an Ethernet header).
 const MIN_FRAME: u32 = 14;
 
@@ -168,21 +170,26 @@ impl Rings {
         }
     }
 
-    /// Lends a free buffer of our area holding the frame `fill` writes into the first
-    /// `len` bytes it is given (returning the frame's length, or `None` for no frame).
-    /// `None` when no buffer is free; `Some(false)` when `fill` had no frame.
-    fn send(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> Option<bool> {
+    /// Lends a free buffer of our area holding the frame `fill` writes with the writer it
+    /// is given (returning the frame's length, or `None` for no frame). `None` when no
+    /// buffer is free; `Some(false)` when `fill` had no frame.
+    fn send(&mut self, fill: impl FnOnce(&mut dyn FnMut(&[u8])) -> Option<usize>) -> Option<bool> {
         self.reclaim();
         let Some(buffer) = self.pool.alloc() else {
             self.counters.no_buffer += 1;
             return None;
         };
-        let mut frame = [0u8; FRAME_BUFFER as usize];
-        let Some(len) = fill(&mut frame[..len.min(FRAME_BUFFER as usize)]) else {
+        let (area, offset) = (self.own_area, buffer.offset() as usize);
+        let mut written = Ok(());
+        let mut write = |data: &[u8]| {
+            let data = &data[..data.len().min(FRAME_BUFFER as usize)];
+            written = shmring::write_bytes(area, offset, data);
+        };
+        let Some(len) = fill(&mut write) else {
             self.pool.free(buffer);
             return Some(false);
         };
-        let written = shmring::write_bytes(self.own_area, buffer.offset() as usize, &frame[..len]);
+        let len = len.min(FRAME_BUFFER as usize);
         if written.is_err() || self.pool.send(buffer, len as u32).is_err() {
             // Cannot happen for a buffer of our own pool; counted if it does.
             self.counters.refused += 1;
@@ -203,10 +210,14 @@ impl Rings {
                     return None;
                 }
             };
-            let ok = self.peer_region.check(entry.offset, entry.length).ok().filter(|_| {
-                (MIN_FRAME..=FRAME_BUFFER).contains(&entry.length)
-                    && entry.offset % FRAME_BUFFER == 0
-            });
+            let ok = self
+                .peer_region
+                .check(entry.offset, entry.length)
+                .ok()
+                .filter(|_| {
+                    (MIN_FRAME..=FRAME_BUFFER).contains(&entry.length)
+                        && entry.offset % FRAME_BUFFER == 0
+                });
             // The buffer goes back whatever it held: the peer's pool refuses what it did
             // not lend, so a bad descriptor costs the peer, not us.
             let _ = self.returning.push(Descriptor {
@@ -273,12 +284,11 @@ impl NicPort {
         let mut moved = false;
         let mut starved = false;
         while device.rx_ready() {
-            let sent = self.rings.send(FRAME_BUFFER as usize, |buffer| {
+            let sent = self.rings.send(|write| {
                 let mut len = None;
                 let _ = device.receive_with(&mut |frame| {
-                    let n = frame.len().min(buffer.len());
-                    buffer[..n].copy_from_slice(&frame[..n]);
-                    len = Some(n);
+                    write(frame);
+                    len = Some(frame.len());
                 });
                 len
             });
@@ -339,8 +349,10 @@ pub struct StackPort {
     rings: Rings,
     mac: [u8; 6],
     mtu: usize,
-    /// The next received frame, taken from the ring to answer `rx_ready`.
-    next: Option<(usize, Vec<u8>)>,
+    /// The next received frame (its length in `frame`), taken from the ring to answer
+    /// `rx_ready`.
+    next: Option<usize>,
+    frame: Box<[u8; FRAME_BUFFER as usize]>,
 }
 
 impl StackPort {
@@ -358,6 +370,7 @@ impl StackPort {
             mac,
             mtu,
             next: None,
+            frame: Box::new([0; FRAME_BUFFER as usize]),
         })
     }
 
@@ -368,13 +381,18 @@ impl StackPort {
 
     fn fill_next(&mut self) {
         if self.next.is_none() {
-            let mut frame = [0u8; FRAME_BUFFER as usize];
-            if let Some(len) = self.rings.take(&mut frame) {
-                self.next = Some((len, frame[..len].to_vec()));
-                self.rings.counters.rx_frames += 1;
+            match self.rings.take(&mut self.frame) {
+                Some(len) => {
+                    self.next = Some(len);
+                    self.rings.counters.rx_frames += 1;
+                    // Give buffers back in batches, not one signal per frame.
+                    if self.rings.counters.rx_frames % RETURN_BATCH == 0 {
+                        self.rings.publish();
+                    }
+                }
+                // The end of a batch: the driver sees every buffer back.
+                None => self.rings.publish(),
             }
-            // Returned buffers become visible to the driver at once.
-            self.rings.publish();
         }
     }
 }
@@ -399,8 +417,8 @@ impl NetDevice for StackPort {
 
     fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
         self.fill_next();
-        let (len, frame) = self.next.take().ok_or(DeviceError::WouldBlock)?;
-        f(&frame[..len]);
+        let len = self.next.take().ok_or(DeviceError::WouldBlock)?;
+        f(&self.frame[..len]);
         Ok(())
     }
 
@@ -412,8 +430,10 @@ impl NetDevice for StackPort {
         if len < MIN_FRAME as usize || len > FRAME_BUFFER as usize {
             return Err(DeviceError::Failed);
         }
-        if self.rings.send(len, |buffer| {
-            f(buffer);
+        let mut frame = [0u8; FRAME_BUFFER as usize];
+        if self.rings.send(|write| {
+            f(&mut frame[..len]);
+            write(&frame[..len]);
             Some(len)
         }) != Some(true)
         {
@@ -422,8 +442,109 @@ impl NetDevice for StackPort {
             return Err(DeviceError::WouldBlock);
         }
         self.rings.counters.tx_frames += 1;
-        self.rings.publish();
         Ok(())
+    }
+
+    fn flush(&mut self) {
+        self.rings.publish();
+    }
+}
+
+/// Writes a frame region's header: magic `TFRM`, version and the stack's `nonce` (the
+/// credential it names when it attaches to the driver).
+pub fn write_header(region: &[AtomicU32], nonce: u64) {
+    super::shmlink::write_tagged_header(region, MAGIC, nonce);
+}
+
+/// The nonce in a frame region's header, if it is one.
+pub fn read_nonce(region: &[AtomicU32]) -> Option<u64> {
+    super::shmlink::read_tagged_nonce(region, MAGIC)
+}
+
+/// Header words of the device the driver serves: MAC (words 4-5), MTU (6), a ready mark (7).
+const DEVICE_WORDS: usize = 4;
+const DEVICE_READY: u32 = u32::from_le_bytes(*b"NIC!");
+
+/// The driver writes its device's MAC address and MTU into the header (before it answers
+/// the stack's attach).
+pub fn write_device(region: &[AtomicU32], mac: [u8; 6], mtu: usize) {
+    let w = DEVICE_WORDS;
+    region[w].store(
+        u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]),
+        Ordering::Relaxed,
+    );
+    region[w + 1].store(
+        u32::from_le_bytes([mac[4], mac[5], 0, 0]),
+        Ordering::Relaxed,
+    );
+    region[w + 2].store(mtu as u32, Ordering::Relaxed);
+    region[w + 3].store(DEVICE_READY, Ordering::Release);
+}
+
+/// The device's MAC address and MTU as the driver wrote them, if it did; an MTU outside
+/// 68..=9000 is refused.
+pub fn read_device(region: &[AtomicU32]) -> Option<([u8; 6], usize)> {
+    let w = DEVICE_WORDS;
+    if region.get(w + 3)?.load(Ordering::Acquire) != DEVICE_READY {
+        return None;
+    }
+    let a = region[w].load(Ordering::Relaxed).to_le_bytes();
+    let b = region[w + 1].load(Ordering::Relaxed).to_le_bytes();
+    let mtu = region[w + 2].load(Ordering::Relaxed) as usize;
+    (68..=9000)
+        .contains(&mtu)
+        .then_some(([a[0], a[1], a[2], a[3], b[0], b[1]], mtu))
+}
+
+/// The stack's side of a frame region that can be replaced when the driver restarts: the
+/// [`NetDevice`] the stack holds, while the component swaps the port inside.
+#[derive(Clone)]
+pub struct SharedPort(alloc::rc::Rc<core::cell::RefCell<StackPort>>);
+
+impl SharedPort {
+    /// Shares `port`.
+    pub fn new(port: StackPort) -> SharedPort {
+        SharedPort(alloc::rc::Rc::new(core::cell::RefCell::new(port)))
+    }
+
+    /// Replaces the port (the driver restarted and the region was set up afresh).
+    pub fn replace(&self, port: StackPort) {
+        *self.0.borrow_mut() = port;
+    }
+
+    /// What the current port did.
+    pub fn counters(&self) -> PortCounters {
+        self.0.borrow().counters()
+    }
+}
+
+impl NetDevice for SharedPort {
+    fn mac_address(&self) -> [u8; 6] {
+        self.0.borrow().mac_address()
+    }
+
+    fn mtu(&self) -> usize {
+        self.0.borrow().mtu()
+    }
+
+    fn rx_ready(&mut self) -> bool {
+        self.0.borrow_mut().rx_ready()
+    }
+
+    fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
+        self.0.borrow_mut().receive_with(f)
+    }
+
+    fn transmit_with(
+        &mut self,
+        len: usize,
+        f: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), DeviceError> {
+        self.0.borrow_mut().transmit_with(len, f)
+    }
+
+    fn flush(&mut self) {
+        self.0.borrow_mut().flush();
     }
 }
 
@@ -437,7 +558,7 @@ pub fn leaked_region(bytes: usize) -> &'static [AtomicU32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::sync::atomic::Ordering;
+    use alloc::vec;
 
     /// A device that replays `rx` and records what it transmits.
     #[derive(Default)]
@@ -514,7 +635,9 @@ mod tests {
         for _ in 0..10 {
             nic.forward(&mut device);
             while stack.rx_ready() {
-                stack.receive_with(&mut |f| received.push(f.to_vec())).unwrap();
+                stack
+                    .receive_with(&mut |f| received.push(f.to_vec()))
+                    .unwrap();
             }
         }
         assert_eq!(received.len(), 600);
@@ -525,6 +648,7 @@ mod tests {
             let f = frame(n as u8, 1514);
             stack.transmit(&f).unwrap();
             if n % 50 == 49 {
+                stack.flush();
                 nic.forward(&mut device);
             }
         }
@@ -543,6 +667,7 @@ mod tests {
             stack.transmit(&frame(n as u8, 100)).unwrap();
         }
         assert_eq!(stack.transmit(&frame(0, 100)), Err(DeviceError::WouldBlock));
+        stack.flush();
         nic.forward(&mut device);
         assert!(nic.tx_pending());
         device.tx_room = buffers;
@@ -550,7 +675,10 @@ mod tests {
         assert_eq!(device.tx.len(), buffers);
         assert!(!nic.tx_pending());
         stack.transmit(&frame(9, 100)).unwrap();
-        assert_eq!(stack.transmit_with(10, &mut |_| {}), Err(DeviceError::Failed));
+        assert_eq!(
+            stack.transmit_with(10, &mut |_| {}),
+            Err(DeviceError::Failed)
+        );
     }
 
     #[test]
@@ -576,6 +704,7 @@ mod tests {
             nic.forward(&mut device);
             if round % 3 == 0 {
                 let _ = stack.transmit(&frame(round as u8, 200));
+                stack.flush();
             }
             while stack.rx_ready() {
                 let _ = stack.receive_with(&mut |f| assert!(f.len() <= FRAME_BUFFER as usize));
@@ -625,6 +754,25 @@ mod tests {
         let before = to_nic.get();
         stack.transmit(&frame(1, 60)).unwrap();
         stack.transmit(&frame(2, 60)).unwrap();
+        assert_eq!(to_nic.get(), before, "held back until the batch ends");
+        stack.flush();
         assert_eq!(to_nic.get(), before + 1);
+    }
+
+    #[test]
+    fn the_header_carries_the_nonce_and_the_device() {
+        let region = leaked_region(1 << 16);
+        assert_eq!((read_nonce(region), read_device(region)), (None, None));
+        write_header(region, 0x1234_5678_9abc);
+        assert_eq!(read_nonce(region), Some(0x1234_5678_9abc));
+        assert_eq!(
+            super::super::shmlink::read_nonce(region),
+            None,
+            "not a socket region"
+        );
+        write_device(region, [2, 0, 0, 0, 0, 9], 1500);
+        assert_eq!(read_device(region), Some(([2, 0, 0, 0, 0, 9], 1500)));
+        write_device(region, [2, 0, 0, 0, 0, 9], 65536);
+        assert_eq!(read_device(region), None, "an impossible MTU");
     }
 }

@@ -125,18 +125,28 @@ pub enum Side {
 /// Writes the header of a client's region: magic, version and `nonce` (the credential the
 /// client names when it attaches).
 pub fn write_header(region: &[AtomicU32], nonce: u64) {
-    if region.len() >= HEADER_BYTES / 4 {
-        region[2].store(nonce as u32, Ordering::Relaxed);
-        region[3].store((nonce >> 32) as u32, Ordering::Relaxed);
-        region[1].store(VERSION, Ordering::Relaxed);
-        region[0].store(MAGIC, Ordering::Release);
-    }
+    write_tagged_header(region, MAGIC, nonce);
 }
 
 /// The nonce in a region's header, if the header is one this layout understands.
 pub fn read_nonce(region: &[AtomicU32]) -> Option<u64> {
+    read_tagged_nonce(region, MAGIC)
+}
+
+/// Writes a shared region's header: `magic` (which protocol), [`VERSION`] and `nonce`.
+pub(crate) fn write_tagged_header(region: &[AtomicU32], magic: u32, nonce: u64) {
+    if region.len() >= HEADER_BYTES / 4 {
+        region[2].store(nonce as u32, Ordering::Relaxed);
+        region[3].store((nonce >> 32) as u32, Ordering::Relaxed);
+        region[1].store(VERSION, Ordering::Relaxed);
+        region[0].store(magic, Ordering::Release);
+    }
+}
+
+/// The nonce of a header written by [`write_tagged_header`] with `magic`.
+pub(crate) fn read_tagged_nonce(region: &[AtomicU32], magic: u32) -> Option<u64> {
     if region.len() < HEADER_BYTES / 4
-        || region[0].load(Ordering::Acquire) != MAGIC
+        || region[0].load(Ordering::Acquire) != magic
         || region[1].load(Ordering::Relaxed) != VERSION
     {
         return None;
@@ -212,7 +222,8 @@ impl Link for ShmLink {
     }
 
     fn write_out(&mut self, offset: u32, data: &[u8]) -> Result<(), LinkError> {
-        shmring::write_bytes(self.out_area, offset as usize, data).map_err(|_| LinkError::OutOfBounds)
+        shmring::write_bytes(self.out_area, offset as usize, data)
+            .map_err(|_| LinkError::OutOfBounds)
     }
 
     fn read_in(&self, offset: u32, into: &mut [u8]) -> Result<(), LinkError> {
