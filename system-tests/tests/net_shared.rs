@@ -6,6 +6,10 @@
 //! - `kill iperf-a` during a transfer to iperf-b: iperf-b's transfer completes; iperf-a is
 //!   restarted, attaches again over its region (net resets its old sockets) and serves a
 //!   new test.
+//! - systems/net-shared-isolated.toml (the driver in its own `nic` component): both clients
+//!   at once complete; `kill nic` during a transfer: proc restarts it, net attaches to it
+//!   again, and the transfer completes (TCP retransmits what was lost); the applications
+//!   hold no device and nothing but what proc grants every component (`caps`).
 //! - `kill net` during a transfer: that transfer fails (the stack's state is gone); proc
 //!   restarts net and tells its clients, which attach again by themselves, and both
 //!   servers serve new tests.
@@ -18,9 +22,16 @@ use xtask::qemu::{Boot, Session};
 /// Boots net-shared with two free host ports forwarded to the guest's 5201 and 5202 and
 /// waits until both servers listen and the shell prompts.
 fn boot() -> (Session, [u16; 2]) {
-    let (kernel, root) = system_tests::system_image("net-shared");
+    boot_system("net-shared")
+}
+
+/// Boots `system` (net-shared or net-shared-isolated) as [`boot`] does.
+fn boot_system(system: &str) -> (Session, [u16; 2]) {
+    let (kernel, root) = system_tests::system_image(system);
     let ports = [free_port(), free_port()];
-    let log = xtask::target_dir().join("logs").join("net-shared.log");
+    let log = xtask::target_dir()
+        .join("logs")
+        .join(format!("{system}.log"));
     let mut boot = Boot::new(kernel, root, log);
     boot.timeout = Duration::from_secs(300);
     boot.extra = vec![
@@ -42,6 +53,9 @@ fn boot() -> (Session, [u16; 2]) {
             .wait_for(line, Duration::from_secs(150))
             .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", session.output()));
     }
+    // A remote listener is bound once net has taken the application's request, a moment
+    // after the application says it listens.
+    thread::sleep(Duration::from_secs(2));
     (session, ports)
 }
 
@@ -136,6 +150,68 @@ fn killing_net_resets_its_clients_which_attach_again_and_serve() {
             ok,
             &json,
             &session.output(),
+        );
+    }
+}
+
+/// The rows `caps NAME` prints, as (slot, kind) pairs.
+fn caps(session: &mut Session, name: &str) -> Vec<(String, String)> {
+    let out = shell_command(session, &format!("caps {name}"), Duration::from_secs(30));
+    out.lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            Some((fields.next()?.to_string(), fields.next()?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_driver_in_its_own_component_restarts_under_a_transfer() {
+    if !have_iperf3() {
+        eprintln!("iperf3 is not installed: skipped");
+        return;
+    }
+    let (mut session, [a, b]) = boot_system("net-shared-isolated");
+
+    let first = thread::spawn(move || run_iperf3(&client(a, 3), 90));
+    let (ok_b, json_b) = run_iperf3(&client(b, 3), 90);
+    let (ok_a, json_a) = first.join().unwrap();
+    let serial = session.output();
+    assert_iperf3_received("client of iperf-a", ok_a, &json_a, &serial);
+    assert_iperf3_received("client of iperf-b", ok_b, &json_b, &serial);
+
+    // The driver dies under a transfer; proc restarts it, net attaches again, TCP carries on.
+    let long = thread::spawn(move || run_iperf3(&client(b, 10), 120));
+    thread::sleep(Duration::from_secs(3));
+    let before = session.output().len();
+    shell_command(&mut session, "kill nic", Duration::from_secs(30));
+    let (ok, json) = long.join().unwrap();
+    let serial = session.output();
+    assert_iperf3_received("iperf-b across the nic's restart", ok, &json, &serial);
+    assert!(
+        serial[before..].contains("net: nic restarted: attaching again"),
+        "net attached to the restarted nic:\n{serial}"
+    );
+
+    // Applications hold what every component gets and nothing else: no device, no region
+    // capability, nothing from slot 8 on.
+    for name in ["iperf-a", "iperf-b"] {
+        let kinds: Vec<String> = caps(&mut session, name)
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "tcb",
+                "cnode",
+                "vspace",
+                "endpoint",
+                "endpoint",
+                "notification"
+            ],
+            "caps {name}"
         );
     }
 }

@@ -126,7 +126,7 @@ struct Shared {
     runtime: Runtime,
     config: ServerConfig,
     /// Replaced when the stack behind a remote interface restarted (see [`Server::run`]).
-    listener: RefCell<TcpListener>,
+    listener: RefCell<Rc<TcpListener>>,
     busy: Cell<bool>,
     /// Cookie of the test currently collecting data streams.
     collecting: Cell<Option<Cookie>>,
@@ -197,7 +197,7 @@ impl Server {
         let shared = Rc::new(Shared {
             runtime: net.runtime().clone(),
             config,
-            listener: RefCell::new(listener),
+            listener: RefCell::new(Rc::new(listener)),
             busy: Cell::new(false),
             collecting: Cell::new(None),
             wanted_streams: Cell::new(0),
@@ -222,10 +222,8 @@ impl Server {
         shared.idle_since_ns.set(shared.runtime.now_ns());
         let mut rebinds_in_a_row = 0;
         loop {
-            let accepted = {
-                let listener = shared.listener.borrow();
-                select(listener.accept(), stop_requested(&shared)).await
-            };
+            let listener = shared.listener.borrow().clone();
+            let accepted = select(listener.accept(), stop_requested(&shared)).await;
             match accepted {
                 Either::Left(Err(Error::ConnectionReset)) if rebinds_in_a_row < 3 => {
                     // The stack behind a remote interface restarted and the listener went
@@ -233,7 +231,7 @@ impl Server {
                     rebinds_in_a_row += 1;
                     match TcpListener::bind(&net, shared.config.port, 2) {
                         Ok(listener) => {
-                            *shared.listener.borrow_mut() = listener;
+                            *shared.listener.borrow_mut() = Rc::new(listener);
                             shared.log(format_args!(
                                 "listening again on port {} (the stack was reset)",
                                 shared.config.port

@@ -386,7 +386,7 @@ impl StackPort {
                     self.next = Some(len);
                     self.rings.counters.rx_frames += 1;
                     // Give buffers back in batches, not one signal per frame.
-                    if self.rings.counters.rx_frames % RETURN_BATCH == 0 {
+                    if self.rings.counters.rx_frames.is_multiple_of(RETURN_BATCH) {
                         self.rings.publish();
                     }
                 }
