@@ -10,6 +10,10 @@
 //!   at once complete; `kill nic` during a transfer: proc restarts it, net attaches to it
 //!   again, and the transfer completes (TCP retransmits what was lost); the applications
 //!   hold no device and nothing but what proc grants every component (`caps`).
+//! - systems/tests/net-hostile.toml: a hostile client (`netfuzz`) fills its rings with
+//!   garbage and scribbles over their indices while iperf-a serves a test: the test
+//!   completes, net counts the garbage and cuts the client off (it attaches again and
+//!   goes on), and nothing faults.
 //! - `kill net` during a transfer: that transfer fails (the stack's state is gone); proc
 //!   restarts net and tells its clients, which attach again by themselves, and both
 //!   servers serve new tests.
@@ -214,4 +218,73 @@ fn the_driver_in_its_own_component_restarts_under_a_transfer() {
             "caps {name}"
         );
     }
+}
+
+/// The last `ServerCounters` field `key` net printed (its `report_s` line), if any.
+fn server_counter(output: &str, key: &str) -> Option<u64> {
+    let line = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("server ServerCounters"))?;
+    system_tests::last_number_after(line, &format!("{key}:"))
+}
+
+#[test]
+fn a_hostile_client_is_counted_and_cut_off_while_the_other_is_served() {
+    if !have_iperf3() {
+        eprintln!("iperf3 is not installed: skipped");
+        return;
+    }
+    let (kernel, root) = system_tests::system_image("net-hostile");
+    let port = free_port();
+    let log = xtask::target_dir().join("logs").join("net-hostile.log");
+    let mut boot = Boot::new(kernel, root, log);
+    boot.timeout = Duration::from_secs(300);
+    boot.extra = vec![
+        "-device".to_string(),
+        "e1000e,netdev=n0".to_string(),
+        "-netdev".to_string(),
+        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:5201"),
+    ];
+    let session = Session::start(&boot, false).expect("QEMU starts");
+    for line in [
+        "iperf: listening on port 5201",
+        "netfuzz: round 500",
+        "server ServerCounters",
+    ] {
+        session
+            .wait_for(line, Duration::from_secs(150))
+            .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", session.output()));
+    }
+    thread::sleep(Duration::from_secs(2));
+    let before = session.output();
+    let (cut_before, bad_before) = (
+        server_counter(&before, "cut_off").unwrap_or(0),
+        server_counter(&before, "malformed").unwrap_or(0),
+    );
+    let (ok, json) = run_iperf3(&client(port, 4), 90);
+    assert_iperf3_received(
+        "iperf-a beside the hostile client",
+        ok,
+        &json,
+        &session.output(),
+    );
+    let at = session.output().len();
+    session
+        .wait_for_from("server ServerCounters", at, Duration::from_secs(30))
+        .expect("a report after the test");
+    let after = session.output();
+    let (cut, bad) = (
+        server_counter(&after, "cut_off").unwrap(),
+        server_counter(&after, "malformed").unwrap(),
+    );
+    assert!(
+        cut > cut_before && bad > bad_before,
+        "the garbage went on during the test and was counted: cut_off {cut_before} -> {cut}, \
+         malformed {bad_before} -> {bad}\n{after}"
+    );
+    assert!(
+        system_tests::component_faults(&after).is_empty(),
+        "no component faulted:\n{after}"
+    );
 }

@@ -28,6 +28,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/net-unikernel-virtio.toml",
     "systems/net-shared.toml",
     "systems/net-shared-isolated.toml",
+    "systems/tests/net-hostile.toml",
     "systems/bench/micro.toml",
 ];
 /// System descriptions that are valid but name binaries that do not exist yet, so no test
