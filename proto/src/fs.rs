@@ -256,7 +256,7 @@ impl DataArea for [AtomicU32] {
         while i < data.len() {
             let at = offset + i;
             let word = &self[at / 4];
-            if at % 4 == 0 && data.len() - i >= 4 {
+            if at.is_multiple_of(4) && data.len() - i >= 4 {
                 let bytes = [data[i], data[i + 1], data[i + 2], data[i + 3]];
                 word.store(u32::from_ne_bytes(bytes), Ordering::Release);
                 i += 4;
