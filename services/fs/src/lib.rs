@@ -6,7 +6,9 @@
 //!
 //! - **Confinement.** A client is identified by the badge it attached with, and attaching
 //!   needs the nonce in a region only its members can map; the region decides the client's
-//!   root ([`Config`]'s `roots`). Every path a client names is copied out of its region
+//!   root ([`Config`]'s `roots`). The first badge that attaches over a region owns it for
+//!   the life of the service (a client's badge survives its restarts), so a component that
+//!   learnt another's nonce still cannot attach over its region. Every path a client names is copied out of its region
 //!   once, parsed into a `libos_fat::Path` (no `.`, `..`, empty components, separators in
 //!   names, control or reserved characters; 255 UTF-16 units a name, 4,096 bytes a path)
 //!   and joined under the root, so no request can name anything outside it. The root itself

@@ -43,6 +43,8 @@ struct Client<A> {
     data: Region,
     /// The badge attached over this region, if any.
     badge: Option<u64>,
+    /// The first badge that attached: the region is bound to it for this instance's life.
+    owner: Option<u64>,
     open: Vec<Option<OpenFile>>,
 }
 
@@ -131,6 +133,7 @@ impl<D: BlockDevice, A: DataArea> FileService<D, A> {
                 area,
                 data,
                 badge: None,
+                owner: None,
                 open: Vec::new(),
             });
         }
@@ -285,7 +288,9 @@ impl<D: BlockDevice, A: DataArea> wire::Server for FileService<D, A> {
             .iter()
             .position(|c| c.root.region == region)
             .ok_or(Error::NotFound)?;
-        if nonce == 0 || wire::read_nonce(&self.clients[c].area) != nonce {
+        let client = &self.clients[c];
+        let stranger = client.owner.is_some_and(|owner| owner != badge);
+        if nonce == 0 || stranger || wire::read_nonce(&client.area) != nonce {
             return Err(Error::NotFound);
         }
         // One session per badge and per region: whatever either had before is closed.
@@ -297,6 +302,7 @@ impl<D: BlockDevice, A: DataArea> wire::Server for FileService<D, A> {
         }
         let client = &mut self.clients[c];
         client.badge = Some(badge);
+        client.owner = Some(badge);
         client.open.clear();
         Ok(client.data.size())
     }
