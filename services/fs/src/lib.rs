@@ -41,6 +41,8 @@ extern crate alloc;
 
 pub mod config;
 pub mod service;
+pub mod start;
 
 pub use config::{Config, ConfigError, Root};
 pub use service::{wire_error, Counters, FileService};
+pub use start::mount;
