@@ -171,3 +171,106 @@ fn without_a_file_service_the_commands_say_so() {
         assert_eq!(out.lines().count(), 1);
     }
 }
+
+/// A FAT16 image made by `mkfs.fat`, or `None` (the test is skipped) without dosfstools.
+fn fat_image() -> Option<Vec<u8>> {
+    let mkfs = ["/usr/sbin/mkfs.fat", "/sbin/mkfs.fat", "/usr/bin/mkfs.fat"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file());
+    let Some(mkfs) = mkfs else {
+        eprintln!("SKIPPED: mkfs.fat missing (apt-get install dosfstools)");
+        return None;
+    };
+    let path = std::env::temp_dir().join(format!("tessera-shell-fat-{}.img", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let ok = std::process::Command::new(mkfs)
+        .args(["-F", "16", "-s", "2", "-C"])
+        .arg(&path)
+        .arg("8192")
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "mkfs.fat failed");
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    Some(bytes)
+}
+
+#[test]
+fn file_commands_through_the_file_service() {
+    use proto::fs::DataArea;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Arc;
+
+    let Some(image) = fat_image() else { return };
+    let volume = libos_fat::FileSystem::mount(libos_fat::MemoryDevice::from_bytes(image)).unwrap();
+    let config = fs::Config::from_args(|k| (k == "roots").then_some("shell-fs:/home")).unwrap();
+    let area: Arc<[AtomicU32]> = (0..16 * 1024).map(|_| AtomicU32::new(0)).collect();
+    let served = area.clone();
+    let service = Rc::new(RefCell::new(fs::FileService::new(
+        volume,
+        &config,
+        |_| Some(served.clone()),
+        1,
+    )));
+    let server = service.clone();
+    let transport = proto::Loopback(move |m: &proto::Message| {
+        proto::fs::dispatch(&mut *server.borrow_mut(), 3, m)
+    });
+    assert_eq!(area.size(), 64 * 1024);
+    let remote =
+        libos_core::fs::Remote::attach(transport, area, Name::new("shell-fs").unwrap(), 42)
+            .unwrap();
+    let backend: Box<dyn libos_core::fs::Backend> = Box::new(remote);
+    let mut sh = FilesOnly(Some(Files::new(backend)));
+
+    assert_eq!(run(&mut sh, "ls"), "/: empty\n");
+    assert_eq!(
+        run(&mut sh, "mkdir Long Directory"),
+        "error: usage: mkdir DIR\n"
+    );
+    assert_eq!(run(&mut sh, "mkdir notes"), "created notes\n");
+    assert_eq!(
+        run(
+            &mut sh,
+            "write notes/a-long-file-name-for-fat.txt stored on FAT"
+        ),
+        "wrote 14 bytes to notes/a-long-file-name-for-fat.txt\n"
+    );
+    assert_eq!(
+        run(&mut sh, "cat notes/A-Long-File-Name-For-FAT.txt"),
+        "stored on FAT\n"
+    );
+    assert_eq!(
+        run(&mut sh, "ls notes"),
+        "SIZE  NAME\n14    a-long-file-name-for-fat.txt\n"
+    );
+    assert_eq!(
+        run(&mut sh, "cat ../etc"),
+        "error: cat ../etc: invalid name\n"
+    );
+    // On the volume, it is under the shell's root, /home, with its long name.
+    let stored = libos_fat::Path::parse("home/notes/a-long-file-name-for-fat.txt").unwrap();
+    assert_eq!(
+        service.borrow_mut().volume().stat(&stored).unwrap().size,
+        14
+    );
+    let df = run(&mut sh, "df");
+    assert!(df.starts_with("SIZE-KIB"), "{df}");
+    assert_eq!(
+        run(&mut sh, "rm notes"),
+        "error: rm notes: directory not empty\n"
+    );
+    assert_eq!(
+        run(&mut sh, "rm notes/a-long-file-name-for-fat.txt"),
+        "removed notes/a-long-file-name-for-fat.txt\n"
+    );
+    assert_eq!(run(&mut sh, "rm notes"), "removed notes\n");
+
+    let mut service = service.borrow_mut();
+    let home = libos_fat::Path::parse("home").unwrap();
+    assert_eq!(service.volume().read_dir(&home).unwrap(), []);
+}

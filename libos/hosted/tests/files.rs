@@ -76,6 +76,9 @@ fn write_read_seek_and_append() {
     assert_eq!(fs.fstat(t).unwrap().size, 3);
     fs.close(t).unwrap();
     assert_eq!(fs.read_file("notes.txt").unwrap(), vec![0, 0, 0]);
+    fs.truncate("notes.txt", 1).unwrap();
+    assert_eq!(fs.stat("notes.txt").unwrap().size, 1);
+    assert_eq!(fs.truncate("missing", 1), Err(Error::NotFound));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The library OS's file API: POSIX-like calls (`open`, `read`, `write`, `lseek`, `close`,
-//! `stat`, `readdir`, `mkdir`, `unlink`, `rename`, `rmdir`, `fsync`, `ftruncate`, and a
+//! `stat`, `readdir`, `mkdir`, `unlink`, `rename`, `rmdir`, `fsync`, `ftruncate`/`truncate`, and a
 //! `df`-style [`Usage`]) over a [`Backend`] that does the work: a host directory in
 //! `libos-hosted`, or the `fs` service through [`Remote`].
 //!
@@ -681,6 +681,14 @@ impl<B: Backend> Files<B> {
         let written = self.write(fd, data).and_then(|_| self.fsync(fd));
         let closed = self.close(fd);
         written.and(closed)
+    }
+
+    /// Sets file `path`'s size (open for writing, `ftruncate`, close).
+    pub fn truncate(&mut self, path: &str, size: u64) -> Result<(), Error> {
+        let fd = self.open(path, OpenFlags::WRITE)?;
+        let cut = self.ftruncate(fd, size);
+        let closed = self.close(fd);
+        cut.and(closed)
     }
 
     /// The whole of file `path`.
