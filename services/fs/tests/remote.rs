@@ -207,15 +207,8 @@ fn after_a_restart_clients_get_a_clear_error_and_can_attach_again() {
     editor.write(fd, b"before").unwrap();
     editor.fsync(fd).unwrap();
     // The service restarts (its next instance, over the same volume).
-    let Some((next, _)) = service("editor-fs:/editor", "16") else {
-        return;
-    };
-    let mut volume_bytes = svc.borrow_mut().volume().device().as_bytes().to_vec();
-    drop(next);
-    let volume = libos_fat::FileSystem::mount(libos_fat::MemoryDevice::from_bytes(std::mem::take(
-        &mut volume_bytes,
-    )))
-    .unwrap();
+    let bytes = svc.borrow_mut().volume().device().as_bytes().to_vec();
+    let volume = libos_fat::FileSystem::mount(libos_fat::MemoryDevice::from_bytes(bytes)).unwrap();
     let config = fs::Config::from_args(|k| (k == "roots").then_some("editor-fs:/editor")).unwrap();
     let area = areas[0].1.clone();
     *svc.borrow_mut() = fs::FileService::new(volume, &config, |_| Some(area.clone()), 2);
