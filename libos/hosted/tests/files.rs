@@ -195,7 +195,12 @@ fn nothing_outside_the_directory_can_be_named() {
     );
     assert_eq!(fs.read_file("alias").unwrap(), b"in");
     // Listing shows the links themselves without following them out.
-    let names: Vec<_> = fs.readdir("/").unwrap().into_iter().map(|e| e.name).collect();
+    let names: Vec<_> = fs
+        .readdir("/")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names, ["alias", "etc", "inside", "out"]);
     assert_eq!(std::fs::read(scratch.0.join("secret")).unwrap(), b"outside");
 
