@@ -241,9 +241,14 @@ impl DataArea for [AtomicU32] {
         if !inside(offset, out.len(), self.size()) {
             return false;
         }
-        for (i, byte) in out.iter_mut().enumerate() {
+        let mut i = 0;
+        while i < out.len() {
             let at = offset + i;
-            *byte = self[at / 4].load(Ordering::Acquire).to_ne_bytes()[at % 4];
+            let word = self[at / 4].load(Ordering::Acquire).to_ne_bytes();
+            // The rest of this word, or as much of it as is wanted.
+            let take = (4 - at % 4).min(out.len() - i);
+            out[i..i + take].copy_from_slice(&word[at % 4..at % 4 + take]);
+            i += take;
         }
         true
     }
@@ -343,6 +348,23 @@ mod tests {
         let mut last = [0u8; 2];
         assert!(region.load(30, &mut last));
         assert_eq!(last, [0, 0], "a refused store changed nothing");
+    }
+
+    #[test]
+    fn every_offset_and_length_round_trips() {
+        let words = area(6);
+        let region: &[AtomicU32] = &words;
+        for offset in 0..24 {
+            for length in 0..=24 - offset {
+                let data: alloc::vec::Vec<u8> = (0..length)
+                    .map(|i| (offset * 31 + i * 7 + 1) as u8)
+                    .collect();
+                assert!(region.store(offset, &data));
+                let mut back = alloc::vec![0u8; length];
+                assert!(region.load(offset, &mut back));
+                assert_eq!(back, data, "{offset}+{length}");
+            }
+        }
     }
 
     #[test]
