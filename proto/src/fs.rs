@@ -21,7 +21,7 @@
 //! of asynchronous reads and writes can be added beside this for a client that queues many.
 
 use crate::Name;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::AtomicU32;
 
 /// Bytes at the start of a region before its data area; the first 8 hold the client's nonce
 /// (little-endian), the rest are reserved.
@@ -224,60 +224,20 @@ pub trait DataArea {
     fn store(&self, offset: usize, data: &[u8]) -> bool;
 }
 
-/// Whether `offset..offset + length` lies inside `size` bytes.
-fn inside(offset: usize, length: usize, size: usize) -> bool {
-    offset.checked_add(length).is_some_and(|end| end <= size)
-}
-
 /// A region as 32-bit words (as `shmring::shared_memory` views a mapping, or any slice of
-/// atomics in one address space). Byte `i` is byte `i % 4` of word `i / 4` in the machine's
-/// byte order, so both sides see the same bytes.
+/// atomics in one address space), copied through shmring's `read_bytes` and `write_bytes`:
+/// byte `i` is byte `i % 4` of word `i / 4`, little-endian, so both sides see the same bytes.
 impl DataArea for [AtomicU32] {
     fn size(&self) -> usize {
         self.len() * 4
     }
 
     fn load(&self, offset: usize, out: &mut [u8]) -> bool {
-        if !inside(offset, out.len(), self.size()) {
-            return false;
-        }
-        let mut i = 0;
-        while i < out.len() {
-            let at = offset + i;
-            let word = self[at / 4].load(Ordering::Acquire).to_ne_bytes();
-            // The rest of this word, or as much of it as is wanted.
-            let take = (4 - at % 4).min(out.len() - i);
-            out[i..i + take].copy_from_slice(&word[at % 4..at % 4 + take]);
-            i += take;
-        }
-        true
+        shmring::read_bytes(self, offset, out).is_ok()
     }
 
     fn store(&self, offset: usize, data: &[u8]) -> bool {
-        if !inside(offset, data.len(), self.size()) {
-            return false;
-        }
-        let mut i = 0;
-        while i < data.len() {
-            let at = offset + i;
-            let word = &self[at / 4];
-            if at.is_multiple_of(4) && data.len() - i >= 4 {
-                let bytes = [data[i], data[i + 1], data[i + 2], data[i + 3]];
-                word.store(u32::from_ne_bytes(bytes), Ordering::Release);
-                i += 4;
-            } else {
-                let mut mask = [0u8; 4];
-                mask[at % 4] = 0xff;
-                let mut value = [0u8; 4];
-                value[at % 4] = data[i];
-                let (mask, value) = (u32::from_ne_bytes(mask), u32::from_ne_bytes(value));
-                let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
-                    Some((w & !mask) | value)
-                });
-                i += 1;
-            }
-        }
-        true
+        shmring::write_bytes(self, offset, data).is_ok()
     }
 }
 

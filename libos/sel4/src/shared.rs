@@ -6,6 +6,8 @@
 
 use alloc::format;
 use alloc::vec::Vec;
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicU32;
 
 use proto::memory::MemoryClient;
 use proto::sel4_transport::EndpointTransport;
@@ -37,6 +39,21 @@ impl Region {
     /// Whether the region is empty (never, for a mapped one).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The region as 32-bit words, each accessed atomically: what `shmring` rings and the
+    /// links over them take. The other members may write any word at any time.
+    pub fn words(&self) -> &'static [AtomicU32] {
+        let base = NonNull::new(self.base as *mut u8).expect("a mapped region is not at 0");
+        #[allow(
+            unsafe_code,
+            reason = "a region `map` mapped becomes the atomic words shmring works on"
+        )]
+        // SAFETY: `map` mapped `base..base + len` read-write for the rest of the program
+        // (nothing unmaps a shared region), and this component reaches it only through the
+        // atomic words returned here.
+        let words = unsafe { shmring::shared_memory(base, self.len) };
+        words.expect("a page-aligned region")
     }
 }
 
