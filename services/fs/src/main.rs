@@ -13,7 +13,6 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use core::ptr::NonNull;
 use core::sync::atomic::AtomicU32;
 use fs::{Config, FileService};
 use proto::naming::NamingClient;
@@ -118,25 +117,7 @@ fn map_regions(
         .map(|root| {
             let mapped =
                 libos_sel4::shared::map(&mut pool, &mut vspace, endpoint, root.region, "fs");
-            (root.region, words(mapped))
+            (root.region, mapped.words())
         })
         .collect()
-}
-
-/// A mapped region as the atomic words both sides access it through.
-#[allow(
-    unsafe_code,
-    reason = "views a shared region this component mapped as atomic words (shmring::shared_memory)"
-)]
-fn words(region: libos_sel4::shared::Region) -> &'static [AtomicU32] {
-    let Some(base) = NonNull::new(region.base() as *mut u8) else {
-        rt::fail("fs", "map a shared region", "mapped at address 0")
-    };
-    // SAFETY: `libos_sel4::shared::map` mapped `len` bytes read-write at `base` for the rest
-    // of the component's life and nothing else maps them here; this component touches them
-    // only through the returned atomics.
-    match unsafe { shmring::shared_memory(base, region.len()) } {
-        Ok(words) => words,
-        Err(e) => rt::fail("fs", "map a shared region", format_args!("{e:?}")),
-    }
 }
