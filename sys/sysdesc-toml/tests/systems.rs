@@ -96,12 +96,15 @@ fn keystore_clients_cannot_see_each_other() {
 fn shared_network_regions_pair_each_app_with_net() {
     let s = load("net-shared.toml");
     let net = s.component_id("net").unwrap();
-    let iperf = s.component_id("iperf").unwrap();
-    let echo = s.component_id("echo").unwrap();
-    assert_eq!(s.members("iperf-rx").collect::<Vec<_>>(), [net, iperf]);
-    assert_eq!(s.members("echo-tx").collect::<Vec<_>>(), [net, echo]);
+    let a = s.component_id("iperf-a").unwrap();
+    let b = s.component_id("iperf-b").unwrap();
+    assert_eq!(s.members("iperf-a-net").collect::<Vec<_>>(), [net, a]);
+    assert_eq!(s.members("iperf-b-net").collect::<Vec<_>>(), [net, b]);
     assert_eq!(s.members("nothing").count(), 0);
     assert_eq!(s.driver_of("nic0"), Some(net));
+    // Each application reaches only the stack, never the other application.
+    assert!(s.may_lookup(a, "net") && s.may_lookup(b, "net"));
+    assert!(!s.may_lookup(a, "iperf-b") && !s.may_lookup(b, "iperf-a"));
 }
 
 #[test]
