@@ -1,0 +1,292 @@
+//! The block check client's sequence, over any [`Link`] to a block server: one
+//! [`Verdict`] per step, printed as `CHECK blk-NAME: PASS|FAIL (detail)`.
+//!
+//! 1. `blk-geometry`: the server reports a window and a request limit of at least 8 sectors.
+//! 2. `blk-write`: [`WRITES`] writes of 8 sectors each, all in flight at once, over the last
+//!    sectors of the window, with the data of [`pattern`].
+//! 3. `blk-flush`: a flush.
+//! 4. `blk-read`: the same sectors read back into other parts of the data area, all in
+//!    flight at once, and compared byte for byte.
+//! 5. `blk-refused`: requests past the window, at a misaligned offset, of an unknown
+//!    operation, over the limit and past the data area each get their error.
+//! 6. `blk-still-serving`: a read after those gets the right data.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use blkring::{op, Request, Response, Status, SECTOR};
+
+/// Writes (and reads) in flight at once, of 8 sectors each.
+pub const WRITES: u32 = 16;
+/// Sectors per write.
+pub const SECTORS_PER_WRITE: u32 = 8;
+
+/// Byte `index` of sector `sector` in the written pattern (the host test checks the image
+/// with the same function).
+pub fn pattern(sector: u64, index: usize) -> u8 {
+    ((sector as u32).wrapping_mul(131) ^ (index as u32).wrapping_mul(7) ^ 0xA5) as u8
+}
+
+/// The first sector the check writes, in a window of `sectors`: the last
+/// `WRITES * SECTORS_PER_WRITE` sectors.
+pub fn first_sector(sectors: u64) -> u64 {
+    sectors.saturating_sub(u64::from(WRITES * SECTORS_PER_WRITE))
+}
+
+/// A client's connection to a block server.
+pub trait Link {
+    /// Queues a request; false if the ring is full.
+    fn push(&mut self, request: Request) -> bool;
+    /// Publishes the queued requests (signalling the server if it waits) and waits until
+    /// `count` responses arrived; returns them (fewer if the server stopped answering).
+    fn submit_and_wait(&mut self, count: usize) -> Vec<Response>;
+    /// Copies `bytes` into the data area at `offset`.
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> bool;
+    /// Copies the data area at `offset` into `out`.
+    fn read(&mut self, offset: u32, out: &mut [u8]) -> bool;
+}
+
+/// One step's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The step (`blk-write`, ...).
+    pub name: &'static str,
+    /// Whether it passed.
+    pub pass: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl core::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let word = if self.pass { "PASS" } else { "FAIL" };
+        write!(f, "CHECK {}: {word} ({})", self.name, self.detail)
+    }
+}
+
+fn verdict(name: &'static str, pass: bool, detail: String) -> Verdict {
+    Verdict { name, pass, detail }
+}
+
+fn all_ok(responses: &[Response], count: usize) -> Result<(), String> {
+    if responses.len() != count {
+        return Err(format!("{} of {count} responses", responses.len()));
+    }
+    match responses.iter().find(|r| r.status != Status::Ok) {
+        Some(r) => Err(format!("request {} got {:?}", r.id, r.status)),
+        None => Ok(()),
+    }
+}
+
+/// Runs the sequence over `link` for a window of `sectors` sectors with a limit of
+/// `max_sectors` per request and a data area of `data_bytes`.
+pub fn run(link: &mut impl Link, sectors: u64, max_sectors: u32, data_bytes: u32) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    let bytes = (SECTORS_PER_WRITE * SECTOR) as usize;
+    let needed = 2 * WRITES as usize * bytes;
+    let fits = max_sectors >= SECTORS_PER_WRITE
+        && sectors >= u64::from(WRITES * SECTORS_PER_WRITE)
+        && data_bytes as usize >= needed;
+    out.push(verdict(
+        "blk-geometry",
+        fits,
+        format!("{sectors} sectors, {max_sectors} per request, {data_bytes} bytes of data area"),
+    ));
+    if !fits {
+        return out;
+    }
+    let first = first_sector(sectors);
+    let sector_of = |i: u32| first + u64::from(i * SECTORS_PER_WRITE);
+    // Writes, all in flight at once.
+    for i in 0..WRITES {
+        let data: Vec<u8> = (0..bytes)
+            .map(|j| {
+                pattern(
+                    sector_of(i) + (j / SECTOR as usize) as u64,
+                    j % SECTOR as usize,
+                )
+            })
+            .collect();
+        let offset = i * bytes as u32;
+        link.write(offset, &data);
+        link.push(Request {
+            op: op::WRITE,
+            sector: sector_of(i),
+            count: SECTORS_PER_WRITE,
+            offset,
+            id: i,
+        });
+    }
+    let written = all_ok(&link.submit_and_wait(WRITES as usize), WRITES as usize);
+    out.push(verdict(
+        "blk-write",
+        written.is_ok(),
+        written.err().unwrap_or(format!(
+            "{WRITES} writes of {bytes} bytes in flight from sector {first}"
+        )),
+    ));
+    link.push(Request {
+        op: op::FLUSH,
+        sector: 0,
+        count: 0,
+        offset: 0,
+        id: 100,
+    });
+    let flushed = all_ok(&link.submit_and_wait(1), 1);
+    out.push(verdict(
+        "blk-flush",
+        flushed.is_ok(),
+        flushed.err().unwrap_or(String::from("flushed")),
+    ));
+    // Reads into the second half of the used data area, all in flight.
+    let base = WRITES * bytes as u32;
+    for i in 0..WRITES {
+        link.write(base + i * bytes as u32, &vec![0; bytes]);
+        link.push(Request {
+            op: op::READ,
+            sector: sector_of(i),
+            count: SECTORS_PER_WRITE,
+            offset: base + i * bytes as u32,
+            id: 200 + i,
+        });
+    }
+    let read = all_ok(&link.submit_and_wait(WRITES as usize), WRITES as usize).and_then(|()| {
+        let mut got = vec![0u8; bytes];
+        for i in 0..WRITES {
+            link.read(base + i * bytes as u32, &mut got);
+            for (j, b) in got.iter().enumerate() {
+                let sector = sector_of(i) + (j / SECTOR as usize) as u64;
+                if *b != pattern(sector, j % SECTOR as usize) {
+                    return Err(format!(
+                        "sector {sector} byte {} differs",
+                        j % SECTOR as usize
+                    ));
+                }
+            }
+        }
+        Ok(())
+    });
+    out.push(verdict(
+        "blk-read",
+        read.is_ok(),
+        read.err()
+            .unwrap_or(format!("{WRITES} reads match the pattern")),
+    ));
+    // Refused requests.
+    let bad = [
+        (
+            Request {
+                op: op::READ,
+                sector: sectors - 4,
+                count: 8,
+                offset: 0,
+                id: 300,
+            },
+            Status::OutOfRange,
+        ),
+        (
+            Request {
+                op: op::WRITE,
+                sector: sectors,
+                count: 1,
+                offset: 0,
+                id: 301,
+            },
+            Status::OutOfRange,
+        ),
+        (
+            Request {
+                op: op::READ,
+                sector: 0,
+                count: 1,
+                offset: 100,
+                id: 302,
+            },
+            Status::Misaligned,
+        ),
+        (
+            Request {
+                op: 77,
+                sector: 0,
+                count: 1,
+                offset: 0,
+                id: 303,
+            },
+            Status::Malformed,
+        ),
+        (
+            Request {
+                op: op::READ,
+                sector: 0,
+                count: max_sectors + 1,
+                offset: 0,
+                id: 304,
+            },
+            Status::Malformed,
+        ),
+        (
+            Request {
+                op: op::READ,
+                sector: 0,
+                count: 2,
+                offset: data_bytes - 512,
+                id: 305,
+            },
+            Status::Malformed,
+        ),
+    ];
+    for (request, _) in &bad {
+        link.push(*request);
+    }
+    let got = link.submit_and_wait(bad.len());
+    let wrong: Vec<String> = bad
+        .iter()
+        .filter_map(|(request, want)| {
+            let seen = got.iter().find(|r| r.id == request.id).map(|r| r.status);
+            (seen != Some(*want))
+                .then(|| format!("request {} got {seen:?}, not {want:?}", request.id))
+        })
+        .collect();
+    out.push(verdict(
+        "blk-refused",
+        wrong.is_empty(),
+        if wrong.is_empty() {
+            format!("{} bad requests refused with their errors", bad.len())
+        } else {
+            wrong.join("; ")
+        },
+    ));
+    // Still serving.
+    link.push(Request {
+        op: op::READ,
+        sector: first,
+        count: 1,
+        offset: 0,
+        id: 400,
+    });
+    let again = all_ok(&link.submit_and_wait(1), 1).and_then(|()| {
+        let mut got = vec![0u8; SECTOR as usize];
+        link.read(0, &mut got);
+        let same = got.iter().enumerate().all(|(j, b)| *b == pattern(first, j));
+        if same {
+            Ok(())
+        } else {
+            Err(String::from("wrong data"))
+        }
+    });
+    out.push(verdict(
+        "blk-still-serving",
+        again.is_ok(),
+        again
+            .err()
+            .unwrap_or(String::from("a read after the refusals is served")),
+    ));
+    out
+}

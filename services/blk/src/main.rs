@@ -1,0 +1,259 @@
+//! The block driver component: a virtio-blk disk behind `proto::blk` and `blkring`'s rings.
+//!
+//! Start-up: looks up `devices` and `memory`, claims its device (`disk0` unless the `device`
+//! argument says otherwise) through `libos_sel4::blk` (the virtio BAR mapped uncached, the
+//! PCI transport, the interrupt handler), maps queue memory from its own budget, starts the
+//! `virtio-blk` driver, registers `blk` with naming and serves.
+//!
+//! One thread serves IPC and events, as the serial driver does: the IRQ handler and every
+//! client's doorbell signal copies of the component's notification badged [`IRQ_BADGE`] and
+//! [`DOORBELL_BADGE`], bound to the thread, so the `Recv` on the service endpoint also
+//! returns for them (client badges are component ids + 1, below 2^16). An attach maps the
+//! client's region (after `memory` confirms this component is a member) with the physical
+//! address of each page, so the device moves data straight into it. The serving logic is
+//! the host-tested `blk` library.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicU32;
+
+use blk::{AttachError, Server};
+use libos_sel4::blk::{queue_memory, ClaimedDisk, DmaQueue, Transport};
+use libos_sel4::device::{setup, Devices};
+use proto::blk::{Error, Geometry};
+use proto::memory::MemoryClient;
+use proto::naming::NamingClient;
+use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
+use proto::{CapSlot, Name};
+use rt::println;
+use rt::slots_alloc::Slots;
+use rt::startinfo::{slots, StartInfo};
+use sel4::cap_type::{CNode, Notification, Tcb};
+use sel4::{CPtr, Cap, CapData, CapRights};
+use virtio_blk::VirtioBlk;
+use vspace::{Pool, VSpace};
+
+rt::entry!(main);
+
+/// The badge of the interrupt's signals (no client badge has this bit; badges are 28 bits).
+const IRQ_BADGE: u64 = 1 << 27;
+/// The badge of the clients' doorbells.
+const DOORBELL_BADGE: u64 = 1 << 26;
+/// Entries of the virtqueue.
+const QUEUE_SIZE: u16 = 256;
+const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+
+fn name(text: &str) -> Name {
+    Name::new(text).expect("a valid name")
+}
+
+/// A region this component mapped: its name, words and page addresses.
+type Mapped = (Name, &'static [AtomicU32], Vec<u64>);
+
+struct Service<F: FnMut(u8) -> Option<CPtr>> {
+    server: Server<VirtioBlk<Transport, DmaQueue>, CPtr>,
+    pool: Pool<F>,
+    vspace: VSpace,
+    memory: CPtr,
+    regions: Vec<Mapped>,
+    /// Client index by IPC badge, and each client's wake notification.
+    badges: Vec<(u64, usize)>,
+    wakes: [Option<CPtr>; blk::MAX_CLIENTS],
+    doorbell: CPtr,
+}
+
+impl<F: FnMut(u8) -> Option<CPtr>> Service<F> {
+    /// The region `region`, mapped on first use; `None` when this component is not a member.
+    fn region(&mut self, region: Name) -> Option<usize> {
+        if let Some(i) = self.regions.iter().position(|r| r.0 == region) {
+            return Some(i);
+        }
+        let probe = self.pool.slot().ok()?;
+        let mut memory = MemoryClient::new(EndpointTransport::receiving(self.memory, probe));
+        let member = memory.share(region, 0).is_ok();
+        let _ = OWN.cnode_delete(probe, 64);
+        if !member {
+            return None;
+        }
+        let (mapped, frames) = libos_sel4::shared::map_physical(
+            &mut self.pool,
+            &mut self.vspace,
+            self.memory,
+            region,
+            "blk",
+        );
+        self.regions.push((region, mapped.words(), frames));
+        Some(self.regions.len() - 1)
+    }
+
+    fn serve_events(&mut self) {
+        loop {
+            self.server
+                .poll(|wake| sel4::syscall::signal(Cap::<Notification>::from_raw(wake)));
+            if self.server.prepare_wait() {
+                return;
+            }
+        }
+    }
+}
+
+impl<F: FnMut(u8) -> Option<CPtr>> proto::blk::Server for Service<F> {
+    fn attach(
+        &mut self,
+        badge: u64,
+        region: Name,
+        nonce: u64,
+        wake: CapSlot,
+    ) -> Result<CapSlot, Error> {
+        let index = self.region(region).ok_or(Error::NotFound)?;
+        let kept = self.pool.slot().map_err(|_| Error::Full)?;
+        OWN.cnode_move(kept, 64, OWN, wake.0, 64)
+            .map_err(|_| Error::Malformed)?;
+        let (_, words, frames) = &self.regions[index];
+        let result = self
+            .server
+            .attach(index as u64, nonce, words, frames.clone(), None, kept);
+        let client = match result {
+            Ok(client) => client,
+            Err(e) => {
+                let _ = OWN.cnode_delete(kept, 64);
+                return Err(match e {
+                    AttachError::NotFound => Error::NotFound,
+                    AttachError::Full => Error::Full,
+                    AttachError::BadRegion => Error::BadRegion,
+                });
+            }
+        };
+        if let Some(old) = self.wakes[client].replace(kept) {
+            let _ = OWN.cnode_delete(old, 64);
+        }
+        self.badges.retain(|&(b, c)| b != badge && c != client);
+        self.badges.push((badge, client));
+        Ok(CapSlot(self.doorbell))
+    }
+
+    fn geometry(&mut self, badge: u64) -> Result<Geometry, Error> {
+        let &(_, client) = self
+            .badges
+            .iter()
+            .find(|(b, _)| *b == badge)
+            .ok_or(Error::NotAttached)?;
+        let (sectors, max_sectors, read_only) = self
+            .server
+            .client_geometry(client)
+            .ok_or(Error::NotAttached)?;
+        Ok(Geometry {
+            sectors,
+            max_sectors,
+            read_only,
+        })
+    }
+}
+
+/// A copy of the component's notification badged `badge`, in a fresh slot.
+fn badged<F: FnMut(u8) -> Option<CPtr>>(pool: &mut Pool<F>, badge: u64) -> CPtr {
+    let slot = pool
+        .slot()
+        .unwrap_or_else(|e| rt::fail("blk", "start", format_args!("{e:?}")));
+    OWN.cnode_mint(
+        slot,
+        64,
+        OWN,
+        slots::NOTIFICATION,
+        64,
+        CapRights::all(),
+        CapData::new_badge(badge),
+    )
+    .unwrap_or_else(|e| rt::fail("blk", "mint a notification", format_args!("{e:?}")));
+    slot
+}
+
+fn main(info: &'static StartInfo) {
+    let device = info.arg("device").map_or(Ok(name("disk0")), Name::new);
+    let device = device.unwrap_or_else(|e| rt::fail("blk", "start", format_args!("device: {e:?}")));
+    let mut free = Slots::new();
+    let receive = free.alloc().expect("a free slot");
+    let devices_slot = free.alloc().expect("a free slot");
+    let memory_slot = free.alloc().expect("a free slot");
+    let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, devices_slot));
+    let devices_ep = setup("blk", "look up devices", || naming.lookup(name("devices")))
+        .endpoint
+        .0;
+    naming.transport().receive_in(memory_slot);
+    let memory_ep = setup("blk", "look up memory", || naming.lookup(name("memory")))
+        .endpoint
+        .0;
+    let mut pool = libos_sel4::budget::pool(free, memory_ep, 32, "blk");
+    let mut vspace = VSpace::own();
+
+    // The device, its queue memory and the driver.
+    let mut devices = Devices::new("blk", devices_ep);
+    let disk = ClaimedDisk::claim(&mut devices, &mut pool, &mut vspace, device);
+    let layout = virtio_blk::Layout::new(QUEUE_SIZE).expect("a valid queue size");
+    let (memory, size, paddr) = queue_memory(&mut pool, &mut vspace, layout.bytes, "blk");
+    let driver = VirtioBlk::new(disk.transport, memory, size, paddr, QUEUE_SIZE)
+        .unwrap_or_else(|e| rt::fail("blk", format_args!("start {device}"), format_args!("{e:?}")));
+
+    // Interrupts and doorbells arrive on our notification, bound to this thread.
+    let irq = badged(&mut pool, IRQ_BADGE);
+    disk.handler
+        .irq_handler_set_notification(Cap::from_raw(irq))
+        .unwrap_or_else(|e| rt::fail("blk", "set the IRQ's notification", format_args!("{e:?}")));
+    Cap::<Tcb>::from_raw(slots::TCB)
+        .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION))
+        .unwrap_or_else(|e| rt::fail("blk", "bind the notification", format_args!("{e:?}")));
+    let _ = disk.handler.irq_handler_ack();
+    let doorbell = badged(&mut pool, DOORBELL_BADGE);
+
+    let g = driver.geometry();
+    let pci = disk.info.pci;
+    println!(
+        "blk: {device} virtio-blk at {:02x}:{:02x}.{}, {} sectors ({} MiB), queue {}, {} segments, irq {:?}, flush {}, BAR{} at {:#x}: ready",
+        pci.bus, pci.dev, pci.func, g.sectors, g.sectors / 2048, driver.queue_size(), g.max_segments,
+        disk.info.irq, g.flush, disk.bar.0, disk.bar.1
+    );
+    let mut service = Service {
+        server: Server::new(driver),
+        pool,
+        vspace,
+        memory: memory_ep,
+        regions: Vec::new(),
+        badges: Vec::new(),
+        wakes: [None; blk::MAX_CLIENTS],
+        doorbell,
+    };
+    NamingClient::new(EndpointTransport::new(slots::NAMING))
+        .register(name("blk"), CapSlot(slots::SERVICE))
+        .unwrap_or_else(|e| rt::fail("blk", "register blk", e));
+
+    let receive = ReceiveSlot::own(receive);
+    let mut mrs = [0; 4];
+    receive.install();
+    let (mut info, mut badge) = sel4::syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
+    loop {
+        if badge & (IRQ_BADGE | DOORBELL_BADGE) != 0 {
+            if badge & IRQ_BADGE != 0 {
+                service.server.disk().ack_interrupt();
+                let _ = disk.handler.irq_handler_ack();
+            }
+            service.serve_events();
+            receive.install();
+            (info, badge) = sel4::syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
+            continue;
+        }
+        let request = received(info, &mrs, Some(receive.index));
+        let reply = proto::blk::dispatch(&mut service, badge, &request);
+        let _ = OWN.cnode_delete(receive.index, 64);
+        // A new attachment's ring must say the server waits, or its first batch would not
+        // signal us.
+        service.serve_events();
+        let (reply_info, reply_mrs) = prepare(&reply);
+        mrs = reply_mrs;
+        receive.install();
+        (info, badge) = sel4::syscall::reply_recv_with_mrs(slots::SERVICE, reply_info, &mut mrs);
+    }
+}
