@@ -1,8 +1,9 @@
 //! The block driver end to end (systems/tests/blk.toml): `blk` drives a virtio-blk disk
 //! backed by a scratch image; `blkcheck` writes a pattern with many requests in flight,
 //! flushes, reads it back, sends requests `blk` must refuse (out of range, misaligned,
-//! unknown, too large, past its data area) and checks `blk` still serves, then halts. The
-//! host then finds the pattern in the image file.
+//! unknown, too large, past its data area) and checks `blk` still serves, kills `blk` and
+//! reads the data back through the restarted instance, then halts. The host then finds the
+//! pattern in the image file.
 
 use std::time::Duration;
 use system_tests::system_image;
@@ -34,6 +35,7 @@ fn blkcheck_writes_reads_and_is_refused_and_the_data_is_in_the_image() {
         "blk-read",
         "blk-refused",
         "blk-still-serving",
+        "blk-restart",
     ] {
         assert!(
             out.contains(&format!("CHECK {check}: PASS")),
@@ -41,6 +43,10 @@ fn blkcheck_writes_reads_and_is_refused_and_the_data_is_in_the_image() {
         );
     }
     assert!(!out.contains("FAIL") && !out.contains("panic"), "{out}");
+    assert!(
+        out.contains("proc: restarted blk") || out.contains("blk (id"),
+        "{out}"
+    );
     assert_eq!(
         outcome,
         Outcome::Exited(0),

@@ -10,6 +10,9 @@
 //! 5. `blk-refused`: requests past the window, at a misaligned offset, of an unknown
 //!    operation, over the limit and past the data area each get their error.
 //! 6. `blk-still-serving`: a read after those gets the right data.
+//!
+//! The component can then kill `blk`, attach to its next instance and read the data back
+//! ([`read_back`], `blk-restart`).
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -263,7 +266,20 @@ pub fn run(link: &mut impl Link, sectors: u64, max_sectors: u32, data_bytes: u32
             wrong.join("; ")
         },
     ));
-    // Still serving.
+    out.push(read_back(
+        link,
+        "blk-still-serving",
+        sectors,
+        "a read after the refusals is served",
+    ));
+    out
+}
+
+/// Reads the first written sector of a window of `sectors` back and compares it with
+/// [`pattern`]: the check after the refusals, and after `blk` restarted (`blk-restart`).
+pub fn read_back(link: &mut impl Link, name: &'static str, sectors: u64, what: &str) -> Verdict {
+    let first = first_sector(sectors);
+    link.write(0, &[0; SECTOR as usize]);
     link.push(Request {
         op: op::READ,
         sector: first,
@@ -281,12 +297,9 @@ pub fn run(link: &mut impl Link, sectors: u64, max_sectors: u32, data_bytes: u32
             Err(String::from("wrong data"))
         }
     });
-    out.push(verdict(
-        "blk-still-serving",
+    verdict(
+        name,
         again.is_ok(),
-        again
-            .err()
-            .unwrap_or(String::from("a read after the refusals is served")),
-    ));
-    out
+        again.err().unwrap_or(String::from(what)),
+    )
 }

@@ -2,9 +2,11 @@
 //! host-tested `blkcheck` sequence, one `CHECK blk-...` line per step, then
 //! `blkcheck: done` (and halts the system through `proc` when `halt = "yes"`).
 //!
-//! Wiring only: looks up `blk`, `memory` and (to halt) `proc`; maps the region named by the
-//! `region` argument (default `blkcheck-blk`) and writes `blkring`'s header with a nonce from
-//! the TSC; attaches with its own notification as the wake-up and waits on it for responses.
+//! Wiring only: looks up `memory`, `proc` and `blk`; maps the region named by the `region`
+//! argument (default `blkcheck-blk`) and writes `blkring`'s header with a nonce from the TSC;
+//! attaches with its own notification as the wake-up and waits on it for responses. With
+//! `restart = "yes"` it then kills `blk` through `proc`, attaches to the next instance and
+//! reads the pattern back (`CHECK blk-restart`).
 
 #![no_std]
 #![no_main]
@@ -17,10 +19,11 @@ use blkcheck::Link;
 use blkring::{ClientRings, Layout, Request, Response};
 use libos_sel4::device::setup;
 use proto::blk::BlkClient;
+use proto::blk::Geometry;
 use proto::naming::NamingClient;
 use proto::proc::ProcClient;
 use proto::sel4_transport::EndpointTransport;
-use proto::{CapSlot, Name};
+use proto::{CapSlot, ComponentId, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
@@ -72,65 +75,115 @@ impl Link for Shared {
     }
 }
 
+/// Looks `blk` up into `slot` (emptied first) and attaches over `region` with a fresh
+/// nonce; the rings, the data area's size and the geometry, or why not.
+fn attach(
+    naming: &mut NamingClient<EndpointTransport>,
+    slots: (u64, u64),
+    region: Name,
+    words: &'static [core::sync::atomic::AtomicU32],
+) -> Result<(Shared, u32, Geometry), &'static str> {
+    let own = Cap::<sel4::cap_type::CNode>::from_raw(slots::CNODE);
+    let (blk_slot, doorbell_slot) = slots;
+    let _ = own.cnode_delete(blk_slot, 64);
+    let _ = own.cnode_delete(doorbell_slot, 64);
+    naming.transport().receive_in(blk_slot);
+    let blk = naming.lookup(name("blk")).map_err(|_| "lookup")?.endpoint.0;
+    let nonce = rt::rdtsc() ^ 0x5eed;
+    let (rings, layout): (ClientRings, Layout) =
+        ClientRings::new(words, nonce).ok_or("region too small")?;
+    let mut client = BlkClient::new(EndpointTransport::receiving(blk, doorbell_slot));
+    let doorbell = client
+        .attach(region, nonce, CapSlot(slots::NOTIFICATION))
+        .map_err(|_| "attach")?;
+    let geometry = client.geometry().map_err(|_| "geometry")?;
+    let shared = Shared {
+        rings,
+        doorbell: Cap::from_raw(doorbell.0),
+    };
+    Ok((shared, layout.data_bytes, geometry))
+}
+
+/// Kills `blk` through proc; its id, found by name.
+fn kill_blk(proc: &mut ProcClient<EndpointTransport>) -> Option<ComponentId> {
+    let id = (0..64)
+        .map_while(|i| proc.list(i).ok())
+        .find(|c| c.name.as_str() == "blk")?
+        .id;
+    proc.kill(id).ok()?;
+    Some(id)
+}
+
 fn main(info: &'static StartInfo) {
     let region = name(info.arg("region").unwrap_or("blkcheck-blk"));
     let mut free = Slots::new();
     let mut slot = || free.alloc().expect("a free slot");
     let (blk_slot, memory_slot, proc_slot, doorbell_slot) = (slot(), slot(), slot(), slot());
-    let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, blk_slot));
-    let blk = setup("blkcheck", "look up blk", || naming.lookup(name("blk")))
-        .endpoint
-        .0;
-    naming.transport().receive_in(memory_slot);
+    let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, memory_slot));
     let memory = setup("blkcheck", "look up memory", || {
         naming.lookup(name("memory"))
     })
     .endpoint
     .0;
+    naming.transport().receive_in(proc_slot);
+    let proc = setup("blkcheck", "look up proc", || naming.lookup(name("proc")))
+        .endpoint
+        .0;
+    let mut proc = ProcClient::new(EndpointTransport::new(proc));
     let mut pool = libos_sel4::budget::pool(free, memory, 4, "blkcheck");
     let mut vspace = VSpace::own();
-    let mapped = libos_sel4::shared::map(&mut pool, &mut vspace, memory, region, "blkcheck");
-    let nonce = rt::rdtsc() ^ (info.generation << 48) ^ 0x5eed;
-    let (rings, layout): (ClientRings, Layout) = ClientRings::new(mapped.words(), nonce)
-        .unwrap_or_else(|| rt::fail("blkcheck", "use its region", "too small"));
+    let words = libos_sel4::shared::map(&mut pool, &mut vspace, memory, region, "blkcheck").words();
 
-    let mut client = BlkClient::new(EndpointTransport::receiving(blk, doorbell_slot));
-    let doorbell = setup("blkcheck", "attach to blk", || {
-        client.attach(region, nonce, CapSlot(slots::NOTIFICATION))
-    });
-    let geometry = setup("blkcheck", "ask blk's geometry", || client.geometry());
-    println!(
-        "blkcheck: attached over {region}: {} sectors, {} per request, doorbell {:?}",
-        geometry.sectors, geometry.max_sectors, doorbell
-    );
-    let mut shared = Shared {
-        rings,
-        doorbell: Cap::from_raw(doorbell.0),
+    let slots = (blk_slot, doorbell_slot);
+    let connect = |naming: &mut NamingClient<EndpointTransport>| {
+        let mut last = "";
+        for _ in 0..2000 {
+            match attach(naming, slots, region, words) {
+                Ok(done) => return done,
+                Err(why) => last = why,
+            }
+            rt::yield_times(50);
+        }
+        rt::fail("blkcheck", "attach to blk", last)
     };
-    let verdicts = blkcheck::run(
+    let (mut shared, data_bytes, geometry) = connect(&mut naming);
+    println!(
+        "blkcheck: attached over {region}: {} sectors, {} per request",
+        geometry.sectors, geometry.max_sectors
+    );
+    let mut verdicts = blkcheck::run(
         &mut shared,
         geometry.sectors,
         geometry.max_sectors,
-        layout.data_bytes,
+        data_bytes,
     );
     for verdict in &verdicts {
         println!("{verdict}");
+    }
+    if info.arg("restart") == Some("yes") {
+        let killed = kill_blk(&mut proc);
+        println!("blkcheck: killed blk ({killed:?}), attaching to its next instance");
+        let (mut shared, _, geometry) = connect(&mut naming);
+        let verdict = blkcheck::read_back(
+            &mut shared,
+            "blk-restart",
+            geometry.sectors,
+            "the restarted blk serves the data written before",
+        );
+        println!("{verdict}");
+        verdicts.push(verdict);
     }
     println!(
         "blkcheck: done, first sector {}",
         blkcheck::first_sector(geometry.sectors)
     );
     if info.arg("halt") == Some("yes") {
-        naming.transport().receive_in(proc_slot);
-        let proc = setup("blkcheck", "look up proc", || naming.lookup(name("proc")))
-            .endpoint
-            .0;
         let status = if verdicts.iter().all(|v| v.pass) {
             0
         } else {
             1
         };
-        let _ = ProcClient::new(EndpointTransport::new(proc)).halt(status);
+        let _ = proc.halt(status);
     }
     loop {
         sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
