@@ -13,11 +13,22 @@ use xtask::qemu::{disk, Boot, Outcome, Session};
 const IMAGE_BYTES: u64 = 8 << 20;
 
 #[test]
-fn blkcheck_writes_reads_and_is_refused_and_the_data_is_in_the_image() {
-    let (kernel, root) = system_image("blk");
-    let image = xtask::target_dir().join("blk-test.img");
+fn blkcheck_passes_over_msix_and_the_data_is_in_the_image() {
+    check("blk", "MsiX (msix vector Some(0))");
+}
+
+#[test]
+fn blkcheck_passes_over_the_ioapic_and_the_data_is_in_the_image() {
+    check("blk-ioapic", "IoApic (msix vector None)");
+}
+
+/// Boots `system` over a fresh scratch image, checks every step passed with the disk's
+/// interrupt as `irq` says and interrupts arrived, then checks the image.
+fn check(system: &str, irq: &str) {
+    let (kernel, root) = system_image(system);
+    let image = xtask::target_dir().join(format!("{system}-test.img"));
     disk::scratch_image(&image, IMAGE_BYTES).expect("a scratch image");
-    let log = xtask::target_dir().join("logs/blk.log");
+    let log = xtask::target_dir().join(format!("logs/{system}.log"));
     let mut boot = Boot::new(kernel, root, log);
     boot.timeout = Duration::from_secs(240);
     boot.extra = disk::qemu_args(&image, "disk0");
@@ -28,6 +39,11 @@ fn blkcheck_writes_reads_and_is_refused_and_the_data_is_in_the_image() {
         out.contains("blk: disk0 virtio-blk at") && out.contains("16384 sectors (8 MiB)"),
         "blk reports the disk's capacity:\n{out}"
     );
+    assert!(
+        out.contains(&format!("irq {irq}")),
+        "interrupts as {irq}:\n{out}"
+    );
+    assert!(out.contains("blk: first interrupt from disk0"), "{out}");
     for check in [
         "blk-geometry",
         "blk-write",

@@ -314,6 +314,11 @@ impl<T: BlkTransport, M: QueueMemory> VirtioBlk<T, M> {
         self.geometry
     }
 
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
     /// The queue's entries.
     pub fn queue_size(&self) -> u16 {
         self.queue.layout().size

@@ -2,8 +2,10 @@
 //! the device from `devices`, maps the BAR holding its virtio structures uncached (found in
 //! the configuration space `devices` shows read-only), takes its interrupt handler and sets
 //! up `virtio-drivers`' PCI transport; [`queue_memory`] maps physically contiguous memory
-//! for the driver's virtqueue ([`DmaQueue`]). Interrupts arrive as INTx (IOAPIC or PIC);
-//! reading the ISR byte ([`virtio_blk::BlkTransport::ack_interrupt`]) lowers the line.
+//! for the driver's virtqueue ([`DmaQueue`]). Interrupts arrive as INTx (IOAPIC or PIC),
+//! where reading the ISR byte ([`virtio_blk::BlkTransport::ack_interrupt`]) lowers the line,
+//! or, with `irq = "msix"`, as MSI-X entry 0 (which `devices` programs; [`Transport`] routes
+//! the queue to it).
 //!
 //! One disk per component: `virtio-drivers` finds the mapped BAR through an associated
 //! function of its `Hal`, so the mapping lives in statics here (apart from the NIC's in
@@ -16,6 +18,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use proto::devices::DeviceInfo;
+use proto::devices::IrqMode;
 use proto::Name;
 use sel4::cap_type::IrqHandler;
 use sel4::{CPtr, Cap};
@@ -29,8 +32,74 @@ use vspace::{Pool, VSpace};
 use crate::device::{Devices, Registers};
 use crate::nic::ConfigReader;
 
-/// The transport the block driver runs over.
-pub type Transport = Adapter<PciTransport>;
+/// No MSI-X vector (virtio 1.2, section 4.1.4.3): the device raises INTx instead.
+pub const NO_VECTOR: u16 = 0xFFFF;
+/// Offsets in the common configuration structure (virtio 1.2, section 4.1.4.3).
+const QUEUE_SELECT: usize = 0x16;
+const QUEUE_MSIX_VECTOR: usize = 0x1A;
+
+/// The transport the block driver runs over: `virtio-drivers`' PCI transport, plus the one
+/// register it does not expose, the queue's MSI-X vector (set when the device's interrupt is
+/// MSI-X, whose entry 0 `devices` programs).
+pub struct Transport {
+    pci: Adapter<PciTransport>,
+    /// The common configuration structure's address in the mapped BAR.
+    common: usize,
+    /// The vector to route queues to (`None`: INTx).
+    vector: Option<u16>,
+    /// The vector the device accepted for queue 0 (`NO_VECTOR` if none).
+    accepted: u16,
+}
+
+impl Transport {
+    /// The MSI-X vector the device took for its queue: `None` under INTx or if it refused.
+    pub fn msix_vector(&self) -> Option<u16> {
+        (self.accepted != NO_VECTOR).then_some(self.accepted)
+    }
+
+    fn common16(&self, offset: usize) -> *mut u16 {
+        (self.common + offset) as *mut u16
+    }
+}
+
+impl virtio_blk::BlkTransport for Transport {
+    fn device_features(&mut self) -> u64 {
+        self.pci.device_features()
+    }
+    fn set_driver_features(&mut self, features: u64) {
+        self.pci.set_driver_features(features)
+    }
+    fn status(&self) -> u8 {
+        self.pci.status()
+    }
+    fn set_status(&mut self, status: u8) {
+        self.pci.set_status(status)
+    }
+    fn max_queue_size(&mut self, queue: u16) -> u32 {
+        self.pci.max_queue_size(queue)
+    }
+    fn queue_set(&mut self, queue: u16, size: u32, descriptors: u64, driver: u64, device: u64) {
+        self.pci.queue_set(queue, size, descriptors, driver, device);
+        if let Some(vector) = self.vector {
+            // SAFETY: `claim` found the common configuration inside the BAR it mapped
+            // uncached for good; both fields are naturally aligned 16-bit registers.
+            unsafe {
+                self.common16(QUEUE_SELECT).write_volatile(queue);
+                self.common16(QUEUE_MSIX_VECTOR).write_volatile(vector);
+                self.accepted = self.common16(QUEUE_MSIX_VECTOR).read_volatile();
+            }
+        }
+    }
+    fn notify(&mut self, queue: u16) {
+        self.pci.notify(queue)
+    }
+    fn ack_interrupt(&mut self) -> bool {
+        self.pci.ack_interrupt()
+    }
+    fn config32(&self, offset: usize) -> Option<u32> {
+        self.pci.config32(offset)
+    }
+}
 
 /// Queue memory: virtio-blk's descriptor table, rings and request headers, mapped cached
 /// (x86 DMA is coherent), accessed volatile by offset.
@@ -174,8 +243,10 @@ impl ClaimedDisk {
             ));
         }
         let layout = shadow.layout();
-        let bar = match layout.common {
-            Some(r) if layout.regions().all(|o| o.bar == r.bar) => r.bar,
+        let (bar, common) = match layout.common {
+            Some(r) if layout.regions().all(|o| o.bar == r.bar) && r.length >= 0x38 => {
+                (r.bar, r.offset as usize)
+            }
             _ => fail(&"virtio structures missing or in more than one BAR"),
         };
         let paddr = shadow
@@ -195,9 +266,15 @@ impl ClaimedDisk {
         };
         let transport = PciTransport::new::<BlkHal, _>(&mut root, function)
             .unwrap_or_else(|e| fail(&format_args!("virtio transport: {e:?}")));
+        let vector = (info.irq == IrqMode::MsiX).then_some(0);
         ClaimedDisk {
             info,
-            transport: Adapter(transport),
+            transport: Transport {
+                pci: Adapter(transport),
+                common: registers.base() + common,
+                vector,
+                accepted: NO_VECTOR,
+            },
             handler,
             bar: (bar, paddr),
         }

@@ -209,12 +209,20 @@ fn main(info: &'static StartInfo) {
     let _ = disk.handler.irq_handler_ack();
     let doorbell = badged(&mut pool, DOORBELL_BADGE);
 
+    if disk.info.irq == proto::devices::IrqMode::MsiX && driver.transport().msix_vector().is_none()
+    {
+        rt::fail(
+            "blk",
+            format_args!("route {device}'s queue to MSI-X entry 0"),
+            "refused",
+        );
+    }
     let g = driver.geometry();
     let pci = disk.info.pci;
     println!(
-        "blk: {device} virtio-blk at {:02x}:{:02x}.{}, {} sectors ({} MiB), queue {}, {} segments, irq {:?}, flush {}, BAR{} at {:#x}: ready",
+        "blk: {device} virtio-blk at {:02x}:{:02x}.{}, {} sectors ({} MiB), queue {}, {} segments, irq {:?} (msix vector {:?}), flush {}, BAR{} at {:#x}: ready",
         pci.bus, pci.dev, pci.func, g.sectors, g.sectors / 2048, driver.queue_size(), g.max_segments,
-        disk.info.irq, g.flush, disk.bar.0, disk.bar.1
+        disk.info.irq, driver.transport().msix_vector(), g.flush, disk.bar.0, disk.bar.1
     );
     let mut service = Service {
         server: Server::new(driver),
@@ -231,12 +239,17 @@ fn main(info: &'static StartInfo) {
         .unwrap_or_else(|e| rt::fail("blk", "register blk", e));
 
     let receive = ReceiveSlot::own(receive);
+    let mut interrupted = false;
     let mut mrs = [0; 4];
     receive.install();
     let (mut info, mut badge) = sel4::syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
     loop {
         if badge & (IRQ_BADGE | DOORBELL_BADGE) != 0 {
             if badge & IRQ_BADGE != 0 {
+                if !interrupted {
+                    interrupted = true;
+                    println!("blk: first interrupt from {device}");
+                }
                 service.server.disk().ack_interrupt();
                 let _ = disk.handler.irq_handler_ack();
             }
