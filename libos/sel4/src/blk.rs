@@ -20,8 +20,9 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use proto::devices::DeviceInfo;
 use proto::devices::IrqMode;
 use proto::Name;
-use sel4::cap_type::IrqHandler;
-use sel4::{CPtr, Cap};
+use rt::startinfo::slots;
+use sel4::cap_type::{CNode, IrqHandler, Tcb};
+use sel4::{CPtr, Cap, CapData, CapRights};
 use virtio_blk::{Adapter, QueueMemory};
 use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 use virtio_drivers::transport::pci::PciTransport;
@@ -278,5 +279,54 @@ impl ClaimedDisk {
             handler,
             bar: (bar, paddr),
         }
+    }
+}
+
+/// A copy of this component's notification (`slots::NOTIFICATION`) badged `badge`, in a
+/// fresh slot of `pool`: a doorbell for clients, or an interrupt's target. Ends the
+/// component (`component: cannot mint a notification`) if it cannot.
+pub fn badged_notification<F: FnMut(u8) -> Option<CPtr>>(
+    pool: &mut Pool<F>,
+    badge: u64,
+    component: &'static str,
+) -> CPtr {
+    let own: Cap<CNode> = Cap::from_raw(slots::CNODE);
+    let slot = pool
+        .slot()
+        .unwrap_or_else(|e| rt::fail(component, "mint a notification", format_args!("{e:?}")));
+    own.cnode_mint(
+        slot,
+        64,
+        own,
+        slots::NOTIFICATION,
+        64,
+        CapRights::all(),
+        CapData::new_badge(badge),
+    )
+    .unwrap_or_else(|e| rt::fail(component, "mint a notification", format_args!("{e:?}")));
+    slot
+}
+
+impl ClaimedDisk {
+    /// Delivers the disk's interrupt to the calling thread: its handler signals a copy of
+    /// the component's notification badged `badge`, and that notification is bound to the
+    /// thread, so a `Recv` on any endpoint also returns for the interrupt (with the badge).
+    /// Ends the component if a step fails.
+    pub fn interrupt_to_thread<F: FnMut(u8) -> Option<CPtr>>(
+        &self,
+        pool: &mut Pool<F>,
+        badge: u64,
+        component: &'static str,
+    ) {
+        let target = badged_notification(pool, badge, component);
+        let fail =
+            |what: &str, e: sel4::Error| -> ! { rt::fail(component, what, format_args!("{e:?}")) };
+        self.handler
+            .irq_handler_set_notification(Cap::from_raw(target))
+            .unwrap_or_else(|e| fail("set the IRQ's notification", e));
+        Cap::<Tcb>::from_raw(slots::TCB)
+            .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION))
+            .unwrap_or_else(|e| fail("bind the notification", e));
+        let _ = self.handler.irq_handler_ack();
     }
 }

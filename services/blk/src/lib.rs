@@ -28,6 +28,10 @@ extern crate std;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+pub mod session;
+
+pub use session::Sessions;
+
 use blkring::{op, Checked, Limits, Request, Response, ServerRings, Status, DATA_OFFSET, SECTOR};
 use virtio_blk::{Completion, Geometry, Op, RequestError, Segment, VirtioBlk};
 
@@ -94,6 +98,58 @@ pub enum AttachError {
     /// The region is too small, a frame address is missing or unaligned, or the window
     /// lies outside the disk.
     BadRegion,
+}
+
+impl From<AttachError> for proto::blk::Error {
+    fn from(e: AttachError) -> Self {
+        match e {
+            AttachError::NotFound => proto::blk::Error::NotFound,
+            AttachError::Full => proto::blk::Error::Full,
+            AttachError::BadRegion => proto::blk::Error::BadRegion,
+        }
+    }
+}
+
+/// The component's start-up line: the device, its size and how it interrupts.
+pub struct ReadyLine<'a> {
+    /// The device's name in the description.
+    pub device: &'a str,
+    /// Its PCI bus, device and function.
+    pub pci: (u8, u8, u8),
+    /// What the driver read from it.
+    pub geometry: Geometry,
+    /// The virtqueue's entries.
+    pub queue: u16,
+    /// How its interrupt arrives.
+    pub irq: proto::devices::IrqMode,
+    /// The MSI-X vector its queue uses, if any.
+    pub msix: Option<u16>,
+    /// The mapped BAR: index and physical address.
+    pub bar: (u8, u64),
+}
+
+impl core::fmt::Display for ReadyLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let g = &self.geometry;
+        write!(
+            f,
+            "blk: {} virtio-blk at {:02x}:{:02x}.{}, {} sectors ({} MiB), queue {}, {} segments, \
+             irq {:?} (msix vector {:?}), flush {}, BAR{} at {:#x}: ready",
+            self.device,
+            self.pci.0,
+            self.pci.1,
+            self.pci.2,
+            g.sectors,
+            g.sectors / 2048,
+            self.queue,
+            g.max_segments,
+            self.irq,
+            self.msix,
+            g.flush,
+            self.bar.0,
+            self.bar.1
+        )
+    }
 }
 
 /// What the server has refused and survived.

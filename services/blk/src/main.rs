@@ -21,10 +21,12 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicU32;
 
-use blk::{AttachError, Server};
-use libos_sel4::blk::{queue_memory, ClaimedDisk, DmaQueue, Transport};
+use blk::{ReadyLine, Server, Sessions};
+use libos_sel4::blk::{badged_notification, queue_memory, ClaimedDisk, DmaQueue, Transport};
 use libos_sel4::device::{setup, Devices};
+use libos_sel4::shared::map_physical;
 use proto::blk::{Error, Geometry};
+use proto::devices::IrqMode;
 use proto::memory::MemoryClient;
 use proto::naming::NamingClient;
 use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
@@ -32,8 +34,8 @@ use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
-use sel4::cap_type::{CNode, Notification, Tcb};
-use sel4::{CPtr, Cap, CapData, CapRights};
+use sel4::cap_type::{CNode, Notification};
+use sel4::{CPtr, Cap};
 use virtio_blk::VirtioBlk;
 use vspace::{Pool, VSpace};
 
@@ -56,44 +58,49 @@ type Mapped = (Name, &'static [AtomicU32], Vec<u64>);
 
 struct Service<F: FnMut(u8) -> Option<CPtr>> {
     server: Server<VirtioBlk<Transport, DmaQueue>, CPtr>,
+    sessions: Sessions<CPtr>,
     pool: Pool<F>,
     vspace: VSpace,
     memory: CPtr,
     regions: Vec<Mapped>,
-    /// Client index by IPC badge, and each client's wake notification.
-    badges: Vec<(u64, usize)>,
-    wakes: [Option<CPtr>; blk::MAX_CLIENTS],
     doorbell: CPtr,
 }
 
 impl<F: FnMut(u8) -> Option<CPtr>> Service<F> {
-    /// The region `region`, mapped on first use; `None` when this component is not a member.
+    /// An empty slot: a recycled one, else a new one from the pool.
+    fn slot(&mut self) -> Option<CPtr> {
+        match self.sessions.spare() {
+            Some(slot) => {
+                let _ = OWN.cnode_delete(slot, 64);
+                Some(slot)
+            }
+            None => self.pool.slot().ok(),
+        }
+    }
+
+    /// The region `region`, mapped on first use; `None` when this component is not a member
+    /// (`memory` says so; asked first, so a bad name cannot end the component).
     fn region(&mut self, region: Name) -> Option<usize> {
         if let Some(i) = self.regions.iter().position(|r| r.0 == region) {
             return Some(i);
         }
-        let probe = self.pool.slot().ok()?;
+        let probe = self.slot()?;
         let mut memory = MemoryClient::new(EndpointTransport::receiving(self.memory, probe));
         let member = memory.share(region, 0).is_ok();
-        let _ = OWN.cnode_delete(probe, 64);
+        self.sessions.give_back(probe);
         if !member {
             return None;
         }
-        let (mapped, frames) = libos_sel4::shared::map_physical(
-            &mut self.pool,
-            &mut self.vspace,
-            self.memory,
-            region,
-            "blk",
-        );
+        let (pool, vspace) = (&mut self.pool, &mut self.vspace);
+        let (mapped, frames) = map_physical(pool, vspace, self.memory, region, "blk");
         self.regions.push((region, mapped.words(), frames));
         Some(self.regions.len() - 1)
     }
 
     fn serve_events(&mut self) {
         loop {
-            self.server
-                .poll(|wake| sel4::syscall::signal(Cap::<Notification>::from_raw(wake)));
+            let signal = |wake| sel4::syscall::signal(Cap::<Notification>::from_raw(wake));
+            self.server.poll(signal);
             if self.server.prepare_wait() {
                 return;
             }
@@ -110,38 +117,28 @@ impl<F: FnMut(u8) -> Option<CPtr>> proto::blk::Server for Service<F> {
         wake: CapSlot,
     ) -> Result<CapSlot, Error> {
         let index = self.region(region).ok_or(Error::NotFound)?;
-        let kept = self.pool.slot().map_err(|_| Error::Full)?;
-        OWN.cnode_move(kept, 64, OWN, wake.0, 64)
-            .map_err(|_| Error::Malformed)?;
-        let (_, words, frames) = &self.regions[index];
-        let result = self
-            .server
-            .attach(index as u64, nonce, words, frames.clone(), None, kept);
-        let client = match result {
-            Ok(client) => client,
-            Err(e) => {
-                let _ = OWN.cnode_delete(kept, 64);
-                return Err(match e {
-                    AttachError::NotFound => Error::NotFound,
-                    AttachError::Full => Error::Full,
-                    AttachError::BadRegion => Error::BadRegion,
-                });
-            }
-        };
-        if let Some(old) = self.wakes[client].replace(kept) {
-            let _ = OWN.cnode_delete(old, 64);
+        let kept = self.slot().ok_or(Error::Full)?;
+        if OWN.cnode_move(kept, 64, OWN, wake.0, 64).is_err() {
+            self.sessions.give_back(kept);
+            return Err(Error::Malformed);
         }
-        self.badges.retain(|&(b, c)| b != badge && c != client);
-        self.badges.push((badge, client));
+        let (_, words, frames) = &self.regions[index];
+        let key = index as u64;
+        match self
+            .server
+            .attach(key, nonce, words, frames.clone(), None, kept)
+        {
+            Ok(client) => self.sessions.attached(badge, client, kept),
+            Err(e) => {
+                self.sessions.give_back(kept);
+                return Err(e.into());
+            }
+        }
         Ok(CapSlot(self.doorbell))
     }
 
     fn geometry(&mut self, badge: u64) -> Result<Geometry, Error> {
-        let &(_, client) = self
-            .badges
-            .iter()
-            .find(|(b, _)| *b == badge)
-            .ok_or(Error::NotAttached)?;
+        let client = self.sessions.client(badge).ok_or(Error::NotAttached)?;
         let (sectors, max_sectors, read_only) = self
             .server
             .client_geometry(client)
@@ -152,24 +149,6 @@ impl<F: FnMut(u8) -> Option<CPtr>> proto::blk::Server for Service<F> {
             read_only,
         })
     }
-}
-
-/// A copy of the component's notification badged `badge`, in a fresh slot.
-fn badged<F: FnMut(u8) -> Option<CPtr>>(pool: &mut Pool<F>, badge: u64) -> CPtr {
-    let slot = pool
-        .slot()
-        .unwrap_or_else(|e| rt::fail("blk", "start", format_args!("{e:?}")));
-    OWN.cnode_mint(
-        slot,
-        64,
-        OWN,
-        slots::NOTIFICATION,
-        64,
-        CapRights::all(),
-        CapData::new_badge(badge),
-    )
-    .unwrap_or_else(|e| rt::fail("blk", "mint a notification", format_args!("{e:?}")));
-    slot
 }
 
 fn main(info: &'static StartInfo) {
@@ -193,45 +172,39 @@ fn main(info: &'static StartInfo) {
     // The device, its queue memory and the driver.
     let mut devices = Devices::new("blk", devices_ep);
     let disk = ClaimedDisk::claim(&mut devices, &mut pool, &mut vspace, device);
+    // Interrupts and doorbells arrive on our notification, bound to this thread.
+    disk.interrupt_to_thread(&mut pool, IRQ_BADGE, "blk");
+    let doorbell = badged_notification(&mut pool, DOORBELL_BADGE, "blk");
     let layout = virtio_blk::Layout::new(QUEUE_SIZE).expect("a valid queue size");
     let (memory, size, paddr) = queue_memory(&mut pool, &mut vspace, layout.bytes, "blk");
     let driver = VirtioBlk::new(disk.transport, memory, size, paddr, QUEUE_SIZE)
         .unwrap_or_else(|e| rt::fail("blk", format_args!("start {device}"), format_args!("{e:?}")));
 
-    // Interrupts and doorbells arrive on our notification, bound to this thread.
-    let irq = badged(&mut pool, IRQ_BADGE);
-    disk.handler
-        .irq_handler_set_notification(Cap::from_raw(irq))
-        .unwrap_or_else(|e| rt::fail("blk", "set the IRQ's notification", format_args!("{e:?}")));
-    Cap::<Tcb>::from_raw(slots::TCB)
-        .tcb_bind_notification(Cap::from_raw(slots::NOTIFICATION))
-        .unwrap_or_else(|e| rt::fail("blk", "bind the notification", format_args!("{e:?}")));
-    let _ = disk.handler.irq_handler_ack();
-    let doorbell = badged(&mut pool, DOORBELL_BADGE);
-
-    if disk.info.irq == proto::devices::IrqMode::MsiX && driver.transport().msix_vector().is_none()
-    {
+    let pci = disk.info.pci;
+    let line = ReadyLine {
+        device: device.as_str(),
+        pci: (pci.bus, pci.dev, pci.func),
+        geometry: driver.geometry(),
+        queue: driver.queue_size(),
+        irq: disk.info.irq,
+        msix: driver.transport().msix_vector(),
+        bar: disk.bar,
+    };
+    if disk.info.irq == IrqMode::MsiX && line.msix.is_none() {
         rt::fail(
             "blk",
-            format_args!("route {device}'s queue to MSI-X entry 0"),
+            format_args!("route {device}'s queue to MSI-X"),
             "refused",
         );
     }
-    let g = driver.geometry();
-    let pci = disk.info.pci;
-    println!(
-        "blk: {device} virtio-blk at {:02x}:{:02x}.{}, {} sectors ({} MiB), queue {}, {} segments, irq {:?} (msix vector {:?}), flush {}, BAR{} at {:#x}: ready",
-        pci.bus, pci.dev, pci.func, g.sectors, g.sectors / 2048, driver.queue_size(), g.max_segments,
-        disk.info.irq, driver.transport().msix_vector(), g.flush, disk.bar.0, disk.bar.1
-    );
+    println!("{line}");
     let mut service = Service {
         server: Server::new(driver),
         pool,
         vspace,
         memory: memory_ep,
         regions: Vec::new(),
-        badges: Vec::new(),
-        wakes: [None; blk::MAX_CLIENTS],
+        sessions: Sessions::default(),
         doorbell,
     };
     NamingClient::new(EndpointTransport::new(slots::NAMING))

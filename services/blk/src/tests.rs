@@ -1,6 +1,7 @@
 use super::*;
 use blkring::{ClientRings, Layout};
 use core::sync::atomic::{AtomicU32, Ordering};
+use std::string::ToString;
 use std::vec;
 use std::vec::Vec;
 
@@ -425,5 +426,32 @@ fn attach_refuses_small_regions_short_frame_lists_and_more_than_the_limit() {
         server.attach(3, 7, r, frames(0), None, 0),
         Ok(3),
         "a re-attachment still fits"
+    );
+}
+
+#[test]
+fn the_ready_line_names_the_device_its_size_and_interrupt() {
+    let line = ReadyLine {
+        device: "disk0",
+        pci: (0, 4, 0),
+        geometry: Geometry {
+            sectors: 16384,
+            max_segments: 64,
+            read_only: false,
+            flush: true,
+        },
+        queue: 256,
+        irq: proto::devices::IrqMode::MsiX,
+        msix: Some(0),
+        bar: (4, 0xfe00_0000),
+    };
+    assert_eq!(
+        line.to_string(),
+        "blk: disk0 virtio-blk at 00:04.0, 16384 sectors (8 MiB), queue 256, 64 segments, \
+         irq MsiX (msix vector Some(0)), flush true, BAR4 at 0xfe000000: ready"
+    );
+    assert_eq!(
+        proto::blk::Error::from(AttachError::Full),
+        proto::blk::Error::Full
     );
 }
