@@ -1,7 +1,8 @@
 //! The block driver end to end (systems/tests/blk.toml): `blk` drives a virtio-blk disk
 //! backed by a scratch image; `blkcheck` writes a pattern with many requests in flight,
 //! flushes, reads it back, sends requests `blk` must refuse (out of range, misaligned,
-//! unknown, too large, past its data area) and checks `blk` still serves, kills `blk` and
+//! unknown, too large, past its data area) and checks `blk` still serves, is refused
+//! attachments (a region that does not exist, a wrong nonce), kills `blk` and
 //! reads the data back through the restarted instance, then halts. The host then finds the
 //! pattern in the image file.
 
@@ -51,6 +52,7 @@ fn check(system: &str, irq: &str) {
         "blk-read",
         "blk-refused",
         "blk-still-serving",
+        "blk-attach-refused",
         "blk-restart",
     ] {
         assert!(

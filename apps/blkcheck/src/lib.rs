@@ -11,7 +11,8 @@
 //!    operation, over the limit and past the data area each get their error.
 //! 6. `blk-still-serving`: a read after those gets the right data.
 //!
-//! The component can then kill `blk`, attach to its next instance and read the data back
+//! The component also tries attachments `blk` must refuse ([`attach_refusals`]: a region
+//! that does not exist, a wrong nonce) and can then kill `blk`, attach to its next instance and read the data back
 //! ([`read_back`], `blk-restart`).
 #![no_std]
 #![deny(unsafe_code)]
@@ -273,6 +274,22 @@ pub fn run(link: &mut impl Link, sectors: u64, max_sectors: u32, data_bytes: u32
         "a read after the refusals is served",
     ));
     out
+}
+
+/// The `blk-attach-refused` verdict from what `blk` answered to attachments it must refuse:
+/// (what was tried, the answer); each must be `NotFound`.
+pub fn attach_refusals(answers: &[(&str, Result<(), proto::blk::Error>)]) -> Verdict {
+    let wrong: Vec<String> = answers
+        .iter()
+        .filter(|(_, got)| *got != Err(proto::blk::Error::NotFound))
+        .map(|(what, got)| format!("{what}: {got:?}"))
+        .collect();
+    let detail = if wrong.is_empty() {
+        format!("{} attachments refused with NotFound", answers.len())
+    } else {
+        wrong.join("; ")
+    };
+    verdict("blk-attach-refused", wrong.is_empty(), detail)
 }
 
 /// Reads the first written sector of a window of `sectors` back and compares it with

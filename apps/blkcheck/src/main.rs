@@ -82,7 +82,7 @@ fn attach(
     slots: (u64, u64),
     region: Name,
     words: &'static [core::sync::atomic::AtomicU32],
-) -> Result<(Shared, u32, Geometry), &'static str> {
+) -> Result<(Shared, u32, Geometry, u64), &'static str> {
     let own = Cap::<sel4::cap_type::CNode>::from_raw(slots::CNODE);
     let (blk_slot, doorbell_slot) = slots;
     let _ = own.cnode_delete(blk_slot, 64);
@@ -101,7 +101,7 @@ fn attach(
         rings,
         doorbell: Cap::from_raw(doorbell.0),
     };
-    Ok((shared, layout.data_bytes, geometry))
+    Ok((shared, layout.data_bytes, geometry, nonce))
 }
 
 /// Kills `blk` through proc; its id, found by name.
@@ -146,7 +146,7 @@ fn main(info: &'static StartInfo) {
         }
         rt::fail("blkcheck", "attach to blk", last)
     };
-    let (mut shared, data_bytes, geometry) = connect(&mut naming);
+    let (mut shared, data_bytes, geometry, nonce) = connect(&mut naming);
     println!(
         "blkcheck: attached over {region}: {} sectors, {} per request",
         geometry.sectors, geometry.max_sectors
@@ -157,13 +157,25 @@ fn main(info: &'static StartInfo) {
         geometry.max_sectors,
         data_bytes,
     );
+    // Attachments blk must refuse, on the endpoint `connect` looked up.
+    let mut client = BlkClient::new(EndpointTransport::receiving(blk_slot, doorbell_slot));
+    let wake = CapSlot(slots::NOTIFICATION);
+    let mut refused = |region, nonce| client.attach(region, nonce, wake).map(|_| ());
+    let answers = [
+        (
+            "a region that does not exist",
+            refused(name("nosuch"), nonce),
+        ),
+        ("a wrong nonce", refused(region, nonce ^ 1)),
+    ];
+    verdicts.push(blkcheck::attach_refusals(&answers));
     for verdict in &verdicts {
         println!("{verdict}");
     }
     if info.arg("restart") == Some("yes") {
         let killed = kill_blk(&mut proc);
         println!("blkcheck: killed blk ({killed:?}), attaching to its next instance");
-        let (mut shared, _, geometry) = connect(&mut naming);
+        let (mut shared, _, geometry, _) = connect(&mut naming);
         let verdict = blkcheck::read_back(
             &mut shared,
             "blk-restart",

@@ -172,3 +172,22 @@ fn a_window_too_small_stops_after_the_geometry_check() {
     assert_eq!(verdicts.len(), 1);
     assert!(!verdicts[0].pass);
 }
+
+#[test]
+fn attach_refusals_pass_only_when_every_answer_is_not_found() {
+    use proto::blk::Error;
+    let ok = blkcheck::attach_refusals(&[
+        ("no such region", Err(Error::NotFound)),
+        ("wrong nonce", Err(Error::NotFound)),
+    ]);
+    assert!(ok.pass, "{ok}");
+    let bad = blkcheck::attach_refusals(&[
+        ("no such region", Err(Error::NotFound)),
+        ("wrong nonce", Ok(())),
+    ]);
+    assert!(!bad.pass);
+    assert_eq!(
+        bad.to_string(),
+        "CHECK blk-attach-refused: FAIL (wrong nonce: Ok(()))"
+    );
+}
