@@ -8,6 +8,10 @@
 //! counted; a client that breaks its ring is cut off (counted) and may attach again. Nothing
 //! a client writes makes the server panic or touch memory outside that client's region.
 //!
+//! Fairness: requests are taken round robin, one per client per round, so a client that
+//! keeps its ring full cannot keep the others off the disk (sDDF's block virtualiser once
+//! served client 0 first).
+//!
 //! Flow control: a client has at most [`blkring::RING_CAPACITY`] requests in flight and
 //! answered-but-unpublished together, so every completion has a response slot (a client that
 //! does not read its responses only stalls itself); a request is taken from a ring only when
@@ -185,6 +189,13 @@ pub struct Attachment<W> {
     dirty: bool,
 }
 
+/// What [`Server::take_one`] did.
+enum Taken {
+    Nothing,
+    Refused,
+    Started,
+}
+
 #[derive(Clone, Copy)]
 struct Flight {
     client: usize,
@@ -200,6 +211,8 @@ pub struct Server<D: Disk, W: Copy> {
     flights: Vec<Option<Flight>>,
     generation: u32,
     counters: Counters,
+    /// The client that goes first in the next round of taking requests.
+    turn: usize,
 }
 
 fn refusal(e: RequestError) -> Status {
@@ -221,6 +234,7 @@ impl<D: Disk, W: Copy> Server<D, W> {
             flights: Vec::new(),
             generation: 0,
             counters: Counters::default(),
+            turn: 0,
         }
     }
 
@@ -430,48 +444,68 @@ impl<D: Disk, W: Copy> Server<D, W> {
     fn take_requests(&mut self) -> bool {
         let mut any = false;
         let mut notify = false;
-        for index in 0..self.clients.len() {
-            loop {
+        // Round robin, one request per client per round, starting after the client that
+        // went first last time: a busy client cannot keep the others off the disk.
+        let count = self.clients.len();
+        self.turn = (self.turn + 1) % count;
+        loop {
+            let mut progress = false;
+            for step in 0..count {
+                let index = (self.turn + step) % count;
                 if usize::from(self.disk.free_descriptors()) < MAX_REQUEST_SEGMENTS + 2 {
                     break;
                 }
-                let Some(client) = self.clients[index].as_mut() else {
-                    break;
-                };
-                if client.in_flight as usize + client.backlog.len()
-                    >= blkring::RING_CAPACITY as usize
-                {
-                    break;
-                }
-                let request = match client.rings.pop() {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    Err(shmring::Corrupt) => {
-                        self.counters.corrupt += 1;
-                        self.clients[index] = None;
-                        break;
-                    }
-                };
-                any = true;
-                match self.start(index, request) {
-                    Ok(()) => notify = true,
-                    Err(status) => {
-                        self.counters.refused += 1;
-                        if let Some(client) = self.clients[index].as_mut() {
-                            client.backlog.push_back(Response {
-                                status,
-                                count: 0,
-                                id: request.id,
-                            });
-                        }
+                match self.take_one(index) {
+                    Taken::Nothing => {}
+                    Taken::Refused => progress = true,
+                    Taken::Started => {
+                        progress = true;
+                        notify = true;
                     }
                 }
+            }
+            any |= progress;
+            if !progress {
+                break;
             }
         }
         if notify {
             self.disk.notify();
         }
         any
+    }
+
+    /// Takes one request from client `index` if it has one and room for its response.
+    fn take_one(&mut self, index: usize) -> Taken {
+        let Some(client) = self.clients[index].as_mut() else {
+            return Taken::Nothing;
+        };
+        if client.in_flight as usize + client.backlog.len() >= blkring::RING_CAPACITY as usize {
+            return Taken::Nothing;
+        }
+        let request = match client.rings.pop() {
+            Ok(Some(r)) => r,
+            Ok(None) => return Taken::Nothing,
+            Err(shmring::Corrupt) => {
+                self.counters.corrupt += 1;
+                self.clients[index] = None;
+                return Taken::Nothing;
+            }
+        };
+        match self.start(index, request) {
+            Ok(()) => Taken::Started,
+            Err(status) => {
+                self.counters.refused += 1;
+                if let Some(client) = self.clients[index].as_mut() {
+                    client.backlog.push_back(Response {
+                        status,
+                        count: 0,
+                        id: request.id,
+                    });
+                }
+                Taken::Refused
+            }
+        }
     }
 
     /// Checks one request of client `index` and hands it to the disk.

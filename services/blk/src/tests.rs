@@ -455,3 +455,33 @@ fn the_ready_line_names_the_device_its_size_and_interrupt() {
         proto::blk::Error::Full
     );
 }
+
+#[test]
+fn clients_take_turns_when_the_disk_is_short_of_descriptors() {
+    let (mut server, mut clients, _) = setup(4096, 2);
+    server.disk().hold = true;
+    // Room for three one-page requests at a time beyond the reserve the largest needs.
+    server.disk().free = (MAX_REQUEST_SEGMENTS + 2 + 2 * 3) as u16;
+    for (c, client) in clients.iter_mut().enumerate() {
+        for i in 0..20u32 {
+            client
+                .push(request(op::READ, u64::from(i), 1, 0, c as u32 * 100 + i))
+                .unwrap();
+        }
+        client.publish();
+    }
+    server.poll(|_| {});
+    let mut served = [0usize; 2];
+    for _ in 0..6 {
+        assert_eq!(server.disk().queued.len(), 3, "three in flight at a time");
+        server.disk().run();
+        server.poll(|_| {});
+    }
+    for (c, client) in clients.iter_mut().enumerate() {
+        served[c] = responses(client).len();
+    }
+    // Neither client was starved: 18 served, about half each (client 0 alone would have
+    // had all 18 if it were always asked first).
+    assert_eq!(served[0] + served[1], 18, "{served:?}");
+    assert!(served[0].abs_diff(served[1]) <= 2, "{served:?}");
+}
