@@ -2,7 +2,8 @@
 //! backed by a scratch image; `blkcheck` writes a pattern with many requests in flight,
 //! flushes, reads it back, sends requests `blk` must refuse (out of range, misaligned,
 //! unknown, too large, past its data area) and checks `blk` still serves, is refused
-//! attachments (a region that does not exist, a wrong nonce), kills `blk` and
+//! attachments (a region that does not exist, a wrong nonce), moves 96 KiB through
+//! `blkring`'s blocking disk, kills `blk` and
 //! reads the data back through the restarted instance, then halts. The host then finds the
 //! pattern in the image file.
 
@@ -52,6 +53,7 @@ fn check(system: &str, irq: &str) {
         "blk-read",
         "blk-refused",
         "blk-still-serving",
+        "blk-disk",
         "blk-attach-refused",
         "blk-restart",
     ] {
@@ -85,7 +87,17 @@ fn check(system: &str, irq: &str) {
             );
         }
     }
-    // Nothing else was written: a refused request touched no sector.
-    assert!(bytes[..(first * 512) as usize].iter().all(|&b| b == 0));
+    // Below it, what blkring's blocking disk wrote; nothing else was written (a refused
+    // request touched no sector).
+    let below = first - (blkcheck::DISK_BYTES / 512) as u64;
+    for sector in below..first {
+        let at = (sector * 512) as usize;
+        assert_eq!(
+            bytes[at + 100],
+            blkcheck::pattern(sector, 100),
+            "sector {sector}"
+        );
+    }
+    assert!(bytes[..(below * 512) as usize].iter().all(|&b| b == 0));
     let _ = std::fs::remove_file(&image);
 }

@@ -11,7 +11,8 @@
 //!    operation, over the limit and past the data area each get their error.
 //! 6. `blk-still-serving`: a read after those gets the right data.
 //!
-//! The component also tries attachments `blk` must refuse ([`attach_refusals`]: a region
+//! Then `blk-disk` ([`disk_round_trip`]) does the same through `blkring`'s blocking
+//! [`Disk`], the client a file service uses. The component also tries attachments `blk` must refuse ([`attach_refusals`]: a region
 //! that does not exist, a wrong nonce) and can then kill `blk`, attach to its next instance and read the data back
 //! ([`read_back`], `blk-restart`).
 #![no_std]
@@ -25,6 +26,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use blkring::disk::{Disk, Wait};
 use blkring::{op, Request, Response, Status, SECTOR};
 
 /// Writes (and reads) in flight at once, of 8 sectors each.
@@ -274,6 +276,35 @@ pub fn run(link: &mut impl Link, sectors: u64, max_sectors: u32, data_bytes: u32
         "a read after the refusals is served",
     ));
     out
+}
+
+/// Bytes [`disk_round_trip`] writes: 96 KiB, more than one request and one data area's
+/// batch of a small region.
+pub const DISK_BYTES: usize = 96 * 1024;
+
+/// The `blk-disk` check: `blkring`'s blocking [`Disk`] (what a file service uses) writes
+/// [`DISK_BYTES`] of [`pattern`] just below [`first_sector`], reads them back and compares.
+pub fn disk_round_trip<W: Wait>(disk: &mut Disk<W>) -> Verdict {
+    let sectors = disk.sectors();
+    let count = (DISK_BYTES / SECTOR as usize) as u64;
+    let Some(start) = first_sector(sectors).checked_sub(count) else {
+        return verdict("blk-disk", false, String::from("the window is too small"));
+    };
+    let data: Vec<u8> = (0..DISK_BYTES)
+        .map(|j| pattern(start + (j / SECTOR as usize) as u64, j % SECTOR as usize))
+        .collect();
+    let mut back = vec![0u8; DISK_BYTES];
+    let result = disk
+        .write(start, &data)
+        .and_then(|()| disk.flush())
+        .and_then(|()| disk.read(start, &mut back));
+    let pass = result.is_ok() && back == data;
+    let detail = match result {
+        Err(e) => format!("{e:?}"),
+        Ok(()) if !pass => String::from("the data read back differs"),
+        Ok(()) => format!("{DISK_BYTES} bytes written, flushed and read back from sector {start}"),
+    };
+    verdict("blk-disk", pass, detail)
 }
 
 /// The `blk-attach-refused` verdict from what `blk` answered to attachments it must refuse:

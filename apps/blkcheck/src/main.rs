@@ -16,6 +16,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use blkcheck::Link;
+use blkring::disk::{Disk, Wait};
 use blkring::{ClientRings, Layout, Request, Response};
 use libos_sel4::device::setup;
 use proto::blk::BlkClient;
@@ -41,6 +42,19 @@ fn name(text: &str) -> Name {
 struct Shared {
     rings: ClientRings,
     doorbell: Cap<Notification>,
+}
+
+/// The blocking disk's signalling: `blk`'s doorbell, and our own notification to wait on.
+struct Doorbell(Cap<Notification>);
+
+impl Wait for Doorbell {
+    fn signal(&mut self) {
+        sel4::syscall::signal(self.0);
+    }
+
+    fn wait(&mut self) {
+        sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
+    }
 }
 
 impl Link for Shared {
@@ -157,6 +171,11 @@ fn main(info: &'static StartInfo) {
         geometry.max_sectors,
         data_bytes,
     );
+    // The same disk through blkring's blocking client.
+    let doorbell = Doorbell(shared.doorbell);
+    let (sectors, max) = (geometry.sectors, geometry.max_sectors);
+    let mut disk = Disk::new(shared.rings, data_bytes, sectors, max, doorbell);
+    verdicts.push(blkcheck::disk_round_trip(&mut disk));
     // Attachments blk must refuse, on the endpoint `connect` looked up.
     let mut client = BlkClient::new(EndpointTransport::receiving(blk_slot, doorbell_slot));
     let wake = CapSlot(slots::NOTIFICATION);

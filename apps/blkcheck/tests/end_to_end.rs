@@ -191,3 +191,34 @@ fn attach_refusals_pass_only_when_every_answer_is_not_found() {
         "CHECK blk-attach-refused: FAIL (wrong nonce: Ok(()))"
     );
 }
+
+/// `blkring`'s `Disk` waits by running the server.
+struct Polling(Server<MemDisk, ()>);
+
+impl blkring::disk::Wait for Polling {
+    fn signal(&mut self) {
+        self.0.poll(|()| {});
+    }
+    fn wait(&mut self) {
+        self.0.poll(|()| {});
+    }
+}
+
+#[test]
+fn the_blocking_disk_round_trip_passes_and_lands_below_the_pattern() {
+    let link = local(4096);
+    let layout = blkring::Layout::for_region(REGION).unwrap();
+    let mut disk = blkring::disk::Disk::new(
+        link.client,
+        layout.data_bytes,
+        4096,
+        blk::MAX_SECTORS,
+        Polling(link.server),
+    );
+    let verdict = blkcheck::disk_round_trip(&mut disk);
+    assert!(verdict.pass, "{verdict}");
+    let start = first_sector(4096) - (blkcheck::DISK_BYTES / 512) as u64;
+    let bytes = &disk.waiter().0.disk().bytes;
+    assert_eq!(bytes[start as usize * 512 + 3], pattern(start, 3));
+    assert!(bytes[..start as usize * 512].iter().all(|&b| b == 0));
+}

@@ -24,6 +24,8 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod disk;
+
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use shmring::{ring_words, Consumer, Corrupt, Entry, Producer, PushError, Region};
