@@ -92,6 +92,36 @@ impl<T: virtio_blk::BlkTransport, M: virtio_blk::QueueMemory> Disk for VirtioBlk
     }
 }
 
+/// The window the `window` argument gives the clients of `region`: the argument is a
+/// comma-separated list of `REGION:FIRST+COUNT` (sectors), e.g.
+/// `fs-blk:2048+129024,log-blk:131072+8192`. `Ok(None)` when it names no window for
+/// `region` (the whole disk); `Err(entry)` for an entry that does not parse, so a typo in the
+/// description is reported, not silently widened to the whole disk.
+pub fn window<'a>(argument: Option<&'a str>, region: &str) -> Result<Option<(u64, u64)>, &'a str> {
+    let Some(argument) = argument else {
+        return Ok(None);
+    };
+    for entry in argument.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry.split_once(':').and_then(|(name, span)| {
+            let (first, count) = span.split_once('+')?;
+            Some((
+                name,
+                first.trim().parse::<u64>().ok()?,
+                count.trim().parse::<u64>().ok()?,
+            ))
+        });
+        match parsed {
+            Some((name, first, count)) if count > 0 => {
+                if name.trim() == region {
+                    return Ok(Some((first, count)));
+                }
+            }
+            _ => return Err(entry),
+        }
+    }
+    Ok(None)
+}
+
 /// Why an attachment was refused (maps onto `proto::blk`'s errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttachError {

@@ -10,8 +10,9 @@
 //! [`DOORBELL_BADGE`], bound to the thread, so the `Recv` on the service endpoint also
 //! returns for them (client badges are component ids + 1, below 2^16). An attach maps the
 //! client's region (after `memory` confirms this component is a member) with the physical
-//! address of each page, so the device moves data straight into it. The serving logic is
-//! the host-tested `blk` library.
+//! address of each page, so the device moves data straight into it; the `window` argument
+//! (`REGION:FIRST+COUNT,...`) confines a region's client to those sectors. The serving logic
+//! is the host-tested `blk` library.
 
 #![no_std]
 #![no_main]
@@ -64,6 +65,8 @@ struct Service<F: FnMut(u8) -> Option<CPtr>> {
     memory: CPtr,
     regions: Vec<Mapped>,
     doorbell: CPtr,
+    /// The `window` argument (checked at start).
+    windows: Option<&'static str>,
 }
 
 impl<F: FnMut(u8) -> Option<CPtr>> Service<F> {
@@ -124,9 +127,10 @@ impl<F: FnMut(u8) -> Option<CPtr>> proto::blk::Server for Service<F> {
         }
         let (_, words, frames) = &self.regions[index];
         let key = index as u64;
+        let window = blk::window(self.windows, region.as_str()).ok().flatten();
         match self
             .server
-            .attach(key, nonce, words, frames.clone(), None, kept)
+            .attach(key, nonce, words, frames.clone(), window, kept)
         {
             Ok(client) => self.sessions.attached(badge, client, kept),
             Err(e) => {
@@ -154,6 +158,13 @@ impl<F: FnMut(u8) -> Option<CPtr>> proto::blk::Server for Service<F> {
 fn main(info: &'static StartInfo) {
     let device = info.arg("device").map_or(Ok(name("disk0")), Name::new);
     let device = device.unwrap_or_else(|e| rt::fail("blk", "start", format_args!("device: {e:?}")));
+    if let Err(entry) = blk::window(info.arg("window"), "") {
+        rt::fail(
+            "blk",
+            "start",
+            format_args!("window entry {entry:?} is not REGION:FIRST+COUNT"),
+        );
+    }
     let mut free = Slots::new();
     let receive = free.alloc().expect("a free slot");
     let devices_slot = free.alloc().expect("a free slot");
@@ -206,6 +217,7 @@ fn main(info: &'static StartInfo) {
         regions: Vec::new(),
         sessions: Sessions::default(),
         doorbell,
+        windows: info.arg("window"),
     };
     NamingClient::new(EndpointTransport::new(slots::NAMING))
         .register(name("blk"), CapSlot(slots::SERVICE))

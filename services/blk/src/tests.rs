@@ -485,3 +485,20 @@ fn clients_take_turns_when_the_disk_is_short_of_descriptors() {
     assert_eq!(served[0] + served[1], 18, "{served:?}");
     assert!(served[0].abs_diff(served[1]) <= 2, "{served:?}");
 }
+
+#[test]
+fn windows_come_from_the_argument_by_region() {
+    let arg = Some("fs-blk:2048+129024, log-blk:131072+8192");
+    assert_eq!(window(arg, "fs-blk"), Ok(Some((2048, 129024))));
+    assert_eq!(window(arg, "log-blk"), Ok(Some((131072, 8192))));
+    assert_eq!(window(arg, "other"), Ok(None));
+    assert_eq!(window(None, "fs-blk"), Ok(None));
+    assert_eq!(window(Some("fs-blk:12"), "fs-blk"), Err("fs-blk:12"));
+    assert_eq!(
+        window(Some("fs-blk:1+0"), "x"),
+        Err("fs-blk:1+0"),
+        "an empty window"
+    );
+    assert_eq!(window(Some("a:1+2,b:x+1"), "a"), Ok(Some((1, 2))));
+    assert_eq!(window(Some("b:x+1,a:1+2"), "a"), Err("b:x+1"));
+}
