@@ -92,6 +92,25 @@ impl<T: virtio_blk::BlkTransport, M: virtio_blk::QueueMemory> Disk for VirtioBlk
     }
 }
 
+/// The component's arguments: `device` (default `disk0`) and `window` (see [`window`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Args<'a> {
+    /// The disk's device name in the description.
+    pub device: proto::Name,
+    /// The `window` argument, checked.
+    pub windows: Option<&'a str>,
+}
+
+/// Reads the arguments through `arg`; the reason when one is malformed.
+pub fn args<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args<'a>, alloc::string::String> {
+    let device = arg("device").unwrap_or("disk0");
+    let device =
+        proto::Name::new(device).map_err(|e| alloc::format!("device {device:?}: {e:?}"))?;
+    let windows = arg("window");
+    window(windows, "").map_err(|e| alloc::format!("window {e:?}: not REGION:FIRST+COUNT"))?;
+    Ok(Args { device, windows })
+}
+
 /// The window the `window` argument gives the clients of `region`: the argument is a
 /// comma-separated list of `REGION:FIRST+COUNT` (sectors), e.g.
 /// `fs-blk:2048+129024,log-blk:131072+8192`. `Ok(None)` when it names no window for

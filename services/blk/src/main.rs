@@ -156,27 +156,19 @@ impl<F: FnMut(u8) -> Option<CPtr>> proto::blk::Server for Service<F> {
 }
 
 fn main(info: &'static StartInfo) {
-    let device = info.arg("device").map_or(Ok(name("disk0")), Name::new);
-    let device = device.unwrap_or_else(|e| rt::fail("blk", "start", format_args!("device: {e:?}")));
-    if let Err(entry) = blk::window(info.arg("window"), "") {
-        rt::fail(
-            "blk",
-            "start",
-            format_args!("window entry {entry:?} is not REGION:FIRST+COUNT"),
-        );
-    }
+    let args = blk::args(|key| info.arg(key)).unwrap_or_else(|e| rt::fail("blk", "start", e));
+    let device = args.device;
     let mut free = Slots::new();
     let receive = free.alloc().expect("a free slot");
-    let devices_slot = free.alloc().expect("a free slot");
-    let memory_slot = free.alloc().expect("a free slot");
-    let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, devices_slot));
-    let devices_ep = setup("blk", "look up devices", || naming.lookup(name("devices")))
-        .endpoint
-        .0;
-    naming.transport().receive_in(memory_slot);
-    let memory_ep = setup("blk", "look up memory", || naming.lookup(name("memory")))
-        .endpoint
-        .0;
+    let mut lookup = |service: &str| {
+        let slot = free.alloc().expect("a free slot");
+        let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, slot));
+        let what = format_args!("look up {service}");
+        setup("blk", what, || naming.lookup(name(service)))
+            .endpoint
+            .0
+    };
+    let (devices_ep, memory_ep) = (lookup("devices"), lookup("memory"));
     let mut pool = libos_sel4::budget::pool(free, memory_ep, 32, "blk");
     let mut vspace = VSpace::own();
 
@@ -204,8 +196,8 @@ fn main(info: &'static StartInfo) {
     if disk.info.irq == IrqMode::MsiX && line.msix.is_none() {
         rt::fail(
             "blk",
-            format_args!("route {device}'s queue to MSI-X"),
-            "refused",
+            format_args!("use {device}"),
+            "it refused MSI-X vector 0",
         );
     }
     println!("{line}");
@@ -217,7 +209,7 @@ fn main(info: &'static StartInfo) {
         regions: Vec::new(),
         sessions: Sessions::default(),
         doorbell,
-        windows: info.arg("window"),
+        windows: args.windows,
     };
     NamingClient::new(EndpointTransport::new(slots::NAMING))
         .register(name("blk"), CapSlot(slots::SERVICE))

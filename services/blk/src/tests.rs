@@ -502,3 +502,26 @@ fn windows_come_from_the_argument_by_region() {
     assert_eq!(window(Some("a:1+2,b:x+1"), "a"), Ok(Some((1, 2))));
     assert_eq!(window(Some("b:x+1,a:1+2"), "a"), Err("b:x+1"));
 }
+
+#[test]
+fn arguments_default_and_malformed_ones_are_reported() {
+    let none = |_: &str| None;
+    let a = args(none).unwrap();
+    assert_eq!((a.device.as_str(), a.windows), ("disk0", None));
+    let given = |k: &str| match k {
+        "device" => Some("disk1"),
+        "window" => Some("r:1+2"),
+        _ => None,
+    };
+    let a = args(given).unwrap();
+    assert_eq!((a.device.as_str(), a.windows), ("disk1", Some("r:1+2")));
+    let bad_window = |k: &str| (k == "window").then_some("r:1-2");
+    assert_eq!(
+        args(bad_window).unwrap_err(),
+        "window \"r:1-2\": not REGION:FIRST+COUNT"
+    );
+    let bad_device = |k: &str| (k == "device").then_some("Disk 0");
+    assert!(args(bad_device)
+        .unwrap_err()
+        .starts_with("device \"Disk 0\""));
+}
