@@ -2,7 +2,8 @@
 //! backed by a scratch image; `blkcheck` writes a pattern with many requests in flight,
 //! flushes, reads it back, sends requests `blk` must refuse (out of range, misaligned,
 //! unknown, too large, past its data area) and checks `blk` still serves, is refused
-//! attachments (a region that does not exist, a wrong nonce), moves 96 KiB through
+//! attachments (a region that does not exist, a wrong nonce), is served after giving an
+//! endpoint instead of a notification as its wake-up, moves 96 KiB through
 //! `blkring`'s blocking disk, kills `blk` and reads the data back through the restarted
 //! instance, then halts. The host then finds the pattern in the image file, where the
 //! client's window puts it, and nothing anywhere else. In systems/tests/blk-ioapic.toml the
@@ -58,6 +59,7 @@ fn check(system: &str, irq: &str, window: (u64, u64)) {
         "blk-still-serving",
         "blk-disk",
         "blk-attach-refused",
+        "blk-hostile-wake",
         "blk-restart",
     ] {
         assert!(

@@ -38,10 +38,12 @@ fn name(text: &str) -> Name {
     Name::new(text).expect("a valid name")
 }
 
-/// The rings in the shared region, the server's doorbell and our notification.
+/// The rings in the shared region and the server's doorbell; `poll`: wait for responses by
+/// polling the ring (when `blk` was given no notification to wake us with).
 struct Shared {
     rings: ClientRings,
     doorbell: Cap<Notification>,
+    poll: bool,
 }
 
 /// The blocking disk's signalling: `blk`'s doorbell, and our own notification to wait on.
@@ -49,7 +51,7 @@ struct Doorbell(Cap<Notification>);
 
 impl Wait for Doorbell {
     fn signal(&mut self) {
-        sel4::syscall::signal(self.0);
+        libos_sel4::blk::wake_peer(self.0.raw());
     }
 
     fn wait(&mut self) {
@@ -63,21 +65,32 @@ impl Link for Shared {
     }
 
     fn submit_and_wait(&mut self, count: usize) -> Vec<Response> {
-        if self.rings.publish() {
-            sel4::syscall::signal(self.doorbell);
+        // Announce that we wait for responses before blk can run, so blk signals `wake`
+        // when it answers (which the hostile-wake check relies on).
+        let signal = self.rings.publish();
+        self.rings.prepare_wait();
+        if signal {
+            libos_sel4::blk::wake_peer(self.doorbell.raw());
         }
         let mut got = Vec::new();
-        loop {
+        for _ in 0..1_000_000 {
             while let Ok(Some(r)) = self.rings.pop() {
                 got.push(r);
             }
             if got.len() >= count {
-                return got;
+                break;
             }
+            // Say we wait (so blk signals `wake` with the next responses), then block on our
+            // notification, or only yield if blk was given something else to signal.
             if self.rings.prepare_wait() {
-                sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
+                if self.poll {
+                    sel4::syscall::yield_now();
+                } else {
+                    sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
+                }
             }
         }
+        got
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> bool {
@@ -96,6 +109,7 @@ fn attach(
     slots: (u64, u64),
     region: Name,
     words: &'static [core::sync::atomic::AtomicU32],
+    wake: u64,
 ) -> Result<(Shared, u32, Geometry, u64), &'static str> {
     let own = Cap::<sel4::cap_type::CNode>::from_raw(slots::CNODE);
     let (blk_slot, doorbell_slot) = slots;
@@ -108,12 +122,13 @@ fn attach(
         ClientRings::new(words, nonce).ok_or("region too small")?;
     let mut client = BlkClient::new(EndpointTransport::receiving(blk, doorbell_slot));
     let doorbell = client
-        .attach(region, nonce, CapSlot(slots::NOTIFICATION))
+        .attach(region, nonce, CapSlot(wake))
         .map_err(|_| "attach")?;
     let geometry = client.geometry().map_err(|_| "geometry")?;
     let shared = Shared {
         rings,
         doorbell: Cap::from_raw(doorbell.0),
+        poll: wake != slots::NOTIFICATION,
     };
     Ok((shared, layout.data_bytes, geometry, nonce))
 }
@@ -149,10 +164,10 @@ fn main(info: &'static StartInfo) {
     let words = libos_sel4::shared::map(&mut pool, &mut vspace, memory, region, "blkcheck").words();
 
     let slots = (blk_slot, doorbell_slot);
-    let connect = |naming: &mut NamingClient<EndpointTransport>| {
+    let connect = |naming: &mut NamingClient<EndpointTransport>, wake| {
         let mut last = "";
         for _ in 0..2000 {
-            match attach(naming, slots, region, words) {
+            match attach(naming, slots, region, words, wake) {
                 Ok(done) => return done,
                 Err(why) => last = why,
             }
@@ -160,7 +175,7 @@ fn main(info: &'static StartInfo) {
         }
         rt::fail("blkcheck", "attach to blk", last)
     };
-    let (mut shared, data_bytes, geometry, nonce) = connect(&mut naming);
+    let (mut shared, data_bytes, geometry, nonce) = connect(&mut naming, slots::NOTIFICATION);
     println!(
         "blkcheck: attached over {region}: {} sectors, {} per request",
         geometry.sectors, geometry.max_sectors
@@ -191,10 +206,25 @@ fn main(info: &'static StartInfo) {
     for verdict in &verdicts {
         println!("{verdict}");
     }
+    // A wake capability that is no notification (an endpoint nobody waits on): blk must
+    // not block signalling it.
+    let endpoint = pool
+        .object(sel4::ObjectType::Endpoint, 0)
+        .unwrap_or_else(|e| rt::fail("blkcheck", "make an endpoint", format_args!("{e:?}")));
+    let (mut polled, _, geometry, _) = connect(&mut naming, endpoint);
+    let what = "blk answers a client that gave an endpoint as its wake-up, twice";
+    // Twice: a blk that blocked signalling after the first answer would miss the second.
+    let first = blkcheck::read_back(&mut polled, "blk-hostile-wake", geometry.sectors, what);
+    let verdict = match first.pass {
+        true => blkcheck::read_back(&mut polled, "blk-hostile-wake", geometry.sectors, what),
+        false => first,
+    };
+    println!("{verdict}");
+    verdicts.push(verdict);
     if info.arg("restart") == Some("yes") {
         let killed = kill_blk(&mut proc);
         println!("blkcheck: killed blk ({killed:?}), attaching to its next instance");
-        let (mut shared, _, geometry, _) = connect(&mut naming);
+        let (mut shared, _, geometry, _) = connect(&mut naming, slots::NOTIFICATION);
         let verdict = blkcheck::read_back(
             &mut shared,
             "blk-restart",

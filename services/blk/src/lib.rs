@@ -361,10 +361,13 @@ impl<D: Disk, W: Copy> Server<D, W> {
         self.generation = self.generation.wrapping_add(1);
         let limits = Limits {
             sectors,
-            max_sectors: MAX_SECTORS.min(
-                (self.disk.geometry().max_segments.saturating_sub(1)
-                    * (PAGE as usize / SECTOR as usize)) as u32,
-            ),
+            // What the driver's segments, our limit and the data area all allow.
+            max_sectors: MAX_SECTORS
+                .min(
+                    (self.disk.geometry().max_segments.saturating_sub(1)
+                        * (PAGE as usize / SECTOR as usize)) as u32,
+                )
+                .min(layout.data_bytes / SECTOR),
             data: shmring::Region::new(layout.data_bytes, SECTOR).ok_or(AttachError::BadRegion)?,
         };
         self.clients[index] = Some(Attachment {

@@ -23,7 +23,9 @@ use alloc::vec::Vec;
 use core::sync::atomic::AtomicU32;
 
 use blk::{ReadyLine, Server, Sessions};
-use libos_sel4::blk::{badged_notification, queue_memory, ClaimedDisk, DmaQueue, Transport};
+use libos_sel4::blk::{
+    badged_notification, queue_memory, wake_peer, ClaimedDisk, DmaQueue, Transport,
+};
 use libos_sel4::device::{setup, Devices};
 use libos_sel4::shared::map_physical;
 use proto::blk::{Error, Geometry};
@@ -35,7 +37,7 @@ use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
-use sel4::cap_type::{CNode, Notification};
+use sel4::cap_type::CNode;
 use sel4::{CPtr, Cap};
 use virtio_blk::VirtioBlk;
 use vspace::{Pool, VSpace};
@@ -102,8 +104,7 @@ impl<F: FnMut(u8) -> Option<CPtr>> Service<F> {
 
     fn serve_events(&mut self) {
         loop {
-            let signal = |wake| sel4::syscall::signal(Cap::<Notification>::from_raw(wake));
-            self.server.poll(signal);
+            self.server.poll(wake_peer);
             if self.server.prepare_wait() {
                 return;
             }

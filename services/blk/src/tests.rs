@@ -236,7 +236,8 @@ fn a_window_confines_a_client_to_its_sectors() {
     server
         .attach(5, 1, r, frames(0), Some((500, 100)), 0)
         .unwrap();
-    assert_eq!(server.client_geometry(0), Some((100, MAX_SECTORS, false)));
+    // A 64 KiB region has a 60 KiB data area: 120 sectors per request at most.
+    assert_eq!(server.client_geometry(0), Some((100, 120, false)));
     c.push(request(op::WRITE, 99, 1, 0, 1)).unwrap();
     c.push(request(op::WRITE, 99, 2, 0, 2)).unwrap();
     c.push(request(op::READ, 100, 1, 0, 3)).unwrap();
@@ -386,6 +387,12 @@ fn attaching_again_replaces_the_old_attachment_and_drops_its_completions() {
 #[test]
 fn attach_refuses_small_regions_short_frame_lists_and_more_than_the_limit() {
     let mut server: Server<FakeDisk, usize> = Server::new(FakeDisk::new(64));
+    // A region with one page of data area: requests of at most 8 sectors.
+    let one: &'static [AtomicU32] = shmring::zeroed_words(2048).collect::<Vec<_>>().leak();
+    ClientRings::new(one, 3).unwrap();
+    let client = server.attach(9, 3, one, vec![0; 2], None, 0).unwrap();
+    assert_eq!(server.client_geometry(client), Some((64, 8, false)));
+    server.detach(client);
     let small: &'static [AtomicU32] = shmring::zeroed_words(1024).collect::<Vec<_>>().leak();
     blkring::write_header(small, 0);
     assert_eq!(
