@@ -157,3 +157,73 @@ pub fn serve(
         after_reply();
     }
 }
+
+/// Serves the requests already waiting on `endpoint` without blocking, as [`serve`] does
+/// one at a time, and returns how many it answered: for a server whose thread also runs
+/// other work and looks at its endpoint now and then. Requests with badge 0 (none from a
+/// client: every client's copy is badged) end the round.
+pub fn serve_waiting(
+    endpoint: CPtr,
+    receive: ReceiveSlot,
+    mut handle: impl FnMut(Word, &Message) -> Message,
+) -> usize {
+    let receive_cnode = sel4::Cap::<sel4::cap_type::CNode>::from_raw(receive.cnode);
+    let depth = receive.depth as u8;
+    let mut served = 0;
+    loop {
+        receive.install();
+        let (info, badge) = syscall::nb_recv(endpoint);
+        if badge == 0 {
+            return served;
+        }
+        let mrs = [0, 1, 2, 3].map(ipc::get_mr);
+        let request = received(info, &mrs, Some(receive.index));
+        let reply = handle(badge, &request);
+        // As in `serve`: a capability the handler left in the slot is dropped.
+        let _ = receive_cnode.cnode_delete(receive.index, depth);
+        let (reply_info, reply_mrs) = prepare(&reply);
+        syscall::reply_with_mrs(reply_info, &reply_mrs);
+        served += 1;
+    }
+}
+
+/// Badge bits that mark a signal of a thread's bound notification rather than a client's
+/// request: every client's badge is below 2^16 (`crate::badge`), and signallers of a
+/// server's notification use bits from 16 up.
+pub const SIGNAL_BADGES: Word = !0xffff;
+
+/// Runs a server on `endpoint` for ever whose thread also has work signalled on its bound
+/// notification (a driver: interrupts, a peer's rings). A request is answered with
+/// `handle(badge, request)` as in [`serve`]; a signal (badge bits in [`SIGNAL_BADGES`])
+/// calls `work(badge)`, and so does every return from a request. While `work` returns
+/// true (more to do at once), the next receive does not block and `work(0)` runs when
+/// nothing arrived.
+pub fn serve_with_work(
+    endpoint: CPtr,
+    receive: ReceiveSlot,
+    mut handle: impl FnMut(Word, &Message) -> Message,
+    mut work: impl FnMut(Word) -> bool,
+) -> ! {
+    let receive_cnode = sel4::Cap::<sel4::cap_type::CNode>::from_raw(receive.cnode);
+    let depth = receive.depth as u8;
+    let mut busy = work(0);
+    loop {
+        receive.install();
+        let (info, badge) = if busy {
+            syscall::nb_recv(endpoint)
+        } else {
+            syscall::recv(endpoint)
+        };
+        if badge == 0 || badge & SIGNAL_BADGES != 0 {
+            busy = work(badge);
+            continue;
+        }
+        let mrs = [0, 1, 2, 3].map(ipc::get_mr);
+        let request = received(info, &mrs, Some(receive.index));
+        let reply = handle(badge, &request);
+        let _ = receive_cnode.cnode_delete(receive.index, depth);
+        let (reply_info, reply_mrs) = prepare(&reply);
+        syscall::reply_with_mrs(reply_info, &reply_mrs);
+        busy = work(0);
+    }
+}

@@ -173,6 +173,8 @@ fn errors_round_trip() {
     check(memory::Error::ALL, memory::Error::InvalidReply);
     check(devices::Error::ALL, devices::Error::InvalidReply);
     check(console::Error::ALL, console::Error::InvalidReply);
+    check(proto::fs::Error::ALL, proto::fs::Error::InvalidReply);
+    check(proto::blk::Error::ALL, proto::blk::Error::InvalidReply);
 }
 
 /// A reply with a capability where none is expected, or none where one is, is invalid.
@@ -206,6 +208,12 @@ fn labels_and_ops_agree() {
     }
     for &op in console::Op::ALL {
         assert_eq!(console::Op::from_label(op as u64), Some(op));
+    }
+    for &op in proto::fs::Op::ALL {
+        assert_eq!(proto::fs::Op::from_label(op as u64), Some(op));
+    }
+    for &op in proto::blk::Op::ALL {
+        assert_eq!(proto::blk::Op::from_label(op as u64), Some(op));
     }
     assert_eq!(proc::Op::from_label(0), None);
     assert_eq!(memory::Op::from_label(u64::MAX), None);
@@ -244,4 +252,135 @@ fn net_attach() {
         c.attach(name("iperf-net"), 9, CapSlot(70)),
         Err(proto::net::Error::Full)
     );
+}
+
+/// Every `proto::fs` request encodes and decodes as itself, and its records survive a reply.
+#[test]
+fn fs_requests_and_records_round_trip() {
+    use proto::codec::{decode_reply, encode_reply};
+    use proto::fs::{Entry, Error, Extent, Request, Stat, Usage};
+    let e = Extent {
+        offset: 64,
+        length: 4096,
+    };
+    let requests = [
+        Request::Attach {
+            region: proto::Name::new("editor-fs").unwrap(),
+            nonce: u64::MAX,
+        },
+        Request::Open { path: e, flags: 63 },
+        Request::Read {
+            handle: 1 << 48,
+            offset: u64::MAX,
+            into: e,
+        },
+        Request::Readdir {
+            path: e,
+            index: 7,
+            name: e,
+        },
+        Request::Rename { from: e, to: e },
+        Request::Truncate { handle: 3, size: 9 },
+        Request::Usage {},
+    ];
+    for r in requests {
+        assert_eq!(Request::decode(&r.encode().unwrap()), Ok(r));
+    }
+    let entry = Entry {
+        name_length: 255,
+        stat: Stat {
+            size: u64::MAX,
+            is_directory: true,
+            read_only: false,
+        },
+    };
+    assert_eq!(
+        decode_reply::<Entry, Error>(&encode_reply::<Entry, Error>(&Ok(entry))),
+        Ok(entry)
+    );
+    let usage = Usage {
+        block_bytes: 4096,
+        total_blocks: 1 << 40,
+        free_blocks: 3,
+    };
+    assert_eq!(
+        decode_reply::<Usage, Error>(&encode_reply::<Usage, Error>(&Ok(usage))),
+        Ok(usage)
+    );
+    // An extent offset past 32 bits is refused.
+    let mut words = Request::Open { path: e, flags: 1 }
+        .encode()
+        .unwrap()
+        .words()
+        .to_vec();
+    words[0] = u64::from(u32::MAX) + 1;
+    let bad = Message::with_words(proto::fs::Op::Open as u64, &words).unwrap();
+    assert_eq!(Request::decode(&bad), Err(Error::Malformed));
+}
+
+/// `proto::blk`: attach carries a capability each way, geometry a record with a flag; a
+/// call before attach and an attach without its capability are refused.
+#[test]
+fn blk_attach_and_geometry() {
+    use proto::blk::{BlkClient, Error, Geometry};
+    #[derive(Default)]
+    struct Mock {
+        attached: Option<u64>,
+    }
+    impl proto::blk::Server for Mock {
+        fn attach(
+            &mut self,
+            badge: u64,
+            region: proto::Name,
+            nonce: u64,
+            wake: CapSlot,
+        ) -> Result<CapSlot, Error> {
+            if nonce != region.len() as u64 {
+                return Err(Error::NotFound);
+            }
+            self.attached = Some(badge);
+            Ok(CapSlot(wake.0 + 1))
+        }
+        fn geometry(&mut self, badge: u64) -> Result<Geometry, Error> {
+            match self.attached {
+                Some(b) if b == badge => Ok(Geometry {
+                    sectors: 1 << 40,
+                    max_sectors: 128,
+                    read_only: true,
+                }),
+                _ => Err(Error::NotAttached),
+            }
+        }
+    }
+    let mut mock = Mock::default();
+    let mut c = BlkClient::new(Loopback(|m: &Message| {
+        proto::blk::dispatch(&mut mock, BADGE, m)
+    }));
+    assert_eq!(c.geometry(), Err(Error::NotAttached));
+    assert_eq!(
+        c.attach(name("fs-blk"), 5, CapSlot(70)),
+        Err(Error::NotFound)
+    );
+    assert_eq!(c.attach(name("fs-blk"), 6, CapSlot(70)), Ok(CapSlot(71)));
+    assert_eq!(
+        c.geometry(),
+        Ok(Geometry {
+            sectors: 1 << 40,
+            max_sectors: 128,
+            read_only: true
+        })
+    );
+    let mut mock = Mock::default();
+    let request = proto::blk::Request::Attach {
+        region: name("fs-blk"),
+        nonce: 6,
+        wake: CapSlot(70),
+    }
+    .encode()
+    .unwrap();
+    let mut without_cap = Message::with_words(request.label, request.words()).unwrap();
+    without_cap.cap = None;
+    let reply = proto::blk::dispatch(&mut mock, BADGE, &without_cap);
+    assert_eq!(reply.label, Error::Malformed as u64);
+    assert_eq!(mock.attached, None);
 }

@@ -51,7 +51,7 @@ struct Doorbell(Cap<Notification>);
 
 impl Wait for Doorbell {
     fn signal(&mut self) {
-        libos_sel4::blk::wake_peer(self.0.raw());
+        sel4::syscall::nb_signal(self.0);
     }
 
     fn wait(&mut self) {
@@ -70,7 +70,7 @@ impl Link for Shared {
         let signal = self.rings.publish();
         self.rings.prepare_wait();
         if signal {
-            libos_sel4::blk::wake_peer(self.doorbell.raw());
+            sel4::syscall::nb_signal(self.doorbell);
         }
         let mut got = Vec::new();
         for _ in 0..1_000_000 {

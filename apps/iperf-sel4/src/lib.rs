@@ -72,12 +72,17 @@ pub fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
     Some((address.parse().ok()?, prefix))
 }
 
+/// Reads the `port` argument (default 5201).
+pub fn parse_port<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<u16, ArgError> {
+    match arg("port") {
+        Some(p) => p.parse().map_err(|_| ArgError::Bad("port")),
+        None => Ok(5201),
+    }
+}
+
 /// Reads the arguments through `arg` (a lookup by key, e.g. `StartInfo::arg`).
 pub fn parse<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args, ArgError> {
-    let port = match arg("port") {
-        Some(p) => p.parse().map_err(|_| ArgError::Bad("port"))?,
-        None => 5201,
-    };
+    let port = parse_port(&arg)?;
     let (address, prefix_len) =
         parse_cidr(arg("address").ok_or(ArgError::NoAddress)?).ok_or(ArgError::Bad("address"))?;
     let gateway = match arg("gateway") {
@@ -162,9 +167,9 @@ pub fn net_config(args: &Args, heap: usize) -> NetConfig {
 
 /// The iperf3 server's configuration: `port`, at most 8 parallel streams, one line per
 /// test.
-pub fn server_config(args: &Args) -> iperf::ServerConfig {
+pub fn server_config(port: u16) -> iperf::ServerConfig {
     iperf::ServerConfig {
-        port: args.port,
+        port,
         max_parallel: 8,
         verbose: true,
         ..iperf::ServerConfig::default()
@@ -361,7 +366,7 @@ mod tests {
 
     #[test]
     fn the_server_and_driver_configurations_follow_the_args() {
-        let server = server_config(&args());
+        let server = server_config(args().port);
         assert_eq!(
             (server.port, server.max_parallel, server.verbose),
             (5202, 8, true)

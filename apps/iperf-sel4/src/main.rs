@@ -27,7 +27,7 @@ use libos_core::{Net, Pal, Runtime};
 use libos_sel4::device::{setup, Devices, TscDelay};
 use libos_sel4::nic::{ClaimedNic, NicKind};
 use libos_sel4::timer::deadlines;
-use libos_sel4::{irq, Sel4Pal, Timer};
+use libos_sel4::{irq, netclient, Sel4Pal, Timer};
 use proto::naming::NamingClient;
 use proto::sel4_transport::EndpointTransport;
 use proto::Name;
@@ -54,11 +54,15 @@ fn timer_name(timer: &Option<(Timer, Cap<IrqHandler>)>) -> TimerName {
             hz: h.hz(),
         },
         Some((Timer::Pit(_), _)) => TimerName::Pit,
+        Some((Timer::Tick { .. }, _)) => TimerName::Poll,
         None => TimerName::Poll,
     }
 }
 
 fn main(info: &'static StartInfo) {
+    if let Some(region) = info.arg("net_region") {
+        return remote(info, region);
+    }
     let args = iperf_sel4::parse(|k| info.arg(k)).expect("valid iperf arguments");
     let mut free = Slots::new();
 
@@ -180,7 +184,7 @@ fn main(info: &'static StartInfo) {
         }
     });
     let stats = RefCell::new(None);
-    match runtime.block_on(iperf::serve(&net, iperf_sel4::server_config(&args))) {
+    match runtime.block_on(iperf::serve(&net, iperf_sel4::server_config(args.port))) {
         Ok(s) => *stats.borrow_mut() = Some(s),
         Err(e) => println!("iperf: server stopped: {e}"),
     }
@@ -191,4 +195,49 @@ fn main(info: &'static StartInfo) {
         pal.stats(),
         pal.now_ns()
     );
+}
+
+/// The iperf3 server as a client of the shared `net` service over shared region `region`
+/// (`net_region` arg): no device of its own, its sockets on `net`'s stack.
+fn remote(info: &'static StartInfo, region: &str) {
+    let port = iperf_sel4::parse_port(|k| info.arg(k)).expect("a valid port");
+    let mut free = Slots::new();
+    let memory_slot = free.alloc().expect("a free slot");
+    let mut naming = NamingClient::new(EndpointTransport::receiving(slots::NAMING, memory_slot));
+    let memory_ep = setup("iperf", "look up memory", || naming.lookup(name("memory")))
+        .endpoint
+        .0;
+    let mut pool = libos_sel4::budget::pool(free, memory_ep, 32, "iperf");
+    let mut vspace = VSpace::own();
+    let tick_ns = 10 * 1_000_000; // net's default tick (its `tick_ms`)
+    let c = netclient::connect(
+        "iperf",
+        info,
+        &mut pool,
+        &mut vspace,
+        memory_ep,
+        name(region),
+        tick_ns,
+    );
+    println!(
+        "iperf: serving iperf3 on port {port} through net (region {region}, {} KiB)",
+        c.region_bytes / 1024
+    );
+    if let Some(ms) = info.arg("stat_ms").and_then(|s| s.parse::<u64>().ok()) {
+        let (rt4, pal4) = (c.runtime.clone(), c.pal.clone());
+        c.runtime.spawn(async move {
+            loop {
+                rt4.sleep(ms.max(1) * 1_000_000).await;
+                let (up_ns, idle_ns) = (pal4.now_ns(), pal4.stats().idle_ns);
+                println!("{}", StatLine { up_ns, idle_ns });
+            }
+        });
+    }
+    match c
+        .runtime
+        .block_on(iperf::serve(&c.net, iperf_sel4::server_config(port)))
+    {
+        Ok(s) => println!("iperf: done {s:?}, link {:?}", c.net.remote_counters()),
+        Err(e) => println!("iperf: server stopped: {e}"),
+    }
 }

@@ -125,7 +125,8 @@ impl From<libos_core::Elapsed> for TestError {
 struct Shared {
     runtime: Runtime,
     config: ServerConfig,
-    listener: TcpListener,
+    /// Replaced when the stack behind a remote interface restarted (see [`Server::run`]).
+    listener: RefCell<Rc<TcpListener>>,
     busy: Cell<bool>,
     /// Cookie of the test currently collecting data streams.
     collecting: Cell<Option<Cookie>>,
@@ -196,7 +197,7 @@ impl Server {
         let shared = Rc::new(Shared {
             runtime: net.runtime().clone(),
             config,
-            listener,
+            listener: RefCell::new(Rc::new(listener)),
             busy: Cell::new(false),
             collecting: Cell::new(None),
             wanted_streams: Cell::new(0),
@@ -219,9 +220,29 @@ impl Server {
         let Server { net, shared } = self;
         shared.log(format_args!("listening on port {}", shared.config.port));
         shared.idle_since_ns.set(shared.runtime.now_ns());
+        let mut rebinds_in_a_row = 0;
         loop {
-            match select(shared.listener.accept(), stop_requested(&shared)).await {
+            let listener = shared.listener.borrow().clone();
+            let accepted = select(listener.accept(), stop_requested(&shared)).await;
+            match accepted {
+                Either::Left(Err(Error::ConnectionReset)) if rebinds_in_a_row < 3 => {
+                    // The stack behind a remote interface restarted and the listener went
+                    // with it: listen again on the new attachment.
+                    rebinds_in_a_row += 1;
+                    match TcpListener::bind(&net, shared.config.port, 2) {
+                        Ok(listener) => {
+                            *shared.listener.borrow_mut() = Rc::new(listener);
+                            shared.log(format_args!(
+                                "listening again on port {} (the stack was reset)",
+                                shared.config.port
+                            ));
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Either::Left(Err(Error::ConnectionReset)) => break,
                 Either::Left(Ok((stream, _peer))) => {
+                    rebinds_in_a_row = 0;
                     let open = OpenConnection::new(shared.clone());
                     let shared = shared.clone();
                     net.runtime().spawn(async move {
@@ -443,7 +464,7 @@ async fn run_test_steps(
     ));
 
     // Enough listening sockets for the burst of data connections, then ask for them.
-    shared.listener.set_backlog(params.parallel + 1)?;
+    shared.listener.borrow().set_backlog(params.parallel + 1)?;
     shared.wanted_streams.set(params.parallel);
     shared.collecting.set(Some(cookie));
     control.write_all(&[State::CreateStreams.byte()]).await?;

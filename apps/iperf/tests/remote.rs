@@ -162,3 +162,36 @@ fn two_clients_at_once_get_similar_shares() {
         }
     })
 }
+
+#[test]
+fn the_server_listens_again_after_the_remote_stack_was_reset() {
+    bounded(|| {
+        let (peer_end, server_end) = wire_pair();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let peer = thread::spawn(move || {
+            ready_rx.recv().unwrap();
+            let (runtime, net) = instance(peer_end, CLIENT_IP);
+            let output = runtime.block_on(run_client(&net, &Options::default()));
+            runtime.block_on(runtime.sleep(20 * libos_core::NS_PER_MS));
+            output
+        });
+        let (runtime, net) = instance(server_end, SERVER_IP);
+        let sockets = SocketServer::new(&net).unwrap();
+        let (app, first) = remote(&runtime, &sockets);
+        let server = iperf::Server::bind(&app, test_config(1)).expect("bind");
+        let task = runtime.spawn(server.run());
+        runtime.block_on(runtime.sleep(10 * libos_core::NS_PER_MS));
+        // The stack behind `app` restarts: its sockets are gone, and the application
+        // attaches again over a fresh link.
+        sockets.reset(first);
+        app.link_reset();
+        let (client_end, server_end) = channel(GEOMETRY, 256);
+        sockets.attach(Box::new(server_end), ClientLimits::default());
+        app.attach(Box::new(client_end)).unwrap();
+        runtime.block_on(runtime.sleep(10 * libos_core::NS_PER_MS));
+        ready_tx.send(()).unwrap();
+        let stats = runtime.block_on(task).expect("server task");
+        assert_eq!(stats.completed, 1, "the test after the reset was served");
+        check_done(peer.join().expect("peer thread").unwrap(), 1);
+    })
+}

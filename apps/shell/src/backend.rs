@@ -23,7 +23,12 @@ pub enum Failure {
     Memory(proto::memory::Error),
     /// devices answered with an error.
     Devices(proto::devices::Error),
+    /// A file operation failed.
+    Files(libos_core::fs::Error),
 }
+
+/// The file API as the shell holds it: over whichever backend the system gives it.
+pub type FileApi = libos_core::fs::Files<alloc::boxed::Box<dyn libos_core::fs::Backend>>;
 
 /// The system as the shell sees it. Every method is one question to one service.
 pub trait Backend {
@@ -46,6 +51,11 @@ pub trait Backend {
     fn devices(&mut self) -> Result<Vec<PciFunction>, Failure>;
     /// Stops the system. Returns only if it cannot.
     fn halt(&mut self) -> Result<(), Failure>;
+    /// The file API, if the system has a file service for the shell. The default: none
+    /// (`Unavailable("fs")`).
+    fn files(&mut self) -> Result<&mut FileApi, Failure> {
+        Err(Failure::Unavailable("fs"))
+    }
 }
 
 /// The most entries [`list_all`] collects: a server that never says "no more" cannot hang

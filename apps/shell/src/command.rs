@@ -1,11 +1,12 @@
 //! Commands: the words of a line parsed into a typed [`Command`].
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use proto::Name;
 
 /// One command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// `help`: the list of commands.
     Help,
@@ -25,6 +26,19 @@ pub enum Command {
     Devices,
     /// `halt`: stops the system.
     Halt,
+    /// `ls [DIR]`: a directory's entries (the root without an argument).
+    Ls(Option<String>),
+    /// `cat FILE`: a file's contents.
+    Cat(String),
+    /// `write FILE TEXT...`: replaces a file with the words, joined by single spaces, and a
+    /// line end.
+    Write(String, String),
+    /// `rm PATH`: removes a file or an empty directory.
+    Rm(String),
+    /// `mkdir DIR`: creates a directory.
+    Mkdir(String),
+    /// `df`: the file system's space.
+    Df,
 }
 
 /// Every command with its argument and a one-line description, as `help` prints them.
@@ -42,6 +56,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("mem", "", "free memory and memory per component"),
     ("devices", "", "PCI functions"),
     ("halt", "", "stop the system"),
+    ("ls", "[DIR]", "the entries of directory DIR (default /)"),
+    ("cat", "FILE", "print file FILE"),
+    (
+        "write",
+        "FILE TEXT...",
+        "replace file FILE with TEXT and a line end",
+    ),
+    ("rm", "PATH", "remove a file or an empty directory"),
+    ("mkdir", "DIR", "create directory DIR"),
+    ("df", "", "the file system's size, use and free space"),
 ];
 
 /// Why a line is not a command.
@@ -88,6 +112,9 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         return Ok(None);
     };
     let (command, arg, _) = usage(first).ok_or_else(|| ParseError::Unknown(first.into()))?;
+    if let Some(parsed) = parse_file_command(command, &mut words) {
+        return parsed.map(Some);
+    }
     let argument = words.next();
     if words.next().is_some() || argument.is_some() == arg.is_empty() {
         return Err(ParseError::Usage(command));
@@ -107,6 +134,31 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         "devices" => Command::Devices,
         _ => Command::Halt,
     }))
+}
+
+/// The file commands' arguments (paths are any word; the file service checks them), or
+/// `None` for another command.
+fn parse_file_command<'a>(
+    command: &'static str,
+    words: &mut impl Iterator<Item = &'a str>,
+) -> Option<Result<Command, ParseError>> {
+    let rest: Vec<&str> = match command {
+        "ls" | "cat" | "write" | "rm" | "mkdir" | "df" => words.collect(),
+        _ => return None,
+    };
+    let usage = Err(ParseError::Usage(command));
+    Some(match (command, rest.as_slice()) {
+        ("ls", []) => Ok(Command::Ls(None)),
+        ("ls", [dir]) => Ok(Command::Ls(Some((*dir).into()))),
+        ("cat", [file]) => Ok(Command::Cat((*file).into())),
+        ("write", [file, text @ ..]) if !text.is_empty() => {
+            Ok(Command::Write((*file).into(), text.join(" ")))
+        }
+        ("rm", [path]) => Ok(Command::Rm((*path).into())),
+        ("mkdir", [dir]) => Ok(Command::Mkdir((*dir).into())),
+        ("df", []) => Ok(Command::Df),
+        _ => usage,
+    })
 }
 
 #[cfg(test)]
@@ -130,8 +182,17 @@ mod tests {
             ("mem", Command::Mem),
             ("devices", Command::Devices),
             ("halt", Command::Halt),
+            ("ls", Command::Ls(None)),
+            ("cat /docs/a.txt", Command::Cat("/docs/a.txt".into())),
+            (
+                "write notes  hello \t world",
+                Command::Write("notes".into(), "hello world".into()),
+            ),
+            ("rm old", Command::Rm("old".into())),
+            ("mkdir docs", Command::Mkdir("docs".into())),
+            ("df", Command::Df),
         ];
-        for (line, command) in cases {
+        for (line, command) in cases.clone() {
             assert_eq!(parse(line), Ok(Some(command)), "{line}");
         }
         assert_eq!(COMMANDS.len(), cases.len());
@@ -162,6 +223,11 @@ mod tests {
             ("kill a b", "error: usage: kill NAME"),
             ("ps -a", "error: usage: ps (it takes no arguments)"),
             ("halt now", "error: usage: halt (it takes no arguments)"),
+            ("ls a b", "error: usage: ls [DIR]"),
+            ("cat", "error: usage: cat FILE"),
+            ("write notes", "error: usage: write FILE TEXT..."),
+            ("rm a b", "error: usage: rm PATH"),
+            ("df -h", "error: usage: df (it takes no arguments)"),
             (
                 "spawn Hello",
                 "error: 'Hello' is not a name (1-32 of a-z 0-9 - _, starting with a letter)",

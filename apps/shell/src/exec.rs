@@ -3,6 +3,7 @@
 
 use crate::backend::{Backend, Failure};
 use crate::command::{Command, COMMANDS};
+use crate::files;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -55,6 +56,12 @@ pub fn execute(command: Command, backend: &mut impl Backend) -> Outcome {
             .devices()
             .map(|list| Outcome::text(devices(&list)))
             .unwrap_or_else(|e| Outcome::line(error("devices", e))),
+        Command::Ls(dir) => files::ls(dir.as_deref(), backend),
+        Command::Cat(file) => files::cat(&file, backend),
+        Command::Write(file, text) => files::write(&file, &text, backend),
+        Command::Rm(path) => files::rm(&path, backend),
+        Command::Mkdir(dir) => files::mkdir(&dir, backend),
+        Command::Df => files::df(backend),
         Command::Halt => match backend.halt() {
             Ok(()) => Outcome {
                 text: "halting\n".into(),
@@ -74,7 +81,7 @@ pub fn help() -> String {
         } else {
             format!("{command} {arg}")
         };
-        let _ = writeln!(out, "  {usage:<13} {what}");
+        let _ = writeln!(out, "  {usage:<18} {what}");
     }
     out.push_str("keys: backspace erases, Ctrl-U clears the line, Ctrl-C abandons it\n");
     out
@@ -88,6 +95,7 @@ pub fn error(what: &str, failure: Failure) -> String {
             return format!("error: service {service} is not available")
         }
         Failure::NotSupported(why) => why,
+        Failure::Files(e) => return format!("error: {what}: {e}"),
         Failure::Proc(P::NotFound) => "no such component",
         Failure::Proc(P::Denied) => "proc does not allow it",
         Failure::Proc(P::AlreadyRunning) => "already running",

@@ -1,6 +1,7 @@
 //! The Tessera shell's logic: line editing ([`editor`]), commands ([`command`]), what they ask
 //! of the system ([`backend::Backend`], implemented over the proto clients in [`clients`]) and
-//! how the answers are printed ([`exec`]).
+//! how the answers are printed ([`exec`]; the file commands in [`files`], over the library OS's
+//! file API).
 //!
 //! [`Shell`] ties them together: bytes from the serial line in, bytes for the serial line out
 //! (echo, command output, the [`PROMPT`]). The seL4 component (`main.rs`) only moves bytes
@@ -17,6 +18,7 @@ pub mod clients;
 pub mod command;
 pub mod editor;
 pub mod exec;
+pub mod files;
 
 pub use backend::{Backend, Failure};
 pub use command::{parse, Command, ParseError};

@@ -263,15 +263,21 @@ fn help_lists_every_command() {
     assert_eq!(
         out,
         "commands:\n\
-         \x20 help          this list\n\
-         \x20 ps            components: id, state, restarts\n\
-         \x20 caps NAME     the capabilities component NAME holds\n\
-         \x20 lookup NAME   ask naming for service NAME\n\
-         \x20 spawn NAME    start component NAME (from the system description)\n\
-         \x20 kill NAME     stop component NAME\n\
-         \x20 mem           free memory and memory per component\n\
-         \x20 devices       PCI functions\n\
-         \x20 halt          stop the system\n\
+         \x20 help               this list\n\
+         \x20 ps                 components: id, state, restarts\n\
+         \x20 caps NAME          the capabilities component NAME holds\n\
+         \x20 lookup NAME        ask naming for service NAME\n\
+         \x20 spawn NAME         start component NAME (from the system description)\n\
+         \x20 kill NAME          stop component NAME\n\
+         \x20 mem                free memory and memory per component\n\
+         \x20 devices            PCI functions\n\
+         \x20 halt               stop the system\n\
+         \x20 ls [DIR]           the entries of directory DIR (default /)\n\
+         \x20 cat FILE           print file FILE\n\
+         \x20 write FILE TEXT... replace file FILE with TEXT and a line end\n\
+         \x20 rm PATH            remove a file or an empty directory\n\
+         \x20 mkdir DIR          create directory DIR\n\
+         \x20 df                 the file system's size, use and free space\n\
          keys: backspace erases, Ctrl-U clears the line, Ctrl-C abandons it\n"
     );
 }

@@ -89,6 +89,12 @@ pub trait NetDevice {
         f: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(), DeviceError>;
 
+    /// Ends a batch of transmissions: frames queued since the last call are handed over now
+    /// if the device holds them back to hand over in batches (one doorbell or signal per
+    /// batch). The stack calls it after every poll. Nothing by default (the device hands
+    /// each frame over at once).
+    fn flush(&mut self) {}
+
     /// Copies the next received frame into `buffer` and returns its length.
     ///
     /// Errors: `WouldBlock` when no frame is pending, `Truncated` when the frame was

@@ -2,7 +2,8 @@
 //! accounting, and a BSD-like TCP socket API over smoltcp, on any platform that
 //! implements the small [`Pal`] trait and offers a [`NetDevice`] (the `netdev` crate's
 //! device interface, re-exported here); the same socket API works as a client of another
-//! component's stack ([`Net::remote`]), and [`SocketServer`] is what such a component runs.
+//! component's stack ([`Net::remote`]), and [`SocketServer`] is what such a component runs;
+//! and a POSIX-like file API ([`fs::Files`]) over a host directory or the `fs` service.
 //!
 //! Invariants:
 //! - nothing in this crate knows the platform: time, waiting, the console and idle hooks
@@ -19,6 +20,7 @@ extern crate alloc;
 
 pub mod error;
 pub mod executor;
+pub mod fs;
 pub mod net;
 pub mod pal;
 

@@ -2,7 +2,8 @@
 //!
 //! Provides [`HostedPal`] (clock from `std::time::Instant`, waiting on an
 //! [`EventSource`], console on stdout) and two [`libos_core::NetDevice`]s: an in-process
-//! [`wire`] joining two library OS instances, and a Linux [`tap`] device.
+//! [`wire`] joining two library OS instances, and a Linux [`tap`] device; and
+//! [`files::HostFiles`], the file API's backend over a host directory.
 //!
 //! Invariants: one `HostedPal` serves one runtime on one thread; the event source
 //! it waits on is the receive side of the device that runtime drives.
@@ -10,6 +11,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+pub mod files;
 #[allow(
     unsafe_code,
     reason = "the TAP device through libc: open, ioctl, ppoll, read, write"

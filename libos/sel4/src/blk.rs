@@ -330,11 +330,3 @@ impl ClaimedDisk {
         let _ = self.handler.irq_handler_ack();
     }
 }
-
-/// Signals `cap`, a notification a peer handed over, without trusting that it is one: a
-/// non-blocking send (`seL4_NBSend` with an empty message) signals a notification, is dropped
-/// by an endpoint nobody waits on (where `seL4_Signal`, a blocking send, would stall the
-/// caller), and is an invalid invocation (ignored) on any other object.
-pub fn wake_peer(cap: CPtr) {
-    sel4::syscall::nb_send(cap, sel4::MessageInfo::new(0, 0, 0, 0));
-}

@@ -113,9 +113,14 @@ extern "C" fn entry(shared: usize, ipc_buffer: u64) -> ! {
     }
 }
 
+/// The badge the interrupt thread's signals carry on the caller's notification (above the
+/// badges of IPC clients, so a thread whose notification is bound can tell the two apart:
+/// `proto::sel4_transport::SIGNAL_BADGES`).
+pub const IRQ_BADGE: u64 = 1 << 16;
+
 /// The paper's arrangement for the calling thread (the library OS thread): mints a copy of
 /// its notification (`slots::NOTIFICATION`, the one [`crate::Sel4Pal`] waits on) with
-/// badge 1 for the interrupt thread to signal, starts the interrupt thread for `sources`
+/// badge [`IRQ_BADGE`] for the interrupt thread to signal, starts the interrupt thread for `sources`
 /// at `priority` (the component's MCP; see [`start`]) and steps the caller one below it.
 /// A caller that cannot step down keeps running (`component: cannot step below the
 /// interrupt thread` on the console). Returns the interrupt thread's priority.
@@ -134,7 +139,7 @@ pub fn start_above_caller<F: FnMut(u8) -> Option<CPtr>>(
         slots::NOTIFICATION,
         64,
         CapRights::all(),
-        CapData::new_badge(1),
+        CapData::new_badge(IRQ_BADGE),
     )
     .map_err(StartError::kernel("mint the wake-up notification"))?;
     let got = start(pool, vspace, sources, Cap::from_raw(wake), priority)?;

@@ -59,12 +59,15 @@ pub mod dma;
 pub mod irq;
 #[allow(unsafe_code, reason = "reads the kernel's log frame it mapped")]
 pub mod kernel_log;
+pub mod netclient;
 #[allow(
     unsafe_code,
     reason = "the NIC's platform statics for the driver's DMA and BARs"
 )]
 pub mod nic;
+pub mod nicclient;
 pub mod shared;
+pub mod stack;
 pub mod thread;
 pub mod timer;
 
@@ -134,6 +137,13 @@ pub enum Timer {
     Hpet(Hpet<HpetRegisters>),
     /// The PIT ticking every [`TICK_NS`] (its IRQ is one of the interrupt thread's sources).
     Pit(PitPorts),
+    /// No timer device of our own: a peer signals the notification at least every
+    /// `period_ns` (the `net` service's tick to its clients), so a deadline is noticed at
+    /// most that late.
+    Tick {
+        /// The longest time between two signals, in nanoseconds.
+        period_ns: u64,
+    },
 }
 
 /// Period of the PIT tick that bounds how late a deadline can be noticed.
@@ -163,6 +173,8 @@ pub struct Sel4Pal {
     wake: Cap<Notification>,
     timer: Option<RefCell<Timer>>,
     stats: Cell<PalStats>,
+    /// Badge bits the notification delivered since [`Sel4Pal::take_badges`].
+    badges: Cell<u64>,
 }
 
 impl Sel4Pal {
@@ -180,6 +192,7 @@ impl Sel4Pal {
             wake,
             timer: timer.map(RefCell::new),
             stats: Cell::new(PalStats::default()),
+            badges: Cell::new(0),
         }
     }
 
@@ -191,6 +204,18 @@ impl Sel4Pal {
     /// The clock.
     pub fn clock(&self) -> TscClock {
         self.clock
+    }
+
+    /// The badge bits the notification delivered since the last call (which signallers
+    /// woke the thread: the interrupt thread, a peer, `proc`), cleared.
+    pub fn take_badges(&self) -> u64 {
+        self.badges.replace(0)
+    }
+
+    /// Waits on the notification, recording the badge.
+    fn wait(&self) {
+        let badge = sel4::syscall::wait(self.wake);
+        self.badges.set(self.badges.get() | badge);
     }
 
     fn count(&self, f: impl FnOnce(&mut PalStats)) {
@@ -208,7 +233,7 @@ impl Pal for Sel4Pal {
     fn wait_until(&self, deadline_ns: Option<u64>) {
         self.count(|s| s.waits += 1);
         let Some(deadline) = deadline_ns else {
-            sel4::syscall::wait(self.wake);
+            self.wait();
             self.count(|s| s.wakeups += 1);
             return;
         };
@@ -223,15 +248,16 @@ impl Pal for Sel4Pal {
                     return;
                 }
                 self.count(|s| s.timers += 1);
-                sel4::syscall::wait(self.wake);
+                self.wait();
                 if self.now_ns() < deadline {
                     self.count(|s| s.wakeups += 1);
                 }
             }
-            Some(Timer::Pit(_)) => {
-                // The PIT ticks periodically (see `new`): any tick or device wakes us.
+            Some(Timer::Pit(_) | Timer::Tick { .. }) => {
+                // The PIT (see `new`) or the peer ticks periodically: any tick, device or
+                // peer's signal wakes us.
                 self.count(|s| s.timers += 1);
-                sel4::syscall::wait(self.wake);
+                self.wait();
             }
             // Temporary: no timer, so poll the notification and yield until the deadline.
             // The interrupt thread cannot run while this thread spins (it has a lower
@@ -240,7 +266,9 @@ impl Pal for Sel4Pal {
             None => {
                 let until = deadline.min(now + POLL_SLICE_NS);
                 loop {
-                    if sel4::syscall::poll(self.wake) != 0 {
+                    let badge = sel4::syscall::poll(self.wake);
+                    if badge != 0 {
+                        self.badges.set(self.badges.get() | badge);
                         self.count(|s| s.wakeups += 1);
                         return;
                     }

@@ -6,6 +6,8 @@
 
 use alloc::format;
 use alloc::vec::Vec;
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicU32;
 
 use proto::memory::MemoryClient;
 use proto::sel4_transport::EndpointTransport;
@@ -40,17 +42,19 @@ impl Region {
         self.len == 0
     }
 
-    /// The region as atomic words, for `shmring` handles over it.
-    #[allow(
-        unsafe_code,
-        reason = "the mapping `map` made becomes the atomic words shmring reads"
-    )]
-    pub fn words(&self) -> &'static [core::sync::atomic::AtomicU32] {
-        let base = core::ptr::NonNull::new(self.base as *mut u8).expect("a mapped region");
-        // SAFETY: `map` mapped `len` bytes at `base` read-write for the rest of the program
-        // (components never unmap shared regions), page aligned; this component touches the
-        // region only through atomics (shmring's handles and word copies).
-        unsafe { shmring::shared_memory(base, self.len) }.expect("a page-aligned region")
+    /// The region as 32-bit words, each accessed atomically: what `shmring` rings and the
+    /// links over them take. The other members may write any word at any time.
+    pub fn words(&self) -> &'static [AtomicU32] {
+        let base = NonNull::new(self.base as *mut u8).expect("a mapped region is not at 0");
+        #[allow(
+            unsafe_code,
+            reason = "a region `map` mapped becomes the atomic words shmring works on"
+        )]
+        // SAFETY: `map` mapped `base..base + len` read-write for the rest of the program
+        // (nothing unmaps a shared region), and this component reaches it only through the
+        // atomic words returned here.
+        let words = unsafe { shmring::shared_memory(base, self.len) };
+        words.expect("a page-aligned region")
     }
 }
 

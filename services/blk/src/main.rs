@@ -23,9 +23,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::AtomicU32;
 
 use blk::{ReadyLine, Server, Sessions};
-use libos_sel4::blk::{
-    badged_notification, queue_memory, wake_peer, ClaimedDisk, DmaQueue, Transport,
-};
+use libos_sel4::blk::{badged_notification, queue_memory, ClaimedDisk, DmaQueue, Transport};
 use libos_sel4::device::{setup, Devices};
 use libos_sel4::shared::map_physical;
 use proto::blk::{Error, Geometry};
@@ -104,7 +102,11 @@ impl<F: FnMut(u8) -> Option<CPtr>> Service<F> {
 
     fn serve_events(&mut self) {
         loop {
-            self.server.poll(wake_peer);
+            // Non-blocking: a client may have handed over an endpoint, not a notification
+            // (a blocking seL4_Signal would then stall blk); NBSend signals a notification,
+            // is dropped by an endpoint nobody waits on, and ignored by other objects.
+            self.server
+                .poll(|wake| sel4::syscall::nb_signal(Cap::from_raw(wake)));
             if self.server.prepare_wait() {
                 return;
             }

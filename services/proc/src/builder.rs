@@ -29,9 +29,9 @@ use proto::memory::MemoryClient;
 use proto::sel4_transport::EndpointTransport;
 use proto::ComponentId;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, CNODE_SIZE_BITS};
+use rt::startinfo::{slots, CNODE_SIZE_BITS, SERVICE_RESTARTED_BADGE};
 use sel4::cap_type::{AsidPool, CNode, Tcb, Untyped};
-use sel4::{CPtr, Cap, Error, ObjectType, Word};
+use sel4::{CPtr, Cap, CapData, CapRights, Error, ObjectType, Word};
 use sysdesc::System;
 
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
@@ -141,6 +141,8 @@ impl Objects for Pool<'_> {
 struct Instance {
     /// Its thread, while it may run.
     tcb: Option<Cap<Tcb>>,
+    /// Its CNode (to signal its notification, [`Builder::tell_clients`]).
+    cnode: Option<Cap<CNode>>,
     /// proc's slots that held its blocks and objects (emptied by memory's release).
     used: Vec<CPtr>,
 }
@@ -166,6 +168,8 @@ pub struct Builder {
     instances: Vec<Option<Instance>>,
     image: bootimage::Image<'static>,
     system: System,
+    /// The TSC frequency (MHz) written into every component's start info (proc's own).
+    pub tsc_mhz: u64,
 }
 
 impl Builder {
@@ -219,9 +223,45 @@ impl Builder {
                 instances,
                 image,
                 system,
+                tsc_mhz: 0,
             },
             Own { tcb, wake },
         ))
+    }
+}
+
+impl Builder {
+    /// Signals the notification of every running component routed to a service `id`
+    /// provides with [`SERVICE_RESTARTED_BADGE`]: a new instance of its server is starting.
+    fn tell_clients(&mut self, id: ComponentId) {
+        let Some(server) = self.system.get(id) else {
+            return;
+        };
+        let Some(slot) = self.slots.alloc() else {
+            return;
+        };
+        for (index, c) in self.system.components.iter().enumerate() {
+            let routed = c.routes.iter().any(|r| server.provides.contains(r));
+            let cnode = match self.instances.get(index) {
+                Some(Some(Instance {
+                    tcb: Some(_),
+                    cnode: Some(cnode),
+                    ..
+                })) if routed => *cnode,
+                _ => continue,
+            };
+            let badge = CapData::new_badge(SERVICE_RESTARTED_BADGE);
+            let depth = CNODE_SIZE_BITS as u8;
+            let rights = CapRights::all();
+            if OWN
+                .cnode_mint(slot, 64, cnode, slots::NOTIFICATION, depth, rights, badge)
+                .is_ok()
+            {
+                sel4::syscall::nb_signal(Cap::from_raw(slot));
+                let _ = OWN.cnode_delete(slot, 64);
+            }
+        }
+        self.slots.free(slot);
     }
 }
 
@@ -254,19 +294,23 @@ impl Instances for Builder {
                 pool.holding = Some((Cap::from_raw(h), Holding::new(bits as u8)));
                 let args = arguments(c);
                 let service = self.services[id.index()];
-                let spec = spec(c, id, generation, elf, self.naming, service, &args);
+                let mut spec = spec(c, id, generation, elf, self.naming, service, &args);
+                spec.tsc_mhz = self.tsc_mhz;
                 load(&mut pool, &mut self.scratch, self.asid_pool, OWN, &spec)
-                    .map(|l| l.tcb)
+                    .map(|l| (l.tcb, l.cnode))
                     .map_err(|e| format!("{e:?}"))
             }
             Err(e) => Err(format!("holding CNode: {e:?}")),
         };
         let used = core::mem::take(&mut pool.used);
-        let (tcb, result) = match built {
-            Ok(tcb) => (Some(tcb), Ok(())),
-            Err(e) => (None, Err(e)),
+        let (tcb, cnode, result) = match built {
+            Ok((tcb, cnode)) => (Some(tcb), Some(cnode), Ok(())),
+            Err(e) => (None, None, Err(e)),
         };
-        self.instances[id.index()] = Some(Instance { tcb, used });
+        self.instances[id.index()] = Some(Instance { tcb, cnode, used });
+        if result.is_ok() && generation > 1 {
+            self.tell_clients(id);
+        }
         result
     }
 

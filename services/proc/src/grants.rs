@@ -124,5 +124,6 @@ pub fn spec<'a>(
         data: &[],
         heap: c.heap_bytes(),
         stack: c.stack_bytes(),
+        tsc_mhz: 0,
     }
 }

@@ -132,6 +132,7 @@ fn prepare_builder(
     let (mut builder, own) = made
         .map_err(|e| println!("proc: cannot start components: {e}"))
         .ok()?;
+    builder.tsc_mhz = info.tsc_mhz;
     let tick = builder.slots.alloc()?;
     let priority = startup::timer_priority(system);
     match ticker::Ticker::start_bound(own.tcb, own.wake, tick, priority) {

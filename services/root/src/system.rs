@@ -100,6 +100,7 @@ pub fn boot(bi: &BootInfoRef, image_bytes: &[u8], mut objects: Allocator) -> ! {
             data,
             heap: c.heap_bytes(),
             stack: c.stack_bytes(),
+            tsc_mhz: bi.arch_info,
         };
         roles.report_grants(&system, id, &spec);
         match load(

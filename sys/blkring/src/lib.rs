@@ -381,40 +381,17 @@ impl ClientRings {
         self.responses.prepare_wait()
     }
 
-    /// Copies `bytes` (a multiple of 4 long) into the data area at `offset` (a multiple of
-    /// 4); false, copying nothing, when it does not fit.
+    /// Copies `bytes` into the data area at byte `offset` (`shmring::write_bytes`); false,
+    /// copying nothing, when they do not fit.
     pub fn write_data(&self, offset: u32, bytes: &[u8]) -> bool {
-        let Some(words) = span(self.data, offset, bytes.len()) else {
-            return false;
-        };
-        for (word, chunk) in words.iter().zip(bytes.chunks_exact(4)) {
-            word.store(
-                u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]),
-                Ordering::Relaxed,
-            );
-        }
-        true
+        shmring::write_bytes(self.data, offset as usize, bytes).is_ok()
     }
 
-    /// Copies the data area at `offset` into `out` (both multiples of 4); false when it does
-    /// not fit.
+    /// Copies the data area at byte `offset` into `out` (`shmring::read_bytes`); false when
+    /// the bytes are not all inside it.
     pub fn read_data(&self, offset: u32, out: &mut [u8]) -> bool {
-        let Some(words) = span(self.data, offset, out.len()) else {
-            return false;
-        };
-        for (word, chunk) in words.iter().zip(out.chunks_exact_mut(4)) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-        }
-        true
+        shmring::read_bytes(self.data, offset as usize, out).is_ok()
     }
-}
-
-fn span(data: &[AtomicU32], offset: u32, len: usize) -> Option<&[AtomicU32]> {
-    if !offset.is_multiple_of(4) || !len.is_multiple_of(4) {
-        return None;
-    }
-    let start = offset as usize / 4;
-    data.get(start..start.checked_add(len / 4)?)
 }
 
 #[cfg(test)]

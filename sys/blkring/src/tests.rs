@@ -115,7 +115,10 @@ fn client_and_server_halves_meet_in_one_region() {
         !client.write_data(layout.data_bytes - 4, &[0; 8]),
         "past the area"
     );
-    assert!(!client.write_data(2, &[0; 4]), "unaligned");
+    assert!(client.write_data(2, &[9; 4]), "any offset inside the area");
+    let mut two = [0u8; 2];
+    assert!(client.read_data(4, &mut two));
+    assert_eq!(two, [9, 9]);
     client
         .push(Request {
             op: op::WRITE,

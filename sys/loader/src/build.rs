@@ -218,6 +218,8 @@ pub struct Spec<'a> {
     pub heap: u64,
     /// See `heap`.
     pub stack: u64,
+    /// The TSC's frequency in MHz (written to its start info; 0: unknown).
+    pub tsc_mhz: u64,
 }
 
 /// The capabilities of a built component that the loader keeps.
@@ -324,6 +326,7 @@ pub fn load(
     info.data_len = spec.data.len() as u64;
     info.heap_len = plan.heap.len;
     info.stack_len = plan.stack.len;
+    info.tsc_mhz = spec.tsc_mhz;
 
     let mut ipc_frame = None;
     for page in &plan.pages {

@@ -62,6 +62,12 @@ pub mod slots {
     pub const FIRST_FREE: u64 = 64;
 }
 
+/// The badge bit `proc` signals a component's [`slots::NOTIFICATION`] with when a service
+/// the component routes to has been restarted (a new instance is starting): what it held
+/// from the old instance (sessions, shared-memory links, capabilities) is gone, and it may
+/// attach again. Other bits of that notification are the component's own.
+pub const SERVICE_RESTARTED_BADGE: u64 = 1 << 20;
+
 /// How a component that a loader started tells its fault handler (`proc`) that it ends:
 /// it raises an unknown system call with one of these numbers and the status in `rdi`, so
 /// the report travels the same way as every other fault (and needs neither heap, nor IPC
@@ -161,6 +167,9 @@ pub struct StartInfo {
     /// Bytes of stack mapped below [`STACK_TOP`], where the thread's `rsp` starts (0: none;
     /// the component's own static stack).
     pub stack_len: u64,
+    /// The TSC's frequency in MHz as the kernel measured it at boot (its boot info's
+    /// `arch_info`); 0 if unknown. Lets a component without a timer device keep time.
+    pub tsc_mhz: u64,
 }
 
 impl StartInfo {
@@ -180,6 +189,7 @@ impl StartInfo {
             args: [0; ARGS_LEN],
             heap_len: 0,
             stack_len: 0,
+            tsc_mhz: 0,
         };
         let n = name.len().min(NAME_LEN);
         s.name[..n].copy_from_slice(&name.as_bytes()[..n]);

@@ -177,6 +177,36 @@ pub fn signal(ntfn: Cap<cap_type::Notification>) {
     );
 }
 
+/// Signals a notification with `seL4_NBSend`: as [`signal`], except that a capability that
+/// is gone (the peer that granted it was torn down and its objects revoked) is ignored
+/// instead of faulting the caller. For signalling peers that may restart.
+#[inline]
+pub fn nb_signal(ntfn: Cap<cap_type::Notification>) {
+    raw(
+        sysno::NB_SEND,
+        ntfn.raw(),
+        MessageInfo::new(0, 0, 0, 1).0,
+        &mut [0; 4],
+    );
+}
+
+/// Whether slot `cap` may hold a capability: in debug builds (whose kernel prints a line for
+/// every invocation of an empty slot) whether it does, by `seL4_DebugCapIdentify`; in other
+/// builds always true (invoking an empty slot there costs nothing but the call). For
+/// periodic signals to peers that may have gone.
+#[inline]
+pub fn cap_present(cap: CPtr) -> bool {
+    #[cfg(sel4_config = "DEBUG_BUILD")]
+    {
+        debug_cap_identify(cap) != 0
+    }
+    #[cfg(not(sel4_config = "DEBUG_BUILD"))]
+    {
+        let _ = cap;
+        true
+    }
+}
+
 /// `seL4_Wait`: block until the notification is signalled; returns the accumulated badge.
 #[inline]
 pub fn wait(ntfn: Cap<cap_type::Notification>) -> Badge {

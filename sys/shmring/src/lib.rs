@@ -87,11 +87,13 @@
 use core::ptr::NonNull;
 use core::sync::atomic::AtomicU32;
 
+mod bytes;
 mod entry;
 mod pool;
 mod region;
 mod ring;
 
+pub use bytes::{read_bytes, write_bytes};
 pub use entry::{Descriptor, Entry, MAX_ENTRY_WORDS};
 pub use pool::{Buffer, Pool, ReceiveError, SendError, SendProblem};
 pub use region::{Region, Span, SpanError};

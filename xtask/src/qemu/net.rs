@@ -42,21 +42,46 @@ pub fn nic_model(vendor: u16, device: u16) -> Option<&'static str> {
     }
 }
 
-/// The guest address (without prefix) and port the component driving `device` serves on.
-fn forward_of(system: &System, device: &str) -> Option<(String, u16)> {
-    let c = system
-        .components
-        .iter()
-        .find(|c| c.devices.iter().any(|d| d == device))?;
-    let address = c.args.get("address")?.split('/').next()?.to_string();
-    let port = c.args.get("port")?.parse().ok()?;
-    Some((address, port))
+/// The guest address (without prefix) of the component driving `device`, and the ports
+/// served there: its own `port` arg, and the `port` args of the components routed to a
+/// service it provides (the applications of a shared network service), in description
+/// order. A driver without an address (a `nic` component) leads to the stack routed to it.
+fn forwards_of(system: &System, device: &str) -> Vec<(String, u16)> {
+    match (system.components.iter()).find(|c| c.devices.iter().any(|d| d == device)) {
+        Some(driver) => served_by(system, driver, 0),
+        None => Vec::new(),
+    }
+}
+
+/// The components routed to a service `c` provides.
+fn clients_of<'a>(
+    system: &'a System,
+    c: &'a sysdesc::Component,
+) -> impl Iterator<Item = &'a sysdesc::Component> {
+    (system.components.iter()).filter(|other| other.routes.iter().any(|r| c.provides.contains(r)))
+}
+
+/// What `c` serves (see [`forwards_of`]); `depth` bounds the search through drivers.
+fn served_by(system: &System, c: &sysdesc::Component, depth: usize) -> Vec<(String, u16)> {
+    let Some(address) = c.args.get("address").and_then(|a| a.split('/').next()) else {
+        if depth > 2 {
+            return Vec::new();
+        }
+        return (clients_of(system, c))
+            .flat_map(|stack| served_by(system, stack, depth + 1))
+            .collect();
+    };
+    std::iter::once(c)
+        .chain(clients_of(system, c))
+        .filter_map(|c| c.args.get("port")?.parse().ok())
+        .map(|port| (address.to_string(), port))
+        .collect()
 }
 
 /// The host ports forwarded to the guest under `user` networking (for tests and messages).
 pub fn forwarded_ports(system: &System) -> Vec<u16> {
     nics(system)
-        .filter_map(|(name, _)| forward_of(system, name).map(|(_, p)| p))
+        .flat_map(|(name, _)| forwards_of(system, name).into_iter().map(|(_, p)| p))
         .collect()
 }
 
@@ -78,7 +103,7 @@ pub fn qemu_args(system: &System, mode: Mode) -> Result<Vec<String>> {
         let backend = match mode {
             Mode::User => {
                 let mut b = format!("user,id={id}");
-                if let Some((address, port)) = forward_of(system, name) {
+                for (address, port) in forwards_of(system, name) {
                     b.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{address}:{port}"));
                 }
                 b
@@ -261,5 +286,27 @@ mod tests {
                 "user,id=n0,hostfwd=tcp:127.0.0.1:5201-10.0.2.15:5201"
             ]
         );
+    }
+
+    #[test]
+    fn net_shared_forwards_every_application_port_to_the_stack_address() {
+        let path = crate::workspace_root().join("systems/net-shared.toml");
+        let system = sysdesc_toml::load(&path).expect("a valid description");
+        let args = qemu_args(&system, Mode::User).unwrap();
+        assert_eq!(
+            args[3],
+            "user,id=n0,hostfwd=tcp:127.0.0.1:5201-10.0.2.15:5201,\
+             hostfwd=tcp:127.0.0.1:5202-10.0.2.15:5202"
+        );
+        assert_eq!(forwarded_ports(&system), [5201, 5202]);
+    }
+
+    #[test]
+    fn net_shared_isolated_forwards_through_the_nic_component_to_the_stack() {
+        let path = crate::workspace_root().join("systems/net-shared-isolated.toml");
+        let system = sysdesc_toml::load(&path).expect("a valid description");
+        assert_eq!(forwarded_ports(&system), [5201, 5202]);
+        let args = qemu_args(&system, Mode::User).unwrap();
+        assert_eq!(args[1], "e1000e,netdev=n0");
     }
 }

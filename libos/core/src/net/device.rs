@@ -92,6 +92,11 @@ impl DeviceAdapter {
         self.device.borrow().mac_address()
     }
 
+    /// Ends the poll's batch of transmissions (see `NetDevice::flush`).
+    pub(crate) fn flush(&mut self) {
+        self.device.get_mut().flush();
+    }
+
     /// Returns the frame counters.
     pub(crate) fn counters(&self) -> NetCounters {
         self.counters.get()

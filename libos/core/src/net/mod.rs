@@ -8,6 +8,7 @@
 //! streams).
 
 pub mod device;
+pub mod frames;
 pub mod link;
 mod local;
 pub mod remote;
@@ -296,6 +297,7 @@ impl Reactor for NetInner {
                 state
                     .iface
                     .poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
+            state.device.flush();
             #[allow(unused_mut)]
             let mut progress =
                 result == PollResult::SocketStateChanged || state.device.counters() != before;

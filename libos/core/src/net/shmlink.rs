@@ -125,18 +125,28 @@ pub enum Side {
 /// Writes the header of a client's region: magic, version and `nonce` (the credential the
 /// client names when it attaches).
 pub fn write_header(region: &[AtomicU32], nonce: u64) {
-    if region.len() >= HEADER_BYTES / 4 {
-        region[2].store(nonce as u32, Ordering::Relaxed);
-        region[3].store((nonce >> 32) as u32, Ordering::Relaxed);
-        region[1].store(VERSION, Ordering::Relaxed);
-        region[0].store(MAGIC, Ordering::Release);
-    }
+    write_tagged_header(region, MAGIC, nonce);
 }
 
 /// The nonce in a region's header, if the header is one this layout understands.
 pub fn read_nonce(region: &[AtomicU32]) -> Option<u64> {
+    read_tagged_nonce(region, MAGIC)
+}
+
+/// Writes a shared region's header: `magic` (which protocol), [`VERSION`] and `nonce`.
+pub(crate) fn write_tagged_header(region: &[AtomicU32], magic: u32, nonce: u64) {
+    if region.len() >= HEADER_BYTES / 4 {
+        region[2].store(nonce as u32, Ordering::Relaxed);
+        region[3].store((nonce >> 32) as u32, Ordering::Relaxed);
+        region[1].store(VERSION, Ordering::Relaxed);
+        region[0].store(magic, Ordering::Release);
+    }
+}
+
+/// The nonce of a header written by [`write_tagged_header`] with `magic`.
+pub(crate) fn read_tagged_nonce(region: &[AtomicU32], magic: u32) -> Option<u64> {
     if region.len() < HEADER_BYTES / 4
-        || region[0].load(Ordering::Acquire) != MAGIC
+        || region[0].load(Ordering::Acquire) != magic
         || region[1].load(Ordering::Relaxed) != VERSION
     {
         return None;
@@ -183,16 +193,6 @@ impl ShmLink {
     }
 }
 
-/// The words of `area` that bytes `offset..offset + len` touch, checked.
-fn span(area: &[AtomicU32], offset: u32, len: usize) -> Result<core::ops::Range<usize>, LinkError> {
-    let start = offset as usize;
-    let end = start.checked_add(len).ok_or(LinkError::OutOfBounds)?;
-    if end > area.len() * 4 {
-        return Err(LinkError::OutOfBounds);
-    }
-    Ok(start..end)
-}
-
 impl Link for ShmLink {
     fn geometry(&self) -> Geometry {
         self.geometry
@@ -222,41 +222,12 @@ impl Link for ShmLink {
     }
 
     fn write_out(&mut self, offset: u32, data: &[u8]) -> Result<(), LinkError> {
-        let range = span(self.out_area, offset, data.len())?;
-        let mut at = range.start;
-        let mut data = data;
-        while !data.is_empty() {
-            let (word, skip) = (at / 4, at % 4);
-            let take = (4 - skip).min(data.len());
-            let cell = &self.out_area[word];
-            let value = if skip == 0 && take == 4 {
-                u32::from_le_bytes([data[0], data[1], data[2], data[3]])
-            } else {
-                // A partial word: keep the bytes around it (this side owns the buffer).
-                let mut bytes = cell.load(Ordering::Relaxed).to_le_bytes();
-                bytes[skip..skip + take].copy_from_slice(&data[..take]);
-                u32::from_le_bytes(bytes)
-            };
-            cell.store(value, Ordering::Relaxed);
-            data = &data[take..];
-            at += take;
-        }
-        Ok(())
+        shmring::write_bytes(self.out_area, offset as usize, data)
+            .map_err(|_| LinkError::OutOfBounds)
     }
 
     fn read_in(&self, offset: u32, into: &mut [u8]) -> Result<(), LinkError> {
-        let range = span(self.in_area, offset, into.len())?;
-        let mut at = range.start;
-        let mut filled = 0;
-        while filled < into.len() {
-            let (word, skip) = (at / 4, at % 4);
-            let take = (4 - skip).min(into.len() - filled);
-            let bytes = self.in_area[word].load(Ordering::Relaxed).to_le_bytes();
-            into[filled..filled + take].copy_from_slice(&bytes[skip..skip + take]);
-            filled += take;
-            at += take;
-        }
-        Ok(())
+        shmring::read_bytes(self.in_area, offset as usize, into).map_err(|_| LinkError::OutOfBounds)
     }
 }
 
