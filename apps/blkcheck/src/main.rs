@@ -54,8 +54,9 @@ impl Wait for Doorbell {
         sel4::syscall::nb_signal(self.0);
     }
 
-    fn wait(&mut self) {
+    fn wait(&mut self) -> bool {
         sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
+        true
     }
 }
 

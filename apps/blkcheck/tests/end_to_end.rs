@@ -199,8 +199,9 @@ impl blkring::disk::Wait for Polling {
     fn signal(&mut self) {
         self.0.poll(|()| {});
     }
-    fn wait(&mut self) {
+    fn wait(&mut self) -> bool {
         self.0.poll(|()| {});
+        true
     }
 }
 

@@ -14,8 +14,10 @@ use crate::{op, ClientRings, Request, Status, SECTOR};
 pub trait Wait {
     /// Signals the server's doorbell.
     fn signal(&mut self);
-    /// Blocks until the server signals (or returns at once if it already did).
-    fn wait(&mut self);
+    /// Blocks until the server signals (or returns at once if it already did); false when
+    /// the server is gone (on Tessera: `proc` says it restarted), which ends the transfer
+    /// with [`DiskError::Gone`].
+    fn wait(&mut self) -> bool;
 }
 
 /// Why a transfer failed.
@@ -28,6 +30,9 @@ pub enum DiskError {
     /// The server answered with an id this side did not send, a sector count that does not
     /// match, or broke its ring.
     Server,
+    /// The server went away while requests were in flight (they may or may not have been
+    /// done); attach again.
+    Gone,
 }
 
 /// A blocking disk over a client's rings.
@@ -205,8 +210,8 @@ impl<W: Wait> Disk<W> {
                     }
                 }
                 Ok(None) => {
-                    if self.rings.prepare_wait() {
-                        self.wait.wait();
+                    if self.rings.prepare_wait() && !self.wait.wait() {
+                        return Err(DiskError::Gone);
                     }
                 }
             }

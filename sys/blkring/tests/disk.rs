@@ -23,6 +23,8 @@ struct Server {
     mode: Mode,
     signals: usize,
     requests: usize,
+    /// Stops answering: the server died.
+    gone: bool,
 }
 
 impl Server {
@@ -78,10 +80,16 @@ struct Inline(Box<Server>);
 impl Wait for Inline {
     fn signal(&mut self) {
         self.0.signals += 1;
-        self.0.serve();
+        if !self.0.gone {
+            self.0.serve();
+        }
     }
-    fn wait(&mut self) {
+    fn wait(&mut self) -> bool {
+        if self.0.gone {
+            return false;
+        }
         self.0.serve();
+        true
     }
 }
 
@@ -106,6 +114,7 @@ fn disk(sectors: u64, max_sectors: u32, mode: Mode) -> Disk<Inline> {
         mode,
         signals: 0,
         requests: 0,
+        gone: false,
     };
     Disk::new(
         rings,
@@ -172,4 +181,11 @@ fn a_lying_server_gets_an_error_not_a_wrong_buffer() {
     let mut out = [0u8; 1024];
     assert_eq!(d.read(0, &mut out), Ok(()));
     assert_eq!(d.read(0, &mut out), Err(DiskError::Server));
+}
+
+#[test]
+fn a_server_that_goes_away_ends_the_transfer() {
+    let mut d = disk(64, 16, Mode::Honest);
+    d.waiter().0.gone = true;
+    assert_eq!(d.read(0, &mut [0; 512]), Err(DiskError::Gone));
 }
