@@ -6,7 +6,7 @@
 //! through identifies the client: [`badge`] of its [`ComponentId`] (badge 0 is never handed
 //! out, since an unbadged endpoint capability could be re-minted with any badge).
 //!
-//! Each interface ([`naming`], [`proc`], [`memory`], [`devices`], [`console`], [`keystore`], [`net`], [`fs`]) is one
+//! Each interface ([`blk`], [`naming`], [`proc`], [`memory`], [`devices`], [`console`], [`keystore`], [`net`], [`fs`]) is one
 //! [`interface!`] declaration, which generates its `Op`, `Error`, checked `Request::decode`,
 //! `Server` trait, `dispatch` and client stub. Client stubs run over any [`Transport`]:
 //! [`sel4_transport::EndpointTransport`] in a component, [`Loopback`] in host tests.
@@ -30,6 +30,7 @@ pub mod sel4_transport;
 mod transport;
 mod types;
 
+pub mod blk;
 pub mod console;
 pub mod control;
 pub mod devices;

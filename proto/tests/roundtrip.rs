@@ -174,6 +174,7 @@ fn errors_round_trip() {
     check(devices::Error::ALL, devices::Error::InvalidReply);
     check(console::Error::ALL, console::Error::InvalidReply);
     check(proto::fs::Error::ALL, proto::fs::Error::InvalidReply);
+    check(proto::blk::Error::ALL, proto::blk::Error::InvalidReply);
 }
 
 /// A reply with a capability where none is expected, or none where one is, is invalid.
@@ -210,6 +211,9 @@ fn labels_and_ops_agree() {
     }
     for &op in proto::fs::Op::ALL {
         assert_eq!(proto::fs::Op::from_label(op as u64), Some(op));
+    }
+    for &op in proto::blk::Op::ALL {
+        assert_eq!(proto::blk::Op::from_label(op as u64), Some(op));
     }
     assert_eq!(proc::Op::from_label(0), None);
     assert_eq!(memory::Op::from_label(u64::MAX), None);
@@ -312,4 +316,71 @@ fn fs_requests_and_records_round_trip() {
     words[0] = u64::from(u32::MAX) + 1;
     let bad = Message::with_words(proto::fs::Op::Open as u64, &words).unwrap();
     assert_eq!(Request::decode(&bad), Err(Error::Malformed));
+}
+
+/// `proto::blk`: attach carries a capability each way, geometry a record with a flag; a
+/// call before attach and an attach without its capability are refused.
+#[test]
+fn blk_attach_and_geometry() {
+    use proto::blk::{BlkClient, Error, Geometry};
+    #[derive(Default)]
+    struct Mock {
+        attached: Option<u64>,
+    }
+    impl proto::blk::Server for Mock {
+        fn attach(
+            &mut self,
+            badge: u64,
+            region: proto::Name,
+            nonce: u64,
+            wake: CapSlot,
+        ) -> Result<CapSlot, Error> {
+            if nonce != region.len() as u64 {
+                return Err(Error::NotFound);
+            }
+            self.attached = Some(badge);
+            Ok(CapSlot(wake.0 + 1))
+        }
+        fn geometry(&mut self, badge: u64) -> Result<Geometry, Error> {
+            match self.attached {
+                Some(b) if b == badge => Ok(Geometry {
+                    sectors: 1 << 40,
+                    max_sectors: 128,
+                    read_only: true,
+                }),
+                _ => Err(Error::NotAttached),
+            }
+        }
+    }
+    let mut mock = Mock::default();
+    let mut c = BlkClient::new(Loopback(|m: &Message| {
+        proto::blk::dispatch(&mut mock, BADGE, m)
+    }));
+    assert_eq!(c.geometry(), Err(Error::NotAttached));
+    assert_eq!(
+        c.attach(name("fs-blk"), 5, CapSlot(70)),
+        Err(Error::NotFound)
+    );
+    assert_eq!(c.attach(name("fs-blk"), 6, CapSlot(70)), Ok(CapSlot(71)));
+    assert_eq!(
+        c.geometry(),
+        Ok(Geometry {
+            sectors: 1 << 40,
+            max_sectors: 128,
+            read_only: true
+        })
+    );
+    let mut mock = Mock::default();
+    let request = proto::blk::Request::Attach {
+        region: name("fs-blk"),
+        nonce: 6,
+        wake: CapSlot(70),
+    }
+    .encode()
+    .unwrap();
+    let mut without_cap = Message::with_words(request.label, request.words()).unwrap();
+    without_cap.cap = None;
+    let reply = proto::blk::dispatch(&mut mock, BADGE, &without_cap);
+    assert_eq!(reply.label, Error::Malformed as u64);
+    assert_eq!(mock.attached, None);
 }

@@ -161,6 +161,10 @@ struct KernelArgs {
     /// ioapic or pic (pic also picks the irq=pic kernel). Builds a derived description under target/systems/.
     #[arg(long, conflicts_with = "foundation")]
     nic_irq: Option<String>,
+    /// The disk image a system with a virtio-blk device gets (raw; default
+    /// target/disk.img, made and formatted FAT32 on first use).
+    #[arg(long, conflicts_with = "foundation")]
+    disk: Option<std::path::PathBuf>,
 }
 
 impl KernelArgs {
@@ -242,7 +246,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Build(k) => k
             .system()
-            .and_then(|system| build::image(&k.variant(), system.as_deref()))
+            .and_then(|system| {
+                let image = build::image(&k.variant(), system.as_deref())?;
+                if let Some(path) = &system {
+                    let args =
+                        qemu::disk::system_args(&build::load_system(path)?, k.disk.as_deref())?;
+                    if let Some(drive) = args.get(1) {
+                        println!("disk:   {drive}");
+                    }
+                }
+                Ok(image)
+            })
             .map(|image| {
                 println!("kernel: {}", image.kernel.elf32.display());
                 println!("root:   {}", image.root.display());
@@ -281,6 +295,10 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(path) = &system_path {
         let system = build::load_system(path)?;
         boot.extra = qemu::net::qemu_args(&system, qemu::net::Mode::parse(&args.net)?)?;
+        boot.extra.extend(qemu::disk::system_args(
+            &system,
+            args.kernel.disk.as_deref(),
+        )?);
         let user = args.net == "user";
         for port in qemu::net::forwarded_ports(&system)
             .into_iter()

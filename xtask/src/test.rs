@@ -30,6 +30,8 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/net-shared-isolated.toml",
     "systems/tests/net-hostile.toml",
     "systems/bench/micro.toml",
+    "systems/tests/blk.toml",
+    "systems/tests/blk-ioapic.toml",
 ];
 /// System descriptions that are valid but name binaries that do not exist yet, so no test
 /// run builds them (systems/README.md marks them "planned").

@@ -17,6 +17,8 @@
 //!   contiguous DMA memory ([`dma::DmaArena`]), and [`nic`] puts them together so a
 //!   component drives an e1000e or virtio-net NIC in a few lines (the interrupt thread's
 //!   acknowledgement hook included).
+//! - **Disks**: [`blk`] claims a virtio-blk device and maps its virtqueue memory for the
+//!   `virtio-blk` driver (the `blk` component).
 //! - **Shared regions**: [`shared`] maps a region the description shares between this
 //!   component and others, from the frames `memory` hands its members.
 //! - **Idle accounting**: the executor counts the time spent in `wait_until`; the PAL
@@ -33,6 +35,11 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+#[allow(
+    unsafe_code,
+    reason = "the block driver's queue memory and virtio-drivers' Hal for its transport"
+)]
+pub mod blk;
 pub mod budget;
 pub mod clock;
 #[allow(

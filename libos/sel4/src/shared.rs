@@ -12,7 +12,8 @@ use core::sync::atomic::AtomicU32;
 use proto::memory::MemoryClient;
 use proto::sel4_transport::EndpointTransport;
 use proto::Name;
-use sel4::{CPtr, CapRights};
+use sel4::cap_type::X86Page;
+use sel4::{CPtr, Cap, CapRights};
 use vspace::{Pool, VSpace};
 
 use crate::device::setup;
@@ -68,6 +69,45 @@ pub fn map<F: FnMut(u8) -> Option<CPtr>>(
     name: Name,
     component: &'static str,
 ) -> Region {
+    map_frames(pool, vspace, memory, name, component).0
+}
+
+/// Maps shared region `name` as [`map`] does and also returns the physical address of each
+/// of its pages, in order (seL4's `X86_Page_GetAddress` on the frames), for a driver that
+/// lets a device move data straight into the region. Ends the component as [`map`] does,
+/// or if a frame's address cannot be read.
+pub fn map_physical<F: FnMut(u8) -> Option<CPtr>>(
+    pool: &mut Pool<F>,
+    vspace: &mut VSpace,
+    memory: CPtr,
+    name: Name,
+    component: &'static str,
+) -> (Region, Vec<u64>) {
+    let (region, frames) = map_frames(pool, vspace, memory, name, component);
+    let addresses = frames
+        .iter()
+        .map(|&frame| {
+            Cap::<X86Page>::from_raw(frame)
+                .x86_page_get_address()
+                .unwrap_or_else(|e| {
+                    rt::fail(
+                        component,
+                        format_args!("map shared region {name}"),
+                        format_args!("frame address: {e:?}"),
+                    )
+                })
+        })
+        .collect();
+    (region, addresses)
+}
+
+fn map_frames<F: FnMut(u8) -> Option<CPtr>>(
+    pool: &mut Pool<F>,
+    vspace: &mut VSpace,
+    memory: CPtr,
+    name: Name,
+    component: &'static str,
+) -> (Region, Vec<CPtr>) {
     let action = format!("map shared region {name}");
     let fail = |reason: &dyn core::fmt::Display| -> ! { rt::fail(component, &action, reason) };
     let mut client = MemoryClient::new(EndpointTransport::new(memory));
@@ -99,8 +139,9 @@ pub fn map<F: FnMut(u8) -> Option<CPtr>>(
     let base = vspace
         .map(pool, &frames, CapRights::read_write(), attr)
         .unwrap_or_else(|e| fail(&format_args!("{e:?}")));
-    Region {
+    let region = Region {
         base: base as usize,
         len: (frames.len() as u64 * vspace::PAGE) as usize,
-    }
+    };
+    (region, frames)
 }

@@ -4,6 +4,8 @@
 
 use crate::Result;
 
+/// Disks for systems with a virtio-blk device (`--disk PATH`, `target/disk.img`).
+pub mod disk;
 /// NICs and network back ends for systems that describe a NIC (`--net user|tap`).
 pub mod net;
 /// Holding piped input until the guest's console is ready.
