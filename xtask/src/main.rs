@@ -158,7 +158,7 @@ struct KernelArgs {
     #[arg(long)]
     bench: Option<String>,
     /// Interrupt delivery of the system's NIC (the device whose PCI id is a NIC): msi,
-    /// ioapic or pic (pic also picks the irq=pic kernel). Builds a derived description under target/systems/.
+    /// msix, ioapic or pic (pic also picks the irq=pic kernel). Builds a derived description under target/systems/.
     #[arg(long, conflicts_with = "foundation")]
     nic_irq: Option<String>,
 }
@@ -197,8 +197,10 @@ impl KernelArgs {
 
 /// `path` with its NIC delivered by `irq`, written to `target/systems/NAME-IRQ.toml`.
 fn derive_nic_irq(path: &std::path::Path, irq: &str) -> Result<std::path::PathBuf> {
-    if !matches!(irq, "msi" | "ioapic" | "pic") {
-        return Err(format!("unknown --nic-irq `{irq}` (msi, ioapic or pic)"));
+    if !matches!(irq, "msi" | "msix" | "ioapic" | "pic") {
+        return Err(format!(
+            "unknown --nic-irq `{irq}` (msi, msix, ioapic or pic)"
+        ));
     }
     let system = build::load_system(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -26,6 +26,8 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/bench/keystore.toml",
     "systems/net-unikernel.toml",
     "systems/net-unikernel-virtio.toml",
+    "systems/tests/net-msix.toml",
+    "systems/tests/net-msix-virtio.toml",
     "systems/bench/micro.toml",
 ];
 /// System descriptions that are valid but name binaries that do not exist yet, so no test

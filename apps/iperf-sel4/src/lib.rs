@@ -190,18 +190,52 @@ impl fmt::Display for HeapLine {
     }
 }
 
-/// `STAT up_us=.. idle_us=..`: the benchmark's CPU utilisation is 1 - Δidle/Δup between
-/// two lines (the same line the Linux baseline prints; the format is [`iperf::stat`]).
+/// `STAT up_us=.. idle_us=.. irqs=.. polls=.. busy_polls=.. frames=..`: the benchmark's
+/// CPU utilisation is 1 - Δidle/Δup between two lines (the Linux baseline prints the first
+/// two keys only), the rest are the poll loop's counters (the format is [`iperf::stat`]).
 pub struct StatLine {
     /// Time since boot, ns.
     pub up_ns: u64,
     /// Time spent idle, ns.
     pub idle_ns: u64,
+    /// The NIC's interrupts so far.
+    pub irqs: u64,
+    /// The stack's frame and poll counters.
+    pub counters: libos_core::NetCounters,
 }
 
 impl fmt::Display for StatLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&iperf::stat::Stat::from_ns(self.up_ns, self.idle_ns), f)
+        let c = &self.counters;
+        let net = iperf::stat::NetStat {
+            irqs: self.irqs,
+            polls: c.polls,
+            busy_polls: c.busy_polls,
+            frames: c.rx_frames + c.tx_frames,
+        };
+        let stat = iperf::stat::Stat::from_ns(self.up_ns, self.idle_ns).with_net(net);
+        fmt::Display::fmt(&stat, f)
+    }
+}
+
+/// `iperf: nic0 MSI-X: ...`: what the driver wrote to route the device's interrupts to
+/// MSI-X table entry 0 (which `devices` programmed), as read back from the device; the
+/// system test looks for it. `None` prints nothing (not MSI-X).
+pub struct MsixLine {
+    /// The e1000e's IVAR, or virtio-net's receive, transmit and configuration vectors.
+    pub routing: Option<Result<u32, [u16; 3]>>,
+}
+
+impl fmt::Display for MsixLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.routing {
+            None => Ok(()),
+            Some(Ok(ivar)) => write!(f, "iperf: nic0 MSI-X: IVAR {ivar:#010x} (every cause to vector 0)"),
+            Some(Err([rx, tx, config])) => write!(
+                f,
+                "iperf: nic0 MSI-X: receive queue vector {rx}, transmit queue vector {tx}, config vector {config:#x}"
+            ),
+        }
     }
 }
 
@@ -403,8 +437,36 @@ mod tests {
         let stat = StatLine {
             up_ns: 12_345_678,
             idle_ns: 999,
+            irqs: 7,
+            counters: libos_core::NetCounters {
+                rx_frames: 30,
+                tx_frames: 12,
+                polls: 90,
+                busy_polls: 20,
+                ..Default::default()
+            },
         };
-        assert_eq!(stat.to_string(), "STAT up_us=12345 idle_us=0");
+        assert_eq!(
+            stat.to_string(),
+            "STAT up_us=12345 idle_us=0 irqs=7 polls=90 busy_polls=20 frames=42"
+        );
+        let parsed = iperf::stat::Stat::parse(&stat.to_string()).unwrap();
+        assert_eq!(parsed.net.map(|n| (n.irqs, n.frames)), Some((7, 42)));
+        let e1000e = MsixLine {
+            routing: Some(Ok(0x8008_0808)),
+        };
+        assert_eq!(
+            e1000e.to_string(),
+            "iperf: nic0 MSI-X: IVAR 0x80080808 (every cause to vector 0)"
+        );
+        let virtio = MsixLine {
+            routing: Some(Err([0, 0, 0xFFFF])),
+        };
+        assert_eq!(
+            virtio.to_string(),
+            "iperf: nic0 MSI-X: receive queue vector 0, transmit queue vector 0, config vector 0xffff"
+        );
+        assert_eq!(MsixLine { routing: None }.to_string(), "");
         let hpet = TimerName::Hpet {
             timer: 2,
             hz: 100_000_000,

@@ -22,10 +22,10 @@ use alloc::rc::Rc;
 use alloc::vec;
 use core::cell::RefCell;
 
-use iperf_sel4::{HeapLine, Nic, NicLine, StatLine, TimerName};
+use iperf_sel4::{HeapLine, MsixLine, Nic, NicLine, StatLine, TimerName};
 use libos_core::{Net, Pal, Runtime};
 use libos_sel4::device::{setup, Devices, TscDelay};
-use libos_sel4::nic::{ClaimedNic, NicKind};
+use libos_sel4::nic::{ClaimedNic, MsixRouting, NicKind};
 use libos_sel4::timer::deadlines;
 use libos_sel4::{irq, Sel4Pal, Timer};
 use proto::naming::NamingClient;
@@ -128,6 +128,14 @@ fn main(info: &'static StartInfo) {
         irq_priority,
     };
     println!("{line}");
+    let routing = match started.msix {
+        MsixRouting::None => None,
+        MsixRouting::E1000e { ivar } => Some(Ok(ivar)),
+        MsixRouting::Virtio(v) => Some(Err([v.receive, v.transmit, v.config])),
+    };
+    if routing.is_some() {
+        println!("{}", MsixLine { routing });
+    }
 
     let wait = Cap::from_raw(slots::NOTIFICATION);
     let pal = Rc::new(Sel4Pal::new(clock, wait, timer));
@@ -154,14 +162,24 @@ fn main(info: &'static StartInfo) {
             }
         });
     }
-    // `STAT up_us=.. idle_us=..` every `stat_ms` (see `StatLine`).
+    // `STAT up_us=.. idle_us=.. irqs=.. polls=..` every `stat_ms` (see `StatLine`); the
+    // NIC is the interrupt thread's source 0.
     if let Some(ms) = info.arg("stat_ms").and_then(|s| s.parse::<u64>().ok()) {
-        let (rt4, pal4) = (runtime.clone(), pal.clone());
+        let (rt4, pal4, net4) = (runtime.clone(), pal.clone(), net.clone());
         runtime.spawn(async move {
             loop {
                 rt4.sleep(ms.max(1) * 1_000_000).await;
                 let (up_ns, idle_ns) = (pal4.now_ns(), pal4.stats().idle_ns);
-                println!("{}", StatLine { up_ns, idle_ns });
+                let (irqs, counters) = (irq::delivered(0), net4.counters());
+                println!(
+                    "{}",
+                    StatLine {
+                        up_ns,
+                        idle_ns,
+                        irqs,
+                        counters
+                    }
+                );
             }
         });
     }

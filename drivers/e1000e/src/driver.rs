@@ -186,6 +186,10 @@ pub struct E1000e<M, R> {
     tx_unflushed: usize,
     counters: Counters,
     statistics: DeviceStatistics,
+    /// MSI-X mode: `ICR` is cleared by writing it back, not by reading it.
+    msix: bool,
+    /// The causes enabled at initialisation (re-armed by [`E1000e::set_interrupts`]).
+    armed_mask: u32,
 }
 
 impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
@@ -250,12 +254,31 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
             tx,
             counters: Counters::default(),
             statistics: DeviceStatistics::default(),
+            msix: false,
+            armed_mask: 0,
         };
         driver.setup_tx();
         driver.setup_rx();
-        driver.mmio.write32(ITR, config.interrupt_throttle & 0xFFFF);
+        let throttle = config.interrupt_throttle & 0xFFFF;
+        driver.mmio.write32(ITR, throttle);
+        let mut mask = config.interrupt_mask;
+        if config.msix {
+            driver.msix = true;
+            driver.mmio.write32(IVAR, ivar_all_to(0));
+            driver.mmio.write32(EIAC, 0);
+            driver.mmio.write32(EITR0, throttle);
+            let ctrl_ext = driver.mmio.read32(CTRL_EXT);
+            driver
+                .mmio
+                .write32(CTRL_EXT, ctrl_ext | CTRL_EXT_PBA_SUPPORT);
+            if mask != 0 {
+                mask = MSIX_INTERRUPTS;
+            }
+        }
+        driver.armed_mask = mask;
         let _ = driver.mmio.read32(ICR);
-        driver.mmio.write32(IMS, config.interrupt_mask);
+        driver.mmio.write32(ICR, INT_ALL);
+        driver.mmio.write32(IMS, mask);
         Ok(driver)
     }
 
@@ -312,11 +335,31 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
         &mut self.mmio
     }
 
-    /// Reads the interrupt causes (which clears them without MSI-X) and decodes them.
-    /// Call it for every interrupt: MSI only fires for newly raised causes. The caller
-    /// then drains [`E1000e::receive`] and acknowledges the interrupt at its controller.
+    /// Reads the interrupt causes and clears them (reading clears them without MSI-X; in
+    /// MSI-X mode the driver writes them back), and decodes them. Call it for every
+    /// interrupt: MSI and MSI-X only fire for newly raised causes. The caller then drains
+    /// [`E1000e::receive`] and acknowledges the interrupt at its controller.
     pub fn handle_interrupt(&mut self) -> Interrupt {
-        Interrupt::decode(self.mmio.read32(ICR))
+        let icr = self.mmio.read32(ICR);
+        if self.msix && icr != 0 {
+            self.mmio.write32(ICR, icr);
+        }
+        Interrupt::decode(icr)
+    }
+
+    /// Whether the device was set up for MSI-X ([`crate::Config::msix`]).
+    pub fn msix(&self) -> bool {
+        self.msix
+    }
+
+    /// Turns the causes enabled at initialisation on (`IMS`) or off (`IMC`): a poll loop
+    /// turns them off while it finds work and back on when idle. A cause raised while
+    /// they were off fires when they come back on.
+    pub fn set_interrupts(&mut self, on: bool) {
+        if self.armed_mask != 0 {
+            self.mmio
+                .write32(if on { IMS } else { IMC }, self.armed_mask);
+        }
     }
 
     /// Enables the interrupt causes in `mask` (`IMS`).

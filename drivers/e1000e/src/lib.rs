@@ -128,8 +128,13 @@ pub struct Config {
     /// Minimum interval between interrupts in 256 ns units (`ITR`); 0 turns throttling off
     /// (QEMU still enforces at least 500, i.e. 128 us).
     pub interrupt_throttle: u32,
-    /// Interrupt causes to enable (`IMS`), see [`regs`]`::INT_*`; 0 for polling.
+    /// Interrupt causes to enable (`IMS`), see [`regs`]`::INT_*`; 0 for polling. In MSI-X
+    /// mode the causes the device raises there ([`regs::MSIX_INTERRUPTS`]) are enabled
+    /// instead of any receive/transmit/link cause named here.
     pub interrupt_mask: u32,
+    /// The function's MSI-X table is programmed (entry 0, by `devices`): route every
+    /// cause to vector 0 (`IVAR`), set `CTRL_EXT`'s PBA support, throttle with `EITR0`.
+    pub msix: bool,
 }
 
 /// The interrupt causes enabled by default: frame received, transmit descriptor written
@@ -143,6 +148,7 @@ impl Default for Config {
             tx_descriptors: 256,
             interrupt_throttle: 500,
             interrupt_mask: DEFAULT_INTERRUPTS,
+            msix: false,
         }
     }
 }

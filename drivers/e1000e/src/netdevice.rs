@@ -13,6 +13,10 @@ impl<M: Mmio, R: DmaRegion> NetDevice for E1000e<M, R> {
         MTU
     }
 
+    fn set_interrupts(&mut self, on: bool) {
+        E1000e::set_interrupts(self, on)
+    }
+
     fn rx_ready(&mut self) -> bool {
         self.rx_pending()
     }

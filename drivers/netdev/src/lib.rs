@@ -61,6 +61,14 @@ pub trait NetDevice {
         ChecksumOffload::default()
     }
 
+    /// Turns the device's interrupts on or off. A poll loop turns them off while it finds
+    /// frames and back on when it finds none (NAPI-style), so a busy device interrupts
+    /// once per burst; an event raised while they were off fires when they come back on.
+    /// Devices without such control ignore it (the default).
+    fn set_interrupts(&mut self, on: bool) {
+        let _ = on;
+    }
+
     /// Returns true when something is waiting to be received: the next
     /// [`NetDevice::receive_with`] will lend a frame, or find that what was waiting was
     /// an entry the device drops (it then fails with `WouldBlock`). False means it would

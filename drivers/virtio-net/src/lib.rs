@@ -8,9 +8,12 @@
 //! - [`ConfigSpace`]: read-only access to the function's PCI configuration space, from which
 //!   a [`ShadowConfig`] answers the transport's capability walk (see [`config`]).
 //!
-//! Interrupts: `virtio-drivers` never programs MSI-X, so the device raises INTx; reading
-//! the ISR byte ([`Layout::isr`]) lowers the line (the interrupt thread's job). No offloads
-//! are negotiated: frames are at most 1514 bytes without FCS.
+//! Interrupts: `virtio-drivers` never programs MSI-X vectors. Without MSI-X the device
+//! raises INTx, and reading the ISR byte ([`Layout::isr`]) lowers the line (the interrupt
+//! thread's job). When `devices` enabled MSI-X for the function (the description's
+//! `irq = "msix"`), [`VirtioNet::use_msix`] writes the queues' vectors in the common
+//! configuration ([`msix`]); no acknowledgement is needed then. No offloads are
+//! negotiated: frames are at most 1514 bytes without FCS.
 //!
 //! Frames move in place: [`VirtioNet::receive_with`] lends a received frame in its DMA
 //! buffer and [`VirtioNet::transmit_with`] lets the caller build one in a transmit buffer
@@ -28,6 +31,7 @@
 )]
 
 pub mod config;
+pub mod msix;
 mod netdevice;
 
 use core::marker::PhantomData;
@@ -163,6 +167,24 @@ pub struct VirtioNet<P: Platform> {
     tx_free_len: usize,
     mac: [u8; 6],
     counters: Counters,
+    /// The common configuration structure, mapped (`None` if the platform has no mapping).
+    common: Option<NonNull<u8>>,
+}
+
+/// The common configuration structure at a mapped address.
+struct MappedCommon(NonNull<u8>);
+
+impl msix::CommonConfig for MappedCommon {
+    fn read16(&mut self, offset: usize) -> u16 {
+        // SAFETY: `VirtioNet::new` got the pointer from `Platform::mmio_phys_to_virt` for
+        // the whole structure (which is larger than the fields `msix` names); device
+        // memory, read volatile.
+        unsafe { core::ptr::read_volatile(self.0.as_ptr().add(offset) as *const u16) }
+    }
+    fn write16(&mut self, offset: usize, value: u16) {
+        // SAFETY: as in `read16`.
+        unsafe { core::ptr::write_volatile(self.0.as_ptr().add(offset) as *mut u16, value) }
+    }
 }
 
 fn buffers<P: Platform>(out: &mut [Option<Buffer>]) -> Result<(), InitError> {
@@ -189,6 +211,13 @@ impl<P: Platform> VirtioNet<P> {
         if vendor != VENDOR_ID || !matches!(device, DEVICE_ID_TRANSITIONAL | DEVICE_ID_MODERN) {
             return Err(InitError::NotVirtioNet(vendor, device));
         }
+        let common = config.layout().common.and_then(|region| {
+            let paddr = config.bar_address(region.bar)? + u64::from(region.offset);
+            let size = usize::try_from(region.length).ok()?;
+            (size > msix::QUEUE_MSIX_VECTOR + 1)
+                .then(|| P::mmio_phys_to_virt(paddr, size))
+                .flatten()
+        });
         let mut root = PciRoot::new(config);
         let function = DeviceFunction {
             bus: 0,
@@ -220,7 +249,22 @@ impl<P: Platform> VirtioNet<P> {
             tx_free_len: QUEUE_SIZE,
             mac,
             counters: Counters::default(),
+            common,
         })
+    }
+
+    /// Sends both queues' interrupts to MSI-X table entry `vector` (the function's MSI-X
+    /// table is `devices`' to program; entry 0 is the one it programs) and turns the
+    /// configuration-change interrupt off; returns the vectors read back.
+    ///
+    /// Errors: `QueueRefused` when the device did not take a queue's vector (with MSI-X
+    /// enabled that queue would never interrupt); the common configuration not mapped
+    /// counts as refused by the receive queue.
+    pub fn use_msix(&mut self, vector: u16) -> Result<msix::Vectors, msix::MsixError> {
+        let common = self
+            .common
+            .ok_or(msix::MsixError::QueueRefused(msix::RECEIVE_QUEUE))?;
+        msix::program(&mut MappedCommon(common), vector)
     }
 
     /// The device's MAC address.

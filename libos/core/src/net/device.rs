@@ -38,6 +38,13 @@ pub struct NetCounters {
     pub rx_malformed: u64,
     /// Frames the device refused to transmit (queue full or failure).
     pub tx_dropped: u64,
+    /// Polls of the stack (each runs smoltcp over everything the device holds).
+    pub polls: u64,
+    /// Polls that moved frames (frames per poll = frames / busy polls).
+    pub busy_polls: u64,
+    /// Times the device's interrupts were turned back on after a busy stretch (the poll
+    /// loop turns them off while polls find frames and on at the first idle poll).
+    pub interrupt_rearms: u64,
 }
 
 /// Returns true when `frame` passes the checks done before the stack sees it.
@@ -71,6 +78,8 @@ pub(crate) struct DeviceAdapter {
     /// Malformed frames received since the stack last saw a good one or was told "none".
     skipped: Cell<usize>,
     counters: Cell<NetCounters>,
+    /// Whether the device's interrupts are on (they are when it starts).
+    interrupts_on: Cell<bool>,
 }
 
 impl DeviceAdapter {
@@ -85,6 +94,25 @@ impl DeviceAdapter {
             }),
             skipped: Cell::new(0),
             counters: Cell::new(NetCounters::default()),
+            interrupts_on: Cell::new(true),
+        }
+    }
+
+    /// Counts one poll of the stack that moved frames (`busy`) or none, and applies the
+    /// NAPI rule: a busy poll turns the device's interrupts off (the loop polls again
+    /// anyway), an idle one turns them back on before the loop may wait. Each switch is
+    /// one call into the device, made only on a change.
+    pub(crate) fn polled(&self, busy: bool) {
+        self.count(|c| {
+            c.polls += 1;
+            c.busy_polls += u64::from(busy);
+        });
+        if busy == self.interrupts_on.get() {
+            self.device.borrow_mut().set_interrupts(!busy);
+            self.interrupts_on.set(!busy);
+            if !busy {
+                self.count(|c| c.interrupt_rearms += 1);
+            }
         }
     }
 

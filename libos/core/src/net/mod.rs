@@ -296,9 +296,11 @@ impl Reactor for NetInner {
                 state
                     .iface
                     .poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
+            let after = state.device.counters();
+            let moved = (after.rx_frames, after.tx_frames) != (before.rx_frames, before.tx_frames);
             #[allow(unused_mut)]
-            let mut progress =
-                result == PollResult::SocketStateChanged || state.device.counters() != before;
+            let mut progress = result == PollResult::SocketStateChanged || after != before;
+            state.device.polled(moved);
             #[cfg(feature = "dhcp")]
             {
                 progress |= state.poll_dhcp();

@@ -30,6 +30,8 @@ struct State {
     sent: Vec<Vec<u8>>,
     /// A lend is in progress.
     lending: bool,
+    /// Every `set_interrupts` call, in order.
+    interrupt_switches: Vec<bool>,
 }
 
 struct Fake(Rc<RefCell<State>>);
@@ -62,6 +64,10 @@ impl NetDevice for Fake {
 
     fn rx_ready(&mut self) -> bool {
         !self.0.borrow().rx.is_empty()
+    }
+
+    fn set_interrupts(&mut self, on: bool) {
+        self.0.borrow_mut().interrupt_switches.push(on);
     }
 
     fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
@@ -294,4 +300,29 @@ fn an_answer_built_during_a_receive_lend_is_sent_after_it() {
             ..NetCounters::default()
         }
     );
+}
+
+#[test]
+fn interrupts_go_off_while_polls_find_frames_and_on_at_the_first_idle_poll() {
+    let (adapter, state) = adapter(4);
+    // Idle polls with interrupts on: nothing to switch.
+    adapter.polled(false);
+    adapter.polled(false);
+    assert!(state.borrow().interrupt_switches.is_empty());
+    // A busy stretch: off once, however long it lasts.
+    for _ in 0..5 {
+        adapter.polled(true);
+    }
+    assert_eq!(state.borrow().interrupt_switches, [false]);
+    // The first idle poll re-arms, once.
+    adapter.polled(false);
+    adapter.polled(false);
+    adapter.polled(true);
+    adapter.polled(false);
+    assert_eq!(
+        state.borrow().interrupt_switches,
+        [false, true, false, true]
+    );
+    let c = adapter.counters();
+    assert_eq!((c.polls, c.busy_polls, c.interrupt_rearms), (11, 6, 2));
 }
