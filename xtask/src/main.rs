@@ -106,6 +106,10 @@ struct BenchNetArgs {
     /// Measure only these systems (comma-separated, e.g. tessera-e1000e-msi,linux-e1000e).
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
+    /// Measure one NIC's systems only: e1000e or virtio-net (Tessera's and the Linux
+    /// guest's on that NIC; with --quick those with message or IOAPIC interrupts).
+    #[arg(long, conflicts_with = "systems")]
+    nic: Option<String>,
     /// Only redraw target/bench/net.png and print the table from target/bench/net.json.
     #[arg(long)]
     plot: bool,
@@ -314,7 +318,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     match args.what {
         None => xtask::bench::all(profile),
         Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
-        Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
+        Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems, n.nic.as_deref()),
         Some(BenchWhat::Micro) => xtask::bench::micro::run(),
         Some(BenchWhat::Kernel) => {
             xtask::bench::kernel::run(&xtask::bench::kernel::Options::for_profile(profile))

@@ -226,6 +226,38 @@ pub struct MsixLine {
     pub routing: Option<Result<u32, [u16; 3]>>,
 }
 
+impl From<libos_sel4::nic::MsixRouting> for MsixLine {
+    fn from(routing: libos_sel4::nic::MsixRouting) -> MsixLine {
+        use libos_sel4::nic::MsixRouting::*;
+        MsixLine {
+            routing: match routing {
+                None => Option::None,
+                E1000e { ivar } => Some(Ok(ivar)),
+                Virtio(v) => Some(Err([v.receive, v.transmit, v.config])),
+            },
+        }
+    }
+}
+
+/// `iperf: rx_malformed N, rx_bad_checksum M, frames {..}`: the received frames the
+/// component dropped, printed when a count changes (the tests read the numbers after the
+/// two keys).
+pub struct DropLine {
+    /// The stack's counters.
+    pub counters: libos_core::NetCounters,
+}
+
+impl fmt::Display for DropLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
+        write!(
+            f,
+            "iperf: rx_malformed {}, rx_bad_checksum {}, frames {c:?}",
+            c.rx_malformed, c.rx_bad_checksum
+        )
+    }
+}
+
 impl fmt::Display for MsixLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.routing {
@@ -467,6 +499,19 @@ mod tests {
             "iperf: nic0 MSI-X: receive queue vector 0, transmit queue vector 0, config vector 0xffff"
         );
         assert_eq!(MsixLine { routing: None }.to_string(), "");
+        let from_e1000e =
+            MsixLine::from(libos_sel4::nic::MsixRouting::E1000e { ivar: 0x8008_0808 });
+        assert_eq!(from_e1000e.to_string(), e1000e.to_string());
+        let drops = DropLine {
+            counters: libos_core::NetCounters {
+                rx_malformed: 3,
+                rx_bad_checksum: 5,
+                ..Default::default()
+            },
+        };
+        assert!(drops
+            .to_string()
+            .starts_with("iperf: rx_malformed 3, rx_bad_checksum 5, frames NetCounters {"));
         let hpet = TimerName::Hpet {
             timer: 2,
             hz: 100_000_000,

@@ -22,7 +22,7 @@ use alloc::rc::Rc;
 use alloc::vec;
 use core::cell::RefCell;
 
-use iperf_sel4::{HeapLine, MsixLine, Nic, NicLine, StatLine, TimerName};
+use iperf_sel4::{DropLine, HeapLine, MsixLine, Nic, NicLine, StatLine, TimerName};
 use libos_core::{Net, Pal, Runtime};
 use libos_sel4::device::{setup, Devices, TscDelay};
 use libos_sel4::nic::{ClaimedNic, MsixRouting, NicKind};
@@ -128,13 +128,8 @@ fn main(info: &'static StartInfo) {
         irq_priority,
     };
     println!("{line}");
-    let routing = match started.msix {
-        MsixRouting::None => None,
-        MsixRouting::E1000e { ivar } => Some(Ok(ivar)),
-        MsixRouting::Virtio(v) => Some(Err([v.receive, v.transmit, v.config])),
-    };
-    if routing.is_some() {
-        println!("{}", MsixLine { routing });
+    if started.msix != MsixRouting::None {
+        println!("{}", MsixLine::from(started.msix));
     }
 
     let wait = Cap::from_raw(slots::NOTIFICATION);
@@ -183,17 +178,17 @@ fn main(info: &'static StartInfo) {
             }
         });
     }
-    // Malformed frames are dropped and counted; print the count whenever it changes
-    // (checked every second) so tests can watch it.
+    // Malformed frames and frames with bad checksums are dropped and counted; print the
+    // counts whenever they change (checked every second) so tests can watch them.
     let (rt3, net3) = (runtime.clone(), net.clone());
     runtime.spawn(async move {
-        let mut seen = 0;
+        let mut seen = (0, 0);
         loop {
             rt3.sleep(libos_core::NS_PER_SEC).await;
-            let c = net3.counters();
-            if c.rx_malformed != seen {
-                seen = c.rx_malformed;
-                println!("iperf: rx_malformed {seen}, frames {c:?}");
+            let counters = net3.counters();
+            if (counters.rx_malformed, counters.rx_bad_checksum) != seen {
+                seen = (counters.rx_malformed, counters.rx_bad_checksum);
+                println!("{}", DropLine { counters });
             }
         }
     });

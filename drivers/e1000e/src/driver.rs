@@ -3,13 +3,18 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
 
-use crate::desc::{self, RX_ERRORS_ANY, RX_STATUS_EOP, TX_CMD_EOP, TX_CMD_IFCS, TX_CMD_RS};
+use crate::desc::{
+    self, RX_ERRORS_ANY, RX_ERROR_IPE, RX_ERROR_TCPE, RX_STATUS_EOP, RX_STATUS_IPCS,
+    RX_STATUS_IXSM, RX_STATUS_TCPCS, TX_CMD_EOP, TX_CMD_IFCS, TX_CMD_RS,
+};
 use crate::regs::*;
 use crate::{
     Config, Delay, Dma, DmaRegion, InitError, Mmio, RxError, TxError, BUFFER_CHUNK_SIZE,
     BUFFER_SIZE, MAX_FRAME_LEN, RING_ALIGN,
 };
 
+/// Receive errors that are checksum verdicts (IPv4 header, TCP/UDP).
+const CHECKSUM_ERRORS: u8 = RX_ERROR_IPE | RX_ERROR_TCPE;
 /// Buffers per DMA chunk.
 const BUFFERS_PER_CHUNK: usize = BUFFER_CHUNK_SIZE / BUFFER_SIZE;
 /// Microseconds to wait after setting `CTRL.RST` before looking at it.
@@ -55,6 +60,29 @@ impl Interrupt {
     }
 }
 
+/// Which checksums of a received frame the device verified (with receive checksum
+/// offload on; a bad one is never delivered).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verified {
+    /// The IPv4 header checksum.
+    pub ipv4: bool,
+    /// The TCP or UDP checksum.
+    pub l4: bool,
+}
+
+impl Verified {
+    /// What the status byte of a receive descriptor says was verified.
+    pub fn from_status(status: u8) -> Verified {
+        if status & RX_STATUS_IXSM != 0 {
+            return Verified::default();
+        }
+        Verified {
+            ipv4: status & RX_STATUS_IPCS != 0,
+            l4: status & RX_STATUS_TCPCS != 0,
+        }
+    }
+}
+
 /// The driver's own counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -62,8 +90,14 @@ pub struct Counters {
     pub rx_frames: u64,
     /// Bytes delivered to the caller.
     pub rx_bytes: u64,
-    /// Frames dropped because the device flagged an error in their descriptor.
+    /// Frames dropped because the device flagged an error in their descriptor (other than
+    /// a checksum error).
     pub rx_errors: u64,
+    /// Frames whose IPv4, TCP or UDP checksum the device found wrong: delivered as not
+    /// verified, for the caller's own check to drop.
+    pub rx_checksum_errors: u64,
+    /// Frames delivered whose TCP/UDP checksum the device verified.
+    pub rx_checksum_verified: u64,
     /// Descriptors dropped as malformed: no end-of-packet, length 0 or above the buffer.
     pub rx_malformed: u64,
     /// Frames dropped because the caller's buffer was too small.
@@ -188,6 +222,8 @@ pub struct E1000e<M, R> {
     statistics: DeviceStatistics,
     /// MSI-X mode: `ICR` is cleared by writing it back, not by reading it.
     msix: bool,
+    /// Receive checksum offload is on.
+    rx_checksum_offload: bool,
     /// The causes enabled at initialisation (re-armed by [`E1000e::set_interrupts`]).
     armed_mask: u32,
 }
@@ -255,6 +291,7 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
             counters: Counters::default(),
             statistics: DeviceStatistics::default(),
             msix: false,
+            rx_checksum_offload: config.rx_checksum_offload,
             armed_mask: 0,
         };
         driver.setup_tx();
@@ -309,7 +346,12 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
         self.mmio.write32(RDT, (self.rx.count - 1) as u32);
         self.mmio.write32(RDTR, 0);
         self.mmio.write32(RADV, 0);
-        self.mmio.write32(RXCSUM, 0);
+        let rxcsum = if self.rx_checksum_offload {
+            RXCSUM_IPOFLD | RXCSUM_TUOFLD
+        } else {
+            0
+        };
+        self.mmio.write32(RXCSUM, rxcsum);
         self.mmio.write32(RFCTL, 0);
         self.mmio
             .write32(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC | RCTL_BSIZE_2048);
@@ -515,6 +557,19 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
     ///
     /// Errors: `Empty` when no frame is pending.
     pub fn receive_with<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T, RxError> {
+        self.receive_with_checksums(|frame, _| f(frame))
+    }
+
+    /// As [`E1000e::receive_with`], and tells `f` which checksums of the frame the device
+    /// verified (none without receive checksum offload). A frame with a checksum the
+    /// device found wrong is delivered as verified by nobody (and counted in
+    /// `rx_checksum_errors`), so the caller's own verification drops it.
+    ///
+    /// Errors: `Empty` when no frame is pending.
+    pub fn receive_with_checksums<T>(
+        &mut self,
+        f: impl FnOnce(&[u8], Verified) -> T,
+    ) -> Result<T, RxError> {
         // Bounded: a device that keeps setting DD cannot keep us here.
         for _ in 0..self.rx.count {
             let index = self.rx_next;
@@ -531,13 +586,23 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
                     self.counters.rx_malformed += 1;
                 }
                 self.rx_discarding = !end;
-            } else if status.errors & RX_ERRORS_ANY != 0 {
+            } else if status.errors & RX_ERRORS_ANY & !CHECKSUM_ERRORS != 0 {
                 self.counters.rx_errors += 1;
             } else if length == 0 || length > BUFFER_SIZE {
                 self.counters.rx_malformed += 1;
             } else {
+                // A checksum the device found wrong: delivered as verified by nobody, so
+                // the caller's own check drops and counts it with the rest.
+                let flagged = status.errors & CHECKSUM_ERRORS != 0;
+                self.counters.rx_checksum_errors += u64::from(flagged);
+                let verified = if self.rx_checksum_offload && !flagged {
+                    Verified::from_status(status.status)
+                } else {
+                    Verified::default()
+                };
+                self.counters.rx_checksum_verified += u64::from(verified.l4);
                 let (chunk, offset) = self.rx.buffer(index);
-                let result = chunk.with_bytes(offset, length, f);
+                let result = chunk.with_bytes(offset, length, |frame| f(frame, verified));
                 self.counters.rx_frames += 1;
                 self.counters.rx_bytes += length as u64;
                 self.recycle(index);

@@ -33,7 +33,7 @@ mod driver;
 mod netdevice;
 pub mod regs;
 
-pub use driver::{Counters, DeviceStatistics, E1000e, Interrupt};
+pub use driver::{Counters, DeviceStatistics, E1000e, Interrupt, Verified};
 
 /// PCI identity and configuration of the 82574L.
 pub mod pci {
@@ -132,6 +132,10 @@ pub struct Config {
     /// mode the causes the device raises there ([`regs::MSIX_INTERRUPTS`]) are enabled
     /// instead of any receive/transmit/link cause named here.
     pub interrupt_mask: u32,
+    /// Receive checksum offload (`RXCSUM` IPOFLD and TUOFLD): the device verifies IPv4,
+    /// TCP and UDP checksums, frames it found bad are dropped and counted, and
+    /// [`E1000e::receive_with_checksums`] says which checksums of a frame it verified.
+    pub rx_checksum_offload: bool,
     /// The function's MSI-X table is programmed (entry 0, by `devices`): route every
     /// cause to vector 0 (`IVAR`), set `CTRL_EXT`'s PBA support, throttle with `EITR0`.
     pub msix: bool,
@@ -148,6 +152,7 @@ impl Default for Config {
             tx_descriptors: 256,
             interrupt_throttle: 500,
             interrupt_mask: DEFAULT_INTERRUPTS,
+            rx_checksum_offload: true,
             msix: false,
         }
     }

@@ -155,6 +155,11 @@ pub const MSIX_INTERRUPTS: u32 = INT_RXQ0 | INT_TXQ0 | INT_OTHER | INT_LSC;
 /// Every interrupt cause (for `IMC`).
 pub const INT_ALL: u32 = 0xFFFF_FFFF;
 
+/// RXCSUM: IPv4 header checksum offload (the device checks it and reports `IPCS`/`IPE`).
+pub const RXCSUM_IPOFLD: u32 = 1 << 8;
+/// RXCSUM: TCP/UDP checksum offload (reports `TCPCS`/`TCPE`).
+pub const RXCSUM_TUOFLD: u32 = 1 << 9;
+
 /// RCTL: receiver enable.
 pub const RCTL_EN: u32 = 1 << 1;
 /// RCTL: accept broadcast.

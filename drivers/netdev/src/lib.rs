@@ -48,6 +48,17 @@ pub struct ChecksumOffload {
     pub tx: bool,
 }
 
+/// What the device verified of one received frame (receive checksum offload). A frame
+/// whose checksum the device found bad is not lent at all (the device drops and counts
+/// it); a field that is false means "not checked": the stack verifies that part itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxChecksums {
+    /// The device verified the IPv4 header checksum.
+    pub ipv4: bool,
+    /// The device verified the TCP or UDP checksum.
+    pub l4: bool,
+}
+
 /// An Ethernet device. Object-safe: the stack holds it as `Box<dyn NetDevice>`.
 pub trait NetDevice {
     /// Returns the device's MAC address.
@@ -82,6 +93,15 @@ pub trait NetDevice {
     /// the frame did not fit the device's buffer (it is dropped), `Failed` on a device
     /// error.
     fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError>;
+
+    /// As [`NetDevice::receive_with`], and tells `f` which checksums of the frame the
+    /// device verified. The default verified none.
+    fn receive_with_checksums(
+        &mut self,
+        f: &mut dyn FnMut(&[u8], RxChecksums),
+    ) -> Result<(), DeviceError> {
+        self.receive_with(&mut |frame| f(frame, RxChecksums::default()))
+    }
 
     /// Lends `f` a transmit buffer of exactly `len` bytes, in the device's own memory
     /// where it can; `f` writes a whole frame into it, which is queued for transmission
