@@ -9,9 +9,28 @@ use std::time::Duration;
 
 use iperf::stat::{NetStat, Stat};
 
-/// The poll loop's counters in the last STAT line of `output`.
-fn last_net_stat(output: &str) -> Option<NetStat> {
-    output.lines().rev().find_map(Stat::parse)?.net
+/// The poll loop's counters in the last whole STAT line of `output` after byte `from`.
+fn last_net_stat(output: &str, from: usize) -> Option<NetStat> {
+    let text = output.get(from..)?;
+    // A line still being printed has no line end yet.
+    let whole = &text[..text.rfind('\n')?];
+    whole.lines().rev().find_map(Stat::parse)?.net
+}
+
+/// Waits (up to 10 s) for a whole STAT line printed after byte `from` of the output.
+fn next_net_stat(session: &xtask::qemu::Session, from: usize) -> NetStat {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(stat) = last_net_stat(&session.output(), from) {
+            return stat;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no STAT line with the counters:\n{}",
+            session.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Boots `system` with `model`, checks its MSI-X line, runs one iperf3 test and returns
@@ -27,10 +46,7 @@ fn interrupts_during_a_test(system: &str, model: &str, routing: &str) -> (NetSta
         output.contains(routing),
         "the driver routed the device's interrupts to entry 0 ({routing}):\n{output}"
     );
-    session
-        .wait_for("STAT up_us=", Duration::from_secs(30))
-        .expect("a STAT line");
-    let before = last_net_stat(&session.output()).expect("STAT lines carry the counters");
+    let before = next_net_stat(&session, 0);
     let argv: Vec<String> = ["iperf3", "-c", "127.0.0.1", "-t", "2", "-J", "-p"]
         .iter()
         .map(|s| s.to_string())
@@ -42,16 +58,7 @@ fn interrupts_during_a_test(system: &str, model: &str, routing: &str) -> (NetSta
         .wait_for("iperf: done:", Duration::from_secs(20))
         .expect("the server reports the test");
     // The next STAT line comes within a second of the test's end.
-    let seen = session.output().len();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !session.output()[seen..].contains("STAT up_us=") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no STAT line after the test"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let after = last_net_stat(&session.output()).expect("STAT lines carry the counters");
+    let after = next_net_stat(&session, session.output().len());
     (before, after)
 }
 

@@ -116,12 +116,13 @@ pub fn parse<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args, ArgError
     })
 }
 
-/// The e1000e driver's configuration: the defaults, with `itr` as the interrupt
-/// moderation when given.
+/// The e1000e driver's configuration: the defaults (adaptive moderation from 128 us),
+/// or, when `itr` is given, that fixed interrupt moderation.
 pub fn e1000e_config(args: &Args) -> e1000e::Config {
     let default = e1000e::Config::default();
     e1000e::Config {
         interrupt_throttle: args.itr.map_or(default.interrupt_throttle, u32::from),
+        adaptive_moderation: args.itr.is_none(),
         ..default
     }
 }
@@ -439,6 +440,8 @@ mod tests {
             ..args()
         };
         assert_eq!(e1000e_config(&moderated).interrupt_throttle, 0);
+        assert!(!e1000e_config(&moderated).adaptive_moderation);
+        assert!(e1000e_config(&args()).adaptive_moderation);
         assert_eq!(
             e1000e_config(&moderated).rx_descriptors,
             default.rx_descriptors

@@ -98,6 +98,8 @@ pub struct Counters {
     pub rx_checksum_errors: u64,
     /// Frames delivered whose TCP/UDP checksum the device verified.
     pub rx_checksum_verified: u64,
+    /// Times adaptive moderation changed the gap between interrupts.
+    pub moderation_changes: u64,
     /// Descriptors dropped as malformed: no end-of-packet, length 0 or above the buffer.
     pub rx_malformed: u64,
     /// Frames dropped because the caller's buffer was too small.
@@ -226,6 +228,11 @@ pub struct E1000e<M, R> {
     rx_checksum_offload: bool,
     /// The causes enabled at initialisation (re-armed by [`E1000e::set_interrupts`]).
     armed_mask: u32,
+    /// Adaptive moderation's state: the throttle in force (256 ns units), the base one
+    /// (`None`: not adaptive), and `rx_frames` when interrupts were last turned off.
+    throttle: u32,
+    adaptive_base: Option<u32>,
+    frames_at_off: u64,
 }
 
 impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
@@ -293,6 +300,11 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
             msix: false,
             rx_checksum_offload: config.rx_checksum_offload,
             armed_mask: 0,
+            throttle: config.interrupt_throttle & 0xFFFF,
+            adaptive_base: config
+                .adaptive_moderation
+                .then_some(config.interrupt_throttle & 0xFFFF),
+            frames_at_off: 0,
         };
         driver.setup_tx();
         driver.setup_rx();
@@ -397,11 +409,41 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
     /// Turns the causes enabled at initialisation on (`IMS`) or off (`IMC`): a poll loop
     /// turns them off while it finds work and back on when idle. A cause raised while
     /// they were off fires when they come back on.
+    ///
+    /// With adaptive moderation ([`crate::Config::adaptive_moderation`]) turning them on
+    /// also picks the gap between interrupts from the frames received since they were
+    /// turned off (written only when it changes).
     pub fn set_interrupts(&mut self, on: bool) {
-        if self.armed_mask != 0 {
-            self.mmio
-                .write32(if on { IMS } else { IMC }, self.armed_mask);
+        if self.armed_mask == 0 {
+            return;
         }
+        if !on {
+            self.frames_at_off = self.counters.rx_frames;
+            self.mmio.write32(IMC, self.armed_mask);
+            return;
+        }
+        if let Some(base) = self.adaptive_base {
+            let stretch = self.counters.rx_frames - self.frames_at_off;
+            let throttle = if stretch >= crate::BULK_FRAMES {
+                (base * crate::BULK_THROTTLE_FACTOR).min(0xFFFF)
+            } else {
+                base
+            };
+            if throttle != self.throttle {
+                self.throttle = throttle;
+                self.mmio.write32(ITR, throttle);
+                if self.msix {
+                    self.mmio.write32(EITR0, throttle);
+                }
+                self.counters.moderation_changes += 1;
+            }
+        }
+        self.mmio.write32(IMS, self.armed_mask);
+    }
+
+    /// The gap between interrupts in force, in 256 ns units (`ITR`).
+    pub fn interrupt_throttle(&self) -> u32 {
+        self.throttle
     }
 
     /// Enables the interrupt causes in `mask` (`IMS`).

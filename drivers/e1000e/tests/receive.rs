@@ -171,6 +171,44 @@ fn without_checksum_offload_nothing_counts_as_verified() {
 }
 
 #[test]
+fn moderation_adapts_to_the_frames_of_each_busy_stretch() {
+    let (mut driver, sim) = start(rings(256, 8));
+    assert_eq!((sim.reg(ITR), driver.interrupt_throttle()), (500, 500));
+    let mut busy_stretch = |frames: u32| {
+        driver.set_interrupts(false);
+        for tag in 0..frames {
+            assert!(sim.deliver(&frame(tag, 64)));
+            driver.receive_with(|_| ()).unwrap();
+        }
+        driver.set_interrupts(true);
+        (sim.reg(ITR), sim.count_writes(ITR))
+    };
+    // Light traffic keeps the short gap (and writes nothing); a bulk stretch lengthens it,
+    // once; light traffic again brings it back.
+    assert_eq!(busy_stretch(3), (500, 1));
+    assert_eq!(busy_stretch(100), (2000, 2));
+    assert_eq!(busy_stretch(200), (2000, 2));
+    assert_eq!(busy_stretch(1), (500, 3));
+    assert_eq!(driver.counters().moderation_changes, 2);
+}
+
+#[test]
+fn fixed_moderation_never_changes() {
+    let config = Config {
+        adaptive_moderation: false,
+        ..rings(256, 8)
+    };
+    let (mut driver, sim) = start(config);
+    driver.set_interrupts(false);
+    for tag in 0..100 {
+        assert!(sim.deliver(&frame(tag, 64)));
+        driver.receive_with(|_| ()).unwrap();
+    }
+    driver.set_interrupts(true);
+    assert_eq!((sim.reg(ITR), sim.count_writes(ITR)), (500, 1));
+}
+
+#[test]
 fn bad_lengths_and_split_frames_are_dropped() {
     let (mut driver, sim) = start(rings(16, 8));
     assert!(sim.deliver_raw(&frame(0, 64), 4000, DD_EOP, 0)); // longer than the buffer
