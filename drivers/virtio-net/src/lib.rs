@@ -33,6 +33,7 @@
 pub mod config;
 pub mod msix;
 mod netdevice;
+pub mod transport;
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -151,13 +152,15 @@ pub struct Counters {
     pub tx_full: u64,
     /// Received frames dropped (truncated or malformed).
     pub rx_dropped: u64,
+    /// Queue notifications ("kicks", each a write to the device) sent.
+    pub notifications: u64,
 }
 
 type Buffer = &'static mut [u8];
 
 /// The driver: one receive and one transmit queue of [`QUEUE_SIZE`] buffers each.
 pub struct VirtioNet<P: Platform> {
-    raw: VirtIONetRaw<HalOf<P>, PciTransport, QUEUE_SIZE>,
+    raw: VirtIONetRaw<HalOf<P>, transport::Negotiated<PciTransport>, QUEUE_SIZE>,
     /// Receive buffers the device owns, by token.
     rx: [Option<Buffer>; QUEUE_SIZE],
     /// Transmit buffers in flight, by token, with the length handed over.
@@ -226,8 +229,9 @@ impl<P: Platform> VirtioNet<P> {
         };
         let transport = PciTransport::new::<HalOf<P>, _>(&mut root, function)
             .map_err(|_| InitError::Transport)?;
-        let mut raw = VirtIONetRaw::<HalOf<P>, _, QUEUE_SIZE>::new(transport)
-            .map_err(|_| InitError::Device)?;
+        let mut raw =
+            VirtIONetRaw::<HalOf<P>, _, QUEUE_SIZE>::new(transport::Negotiated::new(transport))
+                .map_err(|_| InitError::Device)?;
         let mac = raw.mac_address();
         let mut all_rx: [Option<Buffer>; QUEUE_SIZE] = [const { None }; QUEUE_SIZE];
         buffers::<P>(&mut all_rx)?;
@@ -272,9 +276,29 @@ impl<P: Platform> VirtioNet<P> {
         self.mac
     }
 
-    /// Frame counters.
+    /// Frame counters (with the queue notifications sent so far by this component's
+    /// virtio drivers, see [`transport::notifications`]).
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            notifications: self.raw_notifications(),
+            ..self.counters
+        }
+    }
+
+    fn raw_notifications(&self) -> u64 {
+        transport::notifications()
+    }
+
+    /// Asks the device for used-buffer interrupts (`on`) or not (the avail rings'
+    /// `VRING_AVAIL_F_NO_INTERRUPT`), for a poll loop that is busy. The device may still
+    /// interrupt (the flag is a hint); buffers used while interrupts were off raise none
+    /// later, so the caller looks at [`VirtioNet::rx_pending`] after turning them on.
+    pub fn set_interrupts(&mut self, on: bool) {
+        if on {
+            self.raw.enable_interrupts();
+        } else {
+            self.raw.disable_interrupts();
+        }
     }
 
     /// Acknowledges the device's interrupt (reads the ISR byte); the interrupt thread does

@@ -15,6 +15,10 @@ impl<P: Platform> NetDevice for VirtioNet<P> {
         MTU
     }
 
+    fn set_interrupts(&mut self, on: bool) {
+        VirtioNet::set_interrupts(self, on)
+    }
+
     fn rx_ready(&mut self) -> bool {
         self.rx_pending()
     }

@@ -145,19 +145,25 @@ impl DeviceAdapter {
     /// Counts one poll of the stack that moved frames (`busy`) or none, and applies the
     /// NAPI rule: a busy poll turns the device's interrupts off (the loop polls again
     /// anyway), an idle one turns them back on before the loop may wait. Each switch is
-    /// one call into the device, made only on a change.
-    pub(crate) fn polled(&self, busy: bool) {
+    /// one call into the device, made only on a change. Returns true when a frame arrived
+    /// between the idle poll and the re-arm: a device need not interrupt for it (virtio
+    /// does not), so the loop must poll again before it waits.
+    pub(crate) fn polled(&self, busy: bool) -> bool {
         self.count(|c| {
             c.polls += 1;
             c.busy_polls += u64::from(busy);
         });
-        if busy == self.interrupts_on.get() {
-            self.device.borrow_mut().set_interrupts(!busy);
-            self.interrupts_on.set(!busy);
-            if !busy {
-                self.count(|c| c.interrupt_rearms += 1);
-            }
+        if busy != self.interrupts_on.get() {
+            return false;
         }
+        let mut device = self.device.borrow_mut();
+        device.set_interrupts(!busy);
+        self.interrupts_on.set(!busy);
+        if busy {
+            return false;
+        }
+        self.count(|c| c.interrupt_rearms += 1);
+        device.rx_ready()
     }
 
     pub(crate) fn mac_address(&self) -> [u8; 6] {

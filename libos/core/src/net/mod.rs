@@ -298,9 +298,10 @@ impl Reactor for NetInner {
                     .poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
             let after = state.device.counters();
             let moved = (after.rx_frames, after.tx_frames) != (before.rx_frames, before.tx_frames);
+            let arrived = state.device.polled(moved);
             #[allow(unused_mut)]
-            let mut progress = result == PollResult::SocketStateChanged || after != before;
-            state.device.polled(moved);
+            let mut progress =
+                result == PollResult::SocketStateChanged || after != before || arrived;
             #[cfg(feature = "dhcp")]
             {
                 progress |= state.poll_dhcp();

@@ -403,3 +403,19 @@ fn checksums_the_device_did_not_verify_are_verified_here() {
         (2, 2, 1, 0)
     );
 }
+
+#[test]
+fn a_frame_that_arrived_before_the_re_arm_is_reported() {
+    let (adapter, state) = adapter(4);
+    assert!(
+        !adapter.polled(true),
+        "turning interrupts off reports nothing"
+    );
+    state.borrow_mut().rx.push_back(Ok(ipv4_frame()));
+    assert!(
+        adapter.polled(false),
+        "re-armed with a frame waiting: poll again"
+    );
+    assert!(!adapter.polled(false), "already armed: nothing to report");
+    assert_eq!(state.borrow().interrupt_switches, [false, true]);
+}
