@@ -240,6 +240,28 @@ impl From<libos_sel4::nic::MsixRouting> for MsixLine {
     }
 }
 
+/// `iperf: nic0 virtio-net offloads: csum on|off, guest_csum on|off`: the checksum
+/// offloads virtio-net negotiated (QEMU offers them only over a backend with a
+/// `vnet_hdr`, such as TAP).
+pub struct OffloadLine {
+    /// `CSUM` (sent frames' TCP/UDP checksums completed by the device).
+    pub csum: bool,
+    /// `GUEST_CSUM` (received frames checked or partial).
+    pub guest_csum: bool,
+}
+
+impl fmt::Display for OffloadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let on = |b: bool| if b { "on" } else { "off" };
+        write!(
+            f,
+            "iperf: nic0 virtio-net offloads: csum {}, guest_csum {}",
+            on(self.csum),
+            on(self.guest_csum)
+        )
+    }
+}
+
 /// `iperf: rx_malformed N, rx_bad_checksum M, frames {..}`: the received frames the
 /// component dropped, printed when a count changes (the tests read the numbers after the
 /// two keys).
@@ -505,6 +527,14 @@ mod tests {
         let from_e1000e =
             MsixLine::from(libos_sel4::nic::MsixRouting::E1000e { ivar: 0x8008_0808 });
         assert_eq!(from_e1000e.to_string(), e1000e.to_string());
+        let offloads = OffloadLine {
+            csum: true,
+            guest_csum: false,
+        };
+        assert_eq!(
+            offloads.to_string(),
+            "iperf: nic0 virtio-net offloads: csum on, guest_csum off"
+        );
         let drops = DropLine {
             counters: libos_core::NetCounters {
                 rx_malformed: 3,

@@ -22,7 +22,7 @@ use alloc::rc::Rc;
 use alloc::vec;
 use core::cell::RefCell;
 
-use iperf_sel4::{DropLine, HeapLine, MsixLine, Nic, NicLine, StatLine, TimerName};
+use iperf_sel4::{DropLine, HeapLine, MsixLine, Nic, NicLine, OffloadLine, StatLine, TimerName};
 use libos_core::{Net, Pal, Runtime};
 use libos_sel4::device::{setup, Devices, TscDelay};
 use libos_sel4::nic::{ClaimedNic, MsixRouting, NicKind};
@@ -130,6 +130,9 @@ fn main(info: &'static StartInfo) {
     println!("{line}");
     if started.msix != MsixRouting::None {
         println!("{}", MsixLine::from(started.msix));
+    }
+    if let Some((csum, guest_csum)) = started.virtio_offloads {
+        println!("{}", OffloadLine { csum, guest_csum });
     }
 
     let wait = Cap::from_raw(slots::NOTIFICATION);

@@ -44,7 +44,8 @@ pub enum DeviceError {
 pub struct ChecksumOffload {
     /// The device verifies IPv4/TCP/UDP checksums of received frames and drops bad ones.
     pub rx: bool,
-    /// The device fills in IPv4/TCP/UDP checksums of transmitted frames.
+    /// The device fills in TCP/UDP checksums of transmitted frames (the stack leaves them;
+    /// it always fills in IPv4 header and ICMP checksums).
     pub tx: bool,
 }
 

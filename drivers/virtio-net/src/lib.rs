@@ -33,6 +33,7 @@
 pub mod config;
 pub mod msix;
 mod netdevice;
+pub mod offload;
 pub mod transport;
 
 use core::marker::PhantomData;
@@ -154,6 +155,8 @@ pub struct Counters {
     pub rx_dropped: u64,
     /// Queue notifications ("kicks", each a write to the device) sent.
     pub notifications: u64,
+    /// Frames sent with their TCP/UDP checksum left to the device (`NEEDS_CSUM`).
+    pub tx_checksum_offloaded: u64,
 }
 
 type Buffer = &'static mut [u8];
@@ -172,6 +175,10 @@ pub struct VirtioNet<P: Platform> {
     counters: Counters,
     /// The common configuration structure, mapped (`None` if the platform has no mapping).
     common: Option<NonNull<u8>>,
+    /// `VIRTIO_NET_F_CSUM` negotiated: TCP/UDP checksums of sent frames left to the device.
+    csum: bool,
+    /// `VIRTIO_NET_F_GUEST_CSUM` negotiated: received headers say what was checked.
+    guest_csum: bool,
 }
 
 /// The common configuration structure at a mapped address.
@@ -229,9 +236,12 @@ impl<P: Platform> VirtioNet<P> {
         };
         let transport = PciTransport::new::<HalOf<P>, _>(&mut root, function)
             .map_err(|_| InitError::Transport)?;
-        let mut raw =
-            VirtIONetRaw::<HalOf<P>, _, QUEUE_SIZE>::new(transport::Negotiated::new(transport))
-                .map_err(|_| InitError::Device)?;
+        let extra = offload::CSUM | offload::GUEST_CSUM;
+        let mut raw = VirtIONetRaw::<HalOf<P>, _, QUEUE_SIZE>::new(transport::Negotiated::new(
+            transport, extra,
+        ))
+        .map_err(|_| InitError::Device)?;
+        let features = transport::negotiated();
         let mac = raw.mac_address();
         let mut all_rx: [Option<Buffer>; QUEUE_SIZE] = [const { None }; QUEUE_SIZE];
         buffers::<P>(&mut all_rx)?;
@@ -254,7 +264,17 @@ impl<P: Platform> VirtioNet<P> {
             mac,
             counters: Counters::default(),
             common,
+            csum: features & offload::CSUM != 0,
+            guest_csum: features & offload::GUEST_CSUM != 0,
         })
+    }
+
+    /// The checksum offloads negotiated: (`CSUM`: the device completes transmitted
+    /// TCP/UDP checksums, `GUEST_CSUM`: received frames may come checked or partial).
+    /// QEMU offers both only with a backend that has a `vnet_hdr` (TAP, not user
+    /// networking).
+    pub fn checksum_offloads(&self) -> (bool, bool) {
+        (self.csum, self.guest_csum)
     }
 
     /// Sends both queues' interrupts to MSI-X table entry `vector` (the function's MSI-X
@@ -319,6 +339,16 @@ impl<P: Platform> VirtioNet<P> {
     /// Errors (`f` not called): `Empty` when no frame is pending, `Device` when the device
     /// reported an unknown token or a length outside the buffer (counted in `rx_dropped`).
     pub fn receive_with<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T, RxError> {
+        self.receive_with_checksums(|frame, _| f(frame))
+    }
+
+    /// As [`VirtioNet::receive_with`], and tells `f` what the frame's header says was
+    /// checked ([`offload::rx_checksums`]; nothing without `GUEST_CSUM`).
+    pub fn receive_with_checksums<T>(
+        &mut self,
+        f: impl FnOnce(&[u8], netdev::RxChecksums) -> T,
+    ) -> Result<T, RxError> {
+        let guest_csum = self.guest_csum;
         let token = self.raw.poll_receive().ok_or(RxError::Empty)?;
         let buffer = self
             .rx
@@ -333,7 +363,10 @@ impl<P: Platform> VirtioNet<P> {
             {
                 Some(frame) => {
                     self.counters.rx += 1;
-                    Ok(f(frame))
+                    Ok(f(
+                        frame,
+                        offload::rx_checksums(&buffer[..header], guest_csum),
+                    ))
                 }
                 None => Err(RxError::Device),
             },
@@ -428,6 +461,12 @@ impl<P: Platform> VirtioNet<P> {
         };
         let end = header + len;
         let result = f(&mut buffer[header..end]);
+        if self.csum && header >= offload::HEADER_LEN {
+            let (head, frame) = buffer.split_at_mut(header);
+            let partial = offload::tx_partial(&mut frame[..len]);
+            offload::write_tx_header(head, partial);
+            self.counters.tx_checksum_offloaded += u64::from(partial.is_some());
+        }
         // SAFETY: the buffer (header, then the frame `f` built in place) stays in `tx`
         // untouched until its token comes back.
         match unsafe { self.raw.transmit_begin(&buffer[..end]) } {

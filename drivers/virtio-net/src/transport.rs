@@ -1,6 +1,8 @@
 //! The transport as the driver negotiates it: `virtio-drivers`' `PciTransport` with
-//! `VIRTIO_F_EVENT_IDX` taken out of what the device offers, and its queue notifications
-//! (each an MMIO write, a QEMU exit) counted.
+//! `VIRTIO_F_EVENT_IDX` taken out of what the device offers, the checksum offloads
+//! `virtio-drivers` does not know ([`crate::offload`]) added to what it accepts when the
+//! device offers them, and its queue notifications (each an MMIO write, a QEMU exit)
+//! counted.
 //!
 //! Why no EVENT_IDX: `virtio-drivers` 0.13 implements it in a way that suppresses
 //! nothing. Its `should_notify` tests `avail_idx >= avail_event + 1` instead of the
@@ -28,6 +30,14 @@ pub const DECLINED_FEATURES: u64 = EVENT_IDX;
 /// component drives one NIC; `VirtIONetRaw` does not give its transport back, so the count
 /// cannot live in it).
 static NOTIFICATIONS: AtomicU64 = AtomicU64::new(0);
+/// The features last written to a device through a [`Negotiated`] transport.
+static NEGOTIATED: AtomicU64 = AtomicU64::new(0);
+
+/// The features the driver last accepted (written to the device) through a
+/// [`Negotiated`] transport (one NIC per component).
+pub fn negotiated() -> u64 {
+    NEGOTIATED.load(Ordering::Relaxed)
+}
 
 /// Queue notifications ("kicks") sent to virtio devices so far, by all [`Negotiated`]
 /// transports together.
@@ -35,16 +45,23 @@ pub fn notifications() -> u64 {
     NOTIFICATIONS.load(Ordering::Relaxed)
 }
 
-/// A transport with [`DECLINED_FEATURES`] hidden and its notifications counted (in
-/// [`notifications`]).
+/// A transport with [`DECLINED_FEATURES`] hidden, the `extra` features accepted where the
+/// device offers them, and its notifications counted (in [`notifications`]).
 pub struct Negotiated<T> {
     inner: T,
+    extra: u64,
+    offered: u64,
 }
 
 impl<T: Transport> Negotiated<T> {
-    /// Wraps `inner`.
-    pub fn new(inner: T) -> Negotiated<T> {
-        Negotiated { inner }
+    /// Wraps `inner`; `extra` are features the driver handles itself beyond what
+    /// `virtio-drivers` asks for.
+    pub fn new(inner: T, extra: u64) -> Negotiated<T> {
+        Negotiated {
+            inner,
+            extra: extra & !DECLINED_FEATURES,
+            offered: 0,
+        }
     }
 }
 
@@ -53,11 +70,13 @@ impl<T: Transport> Transport for Negotiated<T> {
         self.inner.device_type()
     }
     fn read_device_features(&mut self) -> u64 {
-        self.inner.read_device_features() & !DECLINED_FEATURES
+        self.offered = self.inner.read_device_features();
+        self.offered & !DECLINED_FEATURES
     }
     fn write_driver_features(&mut self, driver_features: u64) {
-        self.inner
-            .write_driver_features(driver_features & !DECLINED_FEATURES)
+        let features = (driver_features | (self.offered & self.extra)) & !DECLINED_FEATURES;
+        NEGOTIATED.store(features, Ordering::Relaxed);
+        self.inner.write_driver_features(features)
     }
     fn max_queue_size(&mut self, queue: u16) -> u32 {
         self.inner.max_queue_size(queue)
@@ -170,15 +189,27 @@ mod tests {
     #[test]
     fn event_idx_is_declined_and_notifications_are_counted() {
         let offered = EVENT_IDX | (1 << 32) | (1 << 5);
-        let mut transport = Negotiated::new(Fake {
-            features: offered,
-            written: 0,
-            kicked: [0; 2],
-        });
+        // The extra features: bit 5 is offered, bit 6 is not, EVENT_IDX is never taken.
+        let extra = (1 << 5) | (1 << 6) | EVENT_IDX;
+        let mut transport = Negotiated::new(
+            Fake {
+                features: offered,
+                written: 0,
+                kicked: [0; 2],
+            },
+            extra,
+        );
         assert_eq!(transport.read_device_features(), (1 << 32) | (1 << 5));
-        // Even a driver that asks for it does not get it.
+        // Even a driver that asks for EVENT_IDX does not get it.
         transport.write_driver_features(offered);
         assert_eq!(transport.inner.written, (1 << 32) | (1 << 5));
+        transport.write_driver_features(1 << 32);
+        assert_eq!(
+            transport.inner.written,
+            (1 << 32) | (1 << 5),
+            "the extra bit added"
+        );
+        assert_eq!(negotiated(), (1 << 32) | (1 << 5));
         let before = notifications();
         transport.notify(1);
         transport.notify(0);

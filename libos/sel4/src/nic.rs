@@ -183,6 +183,9 @@ pub struct StartedNic {
     pub dma_paddr: u64,
     /// How its interrupts were routed to MSI-X entry 0.
     pub msix: MsixRouting,
+    /// virtio-net's checksum offloads as negotiated (`CSUM`, `GUEST_CSUM`); `None` for
+    /// the e1000e (whose receive checksum offload is always on).
+    pub virtio_offloads: Option<(bool, bool)>,
 }
 
 impl ClaimedNic {
@@ -260,6 +263,7 @@ impl ClaimedNic {
     ) -> StartedNic {
         let msix = self.info.irq == IrqMode::MsiX;
         let mut routing = MsixRouting::None;
+        let mut virtio_offloads = None;
         let (vaddr, paddr, _) = vspace
             .map_new(pool, DMA_BITS, sel4::consts::X86_DEFAULT_VM_ATTRIBUTES)
             .expect("DMA memory");
@@ -300,6 +304,7 @@ impl ClaimedNic {
                     let vectors = driver.use_msix(0).expect("virtio-net takes MSI-X vector 0");
                     routing = MsixRouting::Virtio(vectors);
                 }
+                virtio_offloads = Some(driver.checksum_offloads());
                 let mac = driver.mac_address();
                 (Box::new(driver), mac)
             }
@@ -309,6 +314,7 @@ impl ClaimedNic {
             mac,
             dma_paddr: paddr,
             msix: routing,
+            virtio_offloads,
         }
     }
 }

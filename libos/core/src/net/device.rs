@@ -221,19 +221,19 @@ impl phy::Device for DeviceAdapter {
 
     fn capabilities(&self) -> DeviceCapabilities {
         // Received checksums are verified here, frame by frame, where the device did not
-        // ([`checksums_ok`]); the stack only computes transmitted ones, unless the device
-        // fills them in.
+        // ([`checksums_ok`]); the stack only computes transmitted ones, TCP's and UDP's
+        // only unless the device fills them in.
         let offload = self.device.borrow().checksum_offload();
-        let checksum = if offload.tx {
+        let transport = if offload.tx {
             Checksum::None
         } else {
             Checksum::Tx
         };
         let mut checksums = ChecksumCapabilities::default();
-        checksums.ipv4 = checksum;
-        checksums.tcp = checksum;
-        checksums.udp = checksum;
-        checksums.icmpv4 = checksum;
+        checksums.ipv4 = Checksum::Tx;
+        checksums.tcp = transport;
+        checksums.udp = transport;
+        checksums.icmpv4 = Checksum::Tx;
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.mtu + ETHERNET_HEADER_LEN;
