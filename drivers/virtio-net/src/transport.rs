@@ -14,6 +14,8 @@
 //! driver sets `VRING_AVAIL_F_NO_INTERRUPT` while its poll loop is busy
 //! ([`crate::VirtioNet::set_interrupts`]).
 
+#![deny(unsafe_code)]
+
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
