@@ -106,6 +106,10 @@ struct BenchNetArgs {
     /// Measure only these systems (comma-separated, e.g. tessera-e1000e-msi,linux-e1000e).
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
+    /// Measure one NIC's systems only: e1000e or virtio-net (Tessera's and the Linux
+    /// guest's on that NIC; with --quick those with message or IOAPIC interrupts).
+    #[arg(long, conflicts_with = "systems")]
+    nic: Option<String>,
     /// Only redraw target/bench/net.png and print the table from target/bench/net.json.
     #[arg(long)]
     plot: bool,
@@ -158,7 +162,7 @@ struct KernelArgs {
     #[arg(long)]
     bench: Option<String>,
     /// Interrupt delivery of the system's NIC (the device whose PCI id is a NIC): msi,
-    /// ioapic or pic (pic also picks the irq=pic kernel). Builds a derived description under target/systems/.
+    /// msix, ioapic or pic (pic also picks the irq=pic kernel). Builds a derived description under target/systems/.
     #[arg(long, conflicts_with = "foundation")]
     nic_irq: Option<String>,
     /// The disk image a system with a virtio-blk device gets (raw; default
@@ -201,8 +205,10 @@ impl KernelArgs {
 
 /// `path` with its NIC delivered by `irq`, written to `target/systems/NAME-IRQ.toml`.
 fn derive_nic_irq(path: &std::path::Path, irq: &str) -> Result<std::path::PathBuf> {
-    if !matches!(irq, "msi" | "ioapic" | "pic") {
-        return Err(format!("unknown --nic-irq `{irq}` (msi, ioapic or pic)"));
+    if !matches!(irq, "msi" | "msix" | "ioapic" | "pic") {
+        return Err(format!(
+            "unknown --nic-irq `{irq}` (msi, msix, ioapic or pic)"
+        ));
     }
     let system = build::load_system(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -330,7 +336,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     match args.what {
         None => xtask::bench::all(profile),
         Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
-        Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems),
+        Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems, n.nic.as_deref()),
         Some(BenchWhat::Micro) => xtask::bench::micro::run(),
         Some(BenchWhat::Kernel) => {
             xtask::bench::kernel::run(&xtask::bench::kernel::Options::for_profile(profile))

@@ -29,6 +29,8 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/net-shared.toml",
     "systems/net-shared-isolated.toml",
     "systems/tests/net-hostile.toml",
+    "systems/tests/net-msix.toml",
+    "systems/tests/net-msix-virtio.toml",
     "systems/bench/micro.toml",
     "systems/tests/blk.toml",
     "systems/tests/blk-ioapic.toml",

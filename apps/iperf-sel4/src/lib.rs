@@ -121,12 +121,13 @@ pub fn parse<'a>(arg: impl Fn(&str) -> Option<&'a str>) -> Result<Args, ArgError
     })
 }
 
-/// The e1000e driver's configuration: the defaults, with `itr` as the interrupt
-/// moderation when given.
+/// The e1000e driver's configuration: the defaults (adaptive moderation from 128 us),
+/// or, when `itr` is given, that fixed interrupt moderation.
 pub fn e1000e_config(args: &Args) -> e1000e::Config {
     let default = e1000e::Config::default();
     e1000e::Config {
         interrupt_throttle: args.itr.map_or(default.interrupt_throttle, u32::from),
+        adaptive_moderation: args.itr.is_none(),
         ..default
     }
 }
@@ -195,18 +196,106 @@ impl fmt::Display for HeapLine {
     }
 }
 
-/// `STAT up_us=.. idle_us=..`: the benchmark's CPU utilisation is 1 - Δidle/Δup between
-/// two lines (the same line the Linux baseline prints; the format is [`iperf::stat`]).
+/// `STAT up_us=.. idle_us=.. irqs=.. polls=.. busy_polls=.. frames=..`: the benchmark's
+/// CPU utilisation is 1 - Δidle/Δup between two lines (the Linux baseline prints the first
+/// two keys only), the rest are the poll loop's counters (the format is [`iperf::stat`]).
 pub struct StatLine {
     /// Time since boot, ns.
     pub up_ns: u64,
     /// Time spent idle, ns.
     pub idle_ns: u64,
+    /// The NIC's interrupts so far.
+    pub irqs: u64,
+    /// The stack's frame and poll counters.
+    pub counters: libos_core::NetCounters,
 }
 
 impl fmt::Display for StatLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&iperf::stat::Stat::from_ns(self.up_ns, self.idle_ns), f)
+        let c = &self.counters;
+        let net = iperf::stat::NetStat {
+            irqs: self.irqs,
+            polls: c.polls,
+            busy_polls: c.busy_polls,
+            frames: c.rx_frames + c.tx_frames,
+        };
+        let stat = iperf::stat::Stat::from_ns(self.up_ns, self.idle_ns).with_net(net);
+        fmt::Display::fmt(&stat, f)
+    }
+}
+
+/// `iperf: nic0 MSI-X: ...`: what the driver wrote to route the device's interrupts to
+/// MSI-X table entry 0 (which `devices` programmed), as read back from the device; the
+/// system test looks for it. `None` prints nothing (not MSI-X).
+pub struct MsixLine {
+    /// The e1000e's IVAR, or virtio-net's receive, transmit and configuration vectors.
+    pub routing: Option<Result<u32, [u16; 3]>>,
+}
+
+impl From<libos_sel4::nic::MsixRouting> for MsixLine {
+    fn from(routing: libos_sel4::nic::MsixRouting) -> MsixLine {
+        use libos_sel4::nic::MsixRouting::*;
+        MsixLine {
+            routing: match routing {
+                None => Option::None,
+                E1000e { ivar } => Some(Ok(ivar)),
+                Virtio(v) => Some(Err([v.receive, v.transmit, v.config])),
+            },
+        }
+    }
+}
+
+/// `iperf: nic0 virtio-net offloads: csum on|off, guest_csum on|off`: the checksum
+/// offloads virtio-net negotiated (QEMU offers them only over a backend with a
+/// `vnet_hdr`, such as TAP).
+pub struct OffloadLine {
+    /// `CSUM` (sent frames' TCP/UDP checksums completed by the device).
+    pub csum: bool,
+    /// `GUEST_CSUM` (received frames checked or partial).
+    pub guest_csum: bool,
+}
+
+impl fmt::Display for OffloadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let on = |b: bool| if b { "on" } else { "off" };
+        write!(
+            f,
+            "iperf: nic0 virtio-net offloads: csum {}, guest_csum {}",
+            on(self.csum),
+            on(self.guest_csum)
+        )
+    }
+}
+
+/// `iperf: rx_malformed N, rx_bad_checksum M, frames {..}`: the received frames the
+/// component dropped, printed when a count changes (the tests read the numbers after the
+/// two keys).
+pub struct DropLine {
+    /// The stack's counters.
+    pub counters: libos_core::NetCounters,
+}
+
+impl fmt::Display for DropLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
+        write!(
+            f,
+            "iperf: rx_malformed {}, rx_bad_checksum {}, frames {c:?}",
+            c.rx_malformed, c.rx_bad_checksum
+        )
+    }
+}
+
+impl fmt::Display for MsixLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.routing {
+            None => Ok(()),
+            Some(Ok(ivar)) => write!(f, "iperf: nic0 MSI-X: IVAR {ivar:#010x} (every cause to vector 0)"),
+            Some(Err([rx, tx, config])) => write!(
+                f,
+                "iperf: nic0 MSI-X: receive queue vector {rx}, transmit queue vector {tx}, config vector {config:#x}"
+            ),
+        }
     }
 }
 
@@ -378,6 +467,8 @@ mod tests {
             ..args()
         };
         assert_eq!(e1000e_config(&moderated).interrupt_throttle, 0);
+        assert!(!e1000e_config(&moderated).adaptive_moderation);
+        assert!(e1000e_config(&args()).adaptive_moderation);
         assert_eq!(
             e1000e_config(&moderated).rx_descriptors,
             default.rx_descriptors
@@ -408,8 +499,57 @@ mod tests {
         let stat = StatLine {
             up_ns: 12_345_678,
             idle_ns: 999,
+            irqs: 7,
+            counters: libos_core::NetCounters {
+                rx_frames: 30,
+                tx_frames: 12,
+                polls: 90,
+                busy_polls: 20,
+                ..Default::default()
+            },
         };
-        assert_eq!(stat.to_string(), "STAT up_us=12345 idle_us=0");
+        assert_eq!(
+            stat.to_string(),
+            "STAT up_us=12345 idle_us=0 irqs=7 polls=90 busy_polls=20 frames=42"
+        );
+        let parsed = iperf::stat::Stat::parse(&stat.to_string()).unwrap();
+        assert_eq!(parsed.net.map(|n| (n.irqs, n.frames)), Some((7, 42)));
+        let e1000e = MsixLine {
+            routing: Some(Ok(0x8008_0808)),
+        };
+        assert_eq!(
+            e1000e.to_string(),
+            "iperf: nic0 MSI-X: IVAR 0x80080808 (every cause to vector 0)"
+        );
+        let virtio = MsixLine {
+            routing: Some(Err([0, 0, 0xFFFF])),
+        };
+        assert_eq!(
+            virtio.to_string(),
+            "iperf: nic0 MSI-X: receive queue vector 0, transmit queue vector 0, config vector 0xffff"
+        );
+        assert_eq!(MsixLine { routing: None }.to_string(), "");
+        let from_e1000e =
+            MsixLine::from(libos_sel4::nic::MsixRouting::E1000e { ivar: 0x8008_0808 });
+        assert_eq!(from_e1000e.to_string(), e1000e.to_string());
+        let offloads = OffloadLine {
+            csum: true,
+            guest_csum: false,
+        };
+        assert_eq!(
+            offloads.to_string(),
+            "iperf: nic0 virtio-net offloads: csum on, guest_csum off"
+        );
+        let drops = DropLine {
+            counters: libos_core::NetCounters {
+                rx_malformed: 3,
+                rx_bad_checksum: 5,
+                ..Default::default()
+            },
+        };
+        assert!(drops
+            .to_string()
+            .starts_with("iperf: rx_malformed 3, rx_bad_checksum 5, frames NetCounters {"));
         let hpet = TimerName::Hpet {
             timer: 2,
             hz: 100_000_000,

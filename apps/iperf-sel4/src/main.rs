@@ -22,10 +22,10 @@ use alloc::rc::Rc;
 use alloc::vec;
 use core::cell::RefCell;
 
-use iperf_sel4::{HeapLine, Nic, NicLine, StatLine, TimerName};
+use iperf_sel4::{DropLine, HeapLine, MsixLine, Nic, NicLine, OffloadLine, StatLine, TimerName};
 use libos_core::{Net, Pal, Runtime};
 use libos_sel4::device::{setup, Devices, TscDelay};
-use libos_sel4::nic::{ClaimedNic, NicKind};
+use libos_sel4::nic::{ClaimedNic, MsixRouting, NicKind};
 use libos_sel4::timer::deadlines;
 use libos_sel4::{irq, netclient, Sel4Pal, Timer};
 use proto::naming::NamingClient;
@@ -132,6 +132,12 @@ fn main(info: &'static StartInfo) {
         irq_priority,
     };
     println!("{line}");
+    if started.msix != MsixRouting::None {
+        println!("{}", MsixLine::from(started.msix));
+    }
+    if let Some((csum, guest_csum)) = started.virtio_offloads {
+        println!("{}", OffloadLine { csum, guest_csum });
+    }
 
     let wait = Cap::from_raw(slots::NOTIFICATION);
     let pal = Rc::new(Sel4Pal::new(clock, wait, timer));
@@ -158,28 +164,38 @@ fn main(info: &'static StartInfo) {
             }
         });
     }
-    // `STAT up_us=.. idle_us=..` every `stat_ms` (see `StatLine`).
+    // `STAT up_us=.. idle_us=.. irqs=.. polls=..` every `stat_ms` (see `StatLine`); the
+    // NIC is the interrupt thread's source 0.
     if let Some(ms) = info.arg("stat_ms").and_then(|s| s.parse::<u64>().ok()) {
-        let (rt4, pal4) = (runtime.clone(), pal.clone());
+        let (rt4, pal4, net4) = (runtime.clone(), pal.clone(), net.clone());
         runtime.spawn(async move {
             loop {
                 rt4.sleep(ms.max(1) * 1_000_000).await;
                 let (up_ns, idle_ns) = (pal4.now_ns(), pal4.stats().idle_ns);
-                println!("{}", StatLine { up_ns, idle_ns });
+                let (irqs, counters) = (irq::delivered(0), net4.counters());
+                println!(
+                    "{}",
+                    StatLine {
+                        up_ns,
+                        idle_ns,
+                        irqs,
+                        counters
+                    }
+                );
             }
         });
     }
-    // Malformed frames are dropped and counted; print the count whenever it changes
-    // (checked every second) so tests can watch it.
+    // Malformed frames and frames with bad checksums are dropped and counted; print the
+    // counts whenever they change (checked every second) so tests can watch them.
     let (rt3, net3) = (runtime.clone(), net.clone());
     runtime.spawn(async move {
-        let mut seen = 0;
+        let mut seen = (0, 0);
         loop {
             rt3.sleep(libos_core::NS_PER_SEC).await;
-            let c = net3.counters();
-            if c.rx_malformed != seen {
-                seen = c.rx_malformed;
-                println!("iperf: rx_malformed {seen}, frames {c:?}");
+            let counters = net3.counters();
+            if (counters.rx_malformed, counters.rx_bad_checksum) != seen {
+                seen = (counters.rx_malformed, counters.rx_bad_checksum);
+                println!("{}", DropLine { counters });
             }
         }
     });
@@ -229,7 +245,8 @@ fn remote(info: &'static StartInfo, region: &str) {
             loop {
                 rt4.sleep(ms.max(1) * 1_000_000).await;
                 let (up_ns, idle_ns) = (pal4.now_ns(), pal4.stats().idle_ns);
-                println!("{}", StatLine { up_ns, idle_ns });
+                // No NIC here: the guest's time only (the stack's counters are net's).
+                println!("{}", iperf::stat::Stat::from_ns(up_ns, idle_ns));
             }
         });
     }

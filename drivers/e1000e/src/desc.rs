@@ -14,6 +14,16 @@ pub const DESCRIPTOR_SIZE: usize = 16;
 pub const RX_STATUS_DD: u8 = 1 << 0;
 /// Receive status: end of packet.
 pub const RX_STATUS_EOP: u8 = 1 << 1;
+/// Receive status: ignore the checksum indications.
+pub const RX_STATUS_IXSM: u8 = 1 << 2;
+/// Receive status: the TCP/UDP checksum was calculated (and is good unless `TCPE`).
+pub const RX_STATUS_TCPCS: u8 = 1 << 5;
+/// Receive status: the IPv4 header checksum was calculated (good unless `IPE`).
+pub const RX_STATUS_IPCS: u8 = 1 << 6;
+/// Receive errors: TCP/UDP checksum error.
+pub const RX_ERROR_TCPE: u8 = 1 << 5;
+/// Receive errors: IPv4 header checksum error.
+pub const RX_ERROR_IPE: u8 = 1 << 6;
 /// Receive errors: CRC, symbol, sequence, carrier extension, TCP/UDP checksum, IP checksum
 /// and data errors (every bit of the errors byte except the reserved bit 3).
 pub const RX_ERRORS_ANY: u8 = 0xF7;

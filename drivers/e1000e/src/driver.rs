@@ -3,13 +3,18 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
 
-use crate::desc::{self, RX_ERRORS_ANY, RX_STATUS_EOP, TX_CMD_EOP, TX_CMD_IFCS, TX_CMD_RS};
+use crate::desc::{
+    self, RX_ERRORS_ANY, RX_ERROR_IPE, RX_ERROR_TCPE, RX_STATUS_EOP, RX_STATUS_IPCS,
+    RX_STATUS_IXSM, RX_STATUS_TCPCS, TX_CMD_EOP, TX_CMD_IFCS, TX_CMD_RS,
+};
 use crate::regs::*;
 use crate::{
     Config, Delay, Dma, DmaRegion, InitError, Mmio, RxError, TxError, BUFFER_CHUNK_SIZE,
     BUFFER_SIZE, MAX_FRAME_LEN, RING_ALIGN,
 };
 
+/// Receive errors that are checksum verdicts (IPv4 header, TCP/UDP).
+const CHECKSUM_ERRORS: u8 = RX_ERROR_IPE | RX_ERROR_TCPE;
 /// Buffers per DMA chunk.
 const BUFFERS_PER_CHUNK: usize = BUFFER_CHUNK_SIZE / BUFFER_SIZE;
 /// Microseconds to wait after setting `CTRL.RST` before looking at it.
@@ -55,6 +60,29 @@ impl Interrupt {
     }
 }
 
+/// Which checksums of a received frame the device verified (with receive checksum
+/// offload on; a bad one is never delivered).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verified {
+    /// The IPv4 header checksum.
+    pub ipv4: bool,
+    /// The TCP or UDP checksum.
+    pub l4: bool,
+}
+
+impl Verified {
+    /// What the status byte of a receive descriptor says was verified.
+    pub fn from_status(status: u8) -> Verified {
+        if status & RX_STATUS_IXSM != 0 {
+            return Verified::default();
+        }
+        Verified {
+            ipv4: status & RX_STATUS_IPCS != 0,
+            l4: status & RX_STATUS_TCPCS != 0,
+        }
+    }
+}
+
 /// The driver's own counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -62,8 +90,16 @@ pub struct Counters {
     pub rx_frames: u64,
     /// Bytes delivered to the caller.
     pub rx_bytes: u64,
-    /// Frames dropped because the device flagged an error in their descriptor.
+    /// Frames dropped because the device flagged an error in their descriptor (other than
+    /// a checksum error).
     pub rx_errors: u64,
+    /// Frames whose IPv4, TCP or UDP checksum the device found wrong: delivered as not
+    /// verified, for the caller's own check to drop.
+    pub rx_checksum_errors: u64,
+    /// Frames delivered whose TCP/UDP checksum the device verified.
+    pub rx_checksum_verified: u64,
+    /// Times adaptive moderation changed the gap between interrupts.
+    pub moderation_changes: u64,
     /// Descriptors dropped as malformed: no end-of-packet, length 0 or above the buffer.
     pub rx_malformed: u64,
     /// Frames dropped because the caller's buffer was too small.
@@ -186,6 +222,17 @@ pub struct E1000e<M, R> {
     tx_unflushed: usize,
     counters: Counters,
     statistics: DeviceStatistics,
+    /// MSI-X mode: `ICR` is cleared by writing it back, not by reading it.
+    msix: bool,
+    /// Receive checksum offload is on.
+    rx_checksum_offload: bool,
+    /// The causes enabled at initialisation (re-armed by [`E1000e::set_interrupts`]).
+    armed_mask: u32,
+    /// Adaptive moderation's state: the throttle in force (256 ns units), the base one
+    /// (`None`: not adaptive), and `rx_frames` when interrupts were last turned off.
+    throttle: u32,
+    adaptive_base: Option<u32>,
+    frames_at_off: u64,
 }
 
 impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
@@ -250,12 +297,37 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
             tx,
             counters: Counters::default(),
             statistics: DeviceStatistics::default(),
+            msix: false,
+            rx_checksum_offload: config.rx_checksum_offload,
+            armed_mask: 0,
+            throttle: config.interrupt_throttle & 0xFFFF,
+            adaptive_base: config
+                .adaptive_moderation
+                .then_some(config.interrupt_throttle & 0xFFFF),
+            frames_at_off: 0,
         };
         driver.setup_tx();
         driver.setup_rx();
-        driver.mmio.write32(ITR, config.interrupt_throttle & 0xFFFF);
+        let throttle = config.interrupt_throttle & 0xFFFF;
+        driver.mmio.write32(ITR, throttle);
+        let mut mask = config.interrupt_mask;
+        if config.msix {
+            driver.msix = true;
+            driver.mmio.write32(IVAR, ivar_all_to(0));
+            driver.mmio.write32(EIAC, 0);
+            driver.mmio.write32(EITR0, throttle);
+            let ctrl_ext = driver.mmio.read32(CTRL_EXT);
+            driver
+                .mmio
+                .write32(CTRL_EXT, ctrl_ext | CTRL_EXT_PBA_SUPPORT);
+            if mask != 0 {
+                mask = MSIX_INTERRUPTS;
+            }
+        }
+        driver.armed_mask = mask;
         let _ = driver.mmio.read32(ICR);
-        driver.mmio.write32(IMS, config.interrupt_mask);
+        driver.mmio.write32(ICR, INT_ALL);
+        driver.mmio.write32(IMS, mask);
         Ok(driver)
     }
 
@@ -286,7 +358,12 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
         self.mmio.write32(RDT, (self.rx.count - 1) as u32);
         self.mmio.write32(RDTR, 0);
         self.mmio.write32(RADV, 0);
-        self.mmio.write32(RXCSUM, 0);
+        let rxcsum = if self.rx_checksum_offload {
+            RXCSUM_IPOFLD | RXCSUM_TUOFLD
+        } else {
+            0
+        };
+        self.mmio.write32(RXCSUM, rxcsum);
         self.mmio.write32(RFCTL, 0);
         self.mmio
             .write32(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC | RCTL_BSIZE_2048);
@@ -312,11 +389,61 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
         &mut self.mmio
     }
 
-    /// Reads the interrupt causes (which clears them without MSI-X) and decodes them.
-    /// Call it for every interrupt: MSI only fires for newly raised causes. The caller
-    /// then drains [`E1000e::receive`] and acknowledges the interrupt at its controller.
+    /// Reads the interrupt causes and clears them (reading clears them without MSI-X; in
+    /// MSI-X mode the driver writes them back), and decodes them. Call it for every
+    /// interrupt: MSI and MSI-X only fire for newly raised causes. The caller then drains
+    /// [`E1000e::receive`] and acknowledges the interrupt at its controller.
     pub fn handle_interrupt(&mut self) -> Interrupt {
-        Interrupt::decode(self.mmio.read32(ICR))
+        let icr = self.mmio.read32(ICR);
+        if self.msix && icr != 0 {
+            self.mmio.write32(ICR, icr);
+        }
+        Interrupt::decode(icr)
+    }
+
+    /// Whether the device was set up for MSI-X ([`crate::Config::msix`]).
+    pub fn msix(&self) -> bool {
+        self.msix
+    }
+
+    /// Turns the causes enabled at initialisation on (`IMS`) or off (`IMC`): a poll loop
+    /// turns them off while it finds work and back on when idle. A cause raised while
+    /// they were off fires when they come back on.
+    ///
+    /// With adaptive moderation ([`crate::Config::adaptive_moderation`]) turning them on
+    /// also picks the gap between interrupts from the frames received since they were
+    /// turned off (written only when it changes).
+    pub fn set_interrupts(&mut self, on: bool) {
+        if self.armed_mask == 0 {
+            return;
+        }
+        if !on {
+            self.frames_at_off = self.counters.rx_frames;
+            self.mmio.write32(IMC, self.armed_mask);
+            return;
+        }
+        if let Some(base) = self.adaptive_base {
+            let stretch = self.counters.rx_frames - self.frames_at_off;
+            let throttle = if stretch >= crate::BULK_FRAMES {
+                (base * crate::BULK_THROTTLE_FACTOR).min(0xFFFF)
+            } else {
+                base
+            };
+            if throttle != self.throttle {
+                self.throttle = throttle;
+                self.mmio.write32(ITR, throttle);
+                if self.msix {
+                    self.mmio.write32(EITR0, throttle);
+                }
+                self.counters.moderation_changes += 1;
+            }
+        }
+        self.mmio.write32(IMS, self.armed_mask);
+    }
+
+    /// The gap between interrupts in force, in 256 ns units (`ITR`).
+    pub fn interrupt_throttle(&self) -> u32 {
+        self.throttle
     }
 
     /// Enables the interrupt causes in `mask` (`IMS`).
@@ -472,6 +599,19 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
     ///
     /// Errors: `Empty` when no frame is pending.
     pub fn receive_with<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T, RxError> {
+        self.receive_with_checksums(|frame, _| f(frame))
+    }
+
+    /// As [`E1000e::receive_with`], and tells `f` which checksums of the frame the device
+    /// verified (none without receive checksum offload). A frame with a checksum the
+    /// device found wrong is delivered as verified by nobody (and counted in
+    /// `rx_checksum_errors`), so the caller's own verification drops it.
+    ///
+    /// Errors: `Empty` when no frame is pending.
+    pub fn receive_with_checksums<T>(
+        &mut self,
+        f: impl FnOnce(&[u8], Verified) -> T,
+    ) -> Result<T, RxError> {
         // Bounded: a device that keeps setting DD cannot keep us here.
         for _ in 0..self.rx.count {
             let index = self.rx_next;
@@ -488,13 +628,23 @@ impl<M: Mmio, R: DmaRegion> E1000e<M, R> {
                     self.counters.rx_malformed += 1;
                 }
                 self.rx_discarding = !end;
-            } else if status.errors & RX_ERRORS_ANY != 0 {
+            } else if status.errors & RX_ERRORS_ANY & !CHECKSUM_ERRORS != 0 {
                 self.counters.rx_errors += 1;
             } else if length == 0 || length > BUFFER_SIZE {
                 self.counters.rx_malformed += 1;
             } else {
+                // A checksum the device found wrong: delivered as verified by nobody, so
+                // the caller's own check drops and counts it with the rest.
+                let flagged = status.errors & CHECKSUM_ERRORS != 0;
+                self.counters.rx_checksum_errors += u64::from(flagged);
+                let verified = if self.rx_checksum_offload && !flagged {
+                    Verified::from_status(status.status)
+                } else {
+                    Verified::default()
+                };
+                self.counters.rx_checksum_verified += u64::from(verified.l4);
                 let (chunk, offset) = self.rx.buffer(index);
-                let result = chunk.with_bytes(offset, length, f);
+                let result = chunk.with_bytes(offset, length, |frame| f(frame, verified));
                 self.counters.rx_frames += 1;
                 self.counters.rx_bytes += length as u64;
                 self.recycle(index);

@@ -33,7 +33,7 @@ mod driver;
 mod netdevice;
 pub mod regs;
 
-pub use driver::{Counters, DeviceStatistics, E1000e, Interrupt};
+pub use driver::{Counters, DeviceStatistics, E1000e, Interrupt, Verified};
 
 /// PCI identity and configuration of the 82574L.
 pub mod pci {
@@ -128,8 +128,23 @@ pub struct Config {
     /// Minimum interval between interrupts in 256 ns units (`ITR`); 0 turns throttling off
     /// (QEMU still enforces at least 500, i.e. 128 us).
     pub interrupt_throttle: u32,
-    /// Interrupt causes to enable (`IMS`), see [`regs`]`::INT_*`; 0 for polling.
+    /// Interrupt causes to enable (`IMS`), see [`regs`]`::INT_*`; 0 for polling. In MSI-X
+    /// mode the causes the device raises there ([`regs::MSIX_INTERRUPTS`]) are enabled
+    /// instead of any receive/transmit/link cause named here.
     pub interrupt_mask: u32,
+    /// Adaptive interrupt moderation: when a poll loop turns interrupts back on
+    /// ([`E1000e::set_interrupts`]) after a busy stretch that received at least
+    /// [`BULK_FRAMES`] frames, the gap between interrupts becomes [`BULK_THROTTLE_FACTOR`]
+    /// times `interrupt_throttle` (few interrupts under load); after a shorter stretch it
+    /// goes back to `interrupt_throttle` (low latency when traffic is light).
+    pub adaptive_moderation: bool,
+    /// Receive checksum offload (`RXCSUM` IPOFLD and TUOFLD): the device verifies IPv4,
+    /// TCP and UDP checksums, frames it found bad are dropped and counted, and
+    /// [`E1000e::receive_with_checksums`] says which checksums of a frame it verified.
+    pub rx_checksum_offload: bool,
+    /// The function's MSI-X table is programmed (entry 0, by `devices`): route every
+    /// cause to vector 0 (`IVAR`), set `CTRL_EXT`'s PBA support, throttle with `EITR0`.
+    pub msix: bool,
 }
 
 /// The interrupt causes enabled by default: frame received, transmit descriptor written
@@ -143,9 +158,18 @@ impl Default for Config {
             tx_descriptors: 256,
             interrupt_throttle: 500,
             interrupt_mask: DEFAULT_INTERRUPTS,
+            adaptive_moderation: true,
+            rx_checksum_offload: true,
+            msix: false,
         }
     }
 }
+
+/// Frames received in one busy stretch from which adaptive moderation counts the load as
+/// bulk (see [`Config::adaptive_moderation`]).
+pub const BULK_FRAMES: u64 = 64;
+/// How much longer the gap between interrupts is under bulk load.
+pub const BULK_THROTTLE_FACTOR: u32 = 4;
 
 /// Largest ring the driver sets up.
 pub const MAX_DESCRIPTORS: usize = 4096;

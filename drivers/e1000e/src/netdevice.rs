@@ -1,6 +1,6 @@
 //! The driver as a [`NetDevice`]: frames are lent in place, in the rings' DMA buffers.
 
-use netdev::{DeviceError, NetDevice};
+use netdev::{DeviceError, NetDevice, RxChecksums};
 
 use crate::{DmaRegion, E1000e, Mmio, RxError, TxError, MTU};
 
@@ -13,12 +13,32 @@ impl<M: Mmio, R: DmaRegion> NetDevice for E1000e<M, R> {
         MTU
     }
 
+    fn set_interrupts(&mut self, on: bool) {
+        E1000e::set_interrupts(self, on)
+    }
+
     fn rx_ready(&mut self) -> bool {
         self.rx_pending()
     }
 
     fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
         E1000e::receive_with(self, f).map_err(rx_error)
+    }
+
+    fn receive_with_checksums(
+        &mut self,
+        f: &mut dyn FnMut(&[u8], RxChecksums),
+    ) -> Result<(), DeviceError> {
+        E1000e::receive_with_checksums(self, |frame, verified| {
+            f(
+                frame,
+                RxChecksums {
+                    ipv4: verified.ipv4,
+                    l4: verified.l4,
+                },
+            )
+        })
+        .map_err(rx_error)
     }
 
     fn transmit_with(

@@ -4,6 +4,8 @@
 pub const CTRL: usize = 0x0000;
 /// Device status.
 pub const STATUS: usize = 0x0008;
+/// Extended device control.
+pub const CTRL_EXT: usize = 0x0018;
 /// Interrupt cause read (reading clears it without MSI-X).
 pub const ICR: usize = 0x00C0;
 /// Interrupt throttling rate (256 ns units between interrupts).
@@ -14,6 +16,13 @@ pub const ICS: usize = 0x00C8;
 pub const IMS: usize = 0x00D0;
 /// Interrupt mask clear (write 1 to disable a cause).
 pub const IMC: usize = 0x00D8;
+/// Extended interrupt auto clear: causes cleared from `ICR` when their MSI-X message is
+/// sent (the driver leaves it 0 and clears `ICR` itself).
+pub const EIAC: usize = 0x00DC;
+/// Interrupt vector allocation (MSI-X): which vector each cause raises.
+pub const IVAR: usize = 0x00E4;
+/// Extended interrupt throttling of MSI-X vector 0 (256 ns units; vector n at `+ 4 * n`).
+pub const EITR0: usize = 0x00E8;
 /// Receive control.
 pub const RCTL: usize = 0x0100;
 /// Transmit control.
@@ -94,6 +103,31 @@ pub const CTRL_RST: u32 = 1 << 26;
 pub const CTRL_CLEAR_AT_INIT: u32 =
     (1 << 2) | (1 << 3) | (1 << 7) | (1 << 11) | (1 << 12) | (1 << 30) | (1 << 31) | CTRL_RST;
 
+/// CTRL_EXT: PBA support: with MSI-X, unmasking a cause in `IMS` clears its vector's
+/// pending bit (the datasheet asks for it whenever MSI-X is used).
+pub const CTRL_EXT_PBA_SUPPORT: u32 = 1 << 31;
+
+/// IVAR: a 4-bit field's "allocation valid" bit (the low three bits are the vector).
+pub const IVAR_VALID: u32 = 0x8;
+/// IVAR: shift of the receive queue 0 field.
+pub const IVAR_RXQ0_SHIFT: u32 = 0;
+/// IVAR: shift of the transmit queue 0 field.
+pub const IVAR_TXQ0_SHIFT: u32 = 8;
+/// IVAR: shift of the "other causes" field (link status and the rest).
+pub const IVAR_OTHER_SHIFT: u32 = 16;
+/// IVAR: raise the transmit interrupt on every descriptor write-back.
+pub const IVAR_TX_EVERY_WRITEBACK: u32 = 1 << 31;
+
+/// The IVAR value that sends every cause (receive, transmit, other) to MSI-X `vector`
+/// (0..=4), transmit interrupts on every write-back.
+pub const fn ivar_all_to(vector: u32) -> u32 {
+    let field = IVAR_VALID | (vector & 0x7);
+    (field << IVAR_RXQ0_SHIFT)
+        | (field << IVAR_TXQ0_SHIFT)
+        | (field << IVAR_OTHER_SHIFT)
+        | IVAR_TX_EVERY_WRITEBACK
+}
+
 /// STATUS: link up.
 pub const STATUS_LU: u32 = 1 << 1;
 
@@ -115,8 +149,16 @@ pub const INT_TXQ0: u32 = 1 << 22;
 pub const INT_OTHER: u32 = 1 << 24;
 /// ICR: the interrupt line is asserted.
 pub const INT_ASSERTED: u32 = 1 << 31;
+/// The causes enabled in MSI-X mode: QEMU's model raises `RXQ0`/`TXQ0` instead of
+/// `RXT0`/`TXDW` there, and `OTHER` with the link change.
+pub const MSIX_INTERRUPTS: u32 = INT_RXQ0 | INT_TXQ0 | INT_OTHER | INT_LSC;
 /// Every interrupt cause (for `IMC`).
 pub const INT_ALL: u32 = 0xFFFF_FFFF;
+
+/// RXCSUM: IPv4 header checksum offload (the device checks it and reports `IPCS`/`IPE`).
+pub const RXCSUM_IPOFLD: u32 = 1 << 8;
+/// RXCSUM: TCP/UDP checksum offload (reports `TCPCS`/`TCPE`).
+pub const RXCSUM_TUOFLD: u32 = 1 << 9;
 
 /// RCTL: receiver enable.
 pub const RCTL_EN: u32 = 1 << 1;

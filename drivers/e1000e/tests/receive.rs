@@ -3,8 +3,9 @@
 
 mod sim;
 
+use e1000e::desc::{RX_ERROR_IPE, RX_ERROR_TCPE, RX_STATUS_IPCS, RX_STATUS_IXSM, RX_STATUS_TCPCS};
 use e1000e::regs::*;
-use e1000e::{Interrupt, RxError, BUFFER_SIZE};
+use e1000e::{Config, Interrupt, RxError, Verified, BUFFER_SIZE};
 use sim::{frame, rings, start};
 
 const DD_EOP: u8 = 0b11;
@@ -110,6 +111,101 @@ fn descriptors_with_errors_are_dropped_and_counted() {
     assert_eq!(&buffer[..len], &frame(2, 64)[..]);
     assert_eq!(driver.counters().rx_errors, 2);
     assert_eq!(driver.counters().rx_frames, 1);
+}
+
+#[test]
+fn receive_checksum_offload_reports_what_the_device_verified() {
+    let (mut driver, sim) = start(rings(16, 8));
+    assert_eq!(sim.reg(RXCSUM), RXCSUM_IPOFLD | RXCSUM_TUOFLD);
+    let both = DD_EOP | RX_STATUS_IPCS | RX_STATUS_TCPCS;
+    assert!(sim.deliver_raw(&frame(0, 64), 64, both, 0));
+    assert!(sim.deliver_raw(&frame(1, 64), 64, DD_EOP | RX_STATUS_IPCS, 0));
+    assert!(sim.deliver_raw(&frame(2, 64), 64, both | RX_STATUS_IXSM, 0));
+    assert!(sim.deliver_raw(&frame(3, 64), 64, both, RX_ERROR_TCPE)); // verified by nobody
+    assert!(sim.deliver_raw(&frame(4, 64), 64, both, RX_ERROR_IPE));
+    assert!(sim.deliver_raw(&frame(5, 64), 64, DD_EOP, 0));
+    assert!(sim.deliver_raw(&frame(6, 64), 64, both, RX_ERROR_TCPE | 0x01)); // CRC: dropped
+    let mut seen = Vec::new();
+    while let Ok((tag, verified)) =
+        driver.receive_with_checksums(|frame_bytes, verified| (frame_bytes.to_vec(), verified))
+    {
+        seen.push((tag, verified));
+    }
+    let v = |ipv4, l4| Verified { ipv4, l4 };
+    let expected = [
+        (frame(0, 64), v(true, true)),
+        (frame(1, 64), v(true, false)),
+        (frame(2, 64), v(false, false)),
+        (frame(3, 64), v(false, false)),
+        (frame(4, 64), v(false, false)),
+        (frame(5, 64), v(false, false)),
+    ];
+    assert_eq!(seen, expected);
+    let c = driver.counters();
+    assert_eq!(
+        (
+            c.rx_errors,
+            c.rx_checksum_errors,
+            c.rx_checksum_verified,
+            c.rx_frames
+        ),
+        (1, 2, 1, 6)
+    );
+}
+
+#[test]
+fn without_checksum_offload_nothing_counts_as_verified() {
+    let config = Config {
+        rx_checksum_offload: false,
+        ..rings(8, 8)
+    };
+    let (mut driver, sim) = start(config);
+    assert_eq!(sim.reg(RXCSUM), 0);
+    let both = DD_EOP | RX_STATUS_IPCS | RX_STATUS_TCPCS;
+    assert!(sim.deliver_raw(&frame(0, 64), 64, both, 0));
+    assert_eq!(
+        driver.receive_with_checksums(|_, verified| verified),
+        Ok(Verified::default())
+    );
+    assert_eq!(driver.counters().rx_checksum_verified, 0);
+}
+
+#[test]
+fn moderation_adapts_to_the_frames_of_each_busy_stretch() {
+    let (mut driver, sim) = start(rings(256, 8));
+    assert_eq!((sim.reg(ITR), driver.interrupt_throttle()), (500, 500));
+    let mut busy_stretch = |frames: u32| {
+        driver.set_interrupts(false);
+        for tag in 0..frames {
+            assert!(sim.deliver(&frame(tag, 64)));
+            driver.receive_with(|_| ()).unwrap();
+        }
+        driver.set_interrupts(true);
+        (sim.reg(ITR), sim.count_writes(ITR))
+    };
+    // Light traffic keeps the short gap (and writes nothing); a bulk stretch lengthens it,
+    // once; light traffic again brings it back.
+    assert_eq!(busy_stretch(3), (500, 1));
+    assert_eq!(busy_stretch(100), (2000, 2));
+    assert_eq!(busy_stretch(200), (2000, 2));
+    assert_eq!(busy_stretch(1), (500, 3));
+    assert_eq!(driver.counters().moderation_changes, 2);
+}
+
+#[test]
+fn fixed_moderation_never_changes() {
+    let config = Config {
+        adaptive_moderation: false,
+        ..rings(256, 8)
+    };
+    let (mut driver, sim) = start(config);
+    driver.set_interrupts(false);
+    for tag in 0..100 {
+        assert!(sim.deliver(&frame(tag, 64)));
+        driver.receive_with(|_| ()).unwrap();
+    }
+    driver.set_interrupts(true);
+    assert_eq!((sim.reg(ITR), sim.count_writes(ITR)), (500, 1));
 }
 
 #[test]

@@ -44,8 +44,20 @@ pub enum DeviceError {
 pub struct ChecksumOffload {
     /// The device verifies IPv4/TCP/UDP checksums of received frames and drops bad ones.
     pub rx: bool,
-    /// The device fills in IPv4/TCP/UDP checksums of transmitted frames.
+    /// The device fills in TCP/UDP checksums of transmitted frames (the stack leaves them;
+    /// it always fills in IPv4 header and ICMP checksums).
     pub tx: bool,
+}
+
+/// What the device verified of one received frame (receive checksum offload). A frame
+/// whose checksum the device found bad is not lent at all (the device drops and counts
+/// it); a field that is false means "not checked": the stack verifies that part itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxChecksums {
+    /// The device verified the IPv4 header checksum.
+    pub ipv4: bool,
+    /// The device verified the TCP or UDP checksum.
+    pub l4: bool,
 }
 
 /// An Ethernet device. Object-safe: the stack holds it as `Box<dyn NetDevice>`.
@@ -61,6 +73,14 @@ pub trait NetDevice {
         ChecksumOffload::default()
     }
 
+    /// Turns the device's interrupts on or off. A poll loop turns them off while it finds
+    /// frames and back on when it finds none (NAPI-style), so a busy device interrupts
+    /// once per burst; an event raised while they were off fires when they come back on.
+    /// Devices without such control ignore it (the default).
+    fn set_interrupts(&mut self, on: bool) {
+        let _ = on;
+    }
+
     /// Returns true when something is waiting to be received: the next
     /// [`NetDevice::receive_with`] will lend a frame, or find that what was waiting was
     /// an entry the device drops (it then fails with `WouldBlock`). False means it would
@@ -74,6 +94,15 @@ pub trait NetDevice {
     /// the frame did not fit the device's buffer (it is dropped), `Failed` on a device
     /// error.
     fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError>;
+
+    /// As [`NetDevice::receive_with`], and tells `f` which checksums of the frame the
+    /// device verified. The default verified none.
+    fn receive_with_checksums(
+        &mut self,
+        f: &mut dyn FnMut(&[u8], RxChecksums),
+    ) -> Result<(), DeviceError> {
+        self.receive_with(&mut |frame| f(frame, RxChecksums::default()))
+    }
 
     /// Lends `f` a transmit buffer of exactly `len` bytes, in the device's own memory
     /// where it can; `f` writes a whole frame into it, which is queued for transmission

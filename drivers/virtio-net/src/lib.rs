@@ -8,9 +8,12 @@
 //! - [`ConfigSpace`]: read-only access to the function's PCI configuration space, from which
 //!   a [`ShadowConfig`] answers the transport's capability walk (see [`config`]).
 //!
-//! Interrupts: `virtio-drivers` never programs MSI-X, so the device raises INTx; reading
-//! the ISR byte ([`Layout::isr`]) lowers the line (the interrupt thread's job). No offloads
-//! are negotiated: frames are at most 1514 bytes without FCS.
+//! Interrupts: `virtio-drivers` never programs MSI-X vectors. Without MSI-X the device
+//! raises INTx, and reading the ISR byte ([`Layout::isr`]) lowers the line (the interrupt
+//! thread's job). When `devices` enabled MSI-X for the function (the description's
+//! `irq = "msix"`), [`VirtioNet::use_msix`] writes the queues' vectors in the common
+//! configuration ([`msix`]); no acknowledgement is needed then. No offloads are
+//! negotiated: frames are at most 1514 bytes without FCS.
 //!
 //! Frames move in place: [`VirtioNet::receive_with`] lends a received frame in its DMA
 //! buffer and [`VirtioNet::transmit_with`] lets the caller build one in a transmit buffer
@@ -28,7 +31,10 @@
 )]
 
 pub mod config;
+pub mod msix;
 mod netdevice;
+pub mod offload;
+pub mod transport;
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -147,13 +153,17 @@ pub struct Counters {
     pub tx_full: u64,
     /// Received frames dropped (truncated or malformed).
     pub rx_dropped: u64,
+    /// Queue notifications ("kicks", each a write to the device) sent.
+    pub notifications: u64,
+    /// Frames sent with their TCP/UDP checksum left to the device (`NEEDS_CSUM`).
+    pub tx_checksum_offloaded: u64,
 }
 
 type Buffer = &'static mut [u8];
 
 /// The driver: one receive and one transmit queue of [`QUEUE_SIZE`] buffers each.
 pub struct VirtioNet<P: Platform> {
-    raw: VirtIONetRaw<HalOf<P>, PciTransport, QUEUE_SIZE>,
+    raw: VirtIONetRaw<HalOf<P>, transport::Negotiated<PciTransport>, QUEUE_SIZE>,
     /// Receive buffers the device owns, by token.
     rx: [Option<Buffer>; QUEUE_SIZE],
     /// Transmit buffers in flight, by token, with the length handed over.
@@ -163,6 +173,28 @@ pub struct VirtioNet<P: Platform> {
     tx_free_len: usize,
     mac: [u8; 6],
     counters: Counters,
+    /// The common configuration structure, mapped (`None` if the platform has no mapping).
+    common: Option<NonNull<u8>>,
+    /// `VIRTIO_NET_F_CSUM` negotiated: TCP/UDP checksums of sent frames left to the device.
+    csum: bool,
+    /// `VIRTIO_NET_F_GUEST_CSUM` negotiated: received headers say what was checked.
+    guest_csum: bool,
+}
+
+/// The common configuration structure at a mapped address.
+struct MappedCommon(NonNull<u8>);
+
+impl msix::CommonConfig for MappedCommon {
+    fn read16(&mut self, offset: usize) -> u16 {
+        // SAFETY: `VirtioNet::new` got the pointer from `Platform::mmio_phys_to_virt` for
+        // the whole structure (which is larger than the fields `msix` names); device
+        // memory, read volatile.
+        unsafe { core::ptr::read_volatile(self.0.as_ptr().add(offset) as *const u16) }
+    }
+    fn write16(&mut self, offset: usize, value: u16) {
+        // SAFETY: as in `read16`.
+        unsafe { core::ptr::write_volatile(self.0.as_ptr().add(offset) as *mut u16, value) }
+    }
 }
 
 fn buffers<P: Platform>(out: &mut [Option<Buffer>]) -> Result<(), InitError> {
@@ -189,6 +221,13 @@ impl<P: Platform> VirtioNet<P> {
         if vendor != VENDOR_ID || !matches!(device, DEVICE_ID_TRANSITIONAL | DEVICE_ID_MODERN) {
             return Err(InitError::NotVirtioNet(vendor, device));
         }
+        let common = config.layout().common.and_then(|region| {
+            let paddr = config.bar_address(region.bar)? + u64::from(region.offset);
+            let size = usize::try_from(region.length).ok()?;
+            (size > msix::QUEUE_MSIX_VECTOR + 1)
+                .then(|| P::mmio_phys_to_virt(paddr, size))
+                .flatten()
+        });
         let mut root = PciRoot::new(config);
         let function = DeviceFunction {
             bus: 0,
@@ -197,8 +236,12 @@ impl<P: Platform> VirtioNet<P> {
         };
         let transport = PciTransport::new::<HalOf<P>, _>(&mut root, function)
             .map_err(|_| InitError::Transport)?;
-        let mut raw = VirtIONetRaw::<HalOf<P>, _, QUEUE_SIZE>::new(transport)
-            .map_err(|_| InitError::Device)?;
+        let extra = offload::CSUM | offload::GUEST_CSUM;
+        let mut raw = VirtIONetRaw::<HalOf<P>, _, QUEUE_SIZE>::new(transport::Negotiated::new(
+            transport, extra,
+        ))
+        .map_err(|_| InitError::Device)?;
+        let features = transport::negotiated();
         let mac = raw.mac_address();
         let mut all_rx: [Option<Buffer>; QUEUE_SIZE] = [const { None }; QUEUE_SIZE];
         buffers::<P>(&mut all_rx)?;
@@ -220,7 +263,32 @@ impl<P: Platform> VirtioNet<P> {
             tx_free_len: QUEUE_SIZE,
             mac,
             counters: Counters::default(),
+            common,
+            csum: features & offload::CSUM != 0,
+            guest_csum: features & offload::GUEST_CSUM != 0,
         })
+    }
+
+    /// The checksum offloads negotiated: (`CSUM`: the device completes transmitted
+    /// TCP/UDP checksums, `GUEST_CSUM`: received frames may come checked or partial).
+    /// QEMU offers both only with a backend that has a `vnet_hdr` (TAP, not user
+    /// networking).
+    pub fn checksum_offloads(&self) -> (bool, bool) {
+        (self.csum, self.guest_csum)
+    }
+
+    /// Sends both queues' interrupts to MSI-X table entry `vector` (the function's MSI-X
+    /// table is `devices`' to program; entry 0 is the one it programs) and turns the
+    /// configuration-change interrupt off; returns the vectors read back.
+    ///
+    /// Errors: `QueueRefused` when the device did not take a queue's vector (with MSI-X
+    /// enabled that queue would never interrupt); the common configuration not mapped
+    /// counts as refused by the receive queue.
+    pub fn use_msix(&mut self, vector: u16) -> Result<msix::Vectors, msix::MsixError> {
+        let common = self
+            .common
+            .ok_or(msix::MsixError::QueueRefused(msix::RECEIVE_QUEUE))?;
+        msix::program(&mut MappedCommon(common), vector)
     }
 
     /// The device's MAC address.
@@ -228,9 +296,29 @@ impl<P: Platform> VirtioNet<P> {
         self.mac
     }
 
-    /// Frame counters.
+    /// Frame counters (with the queue notifications sent so far by this component's
+    /// virtio drivers, see [`transport::notifications`]).
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            notifications: self.raw_notifications(),
+            ..self.counters
+        }
+    }
+
+    fn raw_notifications(&self) -> u64 {
+        transport::notifications()
+    }
+
+    /// Asks the device for used-buffer interrupts (`on`) or not (the avail rings'
+    /// `VRING_AVAIL_F_NO_INTERRUPT`), for a poll loop that is busy. The device may still
+    /// interrupt (the flag is a hint); buffers used while interrupts were off raise none
+    /// later, so the caller looks at [`VirtioNet::rx_pending`] after turning them on.
+    pub fn set_interrupts(&mut self, on: bool) {
+        if on {
+            self.raw.enable_interrupts();
+        } else {
+            self.raw.disable_interrupts();
+        }
     }
 
     /// Acknowledges the device's interrupt (reads the ISR byte); the interrupt thread does
@@ -251,6 +339,16 @@ impl<P: Platform> VirtioNet<P> {
     /// Errors (`f` not called): `Empty` when no frame is pending, `Device` when the device
     /// reported an unknown token or a length outside the buffer (counted in `rx_dropped`).
     pub fn receive_with<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T, RxError> {
+        self.receive_with_checksums(|frame, _| f(frame))
+    }
+
+    /// As [`VirtioNet::receive_with`], and tells `f` what the frame's header says was
+    /// checked ([`offload::rx_checksums`]; nothing without `GUEST_CSUM`).
+    pub fn receive_with_checksums<T>(
+        &mut self,
+        f: impl FnOnce(&[u8], netdev::RxChecksums) -> T,
+    ) -> Result<T, RxError> {
+        let guest_csum = self.guest_csum;
         let token = self.raw.poll_receive().ok_or(RxError::Empty)?;
         let buffer = self
             .rx
@@ -265,7 +363,10 @@ impl<P: Platform> VirtioNet<P> {
             {
                 Some(frame) => {
                     self.counters.rx += 1;
-                    Ok(f(frame))
+                    Ok(f(
+                        frame,
+                        offload::rx_checksums(&buffer[..header], guest_csum),
+                    ))
                 }
                 None => Err(RxError::Device),
             },
@@ -360,6 +461,12 @@ impl<P: Platform> VirtioNet<P> {
         };
         let end = header + len;
         let result = f(&mut buffer[header..end]);
+        if self.csum && header >= offload::HEADER_LEN {
+            let (head, frame) = buffer.split_at_mut(header);
+            let partial = offload::tx_partial(&mut frame[..len]);
+            offload::write_tx_header(head, partial);
+            self.counters.tx_checksum_offloaded += u64::from(partial.is_some());
+        }
         // SAFETY: the buffer (header, then the frame `f` built in place) stays in `tx`
         // untouched until its token comes back.
         match unsafe { self.raw.transmit_begin(&buffer[..end]) } {

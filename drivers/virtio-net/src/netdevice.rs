@@ -2,7 +2,7 @@
 
 #![deny(unsafe_code)]
 
-use netdev::{DeviceError, NetDevice};
+use netdev::{ChecksumOffload, DeviceError, NetDevice, RxChecksums};
 
 use crate::{Platform, RxError, TxError, VirtioNet, MTU};
 
@@ -13,6 +13,24 @@ impl<P: Platform> NetDevice for VirtioNet<P> {
 
     fn mtu(&self) -> usize {
         MTU
+    }
+
+    fn set_interrupts(&mut self, on: bool) {
+        VirtioNet::set_interrupts(self, on)
+    }
+
+    fn checksum_offload(&self) -> ChecksumOffload {
+        ChecksumOffload {
+            rx: false,
+            tx: self.checksum_offloads().0,
+        }
+    }
+
+    fn receive_with_checksums(
+        &mut self,
+        f: &mut dyn FnMut(&[u8], RxChecksums),
+    ) -> Result<(), DeviceError> {
+        VirtioNet::receive_with_checksums(self, f).map_err(rx_error)
     }
 
     fn rx_ready(&mut self) -> bool {

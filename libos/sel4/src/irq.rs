@@ -12,7 +12,7 @@
 //! lower than the asked priority, the thread runs at 0 instead and is scheduled when the
 //! library OS thread blocks in `wait_until`, which is when its wake-up matters.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -31,6 +31,16 @@ struct Stack([u8; STACK_SIZE]);
 
 static mut STACK: Stack = Stack([0; STACK_SIZE]);
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// Interrupts delivered per source index (the interrupt thread's wake-ups with its bit).
+static DELIVERED: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
+
+/// How many interrupts source `index` (its place in [`start`]'s `sources`) has delivered
+/// to the interrupt thread so far; 0 for an index past the sources.
+pub fn delivered(index: usize) -> u64 {
+    DELIVERED
+        .get(index)
+        .map_or(0, |count| count.load(Ordering::Relaxed))
+}
 
 /// One interrupt source.
 pub struct Source {
@@ -104,6 +114,7 @@ extern "C" fn entry(shared: usize, ipc_buffer: u64) -> ! {
             if badge & (1 << bit) == 0 {
                 continue;
             }
+            DELIVERED[bit].fetch_add(1, Ordering::Relaxed);
             if let Some(hook) = source.hook {
                 hook(source.context);
             }

@@ -10,18 +10,22 @@
 //! let started = nic.start(&mut pool, &mut vspace, TscDelay(clock), e1000e::Config::default());
 //! ```
 //!
-//! The e1000e uses BAR0 (128 KiB) and MSI; its hook reads ICR, which clears the causes
-//! and re-arms MSI. virtio-net uses the one BAR holding its virtio structures (found in
-//! the configuration space `devices` shows read-only) and INTx; its hook reads the ISR
-//! byte, which lowers the line. One NIC per component: `virtio-drivers` asks for memory
-//! through associated functions, so its platform lives in statics.
+//! The e1000e uses BAR0 (128 KiB) and MSI or MSI-X; its hook reads ICR, which clears the
+//! causes and re-arms MSI (under MSI-X it writes them back, as reading does not clear
+//! them there). virtio-net uses the one BAR holding its virtio structures (found in the
+//! configuration space `devices` shows read-only) and INTx, whose hook reads the ISR byte
+//! (which lowers the line), or MSI-X, which needs no hook. With MSI-X (`devices` programs
+//! table entry 0) [`ClaimedNic::start`] routes the device's causes to entry 0: the
+//! e1000e's IVAR, virtio's queue vectors ([`MsixRouting`] says what was written). One NIC
+//! per component: `virtio-drivers` asks for memory through associated functions, so its
+//! platform lives in statics.
 
 use alloc::boxed::Box;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use e1000e::E1000e;
-use proto::devices::DeviceInfo;
+use proto::devices::{DeviceInfo, IrqMode};
 use proto::Name;
 use sel4::cap_type::IrqHandler;
 use sel4::{CPtr, Cap};
@@ -94,6 +98,20 @@ pub fn acknowledge_e1000e(base: usize) {
     let _ = unsafe { core::ptr::read_volatile((base + e1000e::regs::ICR) as *const u32) };
 }
 
+/// The interrupt thread's hook for an e1000e under MSI-X: reads ICR at `base` (BAR0's
+/// mapping) and writes the causes back, which clears them (reading alone does not under
+/// MSI-X), so the next cause raises a new message.
+pub fn acknowledge_e1000e_msix(base: usize) {
+    let icr = (base + e1000e::regs::ICR) as *mut u32;
+    // SAFETY: as in `acknowledge_e1000e`; writing ICR only clears the causes written.
+    unsafe {
+        let causes = core::ptr::read_volatile(icr);
+        if causes != 0 {
+            core::ptr::write_volatile(icr, causes);
+        }
+    }
+}
+
 /// The interrupt thread's hook for virtio-net: reads the ISR status byte at `isr`, which
 /// lowers INTx.
 pub fn acknowledge_virtio(isr: usize) {
@@ -114,6 +132,37 @@ pub fn acknowledgement(layout: Option<&Layout>, base: usize) -> (fn(usize), usiz
     }
 }
 
+/// The interrupt hook and its argument for a NIC whose register BAR is mapped at `base`
+/// and whose interrupt arrives as `irq`: as [`acknowledgement`], except under MSI-X, where
+/// the e1000e writes its causes back ([`acknowledge_e1000e_msix`]) and virtio-net needs
+/// no hook (`None`).
+pub fn acknowledgement_for(
+    layout: Option<&Layout>,
+    base: usize,
+    irq: IrqMode,
+) -> Option<(fn(usize), usize)> {
+    match (layout, irq) {
+        (None, IrqMode::MsiX) => Some((acknowledge_e1000e_msix, base)),
+        (Some(_), IrqMode::MsiX) => None,
+        _ => Some(acknowledgement(layout, base)),
+    }
+}
+
+/// What [`ClaimedNic::start`] wrote to route the device's interrupts to MSI-X entry 0,
+/// read back from the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsixRouting {
+    /// Not MSI-X.
+    None,
+    /// The e1000e's IVAR register.
+    E1000e {
+        /// IVAR as read back.
+        ivar: u32,
+    },
+    /// virtio-net's queue vectors.
+    Virtio(virtio_net::msix::Vectors),
+}
+
 /// A claimed NIC with its registers mapped, its driver not started yet.
 pub struct ClaimedNic {
     kind: NicKind,
@@ -132,6 +181,11 @@ pub struct StartedNic {
     pub mac: [u8; 6],
     /// Physical address of its DMA memory.
     pub dma_paddr: u64,
+    /// How its interrupts were routed to MSI-X entry 0.
+    pub msix: MsixRouting,
+    /// virtio-net's checksum offloads as negotiated (`CSUM`, `GUEST_CSUM`); `None` for
+    /// the e1000e (whose receive checksum offload is always on).
+    pub virtio_offloads: Option<(bool, bool)>,
 }
 
 impl ClaimedNic {
@@ -188,24 +242,28 @@ impl ClaimedNic {
     /// acknowledges the device.
     pub fn interrupt(&self) -> irq::Source {
         let layout = self.shadow.as_ref().map(|s| s.layout());
-        let (hook, context) = acknowledgement(layout.as_ref(), self.registers.base());
+        let hook = acknowledgement_for(layout.as_ref(), self.registers.base(), self.info.irq);
         irq::Source {
             handler: self.handler,
-            hook: Some(hook),
-            context,
+            hook: hook.map(|(hook, _)| hook),
+            context: hook.map_or(0, |(_, context)| context),
         }
     }
 
     /// Maps 2^[`DMA_BITS`] bytes of physically contiguous memory from the component's
     /// budget and starts the driver on it (`config` applies to the e1000e; `delay` times
-    /// its reset). Panics when the memory cannot be had or the driver refuses the device.
+    /// its reset; its `msix` is set from the claim). Panics when the memory cannot be had,
+    /// the driver refuses the device or the device refuses its MSI-X vectors.
     pub fn start<F: FnMut(u8) -> Option<CPtr>>(
         self,
         pool: &mut Pool<F>,
         vspace: &mut VSpace,
         mut delay: TscDelay,
-        config: e1000e::Config,
+        mut config: e1000e::Config,
     ) -> StartedNic {
+        let msix = self.info.irq == IrqMode::MsiX;
+        let mut routing = MsixRouting::None;
+        let mut virtio_offloads = None;
         let (vaddr, paddr, _) = vspace
             .map_new(pool, DMA_BITS, sel4::consts::X86_DEFAULT_VM_ATTRIBUTES)
             .expect("DMA memory");
@@ -215,8 +273,13 @@ impl ClaimedNic {
                 // SAFETY: `map_new` mapped `size` fresh bytes at `vaddr`, physically
                 // contiguous from `paddr`, never unmapped; only this arena uses them.
                 let mut arena = unsafe { DmaArena::new(vaddr as usize, paddr, size) };
-                let driver = E1000e::new(self.registers, &mut arena, &mut delay, config)
+                config.msix = msix;
+                let mut driver = E1000e::new(self.registers, &mut arena, &mut delay, config)
                     .expect("e1000e initialises");
+                if msix {
+                    let ivar = driver.registers().read32(e1000e::regs::IVAR);
+                    routing = MsixRouting::E1000e { ivar };
+                }
                 let mac = driver.mac_address();
                 (Box::new(driver), mac)
             }
@@ -235,8 +298,13 @@ impl ClaimedNic {
                         (paddr, vaddr as usize, size),
                     )
                 };
-                let driver =
+                let mut driver =
                     VirtioNet::<VirtioPlatform>::new(shadow).expect("virtio-net initialises");
+                if msix {
+                    let vectors = driver.use_msix(0).expect("virtio-net takes MSI-X vector 0");
+                    routing = MsixRouting::Virtio(vectors);
+                }
+                virtio_offloads = Some(driver.checksum_offloads());
                 let mac = driver.mac_address();
                 (Box::new(driver), mac)
             }
@@ -245,6 +313,8 @@ impl ClaimedNic {
             device,
             mac,
             dma_paddr: paddr,
+            msix: routing,
+            virtio_offloads,
         }
     }
 }
@@ -379,6 +449,39 @@ mod tests {
             hook(context);
         }
         assert!(bar.iter().all(|&word| word == 0xFFFF_FFFF));
+    }
+
+    #[test]
+    fn under_msix_the_e1000e_writes_its_causes_back_and_virtio_needs_no_hook() {
+        let layout = Layout {
+            isr: region(4, 0x1000, 4),
+            ..Layout::default()
+        };
+        let (hook, context) = acknowledgement_for(None, 0x8000, IrqMode::MsiX).unwrap();
+        assert_eq!(
+            (hook as usize, context),
+            (acknowledge_e1000e_msix as fn(usize) as usize, 0x8000)
+        );
+        assert!(acknowledgement_for(Some(&layout), 0x8000, IrqMode::MsiX).is_none());
+        for mode in [IrqMode::Msi, IrqMode::IoApic, IrqMode::Pic] {
+            assert_eq!(
+                acknowledgement_for(Some(&layout), 0x8000, mode),
+                Some(acknowledgement(Some(&layout), 0x8000))
+            );
+        }
+        // A stand-in BAR: the causes read are written back (a real ICR clears them then).
+        let mut bar = vec![0u32; 0x1000];
+        bar[e1000e::regs::ICR / 4] = 0x0010_0000;
+        acknowledge_e1000e_msix(bar.as_mut_ptr() as usize);
+        assert_eq!(
+            bar[e1000e::regs::ICR / 4],
+            0x0010_0000,
+            "written back as read"
+        );
+        assert!(bar
+            .iter()
+            .enumerate()
+            .all(|(i, &w)| w == 0 || i == e1000e::regs::ICR / 4));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub const GUEST_ADDRESS: &str = "10.0.2.15";
 /// How the NIC's interrupt reaches the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Method {
-    /// The name used in reports: `msi`, `ioapic` or `pic`.
+    /// The name used in reports: `msi`, `ioapic`, `pic` or `msix`.
     pub name: &'static str,
     /// The kernel's interrupt controller (`irq` variant axis).
     pub controller: &'static str,
@@ -44,7 +44,7 @@ pub struct Method {
 }
 
 /// Every method, in report order.
-pub const METHODS: [Method; 3] = [
+pub const METHODS: [Method; 4] = [
     Method {
         name: "msi",
         controller: "ioapic",
@@ -60,13 +60,18 @@ pub const METHODS: [Method; 3] = [
         controller: "pic",
         nic_irq: "pic",
     },
+    Method {
+        name: "msix",
+        controller: "ioapic",
+        nic_irq: "msix",
+    },
 ];
 
 impl Method {
     /// The method called `name`.
     pub fn parse(name: &str) -> Result<Method> {
         METHODS.into_iter().find(|m| m.name == name).ok_or_else(|| {
-            format!("unknown interrupt delivery method `{name}` (msi, ioapic or pic)")
+            format!("unknown interrupt delivery method `{name}` (msi, ioapic, pic or msix)")
         })
     }
 
@@ -301,6 +306,7 @@ fn check_derived(system: &sysdesc::System, method: Method, window_ms: u64) -> Re
     }
     let expected = match method.nic_irq {
         "msi" => sysdesc::Irq::Msi,
+        "msix" => sysdesc::Irq::MsiX,
         "ioapic" => sysdesc::Irq::IoApic { line: None },
         _ => sysdesc::Irq::Pic { line: None },
     };
@@ -370,9 +376,9 @@ fn tally_json(cycles: u64, count: u64, window: u64) -> serde_json::Value {
 ///   "window_ms": 100,                 // the component's kernel_log_ms
 ///   "kinds": ["interrupt", ...],      // every kind, in report order
 ///   "methods": [{
-///     "method": "msi" | "ioapic" | "pic",
+///     "method": "msi" | "ioapic" | "pic" | "msix",
 ///     "kernel_variant": "bench=entries,irq=ioapic",
-///     "nic_irq": "msi" | "ioapic" | "pic",   // nic0's irq in the description
+///     "nic_irq": "msi" | "ioapic" | "pic" | "msix", // nic0's irq in the description
 ///     "throughput_bps": 6.1e8 | null,         // iperf3's received rate
 ///     "tsc_mhz": 2400 | null,                 // cycles -> time, as the component calibrated
 ///     "windows": 57, "full_windows": 3,       // steady-state windows; those whose log filled
@@ -675,7 +681,7 @@ mod tests {
         let quick = Options::for_profile(Profile::Quick);
         assert_eq!(quick.methods, [METHODS[0]]);
         let full = Options::for_profile(Profile::Full);
-        assert_eq!((full.seconds, full.skip_s, full.methods.len()), (20, 10, 3));
+        assert_eq!((full.seconds, full.skip_s, full.methods.len()), (20, 10, 4));
         assert!(Options::default().seconds > Options::default().skip_s);
     }
 

@@ -20,7 +20,7 @@ use crate::Result;
 pub fn all(profile: Profile) -> Result<()> {
     let clock = std::time::Instant::now();
     let mut failed = Vec::new();
-    if let Err(e) = net::run(profile, &[]) {
+    if let Err(e) = net::run(profile, &[], None) {
         failed.push(format!("net: {e}"));
     }
     let kernel = kernel::Options::for_profile(profile);

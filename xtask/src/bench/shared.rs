@@ -3,7 +3,7 @@
 //! and median/spread summaries.
 
 use crate::Result;
-use iperf::stat::Stat;
+use iperf::stat::{NetRates, Stat};
 use std::path::PathBuf;
 
 /// How much time a benchmark may take.
@@ -43,6 +43,13 @@ pub fn stats_in(text: &str) -> Vec<Stat> {
 pub fn guest_utilisation(text: &str) -> Option<f64> {
     let stats = stats_in(text);
     stats.first()?.utilisation_until(stats.last()?)
+}
+
+/// The poll loop's rates over the `STAT` lines in `text` (first to last); `None` with
+/// fewer than two lines or without the counters (the Linux guest prints none).
+pub fn guest_net_rates(text: &str) -> Option<NetRates> {
+    let stats = stats_in(text);
+    stats.first()?.net_rates_until(stats.last()?)
 }
 
 /// The user + system CPU time (in clock ticks) in a `/proc/<pid>/stat` line.
@@ -144,13 +151,26 @@ mod tests {
         let a = Stat {
             up_us: 10,
             idle_us: 5,
+            net: None,
         };
         assert_eq!(a.utilisation_until(&a), None);
         let reboot = Stat {
             up_us: 2,
             idle_us: 1,
+            net: None,
         };
         assert_eq!(a.utilisation_until(&reboot), None);
+    }
+
+    #[test]
+    fn net_rates_come_from_the_first_and_last_line() {
+        let text = "STAT up_us=1000000 idle_us=0 irqs=10 polls=20 busy_polls=10 frames=100\n\
+                    STAT up_us=1500000 idle_us=0 irqs=11 polls=21 busy_polls=11 frames=101\n\
+                    STAT up_us=3000000 idle_us=0 irqs=2010 polls=4020 busy_polls=1010 frames=20100\n";
+        let rates = guest_net_rates(text).unwrap();
+        assert_eq!(rates.irqs_per_s, 1000.0);
+        assert_eq!(rates.frames_per_busy_poll, Some(20.0));
+        assert!(guest_net_rates("STAT up_us=1 idle_us=0\nSTAT up_us=9 idle_us=0\n").is_none());
     }
 
     #[test]

@@ -211,7 +211,11 @@ impl Device {
             }
             ICR => {
                 let icr = self.reg(ICR);
-                self.regs.insert(ICR, 0);
+                // With MSI-X (modelled as: a vector allocated in IVAR) reading does not
+                // clear the causes; the driver writes them back.
+                if self.reg(IVAR) & IVAR_VALID == 0 {
+                    self.regs.insert(ICR, 0);
+                }
                 if icr & self.reg(IMS) != 0 {
                     icr | INT_ASSERTED
                 } else {

@@ -23,9 +23,12 @@ use core::cell::{Cell, RefCell};
 
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Packet};
+use smoltcp::wire::{
+    EthernetFrame, EthernetProtocol, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket,
+    UdpPacket,
+};
 
-pub use netdev::{ChecksumOffload, DeviceError, NetDevice, ETHERNET_HEADER_LEN};
+pub use netdev::{ChecksumOffload, DeviceError, NetDevice, RxChecksums, ETHERNET_HEADER_LEN};
 
 /// Frame counters of one network interface.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +41,17 @@ pub struct NetCounters {
     pub rx_malformed: u64,
     /// Frames the device refused to transmit (queue full or failure).
     pub tx_dropped: u64,
+    /// Polls of the stack (each runs smoltcp over everything the device holds).
+    pub polls: u64,
+    /// Polls that moved frames (frames per poll = frames / busy polls).
+    pub busy_polls: u64,
+    /// Times the device's interrupts were turned back on after a busy stretch (the poll
+    /// loop turns them off while polls find frames and on at the first idle poll).
+    pub interrupt_rearms: u64,
+    /// Received frames dropped because a checksum the device had not verified was wrong.
+    pub rx_bad_checksum: u64,
+    /// Received frames whose TCP/UDP checksum the device had verified (not verified again).
+    pub rx_checksum_offloaded: u64,
 }
 
 /// Returns true when `frame` passes the checks done before the stack sees it.
@@ -57,6 +71,43 @@ fn frame_is_well_formed(frame: &[u8], mtu: usize) -> bool {
     }
 }
 
+/// Returns true unless a checksum of `frame` that `verified` does not cover is wrong: the
+/// IPv4 header's, and TCP's, UDP's or ICMP's (whole datagrams only; the stack drops
+/// fragments). Parts that do not parse are left to the stack, which drops them.
+fn checksums_ok(frame: &[u8], verified: RxChecksums) -> bool {
+    let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
+        return true;
+    };
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return true;
+    }
+    let Ok(ip) = Ipv4Packet::new_checked(ethernet.payload()) else {
+        return true;
+    };
+    if !verified.ipv4 && !ip.verify_checksum() {
+        return false;
+    }
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return true;
+    }
+    let (src, dst) = (
+        IpAddress::Ipv4(ip.src_addr()),
+        IpAddress::Ipv4(ip.dst_addr()),
+    );
+    match ip.next_header() {
+        IpProtocol::Tcp if !verified.l4 => {
+            TcpPacket::new_checked(ip.payload()).map_or(true, |p| p.verify_checksum(&src, &dst))
+        }
+        IpProtocol::Udp if !verified.l4 => {
+            UdpPacket::new_checked(ip.payload()).map_or(true, |p| p.verify_checksum(&src, &dst))
+        }
+        IpProtocol::Icmp => {
+            Icmpv4Packet::new_checked(ip.payload()).map_or(true, |p| p.verify_checksum())
+        }
+        _ => true,
+    }
+}
+
 /// A frame smoltcp built while the device was lending a received one.
 struct Deferred {
     buffer: Vec<u8>,
@@ -71,6 +122,8 @@ pub(crate) struct DeviceAdapter {
     /// Malformed frames received since the stack last saw a good one or was told "none".
     skipped: Cell<usize>,
     counters: Cell<NetCounters>,
+    /// Whether the device's interrupts are on (they are when it starts).
+    interrupts_on: Cell<bool>,
 }
 
 impl DeviceAdapter {
@@ -85,7 +138,32 @@ impl DeviceAdapter {
             }),
             skipped: Cell::new(0),
             counters: Cell::new(NetCounters::default()),
+            interrupts_on: Cell::new(true),
         }
+    }
+
+    /// Counts one poll of the stack that moved frames (`busy`) or none, and applies the
+    /// NAPI rule: a busy poll turns the device's interrupts off (the loop polls again
+    /// anyway), an idle one turns them back on before the loop may wait. Each switch is
+    /// one call into the device, made only on a change. Returns true when a frame arrived
+    /// between the idle poll and the re-arm: a device need not interrupt for it (virtio
+    /// does not), so the loop must poll again before it waits.
+    pub(crate) fn polled(&self, busy: bool) -> bool {
+        self.count(|c| {
+            c.polls += 1;
+            c.busy_polls += u64::from(busy);
+        });
+        if busy != self.interrupts_on.get() {
+            return false;
+        }
+        let mut device = self.device.borrow_mut();
+        device.set_interrupts(!busy);
+        self.interrupts_on.set(!busy);
+        if busy {
+            return false;
+        }
+        self.count(|c| c.interrupt_rearms += 1);
+        device.rx_ready()
     }
 
     pub(crate) fn mac_address(&self) -> [u8; 6] {
@@ -147,18 +225,20 @@ impl phy::Device for DeviceAdapter {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
+        // Received checksums are verified here, frame by frame, where the device did not
+        // ([`checksums_ok`]); the stack only computes transmitted ones, TCP's and UDP's
+        // only unless the device fills them in.
         let offload = self.device.borrow().checksum_offload();
-        let checksum = match (offload.rx, offload.tx) {
-            (false, false) => Checksum::Both,
-            (true, false) => Checksum::Tx,
-            (false, true) => Checksum::Rx,
-            (true, true) => Checksum::None,
+        let transport = if offload.tx {
+            Checksum::None
+        } else {
+            Checksum::Tx
         };
         let mut checksums = ChecksumCapabilities::default();
-        checksums.ipv4 = checksum;
-        checksums.tcp = checksum;
-        checksums.udp = checksum;
-        checksums.icmpv4 = checksum;
+        checksums.ipv4 = Checksum::Tx;
+        checksums.tcp = transport;
+        checksums.udp = transport;
+        checksums.icmpv4 = Checksum::Tx;
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.mtu + ETHERNET_HEADER_LEN;
@@ -177,18 +257,35 @@ impl phy::RxToken for RxToken<'_> {
         let adapter = self.adapter;
         let mut f = Some(f);
         let mut result = None;
-        let lent = adapter.device.borrow_mut().receive_with(&mut |frame| {
-            if frame_is_well_formed(frame, adapter.mtu) {
-                adapter.count(|c| c.rx_frames += 1);
-                adapter.skipped.set(0);
-                if let Some(f) = f.take() {
-                    result = Some(f(frame));
-                }
-            } else {
-                adapter.count(|c| c.rx_malformed += 1);
-                adapter.skipped.set(adapter.skipped.get() + 1);
-            }
-        });
+        let device_verifies = adapter.device.borrow().checksum_offload().rx;
+        let lent =
+            adapter
+                .device
+                .borrow_mut()
+                .receive_with_checksums(&mut |frame, mut verified| {
+                    if device_verifies {
+                        verified = RxChecksums {
+                            ipv4: true,
+                            l4: true,
+                        };
+                    }
+                    if !frame_is_well_formed(frame, adapter.mtu) {
+                        adapter.count(|c| c.rx_malformed += 1);
+                        adapter.skipped.set(adapter.skipped.get() + 1);
+                    } else if !checksums_ok(frame, verified) {
+                        adapter.count(|c| c.rx_bad_checksum += 1);
+                        adapter.skipped.set(adapter.skipped.get() + 1);
+                    } else {
+                        if verified.l4 {
+                            adapter.count(|c| c.rx_checksum_offloaded += 1);
+                        }
+                        adapter.count(|c| c.rx_frames += 1);
+                        adapter.skipped.set(0);
+                        if let Some(f) = f.take() {
+                            result = Some(f(frame));
+                        }
+                    }
+                });
         if lent == Err(DeviceError::Truncated) {
             adapter.count(|c| c.rx_malformed += 1);
             adapter.skipped.set(adapter.skipped.get() + 1);

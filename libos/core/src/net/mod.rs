@@ -298,9 +298,12 @@ impl Reactor for NetInner {
                     .iface
                     .poll(to_instant(now_ns), &mut state.device, &mut state.sockets);
             state.device.flush();
+            let after = state.device.counters();
+            let moved = (after.rx_frames, after.tx_frames) != (before.rx_frames, before.tx_frames);
+            let arrived = state.device.polled(moved);
             #[allow(unused_mut)]
             let mut progress =
-                result == PollResult::SocketStateChanged || state.device.counters() != before;
+                result == PollResult::SocketStateChanged || after != before || arrived;
             #[cfg(feature = "dhcp")]
             {
                 progress |= state.poll_dhcp();

@@ -2,11 +2,14 @@
 //! device, and measuring iperf3 runs against it.
 
 use super::plan::{Os, Plan, SystemSpec, SETUP_S, STAT_MS};
-use crate::bench::shared::{self, clock_ticks_per_second, guest_utilisation, process_cpu_seconds};
+use crate::bench::shared::{
+    self, clock_ticks_per_second, guest_net_rates, guest_utilisation, process_cpu_seconds,
+};
 use crate::linux::{self, Nic};
 use crate::qemu::net::{tap_name, Mode};
 use crate::qemu::{Boot, Session};
 use crate::{build, step, workspace_root, Result};
+use iperf::stat::NetRates;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,6 +30,18 @@ pub struct Run {
     pub host_cpu_pct: f64,
     /// The window's wall-clock length.
     pub window_s: f64,
+    /// The guest's poll loop over the window (interrupts/s, frames per busy poll), when its
+    /// STAT lines carry the counters (Tessera's do, Linux's do not).
+    pub net: Option<NetRates>,
+}
+
+/// Which way the data flows in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The host's client sends, the guest receives (iperf3's default).
+    Normal,
+    /// The guest sends (`iperf3 -R`).
+    Reverse,
 }
 
 /// What an iperf3 `-J` client report says: (receiver Mbit/s over the run, sender Mbit/s
@@ -67,7 +82,7 @@ pub(super) struct Guest {
 
 impl Guest {
     /// Runs one iperf3 client (`rate_mbps`: `-b`, `None`: unpaced) and measures it.
-    fn measure(&self, plan: &Plan, rate_mbps: Option<f64>) -> Result<Run> {
+    fn measure(&self, plan: &Plan, rate_mbps: Option<f64>, direction: Direction) -> Result<Run> {
         let tap = self
             .session
             .tap_net()
@@ -86,6 +101,9 @@ impl Guest {
         ]);
         if let Some(rate) = rate_mbps {
             cmd.args(["-b", &format!("{}", (rate * 1e6).round() as u64)]);
+        }
+        if direction == Direction::Reverse {
+            cmd.arg("-R");
         }
         cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -116,12 +134,14 @@ impl Guest {
             parse_iperf3_report(&text, from, from + plan.window_s)
                 .map_err(|e| format!("{e} {}", String::from_utf8_lossy(&output.stderr).trim()))?;
         let serial = self.session.output();
+        let window = serial.get(out0..out1);
         Ok(Run {
             throughput_mbps,
             sender_window_mbps,
-            guest_cpu_pct: serial.get(out0..out1).and_then(guest_utilisation),
+            guest_cpu_pct: window.and_then(guest_utilisation),
             host_cpu_pct: 100.0 * (cpu1 - cpu0) / window_s,
             window_s,
+            net: window.and_then(guest_net_rates),
         })
     }
 }
@@ -236,34 +256,42 @@ fn wait_ready(session: &Session, ready: &str, limit: Duration) -> Result<()> {
 }
 
 /// Runs `plan.repetitions` of each rate in `rates` (interleaved: every rate once, then
-/// again), retrying a failed run once; stops early when the guest is gone.
+/// again) in `direction`, retrying a failed run once; stops early when the guest is gone.
 pub(super) fn measure_all(
     guest: &Guest,
     plan: &Plan,
     rates: &[Option<f64>],
     repetitions: usize,
     label: &str,
+    direction: Direction,
 ) -> Vec<Vec<Result<Run>>> {
     let mut results: Vec<Vec<Result<Run>>> = rates.iter().map(|_| Vec::new()).collect();
     for rep in 0..repetitions {
         for (i, rate) in rates.iter().enumerate() {
-            let what = match rate {
-                Some(r) => format!("{r:.0} Mbit/s"),
-                None => "unpaced".into(),
+            let what = match (rate, direction) {
+                (Some(r), _) => format!("{r:.0} Mbit/s"),
+                (None, Direction::Normal) => "unpaced".into(),
+                (None, Direction::Reverse) => "unpaced -R".into(),
             };
-            let mut run = guest.measure(plan, *rate);
+            let mut run = guest.measure(plan, *rate, direction);
             if run.is_err() {
                 std::thread::sleep(Duration::from_secs(2));
-                run = guest.measure(plan, *rate);
+                run = guest.measure(plan, *rate, direction);
             }
             match &run {
                 Ok(r) => step(&format!(
-                    "{label} {what} #{}: {:.0} Mbit/s, guest CPU {}, QEMU {:.0} % of a host CPU",
+                    "{label} {what} #{}: {:.0} Mbit/s, guest CPU {}, QEMU {:.0} % of a host CPU{}",
                     rep + 1,
                     r.throughput_mbps,
                     r.guest_cpu_pct
                         .map_or("- (no STAT lines)".into(), |c| format!("{c:.1} %")),
-                    r.host_cpu_pct
+                    r.host_cpu_pct,
+                    r.net.map_or(String::new(), |n| format!(
+                        ", {:.0} interrupts/s, {} frames per busy poll",
+                        n.irqs_per_s,
+                        n.frames_per_busy_poll
+                            .map_or("-".into(), |f| format!("{f:.1}"))
+                    )),
                 )),
                 Err(e) => step(&format!("{label} {what} #{}: failed: {e}", rep + 1)),
             }

@@ -26,19 +26,23 @@ use plan::{all_systems, Plan, SystemSpec};
 
 use crate::bench::shared::{self, Profile};
 use crate::{step, Result};
-use guest::{boot, measure_all, prepare};
+use guest::{boot, measure_all, prepare, Direction};
 use report::{loadavg, plot, report_json, table, Outcome};
 use serde_json::Value;
 use std::time::Instant;
 
-/// `cargo xtask bench net`: measures the systems `only` names (all of the profile's when
-/// empty), writes `target/bench/net.json` and `net.png`, and prints a table.
-pub fn run(profile: Profile, only: &[String]) -> Result<()> {
+/// `cargo xtask bench net`: measures the systems `only` names (all of the profile's, or of
+/// the profile's for `nic` ([`Plan::for_nic`]), when empty), writes `target/bench/net.json`
+/// and `net.png`, and prints the tables.
+pub fn run(profile: Profile, only: &[String], nic: Option<&str>) -> Result<()> {
     crate::qemu::net::require_root()
         .map_err(|_| "cargo xtask bench net needs root: it runs each system behind a TAP device in a private network namespace".to_string())?;
     crate::host::ensure(crate::host::Purpose::Qemu)?;
     crate::host::ensure(crate::host::Purpose::Iperf)?;
-    let mut plan = Plan::of(profile);
+    let mut plan = match nic {
+        Some(nic) => Plan::for_nic(profile, nic)?,
+        None => Plan::of(profile),
+    };
     if !only.is_empty() {
         let known: Vec<String> = all_systems().iter().map(SystemSpec::name).collect();
         if let Some(bad) = only.iter().find(|n| !known.contains(n)) {
@@ -87,6 +91,7 @@ pub fn run(profile: Profile, only: &[String]) -> Result<()> {
             supported,
             max: Vec::new(),
             points: Vec::new(),
+            reverse_max: Vec::new(),
         });
         prepared.push(p.ok());
     }
@@ -97,9 +102,16 @@ pub fn run(profile: Profile, only: &[String]) -> Result<()> {
         step(&format!("bench net: {label}: booting for its maximum"));
         match boot(&outcome.spec, p, "max") {
             Ok(guest) => {
-                outcome.max = measure_all(&guest, &plan, &[None], plan.max_repetitions, &label)
-                    .pop()
-                    .unwrap_or_default();
+                outcome.max = measure_all(
+                    &guest,
+                    &plan,
+                    &[None],
+                    plan.max_repetitions,
+                    &label,
+                    Direction::Normal,
+                )
+                .pop()
+                .unwrap_or_default();
                 if outcome.max_median().is_none() {
                     outcome.error = Some("no unpaced run succeeded".into());
                 }
@@ -135,7 +147,28 @@ pub fn run(profile: Profile, only: &[String]) -> Result<()> {
         ));
         match boot(&outcome.spec, p, "loads") {
             Ok(guest) => {
-                outcome.points = measure_all(&guest, &plan, &rates, plan.repetitions, &label)
+                outcome.points = measure_all(
+                    &guest,
+                    &plan,
+                    &rates,
+                    plan.repetitions,
+                    &label,
+                    Direction::Normal,
+                );
+                // The reverse maxima on the same boot (the guest's server sends unpaced:
+                // Tessera's iperf3 server does not pace, so only maxima compare).
+                if plan.reverse {
+                    outcome.reverse_max = measure_all(
+                        &guest,
+                        &plan,
+                        &[None],
+                        plan.max_repetitions,
+                        &label,
+                        Direction::Reverse,
+                    )
+                    .pop()
+                    .unwrap_or_default();
+                }
             }
             Err(e) => {
                 step(&format!("bench net: {label}: {e}"));

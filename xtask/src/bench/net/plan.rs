@@ -28,7 +28,7 @@ pub struct SystemSpec {
     pub os: Os,
     /// NIC: `e1000e` or `virtio-net`.
     pub nic: &'static str,
-    /// Tessera's interrupt delivery: `msi`, `ioapic` or `pic` (`None` for Linux).
+    /// Tessera's interrupt delivery: `msi`, `msix`, `ioapic` or `pic` (`None` for Linux).
     pub irq: Option<&'static str>,
 }
 
@@ -44,10 +44,8 @@ impl SystemSpec {
 
     /// Why this system cannot be measured, when that is known before building it.
     pub fn known_unsupported(&self) -> Option<&'static str> {
-        (self.os == Os::Tessera && self.nic == "virtio-net" && self.irq == Some("msi")).then_some(
-            "QEMU's virtio-net-pci offers MSI-X only (no MSI capability) and virtio-drivers \
-             programs no MSI-X vectors",
-        )
+        (self.os == Os::Tessera && self.nic == "virtio-net" && self.irq == Some("msi"))
+            .then_some("QEMU's virtio-net-pci offers MSI-X only (no MSI capability)")
     }
 }
 
@@ -65,8 +63,10 @@ pub fn all_systems() -> Vec<SystemSpec> {
     };
     vec![
         tessera("e1000e", "msi"),
+        tessera("e1000e", "msix"),
         tessera("e1000e", "ioapic"),
         tessera("e1000e", "pic"),
+        tessera("virtio-net", "msix"),
         tessera("virtio-net", "ioapic"),
         tessera("virtio-net", "msi"),
         tessera("virtio-net", "pic"),
@@ -90,6 +90,9 @@ pub struct Plan {
     pub fractions: Vec<f64>,
     /// Names of the systems measured.
     pub systems: Vec<String>,
+    /// Also measure each system's unpaced maximum in the reverse direction (`iperf3 -R`:
+    /// the guest sends), for a table of its own.
+    pub reverse: bool,
 }
 
 impl Plan {
@@ -98,9 +101,12 @@ impl Plan {
     /// - `full`: the paper's method: 20 s runs whose first 10 s are ignored, 5 repetitions,
     ///   loads at 20/40/60/80/100 % of the lowest maximum, every system.
     /// - default: the same systems and loads, 7 s runs with 2 s ignored (4 s measured),
-    ///   3 repetitions; under 30 minutes on a 2-core host.
+    ///   3 repetitions, and each system's reverse maximum (`-R`).
     /// - `quick`: Tessera and Linux on the e1000e (MSI for Tessera), loads at 20/60/100 %,
-    ///   5 s runs with 1 s ignored (2 s measured), one repetition; a few minutes.
+    ///   5 s runs with 1 s ignored (2 s measured), one repetition, no reverse runs; a few
+    ///   minutes.
+    ///
+    /// `full` measures the reverse maxima too.
     pub fn of(profile: Profile) -> Plan {
         let every = || all_systems().iter().map(SystemSpec::name).collect();
         let fifths = vec![0.2, 0.4, 0.6, 0.8, 1.0];
@@ -112,6 +118,7 @@ impl Plan {
                 max_repetitions: 5,
                 fractions: fifths,
                 systems: every(),
+                reverse: true,
             },
             Profile::Default => Plan {
                 warmup_s: 2.0 - SETUP_S,
@@ -120,6 +127,7 @@ impl Plan {
                 max_repetitions: 3,
                 fractions: fifths,
                 systems: every(),
+                reverse: true,
             },
             Profile::Quick => Plan {
                 warmup_s: 1.0 - SETUP_S,
@@ -128,8 +136,31 @@ impl Plan {
                 max_repetitions: 1,
                 fractions: vec![0.2, 0.6, 1.0],
                 systems: vec!["tessera-e1000e-msi".into(), "linux-e1000e".into()],
+                reverse: false,
             },
         }
+    }
+
+    /// The plan of `profile` for one NIC (`--nic`): that NIC's systems only. The quick
+    /// profile takes the NIC's Tessera systems whose interrupts are messages or IOAPIC
+    /// lines (the PIC and what is known unsupported left out) and the Linux guest.
+    ///
+    /// Errors: a NIC no system uses.
+    pub fn for_nic(profile: Profile, nic: &str) -> Result<Plan, String> {
+        let mut plan = Plan::of(profile);
+        let of_nic: Vec<SystemSpec> = all_systems().into_iter().filter(|s| s.nic == nic).collect();
+        if of_nic.is_empty() {
+            return Err(format!("unknown NIC `{nic}` (e1000e or virtio-net)"));
+        }
+        plan.systems = of_nic
+            .iter()
+            .filter(|s| {
+                profile != Profile::Quick
+                    || (s.irq != Some("pic") && s.known_unsupported().is_none())
+            })
+            .map(SystemSpec::name)
+            .collect();
+        Ok(plan)
     }
 
     /// The `iperf3 -t` of every run: set-up, warm-up, window and tail, whole seconds.
@@ -162,6 +193,35 @@ mod tests {
             .map(SystemSpec::name)
             .collect();
         assert_eq!(unsupported, ["tessera-virtio-net-msi"]);
+    }
+
+    #[test]
+    fn one_nic_plans_keep_that_nic_and_its_linux_guest() {
+        let quick = Plan::for_nic(Profile::Quick, "virtio-net").unwrap();
+        assert_eq!(
+            quick.systems,
+            [
+                "tessera-virtio-net-msix",
+                "tessera-virtio-net-ioapic",
+                "linux-virtio-net"
+            ]
+        );
+        assert!(!quick.reverse);
+        let quick = Plan::for_nic(Profile::Quick, "e1000e").unwrap();
+        assert_eq!(
+            quick.systems,
+            [
+                "tessera-e1000e-msi",
+                "tessera-e1000e-msix",
+                "tessera-e1000e-ioapic",
+                "linux-e1000e"
+            ]
+        );
+        let default = Plan::for_nic(Profile::Default, "e1000e").unwrap();
+        assert!(default.reverse);
+        assert!(default.systems.contains(&"tessera-e1000e-pic".to_string()));
+        assert!(default.systems.iter().all(|s| s.contains("e1000e")));
+        assert!(Plan::for_nic(Profile::Quick, "rtl8139").is_err());
     }
 
     #[test]

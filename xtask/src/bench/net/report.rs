@@ -24,11 +24,13 @@
 //!     "name": "tessera-e1000e-msi",      // os-nic[-irq]
 //!     "os": "tessera" | "linux",
 //!     "nic": "e1000e" | "virtio-net",
-//!     "irq": "msi" | "ioapic" | "pic" | null,   // Tessera's delivery method; null: Linux
+//!     "irq": "msi" | "msix" | "ioapic" | "pic" | null, // Tessera's delivery; null: Linux
 //!     "supported": bool,                 // false: not measured, "error" says why
 //!     "error": string | null,            // why the system was skipped or stopped
 //!     "max": Point | null,               // the unpaced runs
-//!     "points": [Point, ...]             // one per offered load, in order
+//!     "points": [Point, ...],            // one per offered load, in order
+//!     "reverse_max": Point | null        // unpaced iperf3 -R (the guest sends); default
+//!                                        // and full profiles only
 //!   }]
 //! }
 //! Point = {
@@ -61,6 +63,7 @@ pub(super) struct Outcome {
     pub(super) supported: bool,
     pub(super) max: Vec<Result<Run>>,
     pub(super) points: Vec<Vec<Result<Run>>>,
+    pub(super) reverse_max: Vec<Result<Run>>,
 }
 
 impl Outcome {
@@ -86,6 +89,8 @@ fn point_json(offered: Option<f64>, runs: &[Result<Run>]) -> Value {
         "sender_window_mbps": summary_json(&pick(&|r| r.sender_window_mbps)),
         "guest_cpu_pct": summary_json(&pick(&|r| r.guest_cpu_pct)),
         "host_cpu_pct": summary_json(&pick(&|r| Some(r.host_cpu_pct))),
+        "irqs_per_s": summary_json(&pick(&|r| r.net.map(|n| n.irqs_per_s))),
+        "frames_per_busy_poll": summary_json(&pick(&|r| r.net.and_then(|n| n.frames_per_busy_poll))),
         "runs": runs.iter().map(|r| match r {
             Ok(r) => json!({
                 "throughput_mbps": round(r.throughput_mbps),
@@ -93,6 +98,8 @@ fn point_json(offered: Option<f64>, runs: &[Result<Run>]) -> Value {
                 "guest_cpu_pct": r.guest_cpu_pct.map(round),
                 "host_cpu_pct": round(r.host_cpu_pct),
                 "window_s": round(r.window_s),
+                "irqs_per_s": r.net.map(|n| round(n.irqs_per_s)),
+                "frames_per_busy_poll": r.net.and_then(|n| n.frames_per_busy_poll).map(round),
             }),
             Err(e) => json!({ "error": e }),
         }).collect::<Vec<_>>(),
@@ -169,6 +176,7 @@ pub(super) fn report_json(
             "error": o.error,
             "max": if o.max.is_empty() { Value::Null } else { point_json(None, &o.max) },
             "points": o.points.iter().zip(loads).map(|(runs, load)| point_json(Some(*load), runs)).collect::<Vec<_>>(),
+            "reverse_max": if o.reverse_max.is_empty() { Value::Null } else { point_json(None, &o.reverse_max) },
         })).collect::<Vec<_>>(),
     })
 }
@@ -194,20 +202,44 @@ pub fn plot(json: &Path, png: &Path) -> Result<PathBuf> {
     }
 }
 
-/// The summary table of a `net.json` report: per system and load, the median throughput,
-/// guest CPU (with range) and QEMU's host CPU, then Tessera's utilisation against Linux's
-/// on the same NIC.
-pub fn table(report: &Value) -> String {
-    let mut out = String::new();
+/// One table row: the median throughput, guest CPU (with range), QEMU's host CPU and
+/// the guest's interrupts/s and frames per busy poll of point `p`.
+fn row(name: &str, offered: &str, p: &Value) -> String {
     let med = |v: &Value| v["median"].as_f64();
-    let cell = |v: &Value| match (v["median"].as_f64(), v["min"].as_f64(), v["max"].as_f64()) {
+    let cell = match (
+        med(&p["guest_cpu_pct"]),
+        p["guest_cpu_pct"]["min"].as_f64(),
+        p["guest_cpu_pct"]["max"].as_f64(),
+    ) {
         (Some(m), Some(lo), Some(hi)) => format!("{m:5.1} [{lo:.1}-{hi:.1}]"),
         _ => "-".into(),
     };
-    out.push_str(&format!(
-        "\n{:<26} {:>10} {:>12} {:>22} {:>10}\n",
-        "system", "offered", "achieved", "guest CPU % [range]", "QEMU CPU %"
-    ));
+    format!(
+        "{name:<26} {offered:>10} {:>12} {cell:>22} {:>10} {:>8} {:>8}\n",
+        med(&p["throughput_mbps"]).map_or("-".into(), |t| format!("{t:.0}")),
+        med(&p["host_cpu_pct"]).map_or("-".into(), |h| format!("{h:.0}")),
+        med(&p["irqs_per_s"]).map_or("-".into(), |h| format!("{h:.0}")),
+        med(&p["frames_per_busy_poll"]).map_or("-".into(), |h| format!("{h:.1}")),
+    )
+}
+
+/// The header of the tables.
+fn header() -> String {
+    format!(
+        "{:<26} {:>10} {:>12} {:>22} {:>10} {:>8} {:>8}\n",
+        "system", "offered", "achieved", "guest CPU % [range]", "QEMU CPU %", "irq/s", "fr/poll"
+    )
+}
+
+/// The summary tables of a `net.json` report: per system and load, the median throughput,
+/// guest CPU (with range), QEMU's host CPU and the guest's interrupts per second and frames
+/// per busy poll (Tessera only); then Tessera's utilisation against Linux's on the same
+/// NIC; then, when measured, the reverse maxima (`-R`, the guest sending).
+pub fn table(report: &Value) -> String {
+    let mut out = String::new();
+    let med = |v: &Value| v["median"].as_f64();
+    out.push('\n');
+    out.push_str(&header());
     let systems = report["systems"].as_array().cloned().unwrap_or_default();
     for s in &systems {
         let name = s["name"].as_str().unwrap_or("?");
@@ -223,12 +255,7 @@ pub fn table(report: &Value) -> String {
             let offered = p["offered_mbps"]
                 .as_f64()
                 .map_or("max".into(), |o| format!("{o:.0}"));
-            out.push_str(&format!(
-                "{name:<26} {offered:>10} {:>12} {:>22} {:>10}\n",
-                med(&p["throughput_mbps"]).map_or("-".into(), |t| format!("{t:.0}")),
-                cell(&p["guest_cpu_pct"]),
-                med(&p["host_cpu_pct"]).map_or("-".into(), |h| format!("{h:.0}")),
-            ));
+            out.push_str(&row(name, &offered, p));
         }
         if let Some(e) = s["error"].as_str() {
             out.push_str(&format!("{name:<26} stopped: {e}\n"));
@@ -267,6 +294,21 @@ pub fn table(report: &Value) -> String {
         out.push_str("\nguest CPU, Tessera / Linux (same NIC), at each offered load:\n");
         out.push_str(&ratios);
     }
+    let reverse: Vec<&Value> = systems
+        .iter()
+        .filter(|s| !s["reverse_max"].is_null())
+        .collect();
+    if !reverse.is_empty() {
+        out.push_str("\nreverse (iperf3 -R: the guest sends), unpaced:\n");
+        out.push_str(&header());
+        for s in reverse {
+            out.push_str(&row(
+                s["name"].as_str().unwrap_or("?"),
+                "max -R",
+                &s["reverse_max"],
+            ));
+        }
+    }
     out
 }
 
@@ -282,6 +324,7 @@ mod tests {
                 guest_cpu_pct: Some(g),
                 host_cpu_pct: 90.0,
                 window_s: 5.0,
+                net: None,
             })
         };
         let outcome = |os, nic, irq, cpu: f64| Outcome {
@@ -293,6 +336,7 @@ mod tests {
                 vec![run(160.0, cpu), run(161.0, cpu + 2.0)],
                 vec![run(480.0, 3.0 * cpu), Err("iperf3: timed out".into())],
             ],
+            reverse_max: vec![],
         };
         let unsupported = Outcome {
             spec: SystemSpec {
@@ -304,9 +348,24 @@ mod tests {
             supported: false,
             max: vec![],
             points: vec![],
+            reverse_max: vec![],
         };
+        let mut tessera = outcome(Os::Tessera, "e1000e", Some("msi"), 10.0);
+        tessera.reverse_max = vec![Ok(Run {
+            throughput_mbps: 600.0,
+            sender_window_mbps: None,
+            guest_cpu_pct: Some(97.0),
+            host_cpu_pct: 80.0,
+            window_s: 5.0,
+            net: Some(iperf::stat::NetRates {
+                irqs_per_s: 4000.0,
+                polls_per_s: 9000.0,
+                frames_per_busy_poll: Some(12.5),
+                frames_per_irq: Some(30.0),
+            }),
+        })];
         let outcomes = vec![
-            outcome(Os::Tessera, "e1000e", Some("msi"), 10.0),
+            tessera,
             outcome(Os::Linux, "e1000e", None, 20.0),
             unsupported,
         ];
@@ -344,6 +403,17 @@ mod tests {
             text.contains("tessera-e1000e-msi         0.52  0.50"),
             "{text}"
         );
+        // The reverse maximum has its own table, with the poll loop's figures.
+        assert_eq!(t["reverse_max"]["irqs_per_s"]["median"], 4000.0);
+        assert!(report["systems"][1]["reverse_max"].is_null());
+        let reverse = &text[text.find("reverse (iperf3 -R").expect("a reverse table")..];
+        assert!(
+            reverse.contains("tessera-e1000e-msi             max -R          600"),
+            "{text}"
+        );
+        assert!(reverse.contains("4000"), "{text}");
+        assert!(reverse.contains("12.5"), "{text}");
+        assert!(!reverse.contains("linux-e1000e"), "{text}");
     }
 
     /// Plots the canned report when matplotlib is there (the plot is checked by eye; here

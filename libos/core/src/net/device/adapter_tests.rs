@@ -9,7 +9,7 @@ use core::cell::RefCell;
 use smoltcp::phy::{Device, RxToken as _, TxToken as _};
 use smoltcp::time::Instant;
 
-use super::{DeviceAdapter, DeviceError, NetCounters, NetDevice};
+use super::{DeviceAdapter, DeviceError, NetCounters, NetDevice, RxChecksums};
 
 /// What the fake device holds and records; shared with the test.
 #[derive(Default)]
@@ -30,6 +30,10 @@ struct State {
     sent: Vec<Vec<u8>>,
     /// A lend is in progress.
     lending: bool,
+    /// Every `set_interrupts` call, in order.
+    interrupt_switches: Vec<bool>,
+    /// What the device says it verified of every frame it lends.
+    verified: RxChecksums,
 }
 
 struct Fake(Rc<RefCell<State>>);
@@ -62,6 +66,18 @@ impl NetDevice for Fake {
 
     fn rx_ready(&mut self) -> bool {
         !self.0.borrow().rx.is_empty()
+    }
+
+    fn set_interrupts(&mut self, on: bool) {
+        self.0.borrow_mut().interrupt_switches.push(on);
+    }
+
+    fn receive_with_checksums(
+        &mut self,
+        f: &mut dyn FnMut(&[u8], RxChecksums),
+    ) -> Result<(), DeviceError> {
+        let verified = self.0.borrow().verified;
+        self.receive_with(&mut |frame| f(frame, verified))
     }
 
     fn receive_with(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), DeviceError> {
@@ -133,6 +149,37 @@ fn ipv4_frame() -> Vec<u8> {
     frame[12] = 0x08;
     frame[14] = 0x45;
     frame[16..18].copy_from_slice(&46u16.to_be_bytes());
+    smoltcp::wire::Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
+    frame
+}
+
+/// An IPv4 TCP segment (10.0.2.2:5201 -> 10.0.2.15:40000, 6 bytes of data) with sound
+/// IPv4 and TCP checksums.
+fn tcp_frame() -> Vec<u8> {
+    use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket};
+    let (src, dst) = (
+        Ipv4Address::new(10, 0, 2, 2),
+        Ipv4Address::new(10, 0, 2, 15),
+    );
+    let mut frame = vec![0u8; 14 + 20 + 20 + 6];
+    frame[12] = 0x08;
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+    ip.set_version(4);
+    ip.set_header_len(20);
+    ip.set_total_len(46);
+    ip.set_hop_limit(64);
+    ip.set_next_header(IpProtocol::Tcp);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.fill_checksum();
+    let mut tcp = TcpPacket::new_unchecked(&mut frame[34..]);
+    tcp.set_src_port(5201);
+    tcp.set_dst_port(40000);
+    tcp.set_header_len(20);
+    tcp.set_ack(true);
+    tcp.set_window_len(1000);
+    tcp.payload_mut().copy_from_slice(b"tesser");
+    tcp.fill_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst));
     frame
 }
 
@@ -294,4 +341,81 @@ fn an_answer_built_during_a_receive_lend_is_sent_after_it() {
             ..NetCounters::default()
         }
     );
+}
+
+#[test]
+fn interrupts_go_off_while_polls_find_frames_and_on_at_the_first_idle_poll() {
+    let (adapter, state) = adapter(4);
+    // Idle polls with interrupts on: nothing to switch.
+    adapter.polled(false);
+    adapter.polled(false);
+    assert!(state.borrow().interrupt_switches.is_empty());
+    // A busy stretch: off once, however long it lasts.
+    for _ in 0..5 {
+        adapter.polled(true);
+    }
+    assert_eq!(state.borrow().interrupt_switches, [false]);
+    // The first idle poll re-arms, once.
+    adapter.polled(false);
+    adapter.polled(false);
+    adapter.polled(true);
+    adapter.polled(false);
+    assert_eq!(
+        state.borrow().interrupt_switches,
+        [false, true, false, true]
+    );
+    let c = adapter.counters();
+    assert_eq!((c.polls, c.busy_polls, c.interrupt_rearms), (11, 6, 2));
+}
+
+#[test]
+fn checksums_the_device_did_not_verify_are_verified_here() {
+    let (mut adapter, state) = adapter(4);
+    let mut bad_tcp = tcp_frame();
+    bad_tcp[59] ^= 0xFF; // a payload byte: the TCP checksum no longer matches
+    let mut bad_ip = tcp_frame();
+    bad_ip[22] ^= 0x01; // the TTL: the IPv4 header checksum no longer matches
+    let deliver = |adapter: &mut DeviceAdapter, frame: Vec<u8>, verified| {
+        state.borrow_mut().verified = verified;
+        state.borrow_mut().rx.push_back(Ok(frame));
+        let (rx, _tx) = adapter.receive(NOW).expect("a frame is ready");
+        rx.consume(|frame| frame.len())
+    };
+    let none = RxChecksums::default();
+    let l4 = RxChecksums {
+        ipv4: false,
+        l4: true,
+    };
+    // Sound frames pass; the corrupted ones do not, unless the device vouched for the part
+    // that was corrupted (it would have dropped a bad one itself).
+    assert_eq!(deliver(&mut adapter, tcp_frame(), none), 60);
+    assert_eq!(deliver(&mut adapter, bad_tcp.clone(), none), 0);
+    assert_eq!(deliver(&mut adapter, bad_ip.clone(), l4), 0);
+    assert_eq!(deliver(&mut adapter, bad_tcp, l4), 60);
+    let c = adapter.counters();
+    assert_eq!(
+        (
+            c.rx_frames,
+            c.rx_bad_checksum,
+            c.rx_checksum_offloaded,
+            c.rx_malformed
+        ),
+        (2, 2, 1, 0)
+    );
+}
+
+#[test]
+fn a_frame_that_arrived_before_the_re_arm_is_reported() {
+    let (adapter, state) = adapter(4);
+    assert!(
+        !adapter.polled(true),
+        "turning interrupts off reports nothing"
+    );
+    state.borrow_mut().rx.push_back(Ok(ipv4_frame()));
+    assert!(
+        adapter.polled(false),
+        "re-armed with a frame waiting: poll again"
+    );
+    assert!(!adapter.polled(false), "already armed: nothing to report");
+    assert_eq!(state.borrow().interrupt_switches, [false, true]);
 }
