@@ -1,6 +1,8 @@
 //! The syscall rewriter: finds the real `syscall` instructions (`0f 05`) in x86_64 code
 //! and replaces each by `call *%rax` (`ff d0`), which jumps into the trampoline page at
-//! address 0 (docs/LINUX.md).
+//! address 0 (docs/LINUX.md). A site whose neighbours use the 8 bytes below `rsp`, where
+//! `call` would put its return address over the program's data, becomes `ud2` (`0f 0b`)
+//! instead: a fault the library OS handles on the slow path, with no stack write.
 //!
 //! Only instructions the decoder (iced-x86) reaches are rewritten, never a `0f 05` pair
 //! inside another instruction or in data: a linear sweep per executable section that
@@ -17,6 +19,9 @@ use iced_x86::{Code, Decoder, DecoderOptions, Instruction, OpKind, Register};
 pub const SYSCALL: [u8; 2] = [0x0f, 0x05];
 /// What it becomes: `call *%rax`.
 pub const CALL_RAX: [u8; 2] = [0xff, 0xd0];
+/// What it becomes where the return-address slot is in use: `ud2` (an invalid-opcode
+/// fault, which enters the kernel through the exception path that saves every register).
+pub const UD2: [u8; 2] = [0x0f, 0x0b];
 /// How many instructions either side of a site are looked at for red-zone use.
 pub const RED_ZONE_WINDOW: usize = 16;
 
@@ -25,8 +30,9 @@ pub const RED_ZONE_WINDOW: usize = 16;
 pub struct Sweep {
     /// Addresses of the real `syscall` instructions, ascending.
     pub sites: Vec<u64>,
-    /// Of those, the sites with an access to memory below `rsp` (`[rsp - n]`, the red
-    /// zone that `call` writes 8 bytes of) within [`RED_ZONE_WINDOW`] instructions.
+    /// Of those, the sites with an access to the 8 bytes below `rsp` (the part of the red
+    /// zone that `call` writes its return address into) within [`RED_ZONE_WINDOW`]
+    /// instructions (no function start or undecodable byte between).
     pub red_zone_sites: Vec<u64>,
     /// Bytes the decoder could not decode (skipped one at a time).
     pub invalid_bytes: usize,
@@ -34,11 +40,16 @@ pub struct Sweep {
     pub resyncs: usize,
 }
 
-fn touches_red_zone(instruction: &Instruction) -> bool {
+/// Whether `instruction` accesses memory overlapping the 8 bytes below `rsp`, the slot
+/// `call *%rax` writes its return address into.
+fn touches_return_slot(instruction: &Instruction) -> bool {
     (0..instruction.op_count()).any(|i| {
+        let displacement = instruction.memory_displacement64() as i64;
+        let size = instruction.memory_size().size().max(1) as i64;
         instruction.op_kind(i) == OpKind::Memory
             && instruction.memory_base() == Register::RSP
-            && (instruction.memory_displacement64() as i64) < 0
+            && displacement < 0
+            && displacement + size > -8
     })
 }
 
@@ -88,7 +99,7 @@ pub fn sweep(code: &[u8], ip: u64, starts: &[u64]) -> Sweep {
             continue;
         }
         let site = instruction.code() == Code::Syscall;
-        seen.push((at, site, touches_red_zone(&instruction), restarted));
+        seen.push((at, site, touches_return_slot(&instruction), restarted));
         restarted = false;
     }
     for (i, &(at, site, _, _)) in seen.iter().enumerate() {
@@ -116,13 +127,25 @@ pub fn sweep(code: &[u8], ip: u64, starts: &[u64]) -> Sweep {
     result
 }
 
-/// Rewrites every real `syscall` in `code` (at address `ip`) to `call *%rax`; returns
-/// the sweep, whose `sites` are the rewritten addresses.
+impl Sweep {
+    /// What the site at `address` is rewritten to: [`UD2`] for a red-zone site, else
+    /// [`CALL_RAX`].
+    pub fn replacement(&self, address: u64) -> [u8; 2] {
+        if self.red_zone_sites.binary_search(&address).is_ok() {
+            UD2
+        } else {
+            CALL_RAX
+        }
+    }
+}
+
+/// Rewrites every real `syscall` in `code` (at address `ip`) to `call *%rax` (`ud2` at
+/// red-zone sites); returns the sweep, whose `sites` are the rewritten addresses.
 pub fn rewrite(code: &mut [u8], ip: u64, starts: &[u64]) -> Sweep {
     let found = sweep(code, ip, starts);
     for &site in &found.sites {
         let at = (site - ip) as usize;
-        code[at..at + 2].copy_from_slice(&CALL_RAX);
+        code[at..at + 2].copy_from_slice(&found.replacement(site));
     }
     found
 }
@@ -227,13 +250,31 @@ impl ElfSites {
 
     /// File offsets of every site, ascending.
     pub fn offsets(&self) -> Vec<u64> {
-        let mut all: Vec<u64> = self
+        self.replacements().into_iter().map(|(at, _)| at).collect()
+    }
+
+    /// Every site's file offset and what it is rewritten to, ascending.
+    pub fn replacements(&self) -> Vec<(u64, [u8; 2])> {
+        let mut all: Vec<(u64, [u8; 2])> = self
             .regions
             .iter()
-            .flat_map(|r| r.sweep.sites.iter().map(move |s| s - r.vaddr + r.offset))
+            .flat_map(|r| {
+                r.sweep
+                    .sites
+                    .iter()
+                    .map(move |&s| (s - r.vaddr + r.offset, r.sweep.replacement(s)))
+            })
             .collect();
         all.sort_unstable();
         all
+    }
+
+    /// Sites that become `ud2` (the slow path) in all regions.
+    pub fn trap_count(&self) -> usize {
+        self.regions
+            .iter()
+            .map(|r| r.sweep.red_zone_sites.len())
+            .sum()
     }
 
     /// Sites in all regions.
@@ -248,13 +289,13 @@ impl ElfSites {
     pub fn apply(&self, bytes: &mut [u8], file_offset: u64) -> usize {
         let end = file_offset + bytes.len() as u64;
         let mut done = 0;
-        for site in self.offsets() {
+        for (site, replacement) in self.replacements() {
             if site < file_offset || site + 2 > end {
                 continue;
             }
             let at = (site - file_offset) as usize;
             if bytes[at..at + 2] == SYSCALL {
-                bytes[at..at + 2].copy_from_slice(&CALL_RAX);
+                bytes[at..at + 2].copy_from_slice(&replacement);
                 done += 1;
             }
         }

@@ -38,7 +38,7 @@ fn mappings_are_charged_to_the_budget_and_replacing_is_not_charged_twice() {
         "past the user half"
     );
     assert_eq!(
-        m.insert(u64::MAX & !(P - 1), 2 * P, RW, Use::Anonymous),
+        m.insert(!(P - 1), 2 * P, RW, Use::Anonymous),
         Err(Errno::ENOMEM),
         "wraps"
     );
