@@ -295,7 +295,7 @@ impl Image {
         // segment whose file bytes include them (as Linux's loader finds them).
         let phdr = phdr_segment.or_else(|| {
             let start = header.e_phoff;
-            let end = start + table.len() as u64 * PHENT;
+            let end = start.checked_add(table.len() as u64 * PHENT)?;
             segments
                 .iter()
                 .find(|s| start >= s.file_offset && end <= s.file_offset + s.file_len)

@@ -4,7 +4,8 @@
 //!   interpreter a program names);
 //! - [`stack`]: the initial stack (argv, envp, the auxiliary vector);
 //! - [`rewrite`]: finds the real `syscall` instructions and rewrites them into calls
-//!   into the library OS (docs/LINUX.md says why);
+//!   into the library OS (docs/LINUX.md says why); [`trampoline`]: the page at address 0
+//!   those calls land in;
 //! - [`Linux`]: the system-call layer: one program's files ([`fs`]), address-space map
 //!   ([`memory`]), signal dispositions and identity, with a dispatcher from Linux
 //!   x86_64 system-call numbers to handlers that return `-errno`.
@@ -31,6 +32,7 @@ pub mod rewrite;
 pub mod stack;
 pub mod sysno;
 pub mod trace;
+pub mod trampoline;
 
 pub use errno::Errno;
 pub use image::Prot;

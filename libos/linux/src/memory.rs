@@ -144,19 +144,29 @@ impl AddressSpace {
         }
     }
 
-    /// Removes `[start, end)` from the map (whatever is there); returns bytes removed.
-    fn remove(&mut self, start: u64, end: u64) -> u64 {
+    /// Removes `[start, end)` from the map (whatever is there); returns the ranges that
+    /// were mapped, in address order.
+    fn remove(&mut self, start: u64, end: u64) -> Vec<(u64, u64)> {
         self.split_at(start);
         self.split_at(end);
         let starts: Vec<u64> = self.areas.range(start..end).map(|(&s, _)| s).collect();
-        let mut removed = 0;
+        let mut removed = Vec::with_capacity(starts.len());
         for s in starts {
             if let Some(area) = self.areas.remove(&s) {
-                removed += area.end - s;
+                self.used -= area.end - s;
+                removed.push((s, area.end));
             }
         }
-        self.used -= removed;
         removed
+    }
+
+    /// The mapped ranges inside `[addr, addr + len)`, in address order (what a
+    /// replacing `MAP_FIXED` must unmap first).
+    pub fn mapped_ranges(&self, addr: u64, len: u64) -> Vec<(u64, u64)> {
+        let end = addr.saturating_add(len);
+        self.overlapping(addr, end)
+            .map(|(s, a)| (s.max(addr), a.end.min(end)))
+            .collect()
     }
 
     /// Records `[addr, addr + len)` (page-aligned) as mapped for `kind`, replacing what was
@@ -168,7 +178,7 @@ impl AddressSpace {
         if self.used - replaced + (end - addr) > self.budget {
             return Err(Errno::ENOMEM);
         }
-        self.remove(addr, end);
+        let _ = self.remove(addr, end);
         self.areas.insert(addr, Area { end, prot, kind });
         self.used += end - addr;
         Ok(())
@@ -214,9 +224,10 @@ impl AddressSpace {
             .any(|(_, area)| area.kind == Use::Trampoline)
     }
 
-    /// Forgets `[addr, addr + len)`; returns the bytes that were mapped there (the caller
-    /// unmaps them). Unmapping nothing is not an error, as in Linux.
-    pub fn unmap(&mut self, addr: u64, len: u64) -> Result<u64, Errno> {
+    /// Forgets `[addr, addr + len)`; returns the ranges that were mapped there (the
+    /// caller unmaps exactly those, so the work is bounded by what exists, not by what
+    /// the program asked). Unmapping nothing is not an error, as in Linux.
+    pub fn unmap(&mut self, addr: u64, len: u64) -> Result<Vec<(u64, u64)>, Errno> {
         let end = Self::valid_range(addr, len)?;
         Ok(self.remove(addr, end))
     }
@@ -302,7 +313,7 @@ impl AddressSpace {
             }
             BrkChange::Map(old_end, new_end)
         } else if new_end < old_end {
-            self.remove(new_end, old_end);
+            let _ = self.remove(new_end, old_end);
             BrkChange::Unmap(new_end, old_end)
         } else {
             BrkChange::None

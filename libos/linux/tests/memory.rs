@@ -63,7 +63,10 @@ fn unmapping_and_protecting_split_areas_and_checks_follow() {
     let mut m = space();
     let base = 0x10_0000;
     m.insert(base, 6 * P, RW, Use::Anonymous).unwrap();
-    assert_eq!(m.unmap(base + 2 * P, 2 * P), Ok(2 * P));
+    assert_eq!(
+        m.unmap(base + 2 * P, 2 * P),
+        Ok(vec![(base + 2 * P, base + 4 * P)])
+    );
     assert_eq!(m.areas().count(), 2);
     assert_eq!(m.used(), 4 * P);
     assert_eq!(m.check(base + 2 * P, 1, Access::Read), Err(Errno::EFAULT));
@@ -73,7 +76,15 @@ fn unmapping_and_protecting_split_areas_and_checks_follow() {
         "runs into the hole"
     );
     assert_eq!(m.check(base, 2 * P, Access::Write), Ok(()));
-    assert_eq!(m.unmap(base + 2 * P, P), Ok(0), "unmapping nothing is fine");
+    assert_eq!(
+        m.unmap(base + 2 * P, P),
+        Ok(vec![]),
+        "unmapping nothing is fine"
+    );
+    assert_eq!(
+        m.mapped_ranges(base + P, 4 * P),
+        vec![(base + P, base + 2 * P), (base + 4 * P, base + 5 * P)]
+    );
     assert_eq!(
         m.protect(base, 4 * P, R),
         Err(Errno::ENOMEM),

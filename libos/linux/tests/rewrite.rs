@@ -76,3 +76,30 @@ fn an_elf_files_sites_are_applied_to_the_bytes_being_loaded() {
     assert_eq!(sites.apply(&mut whole, 0), 0);
     assert_eq!(ElfSites::scan(b"not elf"), Err(rewrite::SweepError::NotElf));
 }
+
+#[test]
+fn every_system_call_number_slides_down_the_trampoline_to_the_stub() {
+    use iced_x86::{Code, Decoder, DecoderOptions, Instruction};
+    use libos_linux::trampoline::{self, SLED, TARGET};
+    let stub = 0x20_1234_5678u64;
+    let page = trampoline::page(stub);
+    for number in 0..SLED as u64 {
+        // Decode from where `call *%rax` lands until something that is not a nop.
+        let mut decoder = Decoder::with_ip(64, &page, 0, DecoderOptions::NONE);
+        decoder.set_position(number as usize).unwrap();
+        decoder.set_ip(number);
+        let mut i = Instruction::default();
+        loop {
+            decoder.decode_out(&mut i);
+            if i.code() != Code::Nopd {
+                break;
+            }
+        }
+        assert_eq!(i.code(), Code::Jmp_rm64, "number {number}");
+        assert!(i.is_ip_rel_memory_operand());
+        assert_eq!(i.ip_rel_memory_address(), TARGET as u64);
+    }
+    assert_eq!(page[TARGET..], stub.to_le_bytes());
+    // Numbers past the jump trap.
+    assert!(page[SLED + 6..TARGET].iter().all(|&b| b == 0xcc));
+}

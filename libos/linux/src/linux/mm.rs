@@ -99,9 +99,10 @@ impl<P: Platform> Linux<P> {
             contents = Some(bytes.bytes);
         }
         let kind = if anonymous { Use::Anonymous } else { Use::File };
+        let replaced = self.memory.mapped_ranges(addr, len);
         self.memory.insert(addr, len, prot, kind)?;
-        if fixed {
-            self.platform.unmap(addr, len);
+        for (start, end) in replaced {
+            self.platform.unmap(start, end - start);
         }
         if let Err(e) = self.platform.map(addr, len, prot) {
             let _ = self.memory.unmap(addr, len);
@@ -117,10 +118,8 @@ impl<P: Platform> Linux<P> {
         if self.memory.touches_trampoline(a[0], a[1]) {
             return Err(Errno::EINVAL);
         }
-        let removed = self.memory.unmap(a[0], a[1])?;
-        if removed > 0 {
-            let len = page_round(a[1]).ok_or(Errno::EINVAL)?;
-            self.platform.unmap(a[0], len);
+        for (start, end) in self.memory.unmap(a[0], a[1])? {
+            self.platform.unmap(start, end - start);
         }
         Ok(0)
     }

@@ -81,23 +81,33 @@ impl Platform for FakePlatform {
         Ok(())
     }
     fn read(&self, addr: u64, into: &mut [u8]) {
-        for (i, b) in into.iter_mut().enumerate() {
-            let at = addr + i as u64;
-            let page = self
+        let mut done = 0;
+        while done < into.len() {
+            let at = addr + done as u64;
+            let (page, offset) = (at & !(PAGE - 1), (at % PAGE) as usize);
+            let n = (PAGE as usize - offset).min(into.len() - done);
+            let bytes = &self
                 .pages
-                .get(&(at & !(PAGE - 1)))
-                .unwrap_or_else(|| panic!("the layer read unmapped memory at {at:#x}"));
-            *b = page.0[(at % PAGE) as usize];
+                .get(&page)
+                .unwrap_or_else(|| panic!("the layer read unmapped memory at {at:#x}"))
+                .0;
+            into[done..done + n].copy_from_slice(&bytes[offset..offset + n]);
+            done += n;
         }
     }
     fn write(&mut self, addr: u64, bytes: &[u8]) {
-        for (i, b) in bytes.iter().enumerate() {
-            let at = addr + i as u64;
-            let page = self
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = addr + done as u64;
+            let (page, offset) = (at & !(PAGE - 1), (at % PAGE) as usize);
+            let n = (PAGE as usize - offset).min(bytes.len() - done);
+            let target = &mut self
                 .pages
-                .get_mut(&(at & !(PAGE - 1)))
-                .unwrap_or_else(|| panic!("the layer wrote unmapped memory at {at:#x}"));
-            page.0[(at % PAGE) as usize] = *b;
+                .get_mut(&page)
+                .unwrap_or_else(|| panic!("the layer wrote unmapped memory at {at:#x}"))
+                .0;
+            target[offset..offset + n].copy_from_slice(&bytes[done..done + n]);
+            done += n;
         }
     }
     fn set_fs_base(&mut self, base: u64) {
@@ -105,14 +115,14 @@ impl Platform for FakePlatform {
     }
     fn clock_ns(&self, clock: Clock) -> u64 {
         match clock {
-            Clock::Realtime => 1_700_000_000_000_000_000 + self.now_ns,
+            Clock::Realtime => 1_700_000_000_000_000_000u64.saturating_add(self.now_ns),
             Clock::Monotonic => self.now_ns,
             Clock::ProcessCpu => self.now_ns / 2,
         }
     }
     fn sleep_ns(&mut self, ns: u64) {
-        self.slept_ns += ns;
-        self.now_ns += ns;
+        self.slept_ns = self.slept_ns.saturating_add(ns);
+        self.now_ns = self.now_ns.saturating_add(ns);
     }
     fn random(&mut self, into: &mut [u8]) {
         for b in into {
