@@ -175,88 +175,10 @@ fn debian_iperf3_loads_and_every_syscall_site_is_rewritten_and_no_data_byte_chan
     let mut rewritten_total = 0;
     let mut traps = 0;
     for (path, bytes) in &files {
-        let base = bases[path];
-        let sites = ElfSites::scan(bytes).unwrap();
-        let elf = ElfBytes::<LittleEndian>::minimal_parse(bytes).unwrap();
-        let (sections, names) = elf.section_headers_with_strtab().unwrap();
-        let names = names.unwrap();
-        let mut in_memory = 0;
-        for region in &sites.regions {
-            for &site in &region.sweep.sites {
-                let got = linux.platform.bytes(base + site, 2);
-                let want = if region.sweep.red_zone_sites.contains(&site) {
-                    UD2
-                } else {
-                    CALL_RAX
-                };
-                assert_eq!(got, want, "{path}: site {site:#x} not rewritten");
-                in_memory += 1;
-            }
-        }
-        // No byte outside the executable sections differs from the file.
-        let mut data_bytes = 0u64;
-        for p in elf
-            .segments()
-            .unwrap()
-            .iter()
-            .filter(|p| p.p_type == PT_LOAD)
-        {
-            let mapped = linux.platform.bytes(base + p.p_vaddr, p.p_filesz as usize);
-            let original = &bytes[p.p_offset as usize..][..p.p_filesz as usize];
-            for s in sections.unwrap().iter() {
-                let (lo, hi) = (s.sh_addr, s.sh_addr + s.sh_size);
-                if s.sh_flags & SHF_EXECINSTR as u64 != 0 || s.sh_type == elf::abi::SHT_NOBITS {
-                    continue;
-                }
-                if lo < p.p_vaddr || hi > p.p_vaddr + p.p_filesz || s.sh_addr == 0 {
-                    continue;
-                }
-                let i = (lo - p.p_vaddr) as usize;
-                let n = (hi - lo) as usize;
-                assert!(
-                    mapped[i..i + n] == original[i..i + n],
-                    "{path}: section {} changed",
-                    names.get(s.sh_name as usize).unwrap_or("?")
-                );
-                data_bytes += n as u64;
-            }
-            // And inside executable sections only the sites changed.
-            let changed: Vec<u64> = mapped
-                .iter()
-                .zip(original)
-                .enumerate()
-                .filter(|(_, (a, b))| a != b)
-                .map(|(i, _)| p.p_vaddr + i as u64)
-                .collect();
-            let all: BTreeSet<u64> = sites
-                .regions
-                .iter()
-                .flat_map(|r| r.sweep.sites.iter().copied())
-                .collect();
-            for at in changed {
-                let original_byte = original[(at - p.p_vaddr) as usize];
-                if all.contains(&at) {
-                    assert_eq!(original_byte, SYSCALL[0]);
-                } else {
-                    assert!(
-                        all.contains(&(at - 1)),
-                        "{path}: byte at {at:#x} changed but is no site"
-                    );
-                    assert_eq!(original_byte, SYSCALL[1]);
-                }
-            }
-        }
-        let raw = rewrite::raw_pairs(bytes);
-        println!(
-            "{path}: {} syscall sites rewritten ({} to ud2: return-address slot in use \
-             nearby), {raw} raw 0f 05 pairs in the file, {data_bytes} data bytes unchanged",
-            sites.count(),
-            sites.trap_count()
-        );
-        traps += sites.trap_count();
-        total += sites.count();
-        rewritten_total += in_memory;
-        assert!(data_bytes > 0, "{path}: some data was checked");
+        let checked = verify(&linux, path, bytes, bases[path]);
+        total += checked.sites;
+        traps += checked.traps;
+        rewritten_total += checked.in_memory;
     }
     println!(
         "iperf3 and {} files: {total} syscall sites, all rewritten in memory ({traps} to \
@@ -267,4 +189,129 @@ fn debian_iperf3_loads_and_every_syscall_site_is_rewritten_and_no_data_byte_chan
     assert_eq!(rewritten_total, total);
     assert!(total > 100);
     assert!(linux.unsupported().next().is_none());
+}
+
+/// What [`verify`] found for one file.
+struct Checked {
+    sites: usize,
+    traps: usize,
+    in_memory: usize,
+}
+
+/// Checks the file `path` as loaded at `base` (0 for a fixed-address file): every site
+/// rewritten in memory (`ud2` where the return-address slot is in use, else `call
+/// *%rax`), every byte of every loaded non-executable section as in the file, and in
+/// the executable ones only the sites changed. Prints the counts.
+fn verify(linux: &Linux<FakePlatform>, path: &str, bytes: &[u8], base: u64) -> Checked {
+    let sites = ElfSites::scan(bytes).unwrap();
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(bytes).unwrap();
+    let (sections, names) = elf.section_headers_with_strtab().unwrap();
+    let names = names.unwrap();
+    let all: BTreeSet<u64> = sites
+        .regions
+        .iter()
+        .flat_map(|r| r.sweep.sites.iter().copied())
+        .collect();
+    let mut in_memory = 0;
+    for region in &sites.regions {
+        for &site in &region.sweep.sites {
+            let got = linux.platform.bytes(base + site, 2);
+            let want = if region.sweep.red_zone_sites.contains(&site) {
+                UD2
+            } else {
+                CALL_RAX
+            };
+            assert_eq!(got, want, "{path}: site {site:#x} not rewritten");
+            in_memory += 1;
+        }
+    }
+    let mut data_bytes = 0u64;
+    for p in elf
+        .segments()
+        .unwrap()
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD)
+    {
+        let mapped = linux.platform.bytes(base + p.p_vaddr, p.p_filesz as usize);
+        let original = &bytes[p.p_offset as usize..][..p.p_filesz as usize];
+        for s in sections.unwrap().iter() {
+            let (lo, hi) = (s.sh_addr, s.sh_addr + s.sh_size);
+            if s.sh_flags & SHF_EXECINSTR as u64 != 0 || s.sh_type == elf::abi::SHT_NOBITS {
+                continue;
+            }
+            if lo < p.p_vaddr || hi > p.p_vaddr + p.p_filesz || s.sh_addr == 0 {
+                continue;
+            }
+            let i = (lo - p.p_vaddr) as usize;
+            let n = (hi - lo) as usize;
+            assert!(
+                mapped[i..i + n] == original[i..i + n],
+                "{path}: section {} changed",
+                names.get(s.sh_name as usize).unwrap_or("?")
+            );
+            data_bytes += n as u64;
+        }
+        for (i, (now, was)) in mapped.iter().zip(original).enumerate() {
+            if now == was {
+                continue;
+            }
+            let at = p.p_vaddr + i as u64;
+            if all.contains(&at) {
+                assert_eq!(*was, SYSCALL[0]);
+            } else {
+                assert!(
+                    all.contains(&(at - 1)),
+                    "{path}: byte at {at:#x} changed but is no site"
+                );
+                assert_eq!(*was, SYSCALL[1]);
+            }
+        }
+    }
+    assert!(data_bytes > 0, "{path}: some data was checked");
+    println!(
+        "{path}: {} syscall sites rewritten ({} to ud2: return-address slot in use \
+         nearby), {} raw 0f 05 pairs in the file, {data_bytes} data bytes unchanged",
+        sites.count(),
+        sites.trap_count(),
+        rewrite::raw_pairs(bytes)
+    );
+    Checked {
+        sites: sites.count(),
+        traps: sites.trap_count(),
+        in_memory,
+    }
+}
+
+/// Debian's `busybox-static` (which `cargo xtask test` installs): a fixed-address static
+/// executable with a TLS segment and no symbols.
+const BUSYBOX: &str = "/bin/busybox";
+
+#[test]
+fn debian_busybox_static_loads_at_its_fixed_address_with_every_site_rewritten() {
+    let file = read(BUSYBOX);
+    let mut tree = Tree::new();
+    tree.add(BUSYBOX, Node::File(file));
+    let mut linux = Linux::new(FakePlatform::default(), tree, BUSYBOX, Config::default());
+    let start = linux
+        .exec(BUSYBOX, &["busybox", "echo", "hi"], &[])
+        .unwrap();
+    let image = libos_linux::image::Image::plan(file, 0).unwrap();
+    assert_eq!(image.kind, libos_linux::image::Kind::Fixed);
+    assert!(image.tls.is_some(), "busybox-static has a TLS segment");
+    assert_eq!(start.rip, image.entry);
+    let checked = verify(&linux, BUSYBOX, file, 0);
+    assert_eq!(checked.in_memory, checked.sites);
+    assert_eq!(start.rewritten, checked.sites);
+    let theirs = objdump_sites(BUSYBOX);
+    let ours: BTreeSet<u64> = ElfSites::scan(file)
+        .unwrap()
+        .regions
+        .iter()
+        .flat_map(|r| r.sweep.sites.iter().copied())
+        .collect();
+    assert_eq!(ours, theirs);
+    assert!(checked.sites > 100);
+    // The break starts past its last segment; /proc/self/exe names it.
+    assert_eq!(linux.memory.brk() % PAGE, 0);
+    assert!(linux.memory.brk() >= image.span().1);
 }
