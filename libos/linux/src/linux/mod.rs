@@ -141,6 +141,18 @@ pub struct Linux<P: Platform> {
     reported: BTreeSet<u64>,
     exited: Option<i32>,
     sites: BTreeMap<String, ElfSites>,
+    /// The thread's name (`prctl(PR_SET_NAME)`), NUL-padded.
+    name: [u8; 16],
+}
+
+/// The initial thread name: the program file's name, at most 15 bytes (as Linux's
+/// `comm`).
+fn thread_name(exe: &str) -> [u8; 16] {
+    let base = exe.rsplit('/').next().unwrap_or(exe).as_bytes();
+    let mut name = [0u8; 16];
+    let n = base.len().min(15);
+    name[..n].copy_from_slice(&base[..n]);
+    name
 }
 
 /// A handler: the program's arguments in, a value or an errno out.
@@ -185,6 +197,8 @@ fn handler<P: Platform>(number: u64) -> Option<Handler<P>> {
         READLINK => Linux::sys_readlink,
         GETTIMEOFDAY => Linux::sys_gettimeofday,
         GETRLIMIT => Linux::sys_getrlimit,
+        GETRUSAGE => Linux::sys_getrusage,
+        PRCTL => Linux::sys_prctl,
         GETUID | GETEUID | GETGID | GETEGID => Linux::sys_getuid,
         GETPPID => Linux::sys_getppid,
         ARCH_PRCTL => Linux::sys_arch_prctl,
@@ -260,6 +274,7 @@ impl<P: Platform> Linux<P> {
             reported: BTreeSet::new(),
             exited: None,
             sites: BTreeMap::new(),
+            name: thread_name(exe),
         }
     }
 

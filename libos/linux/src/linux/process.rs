@@ -143,6 +143,54 @@ impl<P: Platform> Linux<P> {
         Ok(0)
     }
 
+    pub(super) fn sys_getrusage(&mut self, a: &[u64; 6]) -> SysResult {
+        const RUSAGE_SELF: i64 = 0;
+        const RUSAGE_CHILDREN: i64 = -1;
+        const RUSAGE_THREAD: i64 = 1;
+        let who = a[0] as i64;
+        if ![RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD].contains(&who) {
+            return Err(Errno::EINVAL);
+        }
+        // The platform's CPU time is all the program's: its own code and the library
+        // OS's work for it run in one thread, with no kernel time of Linux's kind. No
+        // children ever exist.
+        let ns = if who == RUSAGE_CHILDREN {
+            0
+        } else {
+            self.platform.clock_ns(Clock::ProcessCpu)
+        };
+        let mut usage = [0u8; 144];
+        usage[..8].copy_from_slice(&(ns / NS).to_le_bytes());
+        usage[8..16].copy_from_slice(&((ns % NS) / 1000).to_le_bytes());
+        self.write_user(a[1], &usage)?;
+        Ok(0)
+    }
+
+    pub(super) fn sys_prctl(&mut self, a: &[u64; 6]) -> SysResult {
+        const PR_SET_NAME: u64 = 15;
+        const PR_GET_NAME: u64 = 16;
+        match a[0] {
+            PR_SET_NAME => {
+                let mut name = [0u8; 16];
+                for (i, byte) in name.iter_mut().take(15).enumerate() {
+                    let b = self.read_user(a[1] + i as u64, 1)?[0];
+                    if b == 0 {
+                        break;
+                    }
+                    *byte = b;
+                }
+                self.name = name;
+                Ok(0)
+            }
+            PR_GET_NAME => {
+                let name = self.name;
+                self.write_user(a[1], &name)?;
+                Ok(0)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
     pub(super) fn sys_sched_yield(&mut self, _: &[u64; 6]) -> SysResult {
         Ok(0)
     }
