@@ -486,3 +486,80 @@ fn trace_prints_every_call_strace_style() {
         ]
     );
 }
+
+#[test]
+fn poll_and_select_report_readiness_and_honour_timeouts() {
+    let mut p = program();
+    let path = p.path("/etc/hostname");
+    assert_eq!(p.call(OPENAT, &[AT_FDCWD, path, 0, 0]), 3);
+    let entry = |fd: i32, events: u16| {
+        let mut e = fd.to_le_bytes().to_vec();
+        e.extend_from_slice(&events.to_le_bytes());
+        e.extend_from_slice(&[0xaa, 0xaa]); // revents: overwritten
+        e
+    };
+    let table = [
+        entry(3, 1),     // file, POLLIN
+        entry(1, 1 | 4), // console, POLLIN|POLLOUT
+        entry(-1, 1),    // ignored
+        entry(99, 1),    // not open
+    ]
+    .concat();
+    let fds = p.put(&table);
+    assert_eq!(p.call(POLL, &[fds, 4, 0]), 3);
+    let revents =
+        |p: &Program, i: u64| u16::from_le_bytes(p.bytes(fds + i * 8 + 6, 2).try_into().unwrap());
+    assert_eq!(revents(&p, 0), 1, "the file is readable");
+    assert_eq!(revents(&p, 1), 4, "the console is writable, not readable");
+    assert_eq!(revents(&p, 2), 0);
+    assert_eq!(revents(&p, 3), 0x20, "POLLNVAL");
+    // Nothing asked for: waits out the timeout, then 0.
+    let quiet = p.put(&entry(3, 0));
+    assert_eq!(p.call(POLL, &[quiet, 1, 1500]), 0);
+    assert_eq!(p.linux.platform.slept_ns, 1_500_000_000);
+    // Without a timeout, a wait nothing can end ends with EINTR.
+    assert_eq!(
+        p.call(POLL, &[quiet, 1, -1i64 as u64]),
+        -(Errno::EINTR.0 as i64)
+    );
+    // (The fake clock saturated in that endless sleep: start it again.)
+    p.linux.platform.now_ns = 0;
+    p.linux.platform.slept_ns = 0;
+    assert_eq!(
+        p.call(POLL, &[fds, 2000, 0]),
+        EINVAL,
+        "more than RLIMIT_NOFILE"
+    );
+    assert_eq!(p.call(POLL, &[0x10, 1, 0]), EFAULT);
+    let mask = p.put(&0u64.to_le_bytes());
+    assert_eq!(p.call(PPOLL, &[fds, 1, 0, mask, 4]), EINVAL, "sigsetsize");
+    assert_eq!(p.call(PPOLL, &[fds, 1, 0, mask, 8]), 1);
+
+    // pselect6: read {0, 3}, write {1}; a 2 s timeout comes back untouched.
+    let read = p.put(&(1u64 | 1 << 3).to_le_bytes());
+    let write = p.put(&(1u64 << 1).to_le_bytes());
+    let ts = p.put(&[2u64.to_le_bytes(), 0u64.to_le_bytes()].concat());
+    assert_eq!(p.call(PSELECT6, &[4, read, write, 0, ts, 0]), 3);
+    assert_eq!(p.bytes(read, 8), (1u64 | 1 << 3).to_le_bytes());
+    assert_eq!(p.bytes(write, 8), (1u64 << 1).to_le_bytes());
+    assert_eq!(p.bytes(ts, 8), 2u64.to_le_bytes());
+    // Writing to standard input never gets ready: the timeout passes, the bit clears.
+    let slept = p.linux.platform.slept_ns;
+    let stdin_write = p.put(&1u64.to_le_bytes());
+    let short = p.put(&[0u64.to_le_bytes(), 5000u64.to_le_bytes()].concat());
+    assert_eq!(p.call(PSELECT6, &[1, 0, stdin_write, 0, short, 0]), 0);
+    assert_eq!(p.linux.platform.slept_ns - slept, 5000);
+    assert_eq!(p.bytes(stdin_write, 8), 0u64.to_le_bytes());
+    assert_eq!(p.bytes(short, 16), vec![0; 16], "no time left");
+    // Descriptors past nfds are not looked at; a closed one inside is EBADF.
+    let far = p.put(&(1u64 << 9).to_le_bytes());
+    assert_eq!(p.call(PSELECT6, &[4, far, 0, 0, short, 0]), 0);
+    let closed = p.put(&(1u64 << 9).to_le_bytes());
+    assert_eq!(p.call(PSELECT6, &[10, closed, 0, 0, short, 0]), EBADF);
+    assert_eq!(p.call(PSELECT6, &[5000, read, 0, 0, short, 0]), EINVAL);
+    let bad_mask = p.put(&[mask.to_le_bytes(), 4u64.to_le_bytes()].concat());
+    assert_eq!(p.call(PSELECT6, &[4, read, 0, 0, short, bad_mask]), EINVAL);
+    // select: a timeval; microseconds out of range are refused.
+    let tv = p.put(&[0u64.to_le_bytes(), 2_000_000u64.to_le_bytes()].concat());
+    assert_eq!(p.call(SELECT, &[4, read, 0, 0, tv]), EINVAL);
+}

@@ -343,6 +343,19 @@ impl Files {
         Ok(())
     }
 
+    /// Whether `fd` would not block now on a read and on a write, as (readable,
+    /// writable). Files, directories and devices are always both (as on Linux); standard
+    /// input is readable (at its end), the console writable. `EBADF` if not open.
+    pub fn readiness(&self, fd: i32) -> Result<(bool, bool), Errno> {
+        let open = self.get(fd)?;
+        let open = open.borrow();
+        Ok(match &open.object {
+            Object::Stdin => (true, false),
+            Object::Console(_) => (false, true),
+            Object::Ro(..) | Object::Tmp(..) | Object::Dev(..) | Object::Dir(_) => (true, true),
+        })
+    }
+
     /// The open file's status flags (`F_GETFL`).
     pub fn status_flags(&self, fd: i32) -> Result<u32, Errno> {
         Ok(self.get(fd)?.borrow().flags)

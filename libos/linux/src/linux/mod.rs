@@ -5,6 +5,7 @@
 mod files;
 mod mm;
 mod process;
+mod wait;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::{Entry, Files, Tree, PATH_MAX};
@@ -199,6 +200,10 @@ fn handler<P: Platform>(number: u64) -> Option<Handler<P>> {
         GETRLIMIT => Linux::sys_getrlimit,
         GETRUSAGE => Linux::sys_getrusage,
         PRCTL => Linux::sys_prctl,
+        POLL => Linux::sys_poll,
+        PPOLL => Linux::sys_ppoll,
+        SELECT => Linux::sys_select,
+        PSELECT6 => Linux::sys_pselect6,
         GETUID | GETEUID | GETGID | GETEGID => Linux::sys_getuid,
         GETPPID => Linux::sys_getppid,
         ARCH_PRCTL => Linux::sys_arch_prctl,
