@@ -99,6 +99,26 @@ const FAT_NEEDS: &[Need] = &[
     },
 ];
 
+/// The `libos-linux` tests load Debian's iperf3 (with its libraries) and busybox-static,
+/// and compare the syscall sites they find with `objdump -d`.
+const LINUX_NEEDS: &[Need] = &[
+    Need {
+        what: "iperf3",
+        present: || has_command("iperf3"),
+        package: "iperf3",
+    },
+    Need {
+        what: "/bin/busybox (busybox-static)",
+        present: || std::path::Path::new("/bin/busybox").is_file(),
+        package: "busybox-static",
+    },
+    Need {
+        what: "objdump",
+        present: || has_command("objdump"),
+        package: "binutils",
+    },
+];
+
 /// The Python interpreter the benchmark plots run with (Debian's, where apt installs
 /// matplotlib).
 pub const PLOT_PYTHON: &str = "/usr/bin/python3";
@@ -146,6 +166,9 @@ pub enum Purpose {
     Nacl,
     /// Making and checking FAT images (the `fat` crate's tests).
     Fat,
+    /// Debian's own Linux binaries and a disassembler to check against (the
+    /// `libos-linux` crate's tests).
+    Linux,
 }
 
 fn is_root() -> bool {
@@ -168,6 +191,7 @@ pub fn ensure(purpose: Purpose) -> Result<()> {
         Purpose::Plot => PLOT_NEEDS,
         Purpose::Nacl => NACL_NEEDS,
         Purpose::Fat => FAT_NEEDS,
+        Purpose::Linux => LINUX_NEEDS,
     };
     let mut missing: Vec<&str> = needs
         .iter()

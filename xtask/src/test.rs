@@ -96,6 +96,8 @@ pub fn run(host_only: bool) -> Result<()> {
     crate::host::ensure(crate::host::Purpose::Iperf)?;
     // The FAT library's tests make and check images with dosfstools and mtools.
     crate::host::ensure(crate::host::Purpose::Fat)?;
+    // The Linux layer's tests load Debian's iperf3 and busybox-static.
+    crate::host::ensure(crate::host::Purpose::Linux)?;
     step("host unit tests");
     // Component binaries have `test = false`: this runs their libraries' tests.
     let args = ["--workspace", "--no-fail-fast", "--exclude", "system-tests"];
