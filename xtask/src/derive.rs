@@ -170,6 +170,24 @@ impl Description {
         Ok(())
     }
 
+    /// Removes the component called `component` (the benchmarks drop the shell, which polls
+    /// the console and would keep the CPU busy). Fails when there is no such component; a
+    /// component that others still route to makes [`Description::finish`] fail.
+    pub fn remove_component(&mut self, component: &str) -> Result<()> {
+        let file = &self.file;
+        let components = self
+            .document
+            .get_mut("component")
+            .and_then(Item::as_array_of_tables_mut)
+            .ok_or_else(|| format!("{file}: no [[component]] tables"))?;
+        let index = components
+            .iter()
+            .position(|t| t.get("name").and_then(Item::as_str) == Some(component))
+            .ok_or_else(|| format!("{file}: no [[component]] called `{component}`"))?;
+        components.remove(index);
+        Ok(())
+    }
+
     /// Sets the interrupt (`irq`) of the device called `device`. Fails when there is no such
     /// device.
     pub fn set_irq(&mut self, device: &str, irq: Value) -> Result<()> {
@@ -472,5 +490,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_component_is_removed_and_one_still_routed_to_is_refused() {
+        let base = std::fs::read_to_string(crate::workspace_root().join("systems/net-shared.toml"))
+            .unwrap();
+        let mut d = Description::parse(&base, "net-shared.toml").unwrap();
+        d.remove_component("shell").unwrap();
+        let text = d.finish().unwrap();
+        let system = sysdesc_toml::parse(&text, "x").unwrap();
+        assert!(system.component("shell").is_none());
+        assert!(system.component("net").is_some() && system.component("iperf-a").is_some());
+        let mut d = Description::parse(&base, "net-shared.toml").unwrap();
+        let missing = d.remove_component("nobody").unwrap_err();
+        assert!(
+            missing.contains("no [[component]] called `nobody`"),
+            "{missing}"
+        );
+        // iperf-a and iperf-b route to net: without it the description is not valid.
+        d.remove_component("net").unwrap();
+        let err = d.finish().unwrap_err();
+        assert!(err.starts_with("net-shared.toml (derived):"), "{err}");
     }
 }

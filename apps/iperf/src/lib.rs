@@ -15,6 +15,7 @@ extern crate alloc;
 
 pub mod protocol;
 pub mod server;
-pub mod stat;
+/// The `STAT` line a guest prints its CPU accounting in (defined by the library OS).
+pub use libos_core::stat;
 
 pub use server::{serve, Server, ServerConfig, ServerStats};

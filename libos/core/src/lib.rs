@@ -23,6 +23,7 @@ pub mod executor;
 pub mod fs;
 pub mod net;
 pub mod pal;
+pub mod stat;
 
 pub use error::Error;
 pub use executor::{

@@ -42,6 +42,7 @@ extern crate std;
 pub mod blk;
 pub mod budget;
 pub mod clock;
+pub mod cpu;
 #[allow(
     unsafe_code,
     reason = "maps a device's BARs and accesses its registers"

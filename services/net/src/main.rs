@@ -227,5 +227,24 @@ fn main(info: &'static StartInfo) {
             }
         });
     }
+    // The whole guest's CPU time (`STAT` lines) every `stat_ms`, from the kernel's own
+    // accounting: several components are busy here, so no one's idle time is the guest's.
+    if let Some(ms) = info.arg("stat_ms").and_then(|s| s.parse::<u64>().ok()) {
+        match libos_sel4::cpu::KernelCpu::start() {
+            Some(mut cpu) => {
+                let (rt4, tsc_mhz) = (runtime.clone(), info.tsc_mhz);
+                runtime.spawn(async move {
+                    loop {
+                        rt4.sleep(ms.max(1) * 1_000_000).await;
+                        let (up_ns, idle_ns) = cpu.sample().as_ns(tsc_mhz);
+                        println!("{}", libos_core::stat::Stat::from_ns(up_ns, idle_ns));
+                    }
+                });
+            }
+            None => println!(
+                "net: stat_ms needs a kernel that tracks utilisation (variant bench=utilisation): no STAT lines"
+            ),
+        }
+    }
     runtime.block_on(core::future::pending::<()>());
 }

@@ -334,6 +334,28 @@ pub fn benchmark_get_thread_utilisation(tcb: Cap<cap_type::Tcb>) {
     );
 }
 
+/// Whether the kernel tracks CPU utilisation (`BENCHMARK_TRACK_UTILISATION`).
+pub const TRACK_UTILISATION: bool = cfg!(sel4_config = "BENCHMARK_TRACK_UTILISATION");
+
+/// The idle thread's cycles and all cycles of the kernel's last tracking period (from
+/// [`benchmark_reset_log`] to [`benchmark_finalize_log`]), as
+/// `seL4_BenchmarkGetThreadUtilisation` on `tcb` reports them; `None`, without entering
+/// the kernel, when it does not track utilisation ([`TRACK_UTILISATION`]).
+pub fn benchmark_idle_and_total(tcb: Cap<cap_type::Tcb>) -> Option<(Word, Word)> {
+    #[cfg(sel4_config = "BENCHMARK_TRACK_UTILISATION")]
+    let result = {
+        benchmark_get_thread_utilisation(tcb);
+        // seL4 5.0.0's benchmark_track_util_ipc_index: 0 the thread, 1 idle, 2 total.
+        Some((crate::ipc::get_mr(1), crate::ipc::get_mr(2)))
+    };
+    #[cfg(not(sel4_config = "BENCHMARK_TRACK_UTILISATION"))]
+    let result = {
+        let _ = tcb;
+        None
+    };
+    result
+}
+
 /// `seL4_BenchmarkResetThreadUtilisation`: zero the thread's utilisation counters.
 #[cfg(sel4_config = "BENCHMARK_TRACK_UTILISATION")]
 pub fn benchmark_reset_thread_utilisation(tcb: Cap<cap_type::Tcb>) {

@@ -1,7 +1,7 @@
 //! Running one benchmarked system: building its image or guest, booting it behind a TAP
 //! device, and measuring iperf3 runs against it.
 
-use super::plan::{Os, Plan, SystemSpec, SETUP_S, STAT_MS};
+use super::plan::{Composition, Os, Plan, SystemSpec, SETUP_S, STAT_MS};
 use crate::bench::shared::{
     self, clock_ticks_per_second, guest_net_rates, guest_utilisation, process_cpu_seconds,
 };
@@ -14,8 +14,10 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// The line the Tessera iperf component prints once it listens.
-const TESSERA_READY: &str = "iperf: listening on port 5201";
+/// The line a Tessera iperf component prints once it listens on `port`.
+fn tessera_ready(port: u16) -> String {
+    format!("iperf: listening on port {port}")
+}
 
 /// One measured run.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +35,25 @@ pub struct Run {
     /// The guest's poll loop over the window (interrupts/s, frames per busy poll), when its
     /// STAT lines carry the counters (Tessera's do, Linux's do not).
     pub net: Option<NetRates>,
+    /// Each client's receiver-side throughput, Mbit/s (one client per iperf3 server of the
+    /// system: two for the shared compositions).
+    pub clients_mbps: Vec<f64>,
+}
+
+impl Run {
+    /// The smallest client's share of the throughput, per cent (`None` with one client or
+    /// nothing received).
+    pub fn min_share_pct(&self) -> Option<f64> {
+        if self.clients_mbps.len() < 2 || self.throughput_mbps <= 0.0 {
+            return None;
+        }
+        let least = self
+            .clients_mbps
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        Some(100.0 * least / self.throughput_mbps)
+    }
 }
 
 /// Which way the data flows in a run.
@@ -78,39 +99,47 @@ pub fn parse_iperf3_report(text: &str, from_s: f64, to_s: f64) -> Result<(f64, O
 pub(super) struct Guest {
     session: Session,
     ticks_per_second: u64,
+    composition: Composition,
 }
 
 impl Guest {
-    /// Runs one iperf3 client (`rate_mbps`: `-b`, `None`: unpaced) and measures it.
+    /// Runs one iperf3 client per server of the system at once (`rate_mbps`: `-b`, shared
+    /// equally among them; `None`: unpaced) and measures them together.
     fn measure(&self, plan: &Plan, rate_mbps: Option<f64>, direction: Direction) -> Result<Run> {
         let tap = self
             .session
             .tap_net()
             .ok_or("the system has no TAP network")?;
         let run_s = plan.run_s();
-        let mut cmd = tap.command("timeout");
-        cmd.arg((run_s + 30).to_string()).args([
-            "iperf3",
-            "-c",
-            linux::init::GUEST_ADDRESS,
-            "-p",
-            &linux::init::IPERF_PORT.to_string(),
-            "-J",
-            "-t",
-            &run_s.to_string(),
-        ]);
-        if let Some(rate) = rate_mbps {
-            cmd.args(["-b", &format!("{}", (rate * 1e6).round() as u64)]);
-        }
-        if direction == Direction::Reverse {
-            cmd.arg("-R");
-        }
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+        let ports = self.composition.ports();
+        let mut children = Vec::new();
         let started = Instant::now();
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run iperf3 in the namespace: {e}"))?;
+        for port in ports {
+            let mut cmd = tap.command("timeout");
+            cmd.arg((run_s + 30).to_string()).args([
+                "iperf3",
+                "-c",
+                linux::init::GUEST_ADDRESS,
+                "-p",
+                &port.to_string(),
+                "-J",
+                "-t",
+                &run_s.to_string(),
+            ]);
+            if let Some(rate) = rate_mbps {
+                let each = rate / ports.len() as f64;
+                cmd.args(["-b", &format!("{}", (each * 1e6).round() as u64)]);
+            }
+            if direction == Direction::Reverse {
+                cmd.arg("-R");
+            }
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            children.push(
+                cmd.spawn()
+                    .map_err(|e| format!("cannot run iperf3 in the namespace: {e}"))?,
+            );
+        }
         let pid = self.session.pid();
         sleep_until(started + Duration::from_secs_f64(plan.skip_s()));
         let (out0, cpu0, t0) = (
@@ -124,24 +153,38 @@ impl Guest {
             process_cpu_seconds(pid, self.ticks_per_second),
             Instant::now(),
         );
-        // Wait for the client (bounded by `timeout`) before reporting any failure.
-        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        // Wait for every client (bounded by `timeout`) before reporting any failure.
+        let outputs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().map_err(|e| e.to_string()))
+            .collect::<Result<_>>()?;
         let (cpu0, cpu1) = (cpu0?, cpu1?);
-        let text = String::from_utf8_lossy(&output.stdout);
         let window_s = (t1 - t0).as_secs_f64();
         let from = plan.skip_s() - SETUP_S;
-        let (throughput_mbps, sender_window_mbps) =
-            parse_iperf3_report(&text, from, from + plan.window_s)
-                .map_err(|e| format!("{e} {}", String::from_utf8_lossy(&output.stderr).trim()))?;
+        let mut clients_mbps = Vec::new();
+        let mut sender_window = Some(0.0);
+        for (port, output) in ports.iter().zip(&outputs) {
+            let text = String::from_utf8_lossy(&output.stdout);
+            let (received, window) = parse_iperf3_report(&text, from, from + plan.window_s)
+                .map_err(|e| {
+                    format!(
+                        "port {port}: {e} {}",
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    )
+                })?;
+            clients_mbps.push(received);
+            sender_window = sender_window.zip(window).map(|(a, b)| a + b);
+        }
         let serial = self.session.output();
         let window = serial.get(out0..out1);
         Ok(Run {
-            throughput_mbps,
-            sender_window_mbps,
+            throughput_mbps: clients_mbps.iter().sum(),
+            sender_window_mbps: sender_window,
             guest_cpu_pct: window.and_then(guest_utilisation),
             host_cpu_pct: 100.0 * (cpu1 - cpu0) / window_s,
             window_s,
             net: window.and_then(guest_net_rates),
+            clients_mbps,
         })
     }
 }
@@ -159,20 +202,39 @@ pub(super) enum Prepared {
     Linux(linux::Guest),
 }
 
-/// The system description of a Tessera system: the unikernel for its NIC with its
-/// interrupt delivery and `stat_ms`, written to `target/bench/systems/`.
+/// The system description of a Tessera system, written to `target/bench/systems/`: the
+/// unikernel for its NIC with its interrupt delivery and `stat_ms`; or a shared composition
+/// with `stat_ms` on `net` (the guest's CPU from the kernel's accounting) and without the
+/// shell (it polls the console and would keep the CPU busy).
 fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
-    let base = match spec.nic {
-        "e1000e" => "systems/net-unikernel.toml",
-        "virtio-net" => "systems/net-unikernel-virtio.toml",
-        other => return Err(format!("no Tessera system for NIC {other}")),
-    };
-    let text =
-        std::fs::read_to_string(workspace_root().join(base)).map_err(|e| format!("{base}: {e}"))?;
-    let irq = spec.irq.unwrap_or("msi");
     let stat_ms = STAT_MS.to_string();
-    let derived =
-        crate::derive::derive_system(&text, base, &spec.name(), irq, &[("stat_ms", &stat_ms)])?;
+    let irq = spec.irq.unwrap_or("msi");
+    let derived = match spec.composition {
+        Composition::Unikernel => {
+            let base = match spec.nic {
+                "e1000e" => "systems/net-unikernel.toml",
+                "virtio-net" => "systems/net-unikernel-virtio.toml",
+                other => return Err(format!("no Tessera system for NIC {other}")),
+            };
+            let text = std::fs::read_to_string(workspace_root().join(base))
+                .map_err(|e| format!("{base}: {e}"))?;
+            crate::derive::derive_system(&text, base, &spec.name(), irq, &[("stat_ms", &stat_ms)])?
+        }
+        Composition::Shared | Composition::SharedIsolated => {
+            let base = if spec.composition == Composition::Shared {
+                "systems/net-shared.toml"
+            } else {
+                "systems/net-shared-isolated.toml"
+            };
+            let text = std::fs::read_to_string(workspace_root().join(base))
+                .map_err(|e| format!("{base}: {e}"))?;
+            let mut d = crate::derive::Description::parse(&text, base)?;
+            d.rename(&spec.name())?;
+            d.set_args("net", &[("stat_ms", &stat_ms)])?;
+            d.remove_component("shell")?;
+            d.finish()?
+        }
+    };
     let dir = shared::dir().join("systems");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let path = dir.join(format!("{}.toml", spec.name()));
@@ -191,13 +253,18 @@ pub(super) fn prepare(spec: &SystemSpec) -> Result<Prepared> {
             if spec.irq == Some("pic") {
                 variant = variant.with("irq", "pic");
             }
+            // Several components are busy in a shared composition: the guest's CPU comes
+            // from the kernel's own accounting (`libos_sel4::cpu`).
+            if spec.composition != Composition::Unikernel {
+                variant = variant.with("bench", "utilisation");
+            }
             let description = tessera_description(spec)?;
             build::image(&variant, Some(&description)).map(Prepared::Tessera)
         }
     }
 }
 
-/// Boots `prepared` behind a TAP device and waits until its iperf3 server listens.
+/// Boots `prepared` behind a TAP device and waits until its iperf3 servers listen.
 pub(super) fn boot(spec: &SystemSpec, prepared: &Prepared, phase: &str) -> Result<Guest> {
     let log = crate::target_dir()
         .join("logs")
@@ -206,7 +273,7 @@ pub(super) fn boot(spec: &SystemSpec, prepared: &Prepared, phase: &str) -> Resul
     let (mut boot, ready) = match prepared {
         Prepared::Linux(guest) => (
             linux::boot(guest, nic, Mode::Tap, 0, STAT_MS, log)?,
-            linux::init::READY,
+            vec![linux::init::READY.to_string()],
         ),
         Prepared::Tessera(image) => {
             crate::qemu::net::require_root()?;
@@ -217,17 +284,22 @@ pub(super) fn boot(spec: &SystemSpec, prepared: &Prepared, phase: &str) -> Resul
                 "-netdev".into(),
                 format!("tap,id=n0,ifname={},script=no,downscript=no", tap_name(0)),
             ];
-            (boot, TESSERA_READY)
+            let ready = spec.composition.ports().iter().map(|&p| tessera_ready(p));
+            (boot, ready.collect())
         }
     };
     boot.timeout = Duration::from_secs(6 * 3600);
     let session = Session::start(&boot, false)?;
-    wait_ready(&session, ready, Duration::from_secs(240))?;
-    // Let the boot's last work settle before measuring.
+    for line in &ready {
+        wait_ready(&session, line, Duration::from_secs(240))?;
+    }
+    // Let the boot's last work settle (a remote listener is bound a moment after its
+    // line) before measuring.
     std::thread::sleep(Duration::from_secs(2));
     Ok(Guest {
         session,
         ticks_per_second: clock_ticks_per_second(),
+        composition: spec.composition,
     })
 }
 

@@ -15,10 +15,34 @@ pub(super) const TAIL_S: f64 = 1.0;
 /// Which operating system a benchmarked system runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Os {
-    /// Tessera's iperf unikernel (`systems/net-unikernel*.toml`).
+    /// Tessera (which of its systems: [`Composition`]).
     Tessera,
     /// The Linux baseline guest ([`crate::linux`]).
     Linux,
+}
+
+/// How a Tessera system is composed (the paper's Figure 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Composition {
+    /// The iperf unikernel: application, library OS, stack and driver in one component
+    /// (`systems/net-unikernel*.toml`; also what the Linux guest is).
+    Unikernel,
+    /// Two iperf3 servers sharing the `net` service, which drives the NIC
+    /// (`systems/net-shared.toml`); measured with two clients at once.
+    Shared,
+    /// The same with the driver in its own `nic` component
+    /// (`systems/net-shared-isolated.toml`).
+    SharedIsolated,
+}
+
+impl Composition {
+    /// The iperf3 servers' guest ports: one client runs against each at once.
+    pub fn ports(self) -> &'static [u16] {
+        match self {
+            Composition::Unikernel => &[5201],
+            Composition::Shared | Composition::SharedIsolated => &[5201, 5202],
+        }
+    }
 }
 
 /// One benchmarked system.
@@ -30,14 +54,22 @@ pub struct SystemSpec {
     pub nic: &'static str,
     /// Tessera's interrupt delivery: `msi`, `msix`, `ioapic` or `pic` (`None` for Linux).
     pub irq: Option<&'static str>,
+    /// How the system is composed.
+    pub composition: Composition,
 }
 
 impl SystemSpec {
-    /// `tessera-<nic>-<irq>` or `linux-<nic>`.
+    /// `tessera-<nic>-<irq>` (the unikernel), `tessera-shared-<nic>-<irq>`,
+    /// `tessera-shared-isolated-<nic>-<irq>` or `linux-<nic>`.
     pub fn name(&self) -> String {
+        let kind = match self.composition {
+            Composition::Unikernel => "",
+            Composition::Shared => "shared-",
+            Composition::SharedIsolated => "shared-isolated-",
+        };
         match (self.os, self.irq) {
-            (Os::Tessera, Some(irq)) => format!("tessera-{}-{irq}", self.nic),
-            (Os::Tessera, None) => format!("tessera-{}", self.nic),
+            (Os::Tessera, Some(irq)) => format!("tessera-{kind}{}-{irq}", self.nic),
+            (Os::Tessera, None) => format!("tessera-{kind}{}", self.nic),
             (Os::Linux, _) => format!("linux-{}", self.nic),
         }
     }
@@ -55,11 +87,19 @@ pub fn all_systems() -> Vec<SystemSpec> {
         os: Os::Tessera,
         nic,
         irq: Some(irq),
+        composition: Composition::Unikernel,
+    };
+    let shared = |composition| SystemSpec {
+        os: Os::Tessera,
+        nic: "e1000e",
+        irq: Some("msi"),
+        composition,
     };
     let linux = |nic| SystemSpec {
         os: Os::Linux,
         nic,
         irq: None,
+        composition: Composition::Unikernel,
     };
     vec![
         tessera("e1000e", "msi"),
@@ -70,6 +110,8 @@ pub fn all_systems() -> Vec<SystemSpec> {
         tessera("virtio-net", "ioapic"),
         tessera("virtio-net", "msi"),
         tessera("virtio-net", "pic"),
+        shared(Composition::Shared),
+        shared(Composition::SharedIsolated),
         linux("e1000e"),
         linux("virtio-net"),
     ]
@@ -214,6 +256,8 @@ mod tests {
                 "tessera-e1000e-msi",
                 "tessera-e1000e-msix",
                 "tessera-e1000e-ioapic",
+                "tessera-shared-e1000e-msi",
+                "tessera-shared-isolated-e1000e-msi",
                 "linux-e1000e"
             ]
         );

@@ -25,6 +25,7 @@
 //!     "os": "tessera" | "linux",
 //!     "nic": "e1000e" | "virtio-net",
 //!     "irq": "msi" | "msix" | "ioapic" | "pic" | null, // Tessera's delivery; null: Linux
+//!     "composition": "unikernel" | "shared" | "shared-isolated", // one client per server
 //!     "supported": bool,                 // false: not measured, "error" says why
 //!     "error": string | null,            // why the system was skipped or stopped
 //!     "max": Point | null,               // the unpaced runs
@@ -39,8 +40,13 @@
 //!   "sender_window_mbps": Summary | null,// sender side, intervals inside the window
 //!   "guest_cpu_pct": Summary | null,     // null: the guest printed no STAT lines
 //!   "host_cpu_pct": Summary | null,      // % of one host CPU (may exceed 100)
+//!   "irqs_per_s": Summary | null,        // the guest's poll loop (Tessera unikernel)
+//!   "frames_per_busy_poll": Summary | null,
+//!   "min_share_pct": Summary | null,     // the smallest client's share (two clients)
 //!   "runs": [{ "throughput_mbps": x, "sender_window_mbps": x | null,
-//!              "guest_cpu_pct": x | null, "host_cpu_pct": x, "window_s": x }
+//!              "guest_cpu_pct": x | null, "host_cpu_pct": x, "window_s": x,
+//!              "irqs_per_s": x | null, "frames_per_busy_poll": x | null,
+//!              "clients_mbps": [x, ...] }    // each client's receiver side
 //!            | { "error": string }]
 //! }
 //! Summary = { "median": x, "min": x, "max": x, "n": n }
@@ -50,7 +56,7 @@
 //! throughput, one line per system (`xtask/plot/net.py`, Python with matplotlib).
 
 use super::guest::Run;
-use super::plan::{Os, Plan, SystemSpec, STAT_MS};
+use super::plan::{Composition, Os, Plan, SystemSpec, STAT_MS};
 use crate::bench::shared::{round, summary_json, Profile, Summary};
 use crate::{workspace_root, Result};
 use serde_json::{json, Value};
@@ -91,6 +97,7 @@ fn point_json(offered: Option<f64>, runs: &[Result<Run>]) -> Value {
         "host_cpu_pct": summary_json(&pick(&|r| Some(r.host_cpu_pct))),
         "irqs_per_s": summary_json(&pick(&|r| r.net.map(|n| n.irqs_per_s))),
         "frames_per_busy_poll": summary_json(&pick(&|r| r.net.and_then(|n| n.frames_per_busy_poll))),
+        "min_share_pct": summary_json(&pick(&Run::min_share_pct)),
         "runs": runs.iter().map(|r| match r {
             Ok(r) => json!({
                 "throughput_mbps": round(r.throughput_mbps),
@@ -100,6 +107,7 @@ fn point_json(offered: Option<f64>, runs: &[Result<Run>]) -> Value {
                 "window_s": round(r.window_s),
                 "irqs_per_s": r.net.map(|n| round(n.irqs_per_s)),
                 "frames_per_busy_poll": r.net.and_then(|n| n.frames_per_busy_poll).map(round),
+                "clients_mbps": r.clients_mbps.iter().map(|c| round(*c)).collect::<Vec<_>>(),
             }),
             Err(e) => json!({ "error": e }),
         }).collect::<Vec<_>>(),
@@ -172,6 +180,11 @@ pub(super) fn report_json(
             "os": match o.spec.os { Os::Tessera => "tessera", Os::Linux => "linux" },
             "nic": o.spec.nic,
             "irq": o.spec.irq,
+            "composition": match o.spec.composition {
+                Composition::Unikernel => "unikernel",
+                Composition::Shared => "shared",
+                Composition::SharedIsolated => "shared-isolated",
+            },
             "supported": o.supported,
             "error": o.error,
             "max": if o.max.is_empty() { Value::Null } else { point_json(None, &o.max) },
@@ -294,6 +307,7 @@ pub fn table(report: &Value) -> String {
         out.push_str("\nguest CPU, Tessera / Linux (same NIC), at each offered load:\n");
         out.push_str(&ratios);
     }
+    out.push_str(&shared_table(&systems));
     let reverse: Vec<&Value> = systems
         .iter()
         .filter(|s| !s["reverse_max"].is_null())
@@ -312,6 +326,62 @@ pub fn table(report: &Value) -> String {
     out
 }
 
+/// The shared compositions against the unikernel on the same NIC and interrupt delivery:
+/// aggregate maximum as a share of the unikernel's, guest CPU at each offered load as a
+/// multiple of the unikernel's, and the smallest client's share of the throughput (median)
+/// at the maximum and at each load. Empty when no shared composition was measured.
+fn shared_table(systems: &[Value]) -> String {
+    let med = |v: &Value| v["median"].as_f64();
+    let mut out = String::new();
+    for s in systems
+        .iter()
+        .filter(|s| s["os"] == "tessera" && s["composition"] != "unikernel")
+    {
+        let Some(u) = systems.iter().find(|u| {
+            u["os"] == "tessera"
+                && u["composition"] == "unikernel"
+                && u["nic"] == s["nic"]
+                && u["irq"] == s["irq"]
+        }) else {
+            continue;
+        };
+        let max = match (
+            med(&s["max"]["throughput_mbps"]),
+            med(&u["max"]["throughput_mbps"]),
+        ) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{a:.0} Mbit/s = {:.0} %", 100.0 * a / b),
+            _ => "-".into(),
+        };
+        let cpu: Vec<String> = s["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(u["points"].as_array().into_iter().flatten())
+            .map(
+                |(a, b)| match (med(&a["guest_cpu_pct"]), med(&b["guest_cpu_pct"])) {
+                    (Some(x), Some(y)) if y > 0.0 => format!("{:.2}", x / y),
+                    _ => "-".into(),
+                },
+            )
+            .collect();
+        let shares: Vec<String> = std::iter::once(&s["max"])
+            .chain(s["points"].as_array().into_iter().flatten())
+            .map(|p| med(&p["min_share_pct"]).map_or("-".into(), |m| format!("{m:.0}")))
+            .collect();
+        out.push_str(&format!(
+            "{:<34} max {max} of {}; guest CPU x{} at each load; smallest client's share % (max, loads): {}\n",
+            s["name"].as_str().unwrap_or("?"),
+            u["name"].as_str().unwrap_or("?"),
+            if cpu.is_empty() { "-".to_string() } else { cpu.join(" x") },
+            shares.join(" "),
+        ));
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("\nshared compositions (two clients at once) against the unikernel:\n{out}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,10 +395,16 @@ mod tests {
                 host_cpu_pct: 90.0,
                 window_s: 5.0,
                 net: None,
+                clients_mbps: vec![t],
             })
         };
         let outcome = |os, nic, irq, cpu: f64| Outcome {
-            spec: SystemSpec { os, nic, irq },
+            spec: SystemSpec {
+                os,
+                nic,
+                irq,
+                composition: Composition::Unikernel,
+            },
             error: None,
             supported: true,
             max: vec![run(800.0, 100.0), run(820.0, 99.0)],
@@ -343,6 +419,7 @@ mod tests {
                 os: Os::Tessera,
                 nic: "virtio-net",
                 irq: Some("msi"),
+                composition: Composition::Unikernel,
             },
             error: Some("unsupported: no MSI".into()),
             supported: false,
@@ -363,9 +440,36 @@ mod tests {
                 frames_per_busy_poll: Some(12.5),
                 frames_per_irq: Some(30.0),
             }),
+            clients_mbps: vec![600.0],
         })];
+        // Two clients: 300 + 300 at the maximum, 100 + 62 and 250 + 230 at the loads.
+        let two = |a: f64, b: f64, cpu: f64| {
+            Ok(Run {
+                throughput_mbps: a + b,
+                sender_window_mbps: Some(a + b),
+                guest_cpu_pct: Some(cpu),
+                host_cpu_pct: 95.0,
+                window_s: 5.0,
+                net: None,
+                clients_mbps: vec![a, b],
+            })
+        };
+        let shared = Outcome {
+            spec: SystemSpec {
+                os: Os::Tessera,
+                nic: "e1000e",
+                irq: Some("msi"),
+                composition: Composition::Shared,
+            },
+            error: None,
+            supported: true,
+            max: vec![two(300.0, 300.0, 100.0)],
+            points: vec![vec![two(100.0, 62.0, 16.5)], vec![two(250.0, 230.0, 45.0)]],
+            reverse_max: vec![],
+        };
         let outcomes = vec![
             tessera,
+            shared,
             outcome(Os::Linux, "e1000e", None, 20.0),
             unsupported,
         ];
@@ -392,7 +496,7 @@ mod tests {
         assert_eq!(t["points"][0]["guest_cpu_pct"]["min"], 10.0);
         assert_eq!(t["points"][1]["throughput_mbps"]["n"], 1);
         assert_eq!(t["points"][1]["runs"][1]["error"], "iperf3: timed out");
-        assert_eq!(report["systems"][2]["supported"], false);
+        assert_eq!(report["systems"][3]["supported"], false);
         let text = table(&report);
         assert!(
             text.contains("tessera-virtio-net-msi     unsupported"),
@@ -405,7 +509,7 @@ mod tests {
         );
         // The reverse maximum has its own table, with the poll loop's figures.
         assert_eq!(t["reverse_max"]["irqs_per_s"]["median"], 4000.0);
-        assert!(report["systems"][1]["reverse_max"].is_null());
+        assert!(report["systems"][2]["reverse_max"].is_null());
         let reverse = &text[text.find("reverse (iperf3 -R").expect("a reverse table")..];
         assert!(
             reverse.contains("tessera-e1000e-msi             max -R          600"),
@@ -414,6 +518,21 @@ mod tests {
         assert!(reverse.contains("4000"), "{text}");
         assert!(reverse.contains("12.5"), "{text}");
         assert!(!reverse.contains("linux-e1000e"), "{text}");
+        // The shared composition against the unikernel: 600 of 810 Mbit/s (74 %), CPU 16.5
+        // against 11 (x1.50) and 45 against 30 (x1.50); shares 50, 38 and 48 %.
+        let shared = &report["systems"][1];
+        assert_eq!(shared["composition"], "shared");
+        assert_eq!(
+            shared["max"]["runs"][0]["clients_mbps"],
+            json!([300.0, 300.0])
+        );
+        assert_eq!(shared["points"][0]["min_share_pct"]["median"], 38.272);
+        let section = &text[text.find("shared compositions").expect("a shared table")..];
+        assert!(
+            section.contains("tessera-shared-e1000e-msi          max 600 Mbit/s = 74 % of tessera-e1000e-msi; guest CPU x1.50 x1.50 at each load; smallest client's share % (max, loads): 50 38 48"),
+            "{text}"
+        );
+        assert!(!section.contains("linux"), "{text}");
     }
 
     /// Plots the canned report when matplotlib is there (the plot is checked by eye; here

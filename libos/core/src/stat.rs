@@ -1,6 +1,6 @@
-//! The `STAT up_us=U idle_us=I` line: a guest's CPU accounting on its serial console. The
-//! Tessera iperf component (arg `stat_ms`) and the Linux baseline guest print it; `cargo
-//! xtask bench` reads it. The guest's CPU utilisation between two lines is 1 − Δidle/Δup.
+//! The `STAT up_us=U idle_us=I` line: a guest's CPU accounting on its serial console. Tessera
+//! components with a `stat_ms` arg (the iperf component, `net`) and the Linux baseline guest
+//! print it; `cargo xtask bench` reads it. The guest's CPU utilisation between two lines is 1 − Δidle/Δup.
 //!
 //! Tessera adds its poll loop's counters ([`NetStat`]): ` irqs=N polls=P busy_polls=B
 //! frames=F` (all four or none), from which [`Stat::net_rates_until`] gives interrupts per
