@@ -27,6 +27,9 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 ///     fn read(&mut self, _: u64, _: u32) -> Result<proto::Bytes, console::Error> {
 ///         Err(console::Error::WouldBlock)
 ///     }
+///     fn watch(&mut self, _: u64, _: proto::CapSlot) -> Result<(), console::Error> {
+///         Err(console::Error::Full)
+///     }
 /// }
 /// let mut server = Silent;
 /// let mut client = console::ConsoleClient::new(Loopback(|m: &proto::Message| {

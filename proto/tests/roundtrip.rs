@@ -150,6 +150,25 @@ fn console_ops() {
     assert_eq!(c.read(500).unwrap().len(), proto::MAX_BYTES);
     assert_eq!(&*c.read(3).unwrap(), b"hel");
     assert_eq!(&*c.read(100).unwrap(), b"lo");
+    assert_eq!(c.watch(CapSlot(7)), Ok(()));
+    assert_eq!(c.watch(CapSlot(8)), Ok(()), "asking again replaces");
+    assert_eq!(mock.watchers, [(BADGE, CapSlot(8))]);
+    let mut other = console::ConsoleClient::new(Loopback(|m: &Message| {
+        console::dispatch(&mut mock, BADGE + 1, m)
+    }));
+    assert_eq!(other.watch(CapSlot(9)), Ok(()));
+    let mut third = console::ConsoleClient::new(Loopback(|m: &Message| {
+        console::dispatch(&mut mock, BADGE + 2, m)
+    }));
+    assert_eq!(third.watch(CapSlot(10)), Err(console::Error::Full));
+    // Without the capability the request is malformed.
+    let bare = console::Request::Watch { wake: CapSlot(0) }
+        .encode()
+        .unwrap();
+    let mut bare = bare;
+    bare.cap = None;
+    let reply = console::dispatch(&mut mock, BADGE, &bare);
+    assert_eq!(reply.label, console::Error::Malformed as u64);
 }
 
 /// Every declared error survives the trip as itself, and unknown codes read as `InvalidReply`.

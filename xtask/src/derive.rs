@@ -170,8 +170,8 @@ impl Description {
         Ok(())
     }
 
-    /// Removes the component called `component` (the benchmarks drop the shell, which polls
-    /// the console and would keep the CPU busy). Fails when there is no such component; a
+    /// Removes the component called `component` (the network benchmark drops the shell, so
+    /// a shared composition holds what the unikernel does). Fails when there is no such component; a
     /// component that others still route to makes [`Description::finish`] fail.
     pub fn remove_component(&mut self, component: &str) -> Result<()> {
         let file = &self.file;

@@ -3,7 +3,9 @@
 //! It finds `serial`, `proc`, `memory` and `devices` through naming (each lookup brings a
 //! badged endpoint into a fresh slot). A service it cannot find at start is looked up again
 //! whenever a command needs it (`shell::clients::Clients`); until then those commands answer
-//! "service X is not available". Input is polled: `read`, and `yield` while there is none.
+//! "service X is not available". Input: `read`; while there is none the shell waits on its
+//! notification, which the console signals when input arrives (`watch`; a console that
+//! cannot watch is polled, with a `yield` between reads).
 //!
 //! A console call that fails with anything but `WouldBlock`/`Busy` (`ServerRestarted`, or a
 //! reply that does not decode) makes the shell look `serial` up again into the same slot and
@@ -19,18 +21,20 @@ use alloc::vec::Vec;
 use proto::console::{self, ConsoleClient};
 use proto::naming::{self, NamingClient};
 use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
-use proto::{Bytes, Name, MAX_BYTES};
+use proto::{Bytes, CapSlot, Name, MAX_BYTES};
 use rt::println;
 use rt::slots_alloc::Slots;
-use rt::startinfo::{slots, StartInfo};
+use rt::startinfo::{slots, StartInfo, SERVICE_RESTARTED_BADGE};
 use sel4::cap_type::CNode;
-use sel4::Cap;
+use sel4::{Cap, CapData, CapRights};
 use shell::clients::{Clients, Connect};
 use shell::Shell;
 
 rt::entry!(main);
 
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+/// The badge of the copy of the shell's notification the console signals on input.
+const INPUT_BADGE: u64 = 1 << 1;
 
 /// How many times a write the console answers `Busy` is retried (with a yield between)
 /// before the output is dropped.
@@ -133,6 +137,29 @@ fn lost(e: console::Error) -> bool {
     !matches!(e, console::Error::WouldBlock | console::Error::Busy)
 }
 
+/// A copy of the shell's notification, badged [`INPUT_BADGE`], for the console to signal.
+fn input_notification(slots: &mut Slots) -> Option<u64> {
+    let slot = slots.alloc()?;
+    let badge = CapData::new_badge(INPUT_BADGE);
+    OWN.cnode_mint(
+        slot,
+        64,
+        OWN,
+        slots::NOTIFICATION,
+        64,
+        CapRights::all(),
+        badge,
+    )
+    .ok()
+    .map(|_| slot)
+}
+
+/// Asks the console to signal `wake` when input arrives; whether it will (an older or
+/// full console says no, and the shell polls instead).
+fn watch(console: &mut ConsoleClient<EndpointTransport>, wake: Option<u64>) -> bool {
+    wake.is_some_and(|w| console.watch(CapSlot(w)).is_ok())
+}
+
 /// The console's endpoint: looks `serial` up until naming has it.
 fn find_console(slots: &mut Slots) -> u64 {
     let serial = Name::new("serial").expect("a valid name");
@@ -152,6 +179,8 @@ fn find_console(slots: &mut Slots) -> u64 {
 fn main(_info: &'static StartInfo) {
     let mut slots = Slots::new();
     let mut console = ConsoleClient::new(EndpointTransport::new(find_console(&mut slots)));
+    let wake = input_notification(&mut slots);
+    let mut watching = watch(&mut console, wake);
     let mut system = Clients::new(Naming { slots });
     let missing = system.connect_all();
 
@@ -178,11 +207,20 @@ fn main(_info: &'static StartInfo) {
                     println!(
                         "shell: console: {e:?}; serial looked up again (generation {generation})"
                     );
+                    watching = watch(&mut console, wake);
                 } else {
                     sel4::syscall::yield_now();
                 }
             }
-            // No input yet: let others run and ask again.
+            // No input yet: sleep until the console signals input (or proc signals that a
+            // service restarted), or, if it cannot, let others run and ask again.
+            Err(_) if watching => {
+                let badge = sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
+                // A restarted serial keeps its endpoint but not its watchers: ask again.
+                if badge & SERVICE_RESTARTED_BADGE != 0 {
+                    watching = watch(&mut console, wake);
+                }
+            }
             Err(_) => sel4::syscall::yield_now(),
         }
         write_all(&mut console, &out);

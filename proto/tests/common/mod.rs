@@ -373,6 +373,8 @@ impl devices::Server for DevicesMock {
 pub struct ConsoleMock {
     pub calls: u32,
     pub buffer: Vec<u8>,
+    /// The notification each badge asked to be woken with (at most two watchers).
+    pub watchers: Vec<(u64, CapSlot)>,
 }
 
 impl console::Server for ConsoleMock {
@@ -393,6 +395,15 @@ impl console::Server for ConsoleMock {
         let out = Bytes::new(&self.buffer[..n]).unwrap();
         self.buffer.drain(..n);
         Ok(out)
+    }
+    fn watch(&mut self, badge: u64, wake: CapSlot) -> Result<(), console::Error> {
+        self.calls += 1;
+        self.watchers.retain(|(b, _)| *b != badge);
+        if self.watchers.len() >= 2 {
+            return Err(console::Error::Full);
+        }
+        self.watchers.push((badge, wake));
+        Ok(())
     }
 }
 

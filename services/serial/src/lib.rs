@@ -5,7 +5,9 @@
 //! shell calls [`Console::interrupt`] when the UART's IRQ arrives, which drains the receive
 //! FIFO into a bounded buffer (bytes beyond it are dropped and counted) and, with `echo` on,
 //! writes each byte back as a terminal's line discipline would (`\r` echoes as `\r\n`).
-//! `read` takes from the buffer and never blocks (`WouldBlock` when it is empty).
+//! `read` takes from the buffer and never blocks (`WouldBlock` when it is empty); a reader
+//! that would rather sleep than poll asks to be woken (`watch`, [`Watchers`]): the binary
+//! signals every watcher's notification when input arrives.
 //! [`Console::start`] initialises the UART without losing type-ahead: what was received
 //! before the driver ran is the first input read.
 //!
@@ -25,7 +27,7 @@ pub mod setup;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use proto::console::{Error, Server};
-use proto::{Bytes, MAX_BYTES};
+use proto::{Bytes, CapSlot, MAX_BYTES};
 use uart16550::{InitError, Registers, Uart};
 
 /// Bytes of input kept until a client reads them.
@@ -33,10 +35,60 @@ pub const INPUT_CAPACITY: usize = 4096;
 /// Polls of the line status per byte before a write gives up (`Busy`).
 pub const TX_SPINS: usize = 100_000;
 
+/// Moves a capability the console received (first slot) into a slot it keeps (second),
+/// deleting what that slot held; false if the kernel refused. Supplied by the binary.
+pub type Keep = fn(CapSlot, u64) -> bool;
+
+/// The readers to wake when input arrives: each client's notification in one of the slots
+/// the binary set aside, one slot per client badge at most.
+#[derive(Debug, Default)]
+pub struct Watchers {
+    slots: Vec<u64>,
+    owners: Vec<Option<u64>>,
+}
+
+impl Watchers {
+    /// Watchers kept in `slots` (as many watchers as slots).
+    pub fn new(slots: Vec<u64>) -> Self {
+        let owners = slots.iter().map(|_| None).collect();
+        Self { slots, owners }
+    }
+
+    /// The slot for `badge`'s notification: the one it already has (its notification is
+    /// replaced) or a free one; `None` when every slot belongs to another client.
+    pub fn slot_for(&mut self, badge: u64) -> Option<u64> {
+        let i = self
+            .owners
+            .iter()
+            .position(|o| *o == Some(badge))
+            .or_else(|| self.owners.iter().position(Option::is_none))?;
+        self.owners[i] = Some(badge);
+        Some(self.slots[i])
+    }
+
+    /// Gives `slot` back (its move failed).
+    pub fn release(&mut self, slot: u64) {
+        if let Some(i) = self.slots.iter().position(|s| *s == slot) {
+            self.owners[i] = None;
+        }
+    }
+
+    /// The slots that hold a watcher's notification.
+    pub fn kept(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots
+            .iter()
+            .zip(&self.owners)
+            .filter(|(_, o)| o.is_some())
+            .map(|(s, _)| *s)
+    }
+}
+
 /// The console: the UART, its input buffer and counters.
 #[derive(Debug)]
 pub struct Console<R> {
     uart: Uart<R>,
+    watchers: Watchers,
+    keep: Option<Keep>,
     input: VecDeque<u8>,
     echo: bool,
     /// Bytes received in total.
@@ -52,6 +104,8 @@ impl<R: Registers> Console<R> {
     pub fn new(uart: Uart<R>, echo: bool) -> Self {
         Self {
             uart,
+            watchers: Watchers::default(),
+            keep: None,
             input: VecDeque::new(),
             echo,
             received: 0,
@@ -81,6 +135,19 @@ impl<R: Registers> Console<R> {
         console.dropped = dropped;
         console.input = early.into();
         Ok(console)
+    }
+
+    /// Lets readers ask to be woken (`watch`): their notifications are moved with `keep`
+    /// into `watchers`' slots. Without this, `watch` answers `Full`.
+    pub fn with_watchers(mut self, watchers: Watchers, keep: Keep) -> Self {
+        self.watchers = watchers;
+        self.keep = Some(keep);
+        self
+    }
+
+    /// The slots of the notifications to signal when input arrives.
+    pub fn watchers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.watchers.kept()
     }
 
     /// The UART.
@@ -156,5 +223,16 @@ impl<R: Registers> Server for Console<R> {
             *slot = b;
         }
         Ok(Bytes::prefix(&out[..n]).0)
+    }
+
+    fn watch(&mut self, badge: u64, wake: CapSlot) -> Result<(), Error> {
+        let keep = self.keep.ok_or(Error::Full)?;
+        let slot = self.watchers.slot_for(badge).ok_or(Error::Full)?;
+        if keep(wake, slot) {
+            Ok(())
+        } else {
+            self.watchers.release(slot);
+            Err(Error::Full)
+        }
     }
 }

@@ -13,6 +13,10 @@
 //! the interrupt fires, with the notification's badge in place of a client's. Client badges
 //! are component ids + 1 (below 2^16), so the bit tells the two apart. After an interrupt
 //! there is no caller to reply to, so the loop goes back to a plain `Recv`.
+//!
+//! Readers that asked to be woken (`watch`) have their notifications moved into slots set
+//! aside here ([`WATCHERS`] of them); an interrupt that brought input signals each (a
+//! non-blocking send, skipping a slot whose capability is gone).
 
 #![no_std]
 #![no_main]
@@ -23,7 +27,7 @@ use proto::devices::ports::{self, PortsClient};
 use proto::devices::{self, DeviceInfo, DevicesClient};
 use proto::naming::{self, NamingClient};
 use proto::retry::Backoff;
-use proto::sel4_transport::{prepare, received, EndpointTransport};
+use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -31,7 +35,7 @@ use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::{CNode, IoPort, IrqHandler, Notification, Tcb};
 use sel4::{Cap, CapData, CapRights};
 use serial::setup::{self, Peers};
-use serial::Console;
+use serial::{Console, Watchers};
 use uart16550::{Registers, Uart};
 
 rt::entry!(main);
@@ -39,6 +43,14 @@ rt::entry!(main);
 /// The badge the IRQ's notification signals carry (no client badge has this bit).
 const IRQ_BADGE: u64 = 1 << 27;
 const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
+/// How many readers may ask to be woken.
+const WATCHERS: usize = 8;
+
+/// Moves the notification a reader sent (in the receive slot) into `into`.
+fn keep(wake: CapSlot, into: u64) -> bool {
+    let _ = OWN.cnode_delete(into, 64);
+    OWN.cnode_move(into, 64, OWN, wake.0, 64).is_ok()
+}
 
 /// The UART's registers through the I/O port capability, from `base`.
 struct PortRegs {
@@ -182,8 +194,10 @@ fn main(info: &'static StartInfo) {
         base: dev.first_port,
     });
     // Keeps what was typed before this point (see `Console::start`).
+    let watcher_slots = (0..WATCHERS).map(|_| slot()).collect();
+    let receive = slot();
     let mut console = match Console::start(uart, baud, echo) {
-        Ok(console) => console,
+        Ok(console) => console.with_watchers(Watchers::new(watcher_slots), keep),
         Err(e) => rt::fail(
             "serial",
             format_args!("use {device}"),
@@ -206,18 +220,32 @@ fn main(info: &'static StartInfo) {
     );
 
     let mut mrs = [0; 4];
+    let receive_path = ReceiveSlot::own(receive);
+    receive_path.install();
     let (mut info, mut badge) = sel4::syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
     loop {
         if badge & IRQ_BADGE != 0 {
+            let before = console.received;
             console.interrupt();
             let _ = handler.irq_handler_ack();
+            if console.received != before {
+                for kept in console.watchers() {
+                    if sel4::syscall::cap_present(kept) {
+                        sel4::syscall::nb_signal(Cap::from_raw(kept));
+                    }
+                }
+            }
+            receive_path.install();
             (info, badge) = sel4::syscall::recv_with_mrs(slots::SERVICE, &mut mrs);
             continue;
         }
-        let request = received(info, &mrs, None);
+        let request = received(info, &mrs, Some(receive));
         let reply = proto::console::dispatch(&mut console, badge, &request);
+        // A capability the request brought and nobody kept is dropped.
+        let _ = OWN.cnode_delete(receive, 64);
         let (reply_info, reply_mrs) = prepare(&reply);
         mrs = reply_mrs;
+        receive_path.install();
         (info, badge) = sel4::syscall::reply_recv_with_mrs(slots::SERVICE, reply_info, &mut mrs);
     }
 }

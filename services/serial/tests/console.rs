@@ -101,3 +101,54 @@ fn input_beyond_capacity_is_dropped_and_counted() {
         200 * (INPUT_CAPACITY as u64 / 200 + 2)
     );
 }
+
+#[test]
+fn readers_ask_to_be_woken_one_slot_each_until_the_slots_run_out() {
+    use proto::CapSlot;
+    use serial::Watchers;
+    // The "kernel": a move into slot 3 fails; every other succeeds.
+    fn keep(_: CapSlot, into: u64) -> bool {
+        into != 3
+    }
+    let without = console(false);
+    let mut without = without;
+    assert_eq!(
+        proto::console::dispatch(
+            &mut without,
+            1,
+            &proto::console::Request::Watch { wake: CapSlot(9) }
+                .encode()
+                .unwrap()
+                .with_cap(9)
+        )
+        .label,
+        Error::Full as u64,
+        "a console without watcher slots says Full"
+    );
+    let mut c = console(false).with_watchers(Watchers::new(vec![1, 2, 3]), keep);
+    let watch = |c: &mut Console<Sim>, badge: u64| {
+        let m = proto::console::Request::Watch { wake: CapSlot(9) }
+            .encode()
+            .unwrap()
+            .with_cap(9);
+        proto::console::dispatch(c, badge, &m).label
+    };
+    assert_eq!(watch(&mut c, 10), 0);
+    assert_eq!(watch(&mut c, 10), 0, "asking again keeps the same slot");
+    assert_eq!(c.watchers().collect::<Vec<_>>(), [1]);
+    assert_eq!(watch(&mut c, 11), 0);
+    // The third client's slot is 3, whose move fails: refused, and the slot stays free.
+    assert_eq!(watch(&mut c, 12), Error::Full as u64);
+    assert_eq!(c.watchers().collect::<Vec<_>>(), [1, 2]);
+    // Without the capability: malformed, nothing kept.
+    let bare = proto::console::Request::Watch { wake: CapSlot(9) }
+        .encode()
+        .unwrap();
+    let mut bare = bare;
+    bare.cap = None;
+    assert_eq!(
+        proto::console::dispatch(&mut c, 13, &bare).label,
+        Error::Malformed as u64
+    );
+    assert_eq!(c.watchers().collect::<Vec<_>>(), [1, 2]);
+}

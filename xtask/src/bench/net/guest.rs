@@ -205,7 +205,7 @@ pub(super) enum Prepared {
 /// The system description of a Tessera system, written to `target/bench/systems/`: the
 /// unikernel for its NIC with its interrupt delivery and `stat_ms`; or a shared composition
 /// with `stat_ms` on `net` (the guest's CPU from the kernel's accounting) and without the
-/// shell (it polls the console and would keep the CPU busy).
+/// shell (the unikernel has none either, so like is measured against like).
 fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
     let stat_ms = STAT_MS.to_string();
     let irq = spec.irq.unwrap_or("msi");
