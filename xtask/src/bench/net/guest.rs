@@ -38,6 +38,34 @@ pub struct Run {
     /// Each client's receiver-side throughput, Mbit/s (one client per iperf3 server of the
     /// system: two for the shared compositions).
     pub clients_mbps: Vec<f64>,
+    /// Signals `net` sent its clients per frame its stack moved, over the window (the
+    /// shared compositions; from its `report_s` lines).
+    pub signals_per_frame: Option<f64>,
+}
+
+/// `net`'s report line (`net: frames NetCounters { rx_frames: A, tx_frames: B, .. } server
+/// ServerCounters { .., signals: S, .. }`) as (frames, signals); `None` for any other line or
+/// one cut short.
+pub fn net_report(line: &str) -> Option<(u64, u64)> {
+    let rest = line.split("net: frames NetCounters {").nth(1)?;
+    let (frames, server) = rest.split_once("server ServerCounters {")?;
+    let field = |text: &str, key: &str| -> Option<u64> {
+        let after = text.split(&format!("{key}: ")).nth(1)?;
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let moved = field(frames, "rx_frames")? + field(frames, "tx_frames")?;
+    server.contains('}').then_some(())?;
+    Some((moved, field(server, "signals")?))
+}
+
+/// Signals per frame between the first and last of `net`'s report lines in `text`.
+pub fn signals_per_frame(text: &str) -> Option<f64> {
+    let reports: Vec<(u64, u64)> = text.lines().filter_map(net_report).collect();
+    let (first, last) = (reports.first()?, reports.last()?);
+    let frames = last.0.checked_sub(first.0)?;
+    let signals = last.1.checked_sub(first.1)?;
+    (frames > 0).then(|| signals as f64 / frames as f64)
 }
 
 impl Run {
@@ -185,6 +213,7 @@ impl Guest {
             window_s,
             net: window.and_then(guest_net_rates),
             clients_mbps,
+            signals_per_frame: window.and_then(signals_per_frame),
         })
     }
 }
@@ -204,7 +233,8 @@ pub(super) enum Prepared {
 
 /// The system description of a Tessera system, written to `target/bench/systems/`: the
 /// unikernel for its NIC with its interrupt delivery and `stat_ms`; or a shared composition
-/// with `stat_ms` on `net` (the guest's CPU from the kernel's accounting) and without the
+/// with `stat_ms` on `net` (the guest's CPU from the kernel's accounting), `report_s` (its
+/// counters, for signals per frame) and without the
 /// shell (the unikernel has none either, so like is measured against like).
 fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
     let stat_ms = STAT_MS.to_string();
@@ -230,7 +260,7 @@ fn tessera_description(spec: &SystemSpec) -> Result<PathBuf> {
                 .map_err(|e| format!("{base}: {e}"))?;
             let mut d = crate::derive::Description::parse(&text, base)?;
             d.rename(&spec.name())?;
-            d.set_args("net", &[("stat_ms", &stat_ms)])?;
+            d.set_args("net", &[("stat_ms", &stat_ms), ("report_s", "1")])?;
             d.remove_component("shell")?;
             d.finish()?
         }
@@ -384,6 +414,33 @@ mod tests {
         {"sum":{"start":2.0,"end":3.0,"bits_per_second":4e8}},
         {"sum":{"start":3.0,"end":4.0,"bits_per_second":8e8}}],
         "end":{"sum_sent":{"bits_per_second":3.8e8},"sum_received":{"bits_per_second":3.75e8}}}"#;
+
+    #[test]
+    fn signals_per_frame_come_from_whole_report_lines() {
+        let line = |frames: u64, signals: u64| {
+            format!(
+                "net: frames NetCounters {{ rx_frames: {frames}, tx_frames: 100, rx_malformed: 0 }} \
+                 server ServerCounters {{ requests: 5, signals: {signals}, malformed: 0 }}"
+            )
+        };
+        assert_eq!(net_report(&line(900, 7)), Some((1000, 7)));
+        assert_eq!(net_report("net: front FrontCounters { attached: 1 }"), None);
+        let cut = line(900, 7);
+        assert_eq!(net_report(&cut[..cut.len() - 20]), None, "a line cut short");
+        let text = [
+            line(900, 7),
+            "STAT up_us=1 idle_us=0".to_string(),
+            line(1900, 207),
+            line(2900, 507),
+        ]
+        .join("\n");
+        assert_eq!(signals_per_frame(&text), Some(0.25));
+        assert_eq!(
+            signals_per_frame(&line(900, 7)),
+            None,
+            "one line is no interval"
+        );
+    }
 
     #[test]
     fn iperf3_reports_give_receiver_and_window_rates() {

@@ -43,10 +43,12 @@
 //!   "irqs_per_s": Summary | null,        // the guest's poll loop (Tessera unikernel)
 //!   "frames_per_busy_poll": Summary | null,
 //!   "min_share_pct": Summary | null,     // the smallest client's share (two clients)
+//!   "signals_per_frame": Summary | null, // net's signals to its clients per frame
 //!   "runs": [{ "throughput_mbps": x, "sender_window_mbps": x | null,
 //!              "guest_cpu_pct": x | null, "host_cpu_pct": x, "window_s": x,
 //!              "irqs_per_s": x | null, "frames_per_busy_poll": x | null,
-//!              "clients_mbps": [x, ...] }    // each client's receiver side
+//!              "clients_mbps": [x, ...],     // each client's receiver side
+//!              "signals_per_frame": x | null }
 //!            | { "error": string }]
 //! }
 //! Summary = { "median": x, "min": x, "max": x, "n": n }
@@ -98,6 +100,7 @@ fn point_json(offered: Option<f64>, runs: &[Result<Run>]) -> Value {
         "irqs_per_s": summary_json(&pick(&|r| r.net.map(|n| n.irqs_per_s))),
         "frames_per_busy_poll": summary_json(&pick(&|r| r.net.and_then(|n| n.frames_per_busy_poll))),
         "min_share_pct": summary_json(&pick(&Run::min_share_pct)),
+        "signals_per_frame": summary_json(&pick(&|r| r.signals_per_frame)),
         "runs": runs.iter().map(|r| match r {
             Ok(r) => json!({
                 "throughput_mbps": round(r.throughput_mbps),
@@ -108,6 +111,7 @@ fn point_json(offered: Option<f64>, runs: &[Result<Run>]) -> Value {
                 "irqs_per_s": r.net.map(|n| round(n.irqs_per_s)),
                 "frames_per_busy_poll": r.net.and_then(|n| n.frames_per_busy_poll).map(round),
                 "clients_mbps": r.clients_mbps.iter().map(|c| round(*c)).collect::<Vec<_>>(),
+                "signals_per_frame": r.signals_per_frame.map(round),
             }),
             Err(e) => json!({ "error": e }),
         }).collect::<Vec<_>>(),
@@ -364,16 +368,21 @@ fn shared_table(systems: &[Value]) -> String {
                 },
             )
             .collect();
-        let shares: Vec<String> = std::iter::once(&s["max"])
-            .chain(s["points"].as_array().into_iter().flatten())
+        let points =
+            || std::iter::once(&s["max"]).chain(s["points"].as_array().into_iter().flatten());
+        let shares: Vec<String> = points()
             .map(|p| med(&p["min_share_pct"]).map_or("-".into(), |m| format!("{m:.0}")))
             .collect();
+        let signals: Vec<String> = points()
+            .map(|p| med(&p["signals_per_frame"]).map_or("-".into(), |m| format!("{m:.2}")))
+            .collect();
         out.push_str(&format!(
-            "{:<34} max {max} of {}; guest CPU x{} at each load; smallest client's share % (max, loads): {}\n",
+            "{:<34} max {max} of {}; guest CPU x{} at each load; smallest client's share % (max, loads): {}; signals per frame: {}\n",
             s["name"].as_str().unwrap_or("?"),
             u["name"].as_str().unwrap_or("?"),
             if cpu.is_empty() { "-".to_string() } else { cpu.join(" x") },
             shares.join(" "),
+            signals.join(" "),
         ));
     }
     if out.is_empty() {
@@ -396,6 +405,7 @@ mod tests {
                 window_s: 5.0,
                 net: None,
                 clients_mbps: vec![t],
+                signals_per_frame: None,
             })
         };
         let outcome = |os, nic, irq, cpu: f64| Outcome {
@@ -441,6 +451,7 @@ mod tests {
                 frames_per_irq: Some(30.0),
             }),
             clients_mbps: vec![600.0],
+            signals_per_frame: None,
         })];
         // Two clients: 300 + 300 at the maximum, 100 + 62 and 250 + 230 at the loads.
         let two = |a: f64, b: f64, cpu: f64| {
@@ -452,6 +463,7 @@ mod tests {
                 window_s: 5.0,
                 net: None,
                 clients_mbps: vec![a, b],
+                signals_per_frame: Some(0.05),
             })
         };
         let shared = Outcome {
@@ -529,7 +541,7 @@ mod tests {
         assert_eq!(shared["points"][0]["min_share_pct"]["median"], 38.272);
         let section = &text[text.find("shared compositions").expect("a shared table")..];
         assert!(
-            section.contains("tessera-shared-e1000e-msi          max 600 Mbit/s = 74 % of tessera-e1000e-msi; guest CPU x1.50 x1.50 at each load; smallest client's share % (max, loads): 50 38 48"),
+            section.contains("tessera-shared-e1000e-msi          max 600 Mbit/s = 74 % of tessera-e1000e-msi; guest CPU x1.50 x1.50 at each load; smallest client's share % (max, loads): 50 38 48; signals per frame: 0.05 0.05 0.05"),
             "{text}"
         );
         assert!(!section.contains("linux"), "{text}");
