@@ -48,14 +48,15 @@ fn boot_system(system: &str) -> (Session, [u16; 2]) {
         ),
     ];
     let session = Session::start(&boot, false).expect("QEMU starts");
+    // Two applications and net print at once: a line may be cut into by another's.
     for line in [
         "iperf: listening on port 5201",
         "iperf: listening on port 5202",
         system_tests::PROMPT,
     ] {
-        session
-            .wait_for(line, Duration::from_secs(150))
-            .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", session.output()));
+        if let Err(e) = system_tests::wait_printed(&session, line, 0, Duration::from_secs(150)) {
+            panic!("{e}");
+        }
     }
     // A remote listener is bound once net has taken the application's request, a moment
     // after the application says it listens.
@@ -111,13 +112,14 @@ fn two_applications_share_the_stack_and_one_survives_the_other() {
     );
 
     // iperf-a comes back, attaches again and serves.
-    session
-        .wait_for_from(
-            "iperf: listening on port 5201",
-            before,
-            Duration::from_secs(60),
-        )
-        .unwrap_or_else(|e| panic!("iperf-a did not come back: {e}\n{}", session.output()));
+    if let Err(e) = system_tests::wait_printed(
+        &session,
+        "iperf: listening on port 5201",
+        before,
+        Duration::from_secs(60),
+    ) {
+        panic!("iperf-a did not come back: {e}");
+    }
     let (ok, json) = run_iperf3(&client(a, 2), 90);
     assert_iperf3_received("iperf-a after its restart", ok, &json, &session.output());
     assert!(
@@ -201,15 +203,13 @@ fn the_driver_in_its_own_component_restarts_under_a_transfer() {
     thread::sleep(Duration::from_secs(3));
     let before = session.output().len();
     shell_command(&mut session, "kill nic", Duration::from_secs(60));
-    if let Err(e) = session.wait_for_from(
+    if let Err(e) = system_tests::wait_printed(
+        &session,
         "net: nic restarted: attaching again",
         before,
         Duration::from_secs(120),
     ) {
-        panic!(
-            "net attached to the restarted nic: {e}\n{}",
-            session.output()
-        );
+        panic!("net attached to the restarted nic: {e}");
     }
     let (ok, json) = long.join().unwrap();
     let serial = session.output();
@@ -293,9 +293,9 @@ fn a_hostile_client_is_counted_and_cut_off_while_the_other_is_served() {
         "netfuzz: round 500",
         "server ServerCounters",
     ] {
-        session
-            .wait_for(line, Duration::from_secs(150))
-            .unwrap_or_else(|e| panic!("`{line}`: {e}\n{}", session.output()));
+        if let Err(e) = system_tests::wait_printed(&session, line, 0, Duration::from_secs(150)) {
+            panic!("{e}");
+        }
     }
     thread::sleep(Duration::from_secs(2));
     let before = session.output();
