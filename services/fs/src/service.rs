@@ -176,6 +176,12 @@ impl<D: BlockDevice, A: DataArea> FileService<D, A> {
         &mut self.fs
     }
 
+    /// Ends the service and gives its volume back (what is cached and not synced stays in
+    /// the volume's cache).
+    pub fn into_volume(self) -> FileSystem<D> {
+        self.fs
+    }
+
     /// Writes everything cached to the device. Fails with the volume's error.
     pub fn sync(&mut self) -> Result<(), Error> {
         self.fs.sync().map_err(wire_error)
