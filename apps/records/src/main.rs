@@ -101,7 +101,10 @@ fn main(info: &'static StartInfo) {
         println!("{verdict}");
     }
     let passed = verdicts.iter().filter(|v| v.pass).count();
-    println!("records: {me}: done, {passed} of {} checks passed", verdicts.len());
+    println!(
+        "records: {me}: done, {passed} of {} checks passed",
+        verdicts.len()
+    );
     loop {
         sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
     }

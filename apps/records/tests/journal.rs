@@ -87,7 +87,10 @@ fn records_verify_and_every_kind_of_damage_is_found() {
     let mut bad = record("a", 1).into_bytes();
     bad[10] = 0xff;
     assert_eq!(verify(&bad).problem, Some(Problem::Malformed { line: 1 }));
-    assert_eq!(verify(&[b'x'; 1000]).problem, Some(Problem::Malformed { line: 1 }));
+    assert_eq!(
+        verify(&[b'x'; 1000]).problem,
+        Some(Problem::Malformed { line: 1 })
+    );
 }
 
 #[test]
@@ -113,7 +116,9 @@ fn a_boot_appends_verifies_and_the_next_continues() {
     let verdicts = records::run(&mut files, "a", "b", 3, || {});
     assert!(verdicts.iter().all(|v| v.pass), "{verdicts:?}");
     assert_eq!(verdicts[0].name, "records-a-earlier");
-    assert!(verdicts[1].detail.starts_with("8 records verified, 5 from earlier"));
+    assert!(verdicts[1]
+        .detail
+        .starts_with("8 records verified, 5 from earlier"));
     // Damage that is not a torn tail fails the boot's check.
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("record 2", "record 9", 1)).unwrap();

@@ -311,7 +311,8 @@ impl shell::clients::Connect for FsOnly {
         let transport = proto::Loopback(Box::new(move |m: &proto::Message| {
             let mut current = service.borrow_mut();
             proto::fs::dispatch(current.as_mut().unwrap(), 3, m)
-        }) as Box<dyn FnMut(&proto::Message) -> proto::Message>);
+        })
+            as Box<dyn FnMut(&proto::Message) -> proto::Message>);
         let nonce = 7 + u64::from(*self.attaches.borrow());
         let remote = libos_core::fs::Remote::attach(
             transport,
@@ -366,9 +367,6 @@ fn a_restarted_file_service_is_one_error_then_the_shell_attaches_again() {
         failed.starts_with("error: cat kept.txt: ") && failed.lines().count() == 1,
         "{failed}"
     );
-    assert_eq!(
-        say("cat kept.txt", &mut clients),
-        "before the restart\n"
-    );
+    assert_eq!(say("cat kept.txt", &mut clients), "before the restart\n");
     assert_eq!(*attaches.borrow(), 2);
 }

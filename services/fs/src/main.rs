@@ -48,17 +48,32 @@ mod disk {
     const TRIES: u32 = 2000;
 
     /// `blk`'s doorbell; responses and `proc`'s restart news arrive on our notification
-    /// (unbadged for `blk`, [`SERVICE_RESTARTED_BADGE`] from `proc`).
-    pub struct Doorbell(Cap<Notification>);
+    /// (unbadged for `blk`, [`SERVICE_RESTARTED_BADGE`] from `proc`). `gone`: the news
+    /// came while no transfer waited.
+    pub struct Doorbell {
+        doorbell: Cap<Notification>,
+        gone: bool,
+    }
 
     impl Wait for Doorbell {
         fn signal(&mut self) {
-            sel4::syscall::nb_signal(self.0);
+            // News of a restart that came while idle: the doorbell is gone with the old
+            // instance (signalling it would invoke an empty slot); the wait says so. What
+            // else the poll takes is a wake-up for responses already read.
+            let badge = sel4::syscall::poll(Cap::from_raw(slots::NOTIFICATION));
+            self.gone |= badge & SERVICE_RESTARTED_BADGE != 0;
+            if !self.gone {
+                sel4::syscall::nb_signal(self.doorbell);
+            }
         }
 
         fn wait(&mut self) -> bool {
+            if self.gone {
+                return false;
+            }
             let badge = sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
-            badge & SERVICE_RESTARTED_BADGE == 0
+            self.gone = badge & SERVICE_RESTARTED_BADGE != 0;
+            !self.gone
         }
     }
 
@@ -87,8 +102,10 @@ mod disk {
             let nonce = rt::rdtsc().rotate_left(23) | 1;
             let (rings, layout) =
                 ClientRings::new(self.words, nonce).ok_or("the region is too small")?;
-            let mut client =
-                BlkClient::new(EndpointTransport::receiving(found.endpoint.0, self.doorbell));
+            let mut client = BlkClient::new(EndpointTransport::receiving(
+                found.endpoint.0,
+                self.doorbell,
+            ));
             let doorbell = client
                 .attach(self.region, nonce, CapSlot(slots::NOTIFICATION))
                 .map_err(|_| "blk refused the attachment")?;
@@ -98,7 +115,10 @@ mod disk {
                 layout.data_bytes,
                 geometry.sectors,
                 geometry.max_sectors,
-                Doorbell(Cap::from_raw(doorbell.0)),
+                Doorbell {
+                    doorbell: Cap::from_raw(doorbell.0),
+                    gone: false,
+                },
             ))
         }
     }
@@ -165,8 +185,7 @@ fn main(info: &'static StartInfo) {
         .roots
         .iter()
         .map(|root| {
-            let mapped =
-                libos_sel4::shared::map(&mut pool, &mut vspace, memory, root.region, "fs");
+            let mapped = libos_sel4::shared::map(&mut pool, &mut vspace, memory, root.region, "fs");
             (root.region, mapped.words())
         })
         .collect();
