@@ -197,8 +197,7 @@ fn the_shell_and_two_applications_share_a_fat_volume_made_on_the_host() {
         );
         assert_eq!(journal.lines().count(), 20, "{journal}");
         assert!(
-            journal.starts_with(&format!("rec 1 "))
-                && journal.contains(&format!(" {me} wrote record 20\n")),
+            journal.starts_with("rec 1 ") && journal.contains(&format!(" {me} wrote record 20\n")),
             "{journal}"
         );
     }

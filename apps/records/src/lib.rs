@@ -140,7 +140,7 @@ pub fn verify(bytes: &[u8]) -> Journal {
         good_bytes: 0,
         problem: None,
     };
-    let mut rest = &bytes[..];
+    let mut rest = bytes;
     while !rest.is_empty() {
         let line = journal.records as usize + 1;
         let Some(end) = rest.iter().position(|&b| b == b'\n') else {

@@ -101,6 +101,8 @@ struct Attacher {
     fail_from: Option<usize>,
     /// The window the next instances report (None: the whole disk).
     window: Option<u64>,
+    /// Every new instance dies at its first request.
+    always_dying: bool,
 }
 
 impl Attach for Attacher {
@@ -111,6 +113,9 @@ impl Attach for Attacher {
             return Err("blk is not there");
         }
         self.attaches += 1;
+        if self.always_dying {
+            *self.lives.borrow_mut() = Some(0);
+        }
         let region: &'static [AtomicU32] =
             shmring::zeroed_words(REGION / 4).collect::<Vec<_>>().leak();
         let (rings, layout) = ClientRings::new(region, self.attaches as u64).unwrap();
@@ -149,6 +154,7 @@ fn device(disk: Vec<u8>) -> BlkDevice<Attacher> {
         attaches: 0,
         fail_from: None,
         window: None,
+        always_dying: false,
     })
     .unwrap()
 }
@@ -196,6 +202,13 @@ fn a_server_that_does_not_come_back_is_an_error() {
     kill_after(&mut d, 0);
     assert_eq!(d.write(1, &[1u8; 512]), Err(DeviceError::Gone));
     assert_eq!(d.reattached(), 0);
+    // Every instance dies at once: the transfer is given up after MAX_REATTACH attaches.
+    let mut d = device(vec![0; 64 * 512]);
+    d.attacher().always_dying = true;
+    kill_after(&mut d, 0);
+    assert_eq!(d.read(0, &mut [0u8; 512]), Err(DeviceError::Gone));
+    assert_eq!(d.reattached(), u64::from(MAX_REATTACH));
+    assert_eq!(d.attacher().attaches, 1 + MAX_REATTACH as usize);
 }
 
 #[test]
