@@ -345,3 +345,67 @@ fn earlier(me: &str, journal: &Journal, problem: &Problem) -> Verdict {
         detail: format!("{problem}: cut back to {} good records", journal.records),
     }
 }
+
+/// Sequential throughput through the file API (`cargo xtask bench files`).
+pub mod bench {
+    use alloc::vec;
+    use libos_core::fs::{Backend, Error, Files, OpenFlags};
+
+    /// The byte at `offset` of the bench file: a pattern that shifts every 251 bytes, so
+    /// a block read from the wrong place does not match.
+    pub fn pattern(offset: usize) -> u8 {
+        (offset % 251) as u8 ^ (offset / 4096) as u8
+    }
+
+    /// Writes `total` bytes to `path` in requests of `request` bytes and syncs, then reads
+    /// them back in requests of the same size and checks every byte, then removes the file.
+    /// Returns the (write + sync, read) times as `now` counts them.
+    pub fn sequential<B: Backend>(
+        files: &mut Files<B>,
+        path: &str,
+        total: usize,
+        request: usize,
+        now: &mut impl FnMut() -> u64,
+    ) -> Result<(u64, u64), Error> {
+        if request == 0 {
+            return Err(Error::Invalid);
+        }
+        let mut buffer = vec![0u8; request];
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+        let fd = files.open(path, flags)?;
+        let start = now();
+        let mut done = 0;
+        while done < total {
+            let n = request.min(total - done);
+            for (i, b) in buffer[..n].iter_mut().enumerate() {
+                *b = pattern(done + i);
+            }
+            files.write(fd, &buffer[..n])?;
+            done += n;
+        }
+        files.fsync(fd)?;
+        let written = now() - start;
+        files.close(fd)?;
+        let fd = files.open(path, OpenFlags::READ)?;
+        let start = now();
+        let mut done = 0;
+        while done < total {
+            let n = files.read(fd, &mut buffer[..request.min(total - done)])?;
+            if n == 0 {
+                return Err(Error::Io);
+            }
+            if buffer[..n]
+                .iter()
+                .enumerate()
+                .any(|(i, &b)| b != pattern(done + i))
+            {
+                return Err(Error::Corrupt);
+            }
+            done += n;
+        }
+        let read = now() - start;
+        files.close(fd)?;
+        files.unlink(path)?;
+        Ok((written, read))
+    }
+}

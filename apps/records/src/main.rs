@@ -5,7 +5,8 @@
 //! Wiring only. Arguments: `region` (the region shared with `fs`; required), `name` (this
 //! writer's name in its records and checks; default the region's), `other` (the other
 //! writer, whose subtree must be out of reach; default `other`), `count` (records to append
-//! this boot; default 20). Looks up `memory` and `fs`, maps the region, writes a nonce from
+//! this boot; default 20), `bench` (MiB: first measure sequential throughput through `fs`,
+//! `cargo xtask bench files`). Looks up `memory` and `fs`, maps the region, writes a nonce from
 //! the TSC and attaches (asking again while `fs` is not up yet). When `fs` restarts under a
 //! run (`the file service restarted`), it attaches again and runs again: the records kept
 //! are verified and the run appends its count after them
@@ -85,9 +86,13 @@ fn main(info: &'static StartInfo) {
     let mut pool = libos_sel4::budget::pool(free, memory, 2, "records");
     let mut vspace = VSpace::own();
     let words = libos_sel4::shared::map(&mut pool, &mut vspace, memory, region, "records").words();
+    if let Some(mib) = info.arg("bench") {
+        // fs measures the raw disk before it serves: wait for it as long as that takes.
+        bench(me, mib, connect(fs_slot, region, words, u32::MAX));
+    }
     let mut restarts = 0;
     loop {
-        let mut files = connect(fs_slot, region, words);
+        let mut files = connect(fs_slot, region, words, TRIES);
         println!("records: {me}: attached to fs over {region}");
         let run = records::run(&mut files, me, other, count, sel4::syscall::yield_now);
         let cut_off = run.error == Some(Error::ServerRestarted) && restarts < MAX_RESTARTS;
@@ -118,10 +123,38 @@ fn main(info: &'static StartInfo) {
     }
 }
 
-/// Attaches to `fs`, asking again while it is not up yet; ends the component if it never is.
-fn connect(fs_slot: u64, region: Name, words: &'static [AtomicU32]) -> Files<Box<dyn Backend>> {
+/// `cargo xtask bench files`' half through the file service: `mib` MiB written (and
+/// synced) and read back in 4 KiB and 64 KiB requests; one `BENCH` line each, then
+/// `records: NAME: bench done`.
+fn bench(me: &str, mib: &str, mut files: Files<Box<dyn Backend>>) {
+    let Some(total) = mib.parse::<usize>().ok().filter(|m| (1..=1024).contains(m)) else {
+        rt::fail("records", "start", "bench: not 1..=1024 (MiB)")
+    };
+    let total = total << 20;
+    for request in [4096, 65536] {
+        let k = request / 1024;
+        let mut now = rt::rdtsc;
+        match records::bench::sequential(&mut files, "bench.dat", total, request, &mut now) {
+            Ok((write, read)) => {
+                println!("BENCH fs-write-{k}k bytes={total} cycles={write}");
+                println!("BENCH fs-read-{k}k bytes={total} cycles={read}");
+            }
+            Err(e) => println!("BENCH-ERROR fs-{k}k: {e}"),
+        }
+    }
+    println!("records: {me}: bench done");
+}
+
+/// Attaches to `fs`, asking again (`tries` times, 50 yields apart) while it is not up yet;
+/// ends the component if it never is.
+fn connect(
+    fs_slot: u64,
+    region: Name,
+    words: &'static [AtomicU32],
+    tries: u32,
+) -> Files<Box<dyn Backend>> {
     let mut last = Error::Unavailable;
-    for _ in 0..TRIES {
+    for _ in 0..tries {
         match attach(fs_slot, region, words) {
             Ok(files) => return files,
             Err(e) => last = e,

@@ -265,3 +265,27 @@ fn a_run_cut_off_by_a_restart_says_so_and_the_next_run_continues() {
         kept + 20
     );
 }
+
+#[test]
+fn the_sequential_bench_writes_reads_checks_and_removes() {
+    let (mut files, scratch) = hosted("bench", "a");
+    let mut tick = 0;
+    let mut now = || {
+        tick += 10;
+        tick
+    };
+    let (w, r) =
+        records::bench::sequential(&mut files, "bench.dat", 100_000, 4096, &mut now).unwrap();
+    assert!(w > 0 && r > 0);
+    assert!(!scratch.0.join("a/bench.dat").exists());
+    assert_eq!(
+        records::bench::sequential(&mut files, "bench.dat", 8192, 0, &mut now),
+        Err(libos_core::fs::Error::Invalid)
+    );
+    assert_eq!(records::bench::pattern(0), 0);
+    // The same place in the 251-byte cycle, in another 4 KiB block: another byte.
+    assert_ne!(
+        records::bench::pattern(0),
+        records::bench::pattern(251 * 17)
+    );
+}

@@ -118,3 +118,56 @@ impl<A: Attach> BlockDevice for BlkDevice<A> {
         self.with_disk(|disk| disk.flush())
     }
 }
+
+impl<A: Attach> BlkDevice<A> {
+    /// The blocking disk itself (for [`raw_sequential`]).
+    pub fn disk(&mut self) -> &mut Disk<A::Wait> {
+        &mut self.disk
+    }
+}
+
+/// Sequential throughput of the raw disk under the file system (`cargo xtask bench files`):
+/// writes `total` bytes from sector `first` in requests of `request` bytes (whole sectors)
+/// and flushes, then reads them back in requests of the same size and checks every byte.
+/// Returns the (write + flush, read) times as `now` counts them.
+pub fn raw_sequential<W: Wait>(
+    disk: &mut Disk<W>,
+    first: u64,
+    total: usize,
+    request: usize,
+    now: &mut impl FnMut() -> u64,
+) -> Result<(u64, u64), DiskError> {
+    let sector = blkring::SECTOR as usize;
+    if request == 0 || !request.is_multiple_of(sector) || !total.is_multiple_of(sector) {
+        return Err(DiskError::BadRange);
+    }
+    let byte = |at: usize| (at % 253) as u8 ^ (at / 65536) as u8;
+    let mut buffer = alloc::vec![0u8; request];
+    let start = now();
+    let mut done = 0;
+    while done < total {
+        let n = request.min(total - done);
+        for (i, b) in buffer[..n].iter_mut().enumerate() {
+            *b = byte(done + i);
+        }
+        disk.write(first + (done / sector) as u64, &buffer[..n])?;
+        done += n;
+    }
+    disk.flush()?;
+    let written = now() - start;
+    let start = now();
+    let mut done = 0;
+    while done < total {
+        let n = request.min(total - done);
+        disk.read(first + (done / sector) as u64, &mut buffer[..n])?;
+        if buffer[..n]
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b != byte(done + i))
+        {
+            return Err(DiskError::Server);
+        }
+        done += n;
+    }
+    Ok((written, now() - start))
+}

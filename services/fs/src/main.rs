@@ -30,6 +30,30 @@ const MEMORY: u64 = slots::FIRST_FREE;
 /// Untyped blocks the region mappings may take from the budget.
 const MAPPING_BLOCKS: usize = 4;
 
+/// `cargo xtask bench files`' raw half: `mib` MiB written, flushed and read back at the
+/// end of the disk (past the volume) in 4 KiB and 64 KiB requests; one `BENCH` line each.
+fn bench_raw(device: &mut BlkDevice<disk::Blk>, mib: &str) {
+    let Some(total) = mib.parse::<usize>().ok().filter(|m| (1..=1024).contains(m)) else {
+        rt::fail("fs", "start", "bench_raw: not 1..=1024 (MiB)")
+    };
+    let total = total << 20;
+    let sectors = libos_fat::BlockDevice::sector_count(device);
+    let Some(first) = sectors.checked_sub((total / 512) as u64) else {
+        rt::fail("fs", "bench", "bench_raw: larger than the disk")
+    };
+    for request in [4096, 65536] {
+        let mut now = rt::rdtsc;
+        match fs::blkdev::raw_sequential(device.disk(), first, total, request, &mut now) {
+            Ok((write, read)) => {
+                let k = request / 1024;
+                println!("BENCH blk-write-{k}k bytes={total} cycles={write}");
+                println!("BENCH blk-read-{k}k bytes={total} cycles={read}");
+            }
+            Err(e) => println!("BENCH-ERROR blk-{}k: {e:?}", request / 1024),
+        }
+    }
+}
+
 /// The block device the volume lives on: `blk`, reached over IPC and the shared region.
 mod disk {
     use blkring::disk::{Disk, Wait};
@@ -174,7 +198,10 @@ fn main(info: &'static StartInfo) {
         endpoint,
         doorbell,
     };
-    let device = BlkDevice::new(blk).unwrap_or_else(|e| rt::fail("fs", "attach to blk", e));
+    let mut device = BlkDevice::new(blk).unwrap_or_else(|e| rt::fail("fs", "attach to blk", e));
+    if let Some(mib) = info.arg("bench_raw") {
+        bench_raw(&mut device, mib);
+    }
     println!(
         "fs: attached to blk over {}: {} sectors",
         config.blk_region,

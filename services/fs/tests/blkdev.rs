@@ -265,3 +265,31 @@ fn a_fat_volume_lives_through_the_device_and_a_restart() {
     assert_eq!(again.read(&path, 0, &mut back).unwrap(), data.len());
     assert_eq!(&back[..data.len()], &data[..]);
 }
+
+#[test]
+fn the_raw_bench_writes_and_reads_back_through_the_disk() {
+    let mut d = device(vec![0; 1024 * 512]);
+    let mut tick = 0;
+    let mut now = || {
+        tick += 1;
+        tick
+    };
+    let (w, r) =
+        fs::blkdev::raw_sequential(d.disk(), 512, 200 * 1024, 64 * 1024, &mut now).unwrap();
+    assert!(w > 0 && r > 0);
+    let disk = d.attacher().disk.clone();
+    assert!(
+        disk.borrow()[..512 * 512].iter().all(|&b| b == 0),
+        "nothing below `first`"
+    );
+    assert_ne!(disk.borrow()[512 * 512 + 1], 0);
+    assert_eq!(
+        fs::blkdev::raw_sequential(d.disk(), 0, 1000, 4096, &mut now),
+        Err(DiskError::BadRange)
+    );
+    assert_eq!(
+        fs::blkdev::raw_sequential(d.disk(), 1000, 64 * 512, 4096, &mut now),
+        Err(DiskError::BadRange),
+        "past the window"
+    );
+}
