@@ -99,6 +99,9 @@ enum BenchWhat {
     /// IPC round trips, notification and interrupt-to-driver latencies in cycles:
     /// target/bench/micro.json.
     Micro,
+    /// Sequential write and read through the file service and raw through the block
+    /// driver, 4 KiB and 64 KiB requests (Tessera only; not part of `bench`).
+    Files,
 }
 
 #[derive(Args)]
@@ -338,6 +341,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         Some(BenchWhat::Net(n)) if n.plot => xtask::bench::net::replot(),
         Some(BenchWhat::Net(n)) => xtask::bench::net::run(profile, &n.systems, n.nic.as_deref()),
         Some(BenchWhat::Micro) => xtask::bench::micro::run(),
+        Some(BenchWhat::Files) => xtask::bench::files::run(),
         Some(BenchWhat::Kernel) => {
             xtask::bench::kernel::run(&xtask::bench::kernel::Options::for_profile(profile))
                 .map(|_| ())

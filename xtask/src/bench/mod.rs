@@ -1,10 +1,12 @@
 //! `cargo xtask bench`: the evaluation's measurements, side by side with a Linux guest.
 //!
 //! [`net`] is the network benchmark (the paper's Figure 4), [`kernel`] the kernel's share by
-//! entry kind (Figure 5), [`micro`] the IPC, notification and interrupt latencies; what they
+//! entry kind (Figure 5), [`micro`] the IPC, notification and interrupt latencies, [`files`]
+//! (run alone: `bench files`) file service and block driver throughput; what they
 //! share (run profiles, CPU accounting, summaries) is in [`shared`]. Results go to
 //! `target/bench/`.
 
+pub mod files;
 pub mod kernel;
 pub mod micro;
 pub mod net;

@@ -94,9 +94,41 @@ pub fn scratch_image(image: &Path, bytes: u64) -> Result<()> {
         .map_err(|e| format!("{}: {e}", image.display()))
 }
 
+/// Whether `boot` (a disk's first sector) is a FAT boot sector as the file service reads
+/// it: the 0x55 0xAA signature, a jump instruction, 512-byte sectors, and `FAT` in the
+/// FAT16 or FAT32 type field.
+pub fn looks_fat(boot: &[u8]) -> bool {
+    boot.len() >= 512
+        && boot[510..512] == [0x55, 0xaa]
+        && matches!(boot[0], 0xeb | 0xe9)
+        && u16::from_le_bytes([boot[11], boot[12]]) == 512
+        && (boot[54..57] == *b"FAT" || boot[82..85] == *b"FAT")
+}
+
+/// Refuses `image` for a system that runs the file service (`fs`) if it holds no FAT
+/// volume: `fs` would end at start. Another system's disk is raw and not looked at.
+fn check_volume(system: &System, image: &Path) -> Result<()> {
+    if !system.components.iter().any(|c| c.binary == "fs") {
+        return Ok(());
+    }
+    let mut boot = vec![0u8; 512];
+    let read = std::fs::File::open(image)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut boot))
+        .map_err(|e| format!("{}: {e}", image.display()));
+    if read.is_ok() && looks_fat(&boot) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} holds no FAT volume, which the file service (fs) needs (another system may have \
+         written over it): remove it to have a fresh one made, or run `mkfs.fat` on it",
+        image.display()
+    ))
+}
+
 /// QEMU arguments for `system`'s disks: none without a virtio-blk device; otherwise the
 /// first disk gets `image` (made and formatted when it is the default and missing; the
-/// `--disk` file must exist). More than one disk is refused (one image to attach).
+/// `--disk` file must exist; a system with the file service needs a FAT volume on it).
+/// More than one disk is refused (one image to attach).
 pub fn system_args(system: &System, image: Option<&Path>) -> Result<Vec<String>> {
     let found = disks(system);
     match found.len() {
@@ -111,6 +143,7 @@ pub fn system_args(system: &System, image: Option<&Path>) -> Result<Vec<String>>
                     p
                 }
             };
+            check_volume(system, &path)?;
             Ok(qemu_args(&path, "disk0"))
         }
         n => Err(format!("{n} virtio-blk devices; xtask attaches one disk")),
@@ -149,6 +182,45 @@ mod tests {
         assert!(system_args(&files, Some(missing))
             .unwrap_err()
             .contains("no such file"));
+    }
+
+    #[test]
+    fn the_file_service_gets_a_fat_volume_or_a_clear_refusal() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let files = crate::build::load_system(&root.join("systems/files.toml")).unwrap();
+        let blk = crate::build::load_system(&root.join("systems/tests/blk.toml")).unwrap();
+        let path = std::env::temp_dir().join(format!("tessera-notfat-{}.img", std::process::id()));
+        scratch_image(&path, 1 << 20).unwrap();
+        let refused = system_args(&files, Some(&path)).unwrap_err();
+        assert!(refused.contains("holds no FAT volume"), "{refused}");
+        assert_eq!(
+            system_args(&blk, Some(&path)).unwrap().len(),
+            4,
+            "raw is fine for blk"
+        );
+        let mkfs = ["/usr/sbin/mkfs.fat", "/sbin/mkfs.fat", "/usr/bin/mkfs.fat"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file());
+        if let Some(mkfs) = mkfs {
+            std::fs::remove_file(&path).unwrap();
+            let made = Command::new(mkfs)
+                .args(["-F", "16", "-C"])
+                .arg(&path)
+                .arg("16384")
+                .output()
+                .unwrap();
+            assert!(made.status.success());
+            assert_eq!(system_args(&files, Some(&path)).unwrap().len(), 4);
+        }
+        std::fs::remove_file(&path).unwrap();
+        let mut boot = vec![0u8; 512];
+        assert!(!looks_fat(&boot));
+        boot[0] = 0xeb;
+        boot[11..13].copy_from_slice(&512u16.to_le_bytes());
+        boot[82..85].copy_from_slice(b"FAT");
+        assert!(!looks_fat(&boot), "no signature");
+        boot[510..512].copy_from_slice(&[0x55, 0xaa]);
+        assert!(looks_fat(&boot));
     }
 
     #[test]
