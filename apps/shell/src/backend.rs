@@ -56,6 +56,9 @@ pub trait Backend {
     fn files(&mut self) -> Result<&mut FileApi, Failure> {
         Err(Failure::Unavailable("fs"))
     }
+    /// A file call answered that the file service restarted (its descriptors and the
+    /// attachment are gone): drop the file API, so the next command attaches again.
+    fn files_lost(&mut self) {}
 }
 
 /// The most entries [`list_all`] collects: a server that never says "no more" cannot hang

@@ -1,8 +1,9 @@
 //! [`Backend`] over the proto client stubs: [`Clients`] asks `proc`, `memory` and `devices`
+//! (and `fs` for the file commands, attached through [`Connect::attach_files`])
 //! through whatever transports a [`Connect`] gives it (seL4 endpoints from naming in the
 //! component, `Loopback`s into proto servers in the tests).
 
-use crate::backend::{list_all, Backend, Failure};
+use crate::backend::{list_all, Backend, Failure, FileApi};
 use alloc::vec::Vec;
 use proto::devices::{DevicesClient, PciFunction};
 use proto::memory::{MemoryClient, Usage};
@@ -19,6 +20,11 @@ pub trait Connect {
     /// Looks `name` up only to tell whether the shell can reach it: `Ok(generation)`.
     /// Whatever the lookup brought (an endpoint) is released again.
     fn lookup(&mut self, name: Name) -> Result<u64, naming::Error>;
+    /// Attaches to the file service and returns the file API over it. The default: the
+    /// shell has no file service (`Unavailable`).
+    fn attach_files(&mut self) -> Result<FileApi, libos_core::fs::Error> {
+        Err(libos_core::fs::Error::Unavailable)
+    }
 }
 
 /// The services the shell's commands use, connected on first use: a service that is not
@@ -28,6 +34,7 @@ pub struct Clients<C: Connect> {
     proc: Option<C::Transport>,
     memory: Option<C::Transport>,
     devices: Option<C::Transport>,
+    files: Option<FileApi>,
 }
 
 /// The transport in `slot`, connecting it first if needed.
@@ -50,6 +57,7 @@ impl<C: Connect> Clients<C> {
             proc: None,
             memory: None,
             devices: None,
+            files: None,
         }
     }
 
@@ -116,6 +124,20 @@ impl<C: Connect> Backend for Clients<C> {
     fn devices(&mut self) -> Result<Vec<PciFunction>, Failure> {
         let mut devices = self.devices()?;
         list_all(|i| devices.list(i), proto::devices::Error::NoEntry).map_err(Failure::Devices)
+    }
+
+    fn files(&mut self) -> Result<&mut FileApi, Failure> {
+        if self.files.is_none() {
+            self.files = Some(self.connect.attach_files().map_err(|e| match e {
+                libos_core::fs::Error::Unavailable => Failure::Unavailable("fs"),
+                e => Failure::Files(e),
+            })?);
+        }
+        self.files.as_mut().ok_or(Failure::Unavailable("fs"))
+    }
+
+    fn files_lost(&mut self) {
+        self.files = None;
     }
 
     fn halt(&mut self) -> Result<(), Failure> {

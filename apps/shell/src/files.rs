@@ -10,18 +10,26 @@ use libos_core::fs::Error;
 /// The most bytes `cat` prints of one file (a serial console is slow).
 pub const CAT_LIMIT: usize = 16 * 1024;
 
-/// Runs `body` with the file API, or says there is no file service.
+/// Runs `body` with the file API, or says there is no file service. When the service
+/// answers that it restarted, the error is printed and the backend told
+/// ([`Backend::files_lost`]), so the next command attaches again.
 fn with_files(
     what: &str,
     backend: &mut impl Backend,
     body: impl FnOnce(&mut FileApi) -> Result<String, Error>,
 ) -> Outcome {
-    let text = match backend.files() {
-        Err(failure) => format!("{}\n", error(what, failure)),
-        Ok(files) => match body(files) {
-            Ok(text) => text,
-            Err(e) => format!("{}\n", error(what, Failure::Files(e))),
-        },
+    let result = match backend.files() {
+        Err(failure) => Err(failure),
+        Ok(files) => body(files).map_err(Failure::Files),
+    };
+    let text = match result {
+        Ok(text) => text,
+        Err(failure) => {
+            if failure == Failure::Files(Error::ServerRestarted) {
+                backend.files_lost();
+            }
+            format!("{}\n", error(what, failure))
+        }
     };
     Outcome {
         text,

@@ -5,6 +5,10 @@
 //! whenever a command needs it (`shell::clients::Clients`); until then those commands answer
 //! "service X is not available". Input is polled: `read`, and `yield` while there is none.
 //!
+//! With argument `fs_region = "REGION"` the file commands go to `fs`: the shell maps that
+//! region (shared with `fs` in the description) and attaches over it on first use, and
+//! again after a command was told the service restarted.
+//!
 //! A console call that fails with anything but `WouldBlock`/`Busy` (`ServerRestarted`, or a
 //! reply that does not decode) makes the shell look `serial` up again into the same slot and
 //! carry on. A plain restart of serial needs none of that: proc keeps its endpoint, so calls
@@ -15,7 +19,10 @@
 
 extern crate alloc;
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::sync::atomic::AtomicU32;
+use libos_core::fs;
 use proto::console::{self, ConsoleClient};
 use proto::naming::{self, NamingClient};
 use proto::sel4_transport::{EndpointTransport, ReceiveSlot};
@@ -25,6 +32,7 @@ use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, StartInfo};
 use sel4::cap_type::CNode;
 use sel4::Cap;
+use shell::backend::FileApi;
 use shell::clients::{Clients, Connect};
 use shell::Shell;
 
@@ -35,6 +43,9 @@ const OWN: Cap<CNode> = Cap::from_raw(slots::CNODE);
 /// How many times a write the console answers `Busy` is retried (with a yield between)
 /// before the output is dropped.
 const WRITE_RETRIES: u32 = 100_000;
+
+/// Slots from here on are the file region mapping's; below, the lookups'.
+const MAPPING_SLOTS: u64 = 2048;
 
 /// Looks `service` up with naming; the badged endpoint lands in a fresh slot.
 /// `Ok((slot, generation))`.
@@ -64,9 +75,13 @@ fn forget(slots: &mut Slots, slot: u64) {
 }
 
 /// Reaches services through naming: each connection is a badged endpoint in a slot of
-/// the shell's own.
+/// the shell's own; the file service over the shared region the description gives the
+/// shell with `fs` (argument `fs_region`), if any.
 struct Naming {
     slots: Slots,
+    files: Option<(Name, &'static [AtomicU32])>,
+    /// The slot of the `fs` endpoint the current attachment uses.
+    fs_slot: Option<u64>,
 }
 
 impl Connect for Naming {
@@ -84,6 +99,33 @@ impl Connect for Naming {
         forget(&mut self.slots, slot);
         Ok(generation)
     }
+
+    fn attach_files(&mut self) -> Result<FileApi, fs::Error> {
+        let (region, words) = self.files.ok_or(fs::Error::Unavailable)?;
+        if let Some(old) = self.fs_slot.take() {
+            forget(&mut self.slots, old);
+        }
+        let service = Name::new("fs").expect("a valid name");
+        let (slot, _) = lookup(&mut self.slots, service).map_err(|_| fs::Error::Unavailable)?;
+        self.fs_slot = Some(slot);
+        // The nonce proves to fs that the shell can write the region; never 0.
+        let nonce = rt::rdtsc().rotate_left(29) | 1;
+        let remote = fs::Remote::attach(EndpointTransport::new(slot), words, region, nonce)?;
+        let backend: Box<dyn fs::Backend> = Box::new(remote);
+        Ok(fs::Files::new(backend))
+    }
+}
+
+/// Maps shared region `region` (the shell's with `fs`) through `memory`, with slots from
+/// `free`; its words.
+fn map_files_region(free: Slots, region: Name) -> &'static [AtomicU32] {
+    let mut slots = free;
+    let memory = Name::new("memory").expect("a valid name");
+    let (endpoint, _) = lookup(&mut slots, memory)
+        .unwrap_or_else(|e| rt::fail("shell", "look up memory", format_args!("{e:?}")));
+    let mut pool = libos_sel4::budget::pool(slots, endpoint, 2, "shell");
+    let mut vspace = vspace::VSpace::own();
+    libos_sel4::shared::map(&mut pool, &mut vspace, endpoint, region, "shell").words()
 }
 
 /// Writes `bytes` to the console, one message at a time; retries while it is busy.
@@ -149,10 +191,21 @@ fn find_console(slots: &mut Slots) -> u64 {
     }
 }
 
-fn main(_info: &'static StartInfo) {
-    let mut slots = Slots::new();
+fn main(info: &'static StartInfo) {
+    // The naming lookups' slots, and apart from them those of the file region's mapping.
+    let mut slots = Slots::within(slots::FIRST_FREE..MAPPING_SLOTS);
+    let files = info.arg("fs_region").map(|text| {
+        let region = Name::new(text)
+            .unwrap_or_else(|_| rt::fail("shell", "start", "fs_region: not a region name"));
+        let words = map_files_region(Slots::within(MAPPING_SLOTS..u64::MAX), region);
+        (region, words)
+    });
     let mut console = ConsoleClient::new(EndpointTransport::new(find_console(&mut slots)));
-    let mut system = Clients::new(Naming { slots });
+    let mut system = Clients::new(Naming {
+        slots,
+        files,
+        fs_slot: None,
+    });
     let missing = system.connect_all();
 
     let mut shell = Shell::new();

@@ -181,7 +181,10 @@ fn fat_image() -> Option<Vec<u8>> {
         eprintln!("SKIPPED: mkfs.fat missing (apt-get install dosfstools)");
         return None;
     };
-    let path = std::env::temp_dir().join(format!("tessera-shell-fat-{}.img", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("tessera-shell-fat-{}-{n}.img", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let ok = std::process::Command::new(mkfs)
         .args(["-F", "16", "-s", "2", "-C"])
@@ -273,4 +276,97 @@ fn file_commands_through_the_file_service() {
     let mut service = service.borrow_mut();
     let home = libos_fat::Path::parse("home").unwrap();
     assert_eq!(service.volume().read_dir(&home).unwrap(), []);
+}
+
+/// The file service behind `Clients`: attaching builds a `Remote` over a `Loopback` into
+/// whichever instance of the service is current.
+struct FsOnly {
+    service: Rc<RefCell<Option<Service>>>,
+    area: Arc<[AtomicU32]>,
+    attaches: Rc<RefCell<u32>>,
+}
+
+type Service = fs::FileService<libos_fat::MemoryDevice, Arc<[AtomicU32]>>;
+type Boxed = proto::Loopback<Box<dyn FnMut(&proto::Message) -> proto::Message>>;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+
+impl shell::clients::Connect for FsOnly {
+    type Transport = Boxed;
+
+    fn connect(&mut self, _: &'static str) -> Option<Boxed> {
+        None
+    }
+
+    fn lookup(&mut self, _: Name) -> Result<u64, proto::naming::Error> {
+        Err(proto::naming::Error::NotFound)
+    }
+
+    fn attach_files(&mut self) -> Result<FileApi, libos_core::fs::Error> {
+        *self.attaches.borrow_mut() += 1;
+        let service = self.service.clone();
+        let transport = proto::Loopback(Box::new(move |m: &proto::Message| {
+            let mut current = service.borrow_mut();
+            proto::fs::dispatch(current.as_mut().unwrap(), 3, m)
+        })
+            as Box<dyn FnMut(&proto::Message) -> proto::Message>);
+        let nonce = 7 + u64::from(*self.attaches.borrow());
+        let remote = libos_core::fs::Remote::attach(
+            transport,
+            self.area.clone(),
+            Name::new("shell-fs").unwrap(),
+            nonce,
+        )?;
+        let backend: Box<dyn libos_core::fs::Backend> = Box::new(remote);
+        Ok(Files::new(backend))
+    }
+}
+
+#[test]
+fn a_restarted_file_service_is_one_error_then_the_shell_attaches_again() {
+    let Some(image) = fat_image() else { return };
+    let config = fs::Config::from_args(|k| (k == "roots").then_some("shell-fs:/")).unwrap();
+    let area: Arc<[AtomicU32]> = (0..16 * 1024).map(|_| AtomicU32::new(0)).collect();
+    let instance = |device: libos_fat::MemoryDevice, generation: u16| {
+        let served = area.clone();
+        let volume = libos_fat::FileSystem::mount(device).unwrap();
+        fs::FileService::new(volume, &config, move |_| Some(served.clone()), generation)
+    };
+    let service = Rc::new(RefCell::new(Some(instance(
+        libos_fat::MemoryDevice::from_bytes(image),
+        1,
+    ))));
+    let attaches = Rc::new(RefCell::new(0));
+    let mut clients = shell::clients::Clients::new(FsOnly {
+        service: service.clone(),
+        area: area.clone(),
+        attaches: attaches.clone(),
+    });
+    let mut shell = Shell::new();
+    let mut say = |line: &str, clients: &mut shell::clients::Clients<FsOnly>| {
+        let mut out = Vec::new();
+        shell.feed(format!("{line}\r").as_bytes(), clients, &mut out);
+        let text = String::from_utf8(out).unwrap().replace("\r\n", "\n");
+        let text = text.strip_suffix(PROMPT).unwrap().to_string();
+        text.split_once('\n').unwrap().1.to_string()
+    };
+    assert_eq!(
+        say("write kept.txt before the restart", &mut clients),
+        "wrote 19 bytes to kept.txt\n"
+    );
+    assert_eq!(*attaches.borrow(), 1);
+    // The service restarts (a new instance over the same volume).
+    let old = service.borrow_mut().take().unwrap();
+    let device = old.into_volume().into_device();
+    *service.borrow_mut() = Some(instance(device, 2));
+    let failed = say("cat kept.txt", &mut clients);
+    assert!(
+        failed.starts_with("error: cat kept.txt: ") && failed.lines().count() == 1,
+        "{failed}"
+    );
+    assert_eq!(say("cat kept.txt", &mut clients), "before the restart\n");
+    assert_eq!(*attaches.borrow(), 2);
 }

@@ -18,6 +18,9 @@ pub enum DeviceError {
     OutOfRange,
     /// The device refuses writes.
     ReadOnly,
+    /// The server behind the device (the `blk` component) went away and could not be
+    /// reached again; what was in flight may or may not have been done.
+    Gone,
 }
 
 /// A disk seen as numbered 512-byte sectors: what the file system needs from a driver

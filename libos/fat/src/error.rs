@@ -253,5 +253,6 @@ mod tests {
         assert_eq!(Error::NotEmpty.errno(), 39);
         assert_eq!(Error::Device(DeviceError::Io).errno(), 5);
         assert_eq!(Error::Device(DeviceError::ReadOnly).errno(), 30);
+        assert_eq!(Error::Device(DeviceError::Gone).errno(), 5);
     }
 }

@@ -5,6 +5,7 @@
 //! | `roots` | `REGION:PATH` pairs separated by `,`: the client attached over shared region `REGION` sees only the directory `PATH` (`/` for the whole volume) | none (no client) |
 //! | `max_open` | files one client may hold open (1..=1024) | 16 |
 //! | `cache_sectors` | sectors the block cache holds (4..=65536) | 256 |
+//! | `blk_region` | the shared region over which the component attaches to `blk` | `fs-blk` |
 //!
 //! Example: `args = { roots = "editor-fs:/editor,indexer-fs:/shared", max_open = "8" }`.
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub max_open: usize,
     /// Sectors the block cache holds.
     pub cache_sectors: usize,
+    /// The region shared with `blk` (the component's disk).
+    pub blk_region: Name,
 }
 
 /// An argument is not valid; the text says which and why.
@@ -97,6 +100,8 @@ impl Config {
                 4..=65536,
                 "cache_sectors: not 4..=65536",
             )?,
+            blk_region: Name::new(arg("blk_region").unwrap_or("fs-blk"))
+                .map_err(|_| ConfigError("blk_region: not a region name"))?,
         })
     }
 }
@@ -122,6 +127,9 @@ mod tests {
         assert!(c.roots[2].path.is_root());
         assert_eq!((c.max_open, c.cache_sectors), (8, 256));
         assert_eq!(parse(&[]).unwrap().roots, []);
+        assert_eq!(c.blk_region, "fs-blk");
+        let other = parse(&[("blk_region", "disk-b")]).unwrap();
+        assert_eq!(other.blk_region, "disk-b");
     }
 
     #[test]
@@ -137,6 +145,7 @@ mod tests {
             ("max_open", "0"),
             ("max_open", "many"),
             ("cache_sectors", "2"),
+            ("blk_region", "Disk"),
         ] {
             assert!(parse(&[(key, value)]).is_err(), "{key}={value}");
         }

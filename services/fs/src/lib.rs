@@ -39,10 +39,12 @@
 
 extern crate alloc;
 
+pub mod blkdev;
 pub mod config;
 pub mod service;
 pub mod start;
 
+pub use blkdev::{Attach, BlkDevice};
 pub use config::{Config, ConfigError, Root};
 pub use service::{wire_error, Counters, FileService};
 pub use start::mount;

@@ -1,11 +1,11 @@
 //! The file service component: serves `proto::fs` on its endpoint over the volume on its
 //! block device.
 //!
-//! A thin shell over the `fs` library: reads its arguments, opens the disk, mounts the
-//! volume, maps each client's region, registers with naming and serves. The block device
-//! comes through one seam, [`disk::open`]; the `blk` component and its protocol are being
-//! built separately, so until they are wired in there the component reports that it has no
-//! disk and ends (`fs: cannot open its disk: ...`).
+//! A thin shell over the `fs` library: reads its arguments, looks up `memory`, maps the
+//! region it shares with `blk` (`blk_region`, default `fs-blk`) and each client's region,
+//! attaches to `blk` (the library's [`fs::BlkDevice`] over `blkring`'s blocking disk; it
+//! attaches again by itself when `blk` restarts), mounts the volume, registers with naming
+//! and serves.
 
 #![no_std]
 #![no_main]
@@ -14,7 +14,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicU32;
-use fs::{Config, FileService};
+use fs::{BlkDevice, Config, FileService};
 use proto::naming::NamingClient;
 use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
 use proto::{CapSlot, Name};
@@ -30,33 +30,117 @@ const MEMORY: u64 = slots::FIRST_FREE;
 /// Untyped blocks the region mappings may take from the budget.
 const MAPPING_BLOCKS: usize = 4;
 
-/// The block device the volume lives on.
+/// The block device the volume lives on: `blk`, reached over IPC and the shared region.
 mod disk {
-    use libos_fat::{BlockDevice, DeviceError, Sector};
+    use blkring::disk::{Disk, Wait};
+    use blkring::ClientRings;
+    use core::sync::atomic::AtomicU32;
+    use proto::blk::BlkClient;
+    use proto::naming::NamingClient;
+    use proto::sel4_transport::EndpointTransport;
+    use proto::{CapSlot, Name};
+    use rt::startinfo::{slots, SERVICE_RESTARTED_BADGE};
+    use sel4::cap_type::{CNode, Notification};
+    use sel4::Cap;
 
-    /// The `blk` component's client. Not built yet: [`open`] says so, and none exists.
+    /// How often an attach is tried before `blk` is taken to be gone (with 50 yields
+    /// between tries: blk's restart backoff is 100 ms).
+    const TRIES: u32 = 2000;
+
+    /// `blk`'s doorbell; responses and `proc`'s restart news arrive on our notification
+    /// (unbadged for `blk`, [`SERVICE_RESTARTED_BADGE`] from `proc`). `gone`: the news
+    /// came while no transfer waited.
+    pub struct Doorbell {
+        doorbell: Cap<Notification>,
+        gone: bool,
+    }
+
+    impl Wait for Doorbell {
+        fn signal(&mut self) {
+            // News of a restart that came while idle: the doorbell is gone with the old
+            // instance (signalling it would invoke an empty slot); the wait says so. What
+            // else the poll takes is a wake-up for responses already read.
+            let badge = sel4::syscall::poll(Cap::from_raw(slots::NOTIFICATION));
+            self.gone |= badge & SERVICE_RESTARTED_BADGE != 0;
+            if !self.gone {
+                sel4::syscall::nb_signal(self.doorbell);
+            }
+        }
+
+        fn wait(&mut self) -> bool {
+            if self.gone {
+                return false;
+            }
+            let badge = sel4::syscall::wait(Cap::from_raw(slots::NOTIFICATION));
+            self.gone = badge & SERVICE_RESTARTED_BADGE != 0;
+            !self.gone
+        }
+    }
+
+    /// How the component attaches (again) to `blk`.
     pub struct Blk {
-        _not_yet: (),
+        /// The shared region's words.
+        pub words: &'static [AtomicU32],
+        /// Its name.
+        pub region: Name,
+        /// Where `blk`'s endpoint lands.
+        pub endpoint: u64,
+        /// Where `blk`'s doorbell lands.
+        pub doorbell: u64,
     }
 
-    impl BlockDevice for Blk {
-        fn sector_count(&self) -> u64 {
-            0
-        }
-        fn read(&mut self, _: u64, _: &mut Sector) -> Result<(), DeviceError> {
-            Err(DeviceError::Io)
-        }
-        fn write(&mut self, _: u64, _: &Sector) -> Result<(), DeviceError> {
-            Err(DeviceError::Io)
-        }
-        fn flush(&mut self) -> Result<(), DeviceError> {
-            Err(DeviceError::Io)
+    impl Blk {
+        fn try_attach(&mut self) -> Result<Disk<Doorbell>, &'static str> {
+            let own = Cap::<CNode>::from_raw(slots::CNODE);
+            // Deleting an empty slot succeeds; a failed delete makes the lookup fail.
+            let _ = own.cnode_delete(self.endpoint, 64);
+            let _ = own.cnode_delete(self.doorbell, 64);
+            let mut naming =
+                NamingClient::new(EndpointTransport::receiving(slots::NAMING, self.endpoint));
+            let name = Name::new("blk").expect("a valid name");
+            let found = naming.lookup(name).map_err(|_| "blk: lookup failed")?;
+            let nonce = rt::rdtsc().rotate_left(23) | 1;
+            let (rings, layout) =
+                ClientRings::new(self.words, nonce).ok_or("the region is too small")?;
+            let mut client = BlkClient::new(EndpointTransport::receiving(
+                found.endpoint.0,
+                self.doorbell,
+            ));
+            let doorbell = client
+                .attach(self.region, nonce, CapSlot(slots::NOTIFICATION))
+                .map_err(|_| "blk refused the attachment")?;
+            let geometry = client.geometry().map_err(|_| "blk: geometry failed")?;
+            Ok(Disk::new(
+                rings,
+                layout.data_bytes,
+                geometry.sectors,
+                geometry.max_sectors,
+                Doorbell {
+                    doorbell: Cap::from_raw(doorbell.0),
+                    gone: false,
+                },
+            ))
         }
     }
 
-    /// Connects to the block service; the one place that names it.
-    pub fn open() -> Result<Blk, &'static str> {
-        Err("no block driver: the blk component is not wired in yet")
+    impl fs::Attach for Blk {
+        type Wait = Doorbell;
+
+        fn attach(&mut self) -> Result<Disk<Doorbell>, &'static str> {
+            let mut last = "";
+            for _ in 0..TRIES {
+                match self.try_attach() {
+                    Ok(disk) => {
+                        // News of a restart that this attachment already follows.
+                        let _ = sel4::syscall::poll(Cap::from_raw(slots::NOTIFICATION));
+                        return Ok(disk);
+                    }
+                    Err(why) => last = why,
+                }
+                rt::yield_times(50);
+            }
+            Err(last)
+        }
     }
 }
 
@@ -65,12 +149,46 @@ fn main(info: &'static StartInfo) {
         Ok(c) => c,
         Err(e) => rt::fail("fs", "start", e),
     };
-    let device = disk::open().unwrap_or_else(|e| rt::fail("fs", "open its disk", e));
-    let volume = fs::mount(device, &config).unwrap_or_else(|e| rt::fail("fs", "start", e));
     let mut transport = EndpointTransport::new(slots::NAMING);
     transport.receive_into(ReceiveSlot::own(MEMORY));
     let mut naming = NamingClient::new(transport);
-    let regions = map_regions(&config, &mut naming);
+    let memory = Name::new("memory").expect("a valid name");
+    let memory = match naming.lookup(memory) {
+        Ok(binding) => binding.endpoint.0,
+        Err(e) => rt::fail("fs", "look up memory", e),
+    };
+    let mut free = rt::slots_alloc::Slots::new();
+    while free.alloc().is_some_and(|s| s <= memory) {}
+    let mut pool = libos_sel4::budget::pool(free, memory, MAPPING_BLOCKS, "fs");
+    let mut vspace = vspace::VSpace::own();
+    let mut slot = || {
+        pool.slot()
+            .unwrap_or_else(|e| rt::fail("fs", "find a slot", format_args!("{e:?}")))
+    };
+    let (endpoint, doorbell) = (slot(), slot());
+    let words =
+        libos_sel4::shared::map(&mut pool, &mut vspace, memory, config.blk_region, "fs").words();
+    let blk = disk::Blk {
+        words,
+        region: config.blk_region,
+        endpoint,
+        doorbell,
+    };
+    let device = BlkDevice::new(blk).unwrap_or_else(|e| rt::fail("fs", "attach to blk", e));
+    println!(
+        "fs: attached to blk over {}: {} sectors",
+        config.blk_region,
+        libos_fat::BlockDevice::sector_count(&device)
+    );
+    let volume = fs::mount(device, &config).unwrap_or_else(|e| rt::fail("fs", "start", e));
+    let regions: Vec<(Name, &'static [AtomicU32])> = config
+        .roots
+        .iter()
+        .map(|root| {
+            let mapped = libos_sel4::shared::map(&mut pool, &mut vspace, memory, root.region, "fs");
+            (root.region, mapped.words())
+        })
+        .collect();
     let mut service = FileService::new(
         volume,
         &config,
@@ -92,32 +210,4 @@ fn main(info: &'static StartInfo) {
         move |badge, request| proto::fs::dispatch(&mut service, badge, request),
         || {},
     )
-}
-
-/// Maps every region `config` names (through `memory`) as atomic words.
-fn map_regions(
-    config: &Config,
-    naming: &mut NamingClient<EndpointTransport>,
-) -> Vec<(Name, &'static [AtomicU32])> {
-    if config.roots.is_empty() {
-        return Vec::new();
-    }
-    let memory = Name::new("memory").expect("a valid name");
-    let endpoint = match naming.lookup(memory) {
-        Ok(binding) => binding.endpoint.0,
-        Err(e) => rt::fail("fs", "look up memory", e),
-    };
-    let mut free = rt::slots_alloc::Slots::new();
-    while free.alloc().is_some_and(|s| s <= endpoint) {}
-    let mut pool = libos_sel4::budget::pool(free, endpoint, MAPPING_BLOCKS, "fs");
-    let mut vspace = vspace::VSpace::own();
-    config
-        .roots
-        .iter()
-        .map(|root| {
-            let mapped =
-                libos_sel4::shared::map(&mut pool, &mut vspace, endpoint, root.region, "fs");
-            (root.region, mapped.words())
-        })
-        .collect()
 }

@@ -176,6 +176,20 @@ impl<D: BlockDevice, A: DataArea> FileService<D, A> {
         &mut self.fs
     }
 
+    /// A change of the directory tree, written out before it is answered: a directory made,
+    /// a name removed or moved is on the disk once the client hears so (file data waits in
+    /// the cache for `fsync`, as on POSIX).
+    fn durable(&mut self, done: Result<(), FatError>) -> Result<(), Error> {
+        done.map_err(wire_error)?;
+        self.fs.sync().map_err(wire_error)
+    }
+
+    /// Ends the service and gives its volume back (what is cached and not synced stays in
+    /// the volume's cache).
+    pub fn into_volume(self) -> FileSystem<D> {
+        self.fs
+    }
+
     /// Writes everything cached to the device. Fails with the volume's error.
     pub fn sync(&mut self) -> Result<(), Error> {
         self.fs.sync().map_err(wire_error)
@@ -435,7 +449,8 @@ impl<D: BlockDevice, A: DataArea> wire::Server for FileService<D, A> {
         if is_root {
             return Err(Error::Exists);
         }
-        self.fs.mkdir(&path).map_err(wire_error)
+        let made = self.fs.mkdir(&path);
+        self.durable(made)
     }
 
     fn unlink(&mut self, badge: u64, path: Extent) -> Result<(), Error> {
@@ -447,7 +462,8 @@ impl<D: BlockDevice, A: DataArea> wire::Server for FileService<D, A> {
         if self.in_use(&path) {
             return Err(Error::Busy);
         }
-        self.fs.unlink(&path).map_err(wire_error)
+        let removed = self.fs.unlink(&path);
+        self.durable(removed)
     }
 
     fn rmdir(&mut self, badge: u64, path: Extent) -> Result<(), Error> {
@@ -456,7 +472,8 @@ impl<D: BlockDevice, A: DataArea> wire::Server for FileService<D, A> {
         if is_root || self.in_use(&path) {
             return Err(Error::Busy);
         }
-        self.fs.rmdir(&path).map_err(wire_error)
+        let removed = self.fs.rmdir(&path);
+        self.durable(removed)
     }
 
     fn rename(&mut self, badge: u64, from: Extent, to: Extent) -> Result<(), Error> {
@@ -466,7 +483,8 @@ impl<D: BlockDevice, A: DataArea> wire::Server for FileService<D, A> {
         if from_root || to_root || self.in_use(&from) || self.in_use(&to) {
             return Err(Error::Busy);
         }
-        self.fs.rename(&from, &to).map_err(wire_error)
+        let renamed = self.fs.rename(&from, &to);
+        self.durable(renamed)
     }
 
     fn fsync(&mut self, badge: u64, handle: u64) -> Result<(), Error> {

@@ -223,3 +223,35 @@ fn after_a_restart_clients_get_a_clear_error_and_can_attach_again() {
         "fsync'd data survived"
     );
 }
+
+#[test]
+fn changes_to_the_tree_are_on_the_disk_when_answered() {
+    let Some((svc, areas)) = service("editor-fs:/editor", "16") else {
+        return;
+    };
+    let mut fs = client(&svc, &areas, 0, 5);
+    // What the disk holds now, as a fresh mount (nothing the service caches) sees it.
+    let on_disk = |svc: &Shared| {
+        let bytes = svc.borrow_mut().volume().device().as_bytes().to_vec();
+        let mut volume =
+            libos_fat::FileSystem::mount(libos_fat::MemoryDevice::from_bytes(bytes)).unwrap();
+        let root = libos_fat::Path::parse("editor").unwrap();
+        let mut names: Vec<String> = volume
+            .read_dir(&root)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        names
+    };
+    fs.mkdir("made").unwrap();
+    fs.mkdir("gone").unwrap();
+    assert_eq!(on_disk(&svc), ["gone", "made"]);
+    fs.rename("made", "A longer name").unwrap();
+    fs.rmdir("gone").unwrap();
+    assert_eq!(on_disk(&svc), ["A longer name"]);
+    fs.write_file("file", b"x").unwrap();
+    fs.unlink("file").unwrap();
+    assert_eq!(on_disk(&svc), ["A longer name"]);
+}

@@ -130,7 +130,7 @@ fn files_apps_share_fs_and_blk() {
     let s = load("files.toml");
     let fs = s.component_id("fs").unwrap();
     assert_eq!(s.provider_id("fs"), Some(fs));
-    for app in ["editor", "indexer"] {
+    for app in ["records-a", "records-b", "shell"] {
         let id = s.component_id(app).unwrap();
         assert!(s.may_lookup(id, "fs"));
         assert!(
