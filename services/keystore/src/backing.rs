@@ -41,6 +41,26 @@ pub trait Backing {
         -> Result<(), BackingError>;
 }
 
+impl<B: Backing + ?Sized> Backing for alloc::boxed::Box<B> {
+    fn added(
+        &mut self,
+        owner: ComponentId,
+        handle: u64,
+        label: Name,
+        seed: &[u8; 32],
+    ) -> Result<(), BackingError> {
+        (**self).added(owner, handle, label, seed)
+    }
+    fn removed(
+        &mut self,
+        owner: ComponentId,
+        handle: u64,
+        label: Name,
+    ) -> Result<(), BackingError> {
+        (**self).removed(owner, handle, label)
+    }
+}
+
 /// Keeps nothing: keys live only in the store's memory and are lost when it restarts.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Volatile;
