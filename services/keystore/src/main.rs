@@ -33,8 +33,10 @@ rt::entry!(main);
 
 /// Where capabilities sent with requests land (none are expected; they are dropped).
 const RECEIVE: u64 = slots::FIRST_FREE - 1;
-/// How often attaching to `fs` is tried (50 yields apart) before the component gives up.
-const TRIES: u32 = 4000;
+/// How long attaching to `fs` is tried before the component gives up, in TSC cycles (about a
+/// minute at 3 GHz): `fs` may still be mounting its volume, waiting for the disk, while this
+/// loop's yields come back at once.
+const ATTACH_CYCLES: u64 = 1 << 37;
 
 fn name(text: &str) -> Name {
     Name::new(text).unwrap_or_else(|_| rt::fail("keystore", "start", "an argument is not a name"))
@@ -91,7 +93,8 @@ fn sealed(
         libos_sel4::shared::map(&mut budget, &mut vspace, memory, region, "keystore").words();
     let mut last = FsError::Unavailable;
     let mut files = None;
-    for _ in 0..TRIES {
+    let deadline = cpu::tsc().saturating_add(ATTACH_CYCLES);
+    while cpu::tsc() < deadline {
         match attach(fs_slot, region, words) {
             Ok(f) => {
                 files = Some(f);
