@@ -79,7 +79,8 @@ pub enum Problem {
         /// The number that is.
         found: u64,
     },
-    /// The last line has no line end: a record cut short.
+    /// The journal ends without a line end: a record cut short (by a crash, or a service
+    /// restart before its `fsync` returned).
     Torn {
         /// The line.
         line: usize,
@@ -143,13 +144,10 @@ pub fn verify(bytes: &[u8]) -> Journal {
     let mut rest = bytes;
     while !rest.is_empty() {
         let line = journal.records as usize + 1;
+        // A tail without a line end is a record cut short (whatever bytes a crash left in
+        // it).
         let Some(end) = rest.iter().position(|&b| b == b'\n') else {
-            journal.problem = Some(match parse(rest, line) {
-                Err(Problem::Malformed { .. }) if rest.len() > MAX_LINE => {
-                    Problem::Malformed { line }
-                }
-                _ => Problem::Torn { line },
-            });
+            journal.problem = Some(Problem::Torn { line });
             return journal;
         };
         match parse(&rest[..end], line) {
@@ -265,49 +263,58 @@ pub fn confinement<B: Backend>(files: &mut Files<B>, me: &str, other: &str) -> V
     }
 }
 
-/// A boot's work: verifies the journal an earlier boot left (a damaged tail is cut back
-/// and said so), appends `count` records (`between` runs after each, to let others run),
-/// verifies the whole journal again, and checks confinement. Stops at the first file error.
+/// What [`run`] did: its verdicts, and the file error that stopped it early, if any (the
+/// last verdict then fails with it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// One per step done.
+    pub verdicts: Vec<Verdict>,
+    /// The error that ended the run before its last step.
+    pub error: Option<Error>,
+}
+
+/// A boot's work: verifies the journal an earlier boot (or an earlier run, cut off by a
+/// file service restart) left (a damaged tail is cut back and said so), appends `count`
+/// records (`between` runs after each, to let others run), verifies the whole journal
+/// again, and checks confinement. Stops at the first file error.
 pub fn run<B: Backend>(
     files: &mut Files<B>,
     me: &str,
     other: &str,
     count: u64,
     mut between: impl FnMut(),
-) -> Vec<Verdict> {
+) -> Run {
     let mut verdicts = Vec::new();
-    let fail = |name: &str, e: Error| Verdict {
-        name: format!("records-{me}-{name}"),
-        pass: false,
-        detail: format!("{e}"),
+    let stop = |mut verdicts: Vec<Verdict>, e: Error| {
+        verdicts.push(Verdict {
+            name: format!("records-{me}-journal"),
+            pass: false,
+            detail: format!("{e}"),
+        });
+        Run {
+            verdicts,
+            error: Some(e),
+        }
     };
     let before = match read(files) {
         Ok(j) => j,
-        Err(e) => {
-            verdicts.push(fail("journal", e));
-            return verdicts;
-        }
+        Err(e) => return stop(verdicts, e),
     };
     if let Some(problem) = &before.problem {
         verdicts.push(earlier(me, &before, problem));
         if let Err(e) = repair(files, &before) {
-            verdicts.push(fail("journal", e));
-            return verdicts;
+            return stop(verdicts, e);
         }
     }
     for seq in before.records + 1..=before.records + count {
         if let Err(e) = append(files, me, seq) {
-            verdicts.push(fail("journal", e));
-            return verdicts;
+            return stop(verdicts, e);
         }
         between();
     }
     let after = match read(files) {
         Ok(j) => j,
-        Err(e) => {
-            verdicts.push(fail("journal", e));
-            return verdicts;
-        }
+        Err(e) => return stop(verdicts, e),
     };
     let expected = before.records + count;
     let pass = after.problem.is_none() && after.records == expected;
@@ -323,7 +330,10 @@ pub fn run<B: Backend>(
         },
     });
     verdicts.push(confinement(files, me, other));
-    verdicts
+    Run {
+        verdicts,
+        error: None,
+    }
 }
 
 /// The verdict for a journal an earlier boot left damaged (it is cut back, not failed: a

@@ -87,8 +87,11 @@ fn records_verify_and_every_kind_of_damage_is_found() {
     let mut bad = record("a", 1).into_bytes();
     bad[10] = 0xff;
     assert_eq!(verify(&bad).problem, Some(Problem::Malformed { line: 1 }));
+    // A crash can leave any bytes after the last line end: cut short, however long.
+    assert_eq!(verify(&[0; 1000]).problem, Some(Problem::Torn { line: 1 }));
+    let long = format!("{}\n", "x".repeat(1000));
     assert_eq!(
-        verify(&[b'x'; 1000]).problem,
+        verify(long.as_bytes()).problem,
         Some(Problem::Malformed { line: 1 })
     );
 }
@@ -97,7 +100,9 @@ fn records_verify_and_every_kind_of_damage_is_found() {
 fn a_boot_appends_verifies_and_the_next_continues() {
     let (mut files, scratch) = hosted("boots", "a");
     let mut pauses = 0;
-    let verdicts = records::run(&mut files, "a", "b", 5, || pauses += 1);
+    let run = records::run(&mut files, "a", "b", 5, || pauses += 1);
+    assert_eq!(run.error, None);
+    let verdicts = run.verdicts;
     assert_eq!(pauses, 5);
     assert!(verdicts.iter().all(|v| v.pass), "{verdicts:?}");
     assert_eq!(verdicts.len(), 2);
@@ -113,7 +118,7 @@ fn a_boot_appends_verifies_and_the_next_continues() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend_from_slice(b"rec 6 0000");
     std::fs::write(&path, &bytes).unwrap();
-    let verdicts = records::run(&mut files, "a", "b", 3, || {});
+    let verdicts = records::run(&mut files, "a", "b", 3, || {}).verdicts;
     assert!(verdicts.iter().all(|v| v.pass), "{verdicts:?}");
     assert_eq!(verdicts[0].name, "records-a-earlier");
     assert!(verdicts[1]
@@ -122,7 +127,7 @@ fn a_boot_appends_verifies_and_the_next_continues() {
     // Damage that is not a torn tail fails the boot's check.
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("record 2", "record 9", 1)).unwrap();
-    let verdicts = records::run(&mut files, "a", "b", 1, || {});
+    let verdicts = records::run(&mut files, "a", "b", 1, || {}).verdicts;
     assert!(!verdicts[0].pass, "{verdicts:?}");
     assert!(verdicts[0].detail.contains("checksum"), "{verdicts:?}");
 }
@@ -142,4 +147,121 @@ fn escapes_from_the_root_are_refused() {
     let v = records::confinement(&mut whole, "a", "b");
     assert!(!v.pass, "{v}");
     assert!(v.detail.contains("/b/journal.log"), "{v}");
+}
+
+/// A backend that fails every call after `left` calls with `ServerRestarted`, as the remote
+/// backend does when `fs` restarts.
+struct Failing {
+    inner: HostFiles,
+    left: usize,
+}
+
+macro_rules! pass_through {
+    ($self:ident, $call:expr) => {{
+        if $self.left == 0 {
+            return Err(libos_core::fs::Error::ServerRestarted);
+        }
+        $self.left -= 1;
+        $call
+    }};
+}
+
+impl Backend for Failing {
+    fn open(
+        &mut self,
+        path: &str,
+        flags: libos_core::fs::OpenFlags,
+    ) -> Result<libos_core::fs::Handle, libos_core::fs::Error> {
+        pass_through!(self, self.inner.open(path, flags))
+    }
+    fn close(&mut self, h: libos_core::fs::Handle) -> Result<(), libos_core::fs::Error> {
+        pass_through!(self, self.inner.close(h))
+    }
+    fn read(
+        &mut self,
+        h: libos_core::fs::Handle,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<usize, libos_core::fs::Error> {
+        pass_through!(self, self.inner.read(h, offset, buffer))
+    }
+    fn write(
+        &mut self,
+        h: libos_core::fs::Handle,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(usize, u64), libos_core::fs::Error> {
+        pass_through!(self, self.inner.write(h, offset, data))
+    }
+    fn fstat(
+        &mut self,
+        h: libos_core::fs::Handle,
+    ) -> Result<libos_core::fs::Metadata, libos_core::fs::Error> {
+        pass_through!(self, self.inner.fstat(h))
+    }
+    fn stat(&mut self, path: &str) -> Result<libos_core::fs::Metadata, libos_core::fs::Error> {
+        pass_through!(self, self.inner.stat(path))
+    }
+    fn read_dir(
+        &mut self,
+        path: &str,
+    ) -> Result<Vec<libos_core::fs::DirEntry>, libos_core::fs::Error> {
+        pass_through!(self, self.inner.read_dir(path))
+    }
+    fn mkdir(&mut self, path: &str) -> Result<(), libos_core::fs::Error> {
+        pass_through!(self, self.inner.mkdir(path))
+    }
+    fn unlink(&mut self, path: &str) -> Result<(), libos_core::fs::Error> {
+        pass_through!(self, self.inner.unlink(path))
+    }
+    fn rmdir(&mut self, path: &str) -> Result<(), libos_core::fs::Error> {
+        pass_through!(self, self.inner.rmdir(path))
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), libos_core::fs::Error> {
+        pass_through!(self, self.inner.rename(from, to))
+    }
+    fn fsync(&mut self, h: libos_core::fs::Handle) -> Result<(), libos_core::fs::Error> {
+        pass_through!(self, self.inner.fsync(h))
+    }
+    fn truncate(
+        &mut self,
+        h: libos_core::fs::Handle,
+        size: u64,
+    ) -> Result<(), libos_core::fs::Error> {
+        pass_through!(self, self.inner.truncate(h, size))
+    }
+    fn usage(&mut self) -> Result<libos_core::fs::Usage, libos_core::fs::Error> {
+        pass_through!(self, self.inner.usage())
+    }
+}
+
+#[test]
+fn a_run_cut_off_by_a_restart_says_so_and_the_next_run_continues() {
+    let (_, scratch) = hosted("restart", "a");
+    let root = scratch.0.join("a");
+    let failing: Box<dyn Backend> = Box::new(Failing {
+        inner: HostFiles::open(&root).unwrap(),
+        left: 40,
+    });
+    let mut files = Files::new(failing);
+    let cut = records::run(&mut files, "a", "b", 20, || {});
+    assert_eq!(cut.error, Some(libos_core::fs::Error::ServerRestarted));
+    let last = cut.verdicts.last().unwrap();
+    assert!(!last.pass && last.name == "records-a-journal", "{last}");
+    let kept = verify(&std::fs::read(root.join(JOURNAL)).unwrap()).records;
+    assert!(kept > 0 && kept < 20, "{kept}");
+    // Attached again: the records kept are verified and the run appends its 20 after them.
+    let backend: Box<dyn Backend> = Box::new(HostFiles::open(&root).unwrap());
+    let mut files = Files::new(backend);
+    let again = records::run(&mut files, "a", "b", 20, || {});
+    assert_eq!(again.error, None);
+    assert!(
+        again.verdicts.iter().all(|v| v.pass),
+        "{:?}",
+        again.verdicts
+    );
+    assert_eq!(
+        verify(&std::fs::read(root.join(JOURNAL)).unwrap()).records,
+        kept + 20
+    );
 }
