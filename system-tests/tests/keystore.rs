@@ -283,6 +283,22 @@ fn the_demo_signs_verifiably_and_keeps_its_clients_apart() {
     s.wait_for_from("signer: done", from, WAIT)
         .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
     assert_eq!(&last_public_key(&s.output()[from..], "signer"), signer_pk);
+    // The file service restarts (it holds nothing keystore needs but bytes on the disk): the
+    // key store's next start loads both keys from its next instance.
+    let from = s.output().len();
+    shell_command(&mut s, "kill fs", WAIT);
+    s.wait_for_from("fs: ready", from, WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    let from = s.output().len();
+    shell_command(&mut s, "kill keystore", WAIT);
+    s.wait_for_from("keystore: ready", from, WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    assert!(
+        s.output()[from..]
+            .contains("keystore: sealed store /keys over fs: 2 keys loaded, 0 refused"),
+        "{}",
+        s.output()
+    );
     assert!(
         system_tests::component_faults(&s.output()).is_empty(),
         "{}",

@@ -63,6 +63,22 @@ fn attach(
     Ok(Files::new(backend))
 }
 
+/// Attaches to `fs`, asking again while it is not there yet, for [`ATTACH_CYCLES`] at most.
+fn attach_patiently(
+    slot: u64,
+    region: Name,
+    words: &'static [AtomicU32],
+) -> Result<Files<Box<dyn Backend>>, FsError> {
+    let deadline = cpu::tsc().saturating_add(ATTACH_CYCLES);
+    loop {
+        match attach(slot, region, words) {
+            Ok(f) => return Ok(f),
+            Err(e) if cpu::tsc() >= deadline => return Err(e),
+            Err(_) => rt::yield_times(50),
+        }
+    }
+}
+
 /// Attaches to `fs`, opens directory `dir` and unseals every key in it; prints one line per
 /// refused file.
 fn sealed(
@@ -91,21 +107,9 @@ fn sealed(
     let mut vspace = VSpace::own();
     let words =
         libos_sel4::shared::map(&mut budget, &mut vspace, memory, region, "keystore").words();
-    let mut last = FsError::Unavailable;
-    let mut files = None;
-    let deadline = cpu::tsc().saturating_add(ATTACH_CYCLES);
-    while cpu::tsc() < deadline {
-        match attach(fs_slot, region, words) {
-            Ok(f) => {
-                files = Some(f);
-                break;
-            }
-            Err(e) => last = e,
-        }
-        rt::yield_times(50);
-    }
-    let Some(files) = files else {
-        rt::fail("keystore", "attach to fs", last)
+    let files = match attach_patiently(fs_slot, region, words) {
+        Ok(f) => f,
+        Err(e) => rt::fail("keystore", "attach to fs", e),
     };
     // Nonces come from a generator of their own, split from the same pool.
     let mut nonces = pool.clone();
@@ -117,10 +121,15 @@ fn sealed(
         nonces.finish(),
         config.clients.clone(),
     );
-    let (sealed, loaded) = match opened {
+    let (mut sealed, loaded) = match opened {
         Ok(o) => o,
         Err(e) => rt::fail("keystore", "open its sealed store", e),
     };
+    // When fs restarts, the next change attaches again (its endpoint stays the same).
+    sealed.set_reattach(Box::new(move || {
+        println!("keystore: fs restarted: attaching again");
+        attach_patiently(fs_slot, region, words)
+    }));
     for refused in &loaded.refused {
         println!("keystore: refused {dir}/{}: {}", refused.file, refused.why);
     }

@@ -16,6 +16,7 @@
 
 use crate::backing::{Backing, BackingError};
 use crate::seal::{self, Listed, Manifest, SealError, SealingKey};
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -113,7 +114,11 @@ pub struct Sealed<B, R> {
     rng: R,
     clients: Vec<(ComponentId, Name)>,
     manifest: Manifest,
+    reattach: Option<Reattach<B>>,
 }
+
+/// Makes a new [`Files`] when the file service restarted (on seL4: attach to `fs` again).
+pub type Reattach<B> = Box<dyn FnMut() -> Result<Files<B>, FsError>>;
 
 /// The name of `owner`'s key `label`'s file.
 pub fn key_file(owner: Name, label: Name) -> String {
@@ -256,9 +261,34 @@ impl<B: Backend, R: RngCore + CryptoRng> Sealed<B, R> {
                 rng,
                 clients,
                 manifest: kept,
+                reattach: None,
             },
             loaded,
         ))
+    }
+
+    /// Gives the way to attach again: a change that fails because the file service restarted
+    /// ([`FsError::ServerRestarted`]) attaches again and is made again, once.
+    pub fn set_reattach(&mut self, reattach: Reattach<B>) {
+        self.reattach = Some(reattach);
+    }
+
+    /// Runs `change`; if the file service restarted under it, attaches again and runs it once
+    /// more.
+    fn retrying(
+        &mut self,
+        mut change: impl FnMut(&mut Self) -> Result<(), BackingError>,
+    ) -> Result<(), BackingError> {
+        match change(self) {
+            Err(BackingError::Storage(FsError::ServerRestarted)) => {
+                let Some(reattach) = self.reattach.as_mut() else {
+                    return Err(BackingError::Storage(FsError::ServerRestarted));
+                };
+                self.files = reattach().map_err(BackingError::Storage)?;
+                change(self)
+            }
+            other => other,
+        }
     }
 
     /// The list of keys as it will next be written.
@@ -292,11 +322,10 @@ impl<B: Backend, R: RngCore + CryptoRng> Sealed<B, R> {
     }
 }
 
-impl<B: Backend, R: RngCore + CryptoRng> Backing for Sealed<B, R> {
-    fn added(
+impl<B: Backend, R: RngCore + CryptoRng> Sealed<B, R> {
+    fn try_added(
         &mut self,
         owner: ComponentId,
-        _handle: u64,
         label: Name,
         seed: &[u8; 32],
     ) -> Result<(), BackingError> {
@@ -332,12 +361,7 @@ impl<B: Backend, R: RngCore + CryptoRng> Backing for Sealed<B, R> {
         Ok(())
     }
 
-    fn removed(
-        &mut self,
-        owner: ComponentId,
-        _handle: u64,
-        label: Name,
-    ) -> Result<(), BackingError> {
+    fn try_removed(&mut self, owner: ComponentId, label: Name) -> Result<(), BackingError> {
         let owner = self.name_of(owner)?;
         let mut next = self.manifest.clone();
         next.counter += 1;
@@ -350,6 +374,27 @@ impl<B: Backend, R: RngCore + CryptoRng> Backing for Sealed<B, R> {
             .files
             .unlink(&format!("{}/{}", self.dir, key_file(owner, label)));
         Ok(())
+    }
+}
+
+impl<B: Backend, R: RngCore + CryptoRng> Backing for Sealed<B, R> {
+    fn added(
+        &mut self,
+        owner: ComponentId,
+        _handle: u64,
+        label: Name,
+        seed: &[u8; 32],
+    ) -> Result<(), BackingError> {
+        self.retrying(|me| me.try_added(owner, label, seed))
+    }
+
+    fn removed(
+        &mut self,
+        owner: ComponentId,
+        _handle: u64,
+        label: Name,
+    ) -> Result<(), BackingError> {
+        self.retrying(|me| me.try_removed(owner, label))
     }
 }
 

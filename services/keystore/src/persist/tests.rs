@@ -357,3 +357,173 @@ impl Keys {
         self.backing_ref().manifest().counter
     }
 }
+
+/// A host directory behind a file service that can "restart": once `restarted` is set, every
+/// call fails with `ServerRestarted` until a new attachment (a new `Flaky`) is made.
+struct Flaky {
+    files: HostFiles,
+    restarted: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), FsError> {
+        if self.restarted.get() {
+            Err(FsError::ServerRestarted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Backend for Flaky {
+    fn open(
+        &mut self,
+        path: &str,
+        flags: libos_core::fs::OpenFlags,
+    ) -> Result<libos_core::fs::Handle, FsError> {
+        self.check()?;
+        self.files.open(path, flags)
+    }
+    fn close(&mut self, handle: libos_core::fs::Handle) -> Result<(), FsError> {
+        self.check()?;
+        self.files.close(handle)
+    }
+    fn read(
+        &mut self,
+        handle: libos_core::fs::Handle,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<usize, FsError> {
+        self.check()?;
+        self.files.read(handle, offset, buffer)
+    }
+    fn write(
+        &mut self,
+        handle: libos_core::fs::Handle,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(usize, u64), FsError> {
+        self.check()?;
+        self.files.write(handle, offset, data)
+    }
+    fn stat(&mut self, path: &str) -> Result<libos_core::fs::Metadata, FsError> {
+        self.check()?;
+        self.files.stat(path)
+    }
+    fn fstat(
+        &mut self,
+        handle: libos_core::fs::Handle,
+    ) -> Result<libos_core::fs::Metadata, FsError> {
+        self.check()?;
+        self.files.fstat(handle)
+    }
+    fn read_dir(&mut self, path: &str) -> Result<Vec<libos_core::fs::DirEntry>, FsError> {
+        self.check()?;
+        self.files.read_dir(path)
+    }
+    fn mkdir(&mut self, path: &str) -> Result<(), FsError> {
+        self.check()?;
+        self.files.mkdir(path)
+    }
+    fn unlink(&mut self, path: &str) -> Result<(), FsError> {
+        self.check()?;
+        self.files.unlink(path)
+    }
+    fn rmdir(&mut self, path: &str) -> Result<(), FsError> {
+        self.check()?;
+        self.files.rmdir(path)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), FsError> {
+        self.check()?;
+        self.files.rename(from, to)
+    }
+    fn fsync(&mut self, handle: libos_core::fs::Handle) -> Result<(), FsError> {
+        self.check()?;
+        self.files.fsync(handle)
+    }
+    fn truncate(&mut self, handle: libos_core::fs::Handle, size: u64) -> Result<(), FsError> {
+        self.check()?;
+        self.files.truncate(handle, size)
+    }
+    fn usage(&mut self) -> Result<libos_core::fs::Usage, FsError> {
+        self.check()?;
+        self.files.usage()
+    }
+}
+
+#[test]
+fn a_restarted_file_service_is_attached_again_and_the_change_made() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let dir = Dir::new("reattach");
+    let attachments = Rc::new(Cell::new(0));
+    let flag = Rc::new(Cell::new(false));
+    let attach = {
+        let (root, flag, attachments) = (dir.0.clone(), flag.clone(), attachments.clone());
+        move || -> Result<Files<Flaky>, FsError> {
+            attachments.set(attachments.get() + 1);
+            // A new instance: the old attachment is gone, this one works.
+            flag.set(false);
+            let restarted = Rc::new(Cell::new(false));
+            let files = HostFiles::open(&root)?;
+            let flaky = Flaky { files, restarted };
+            Ok(Files::new(flaky))
+        }
+    };
+    let first = Files::new(Flaky {
+        files: HostFiles::open(&dir.0).unwrap(),
+        restarted: flag.clone(),
+    });
+    let (mut sealed, loaded) = Sealed::open(
+        first,
+        "/keys",
+        SealingKey::derive(&[3; 32]),
+        Rng::seed_from_u64(5),
+        clients(),
+    )
+    .unwrap();
+    assert!(loaded.keys.is_empty());
+    sealed.set_reattach(Box::new(attach));
+    let mut s = Store::new(Limits::default(), 1, Rng::seed_from_u64(1), sealed);
+    s.generate(badge(SIGNER), name("before")).unwrap();
+    assert_eq!(attachments.get(), 0);
+    // The file service restarts: the next change attaches again once and is made.
+    flag.set(true);
+    let h = s.generate(badge(SIGNER), name("after")).unwrap();
+    assert_eq!(attachments.get(), 1);
+    let pk = s.public_key(badge(SIGNER), h).unwrap().0;
+    drop(s);
+    let (mut s, refused) = start(&dir, 2);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(public(&mut s, SIGNER, "after"), Some(pk));
+    assert!(public(&mut s, SIGNER, "before").is_some());
+}
+
+#[test]
+fn without_a_way_to_attach_again_a_restart_fails_the_change_cleanly() {
+    let dir = Dir::new("noreattach");
+    let flag = std::rc::Rc::new(std::cell::Cell::new(false));
+    let files = Files::new(Flaky {
+        files: HostFiles::open(&dir.0).unwrap(),
+        restarted: flag.clone(),
+    });
+    let (sealed, _) = Sealed::open(
+        files,
+        "/keys",
+        SealingKey::derive(&[3; 32]),
+        Rng::seed_from_u64(5),
+        clients(),
+    )
+    .unwrap();
+    let mut s = Store::new(Limits::default(), 1, Rng::seed_from_u64(1), sealed);
+    let h = s.generate(badge(SIGNER), name("kept")).unwrap();
+    flag.set(true);
+    assert_eq!(
+        s.generate(badge(SIGNER), name("new")),
+        Err(Error::Exhausted)
+    );
+    assert_eq!(s.len(), 1);
+    // A delete the storage cannot record leaves the key usable.
+    assert_eq!(s.delete(badge(SIGNER), h), Err(Error::Exhausted));
+    assert!(s.public_key(badge(SIGNER), h).is_ok());
+}
