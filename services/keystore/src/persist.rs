@@ -193,6 +193,7 @@ impl<B: Backend, R: RngCore + CryptoRng> Sealed<B, R> {
                 loaded.refused.push(refuse(Refusal::BadName));
                 continue;
             };
+            present.push((owner_name, label));
             let Some(owner) = clients
                 .iter()
                 .find(|(_, n)| *n == owner_name)
@@ -201,7 +202,6 @@ impl<B: Backend, R: RngCore + CryptoRng> Sealed<B, R> {
                 loaded.refused.push(refuse(Refusal::UnknownOwner));
                 continue;
             };
-            present.push((owner_name, label));
             let bytes = match files.read_file(&format!("{dir}/{file}")) {
                 Ok(b) => b,
                 Err(e) => {

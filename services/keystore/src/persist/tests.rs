@@ -527,3 +527,44 @@ fn without_a_way_to_attach_again_a_restart_fails_the_change_cleanly() {
     assert_eq!(s.delete(badge(SIGNER), h), Err(Error::Exhausted));
     assert!(s.public_key(badge(SIGNER), h).is_ok());
 }
+
+#[test]
+fn a_client_dropped_from_the_description_has_its_keys_refused_as_a_stranger() {
+    let dir = Dir::new("dropped");
+    let [signing, _, _] = first_boot(&dir);
+    let files = Files::new(HostFiles::open(&dir.0).unwrap());
+    let (_, loaded) = Sealed::open(
+        files,
+        "/keys",
+        SealingKey::derive(&[3; 32]),
+        Rng::seed_from_u64(9),
+        vec![(SIGNER, name("signer"))],
+    )
+    .unwrap();
+    assert_eq!(
+        refusals(&loaded.refused),
+        vec![("verifier.verifying.key".to_string(), Refusal::UnknownOwner)]
+    );
+    assert_eq!(loaded.keys.len(), 2);
+    // Another runtime id under the same name gets the same keys: names, not ids, own them.
+    let files = Files::new(HostFiles::open(&dir.0).unwrap());
+    let (sealed, loaded) = Sealed::open(
+        files,
+        "/keys",
+        SealingKey::derive(&[3; 32]),
+        Rng::seed_from_u64(9),
+        vec![
+            (ComponentId(42), name("signer")),
+            (VERIFIER, name("verifier")),
+        ],
+    )
+    .unwrap();
+    assert!(loaded.refused.is_empty());
+    let mut s = Store::new(Limits::default(), 3, Rng::seed_from_u64(3), sealed);
+    for k in &loaded.keys {
+        s.restore(k.owner, k.label, &k.seed).unwrap();
+    }
+    let h = s.find(42 + 1, name("signing")).unwrap();
+    assert_eq!(s.public_key(42 + 1, h).unwrap().0, signing);
+    assert_eq!(s.find(badge(SIGNER), name("signing")), Err(Error::NotFound));
+}
