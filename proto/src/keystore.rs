@@ -138,7 +138,8 @@ crate::interface! {
         Exists = 19,
         /// `list`: the index is past the caller's last key.
         NoEntry = 20,
-        /// The store as a whole has no room (its memory), whatever the caller's own limit.
+        /// The store as a whole has no room (its memory), whatever the caller's own limit, or
+        /// its sealed storage refused the change (nothing was changed).
         Exhausted = 21,
     }
     ops {

@@ -5,17 +5,22 @@
 //!   `python3-nacl`; installed when running as root, else the check is skipped, saying so);
 //!   each client is refused every service but the key store and gets `TooLarge` past the
 //!   store's `max_message`; `caps` shows each client holding only what proc granted it (no
-//!   service endpoint, nothing from slot 8 on); `kill keystore` brings it back.
+//!   service endpoint, nothing from slot 8 on); `kill keystore` brings it back with both keys
+//!   (loaded from its sealed store in `fs`), and the restarted signer prints the same public
+//!   key. On a second boot of the same disk image, the verifier's sealed blob altered from the
+//!   host (with mtools) is refused and reported, the signer's key is still there, and the
+//!   verifier gets a new one.
 //! - systems/tests/keystore-steal.toml: a client using another client's (leaked) handle gets
 //!   `NotFound` for everything, and the owner's key is intact afterwards.
 //! - systems/bench/keystore.toml prints plausible sign latencies through the key store and
 //!   in-process.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use system_tests::{boot_system, lines_with, shell_command, PROMPT};
-use xtask::qemu::{Outcome, Session};
+use system_tests::{boot_system, lines_with, shell_command, system_image, PROMPT};
+use xtask::qemu::{disk, Boot, Outcome, Session};
 
 const WAIT: Duration = Duration::from_secs(90);
 /// proc's fault badge bit (services/proc/src/grants.rs, docs/SERVICES.md).
@@ -31,8 +36,11 @@ struct Demo {
 }
 
 fn demos(output: &str) -> Vec<Demo> {
-    lines_with(output, "keystore-demo: client=")
-        .into_iter()
+    // A line may follow the shell's prompt, which the shell printed while the clients waited
+    // for the key store to load its sealed keys.
+    output
+        .lines()
+        .filter_map(|l| l.split_once("keystore-demo: client=").map(|(_, rest)| rest))
         .map(|rest| {
             let rest = rest.trim_end();
             let (client, rest) = rest.split_once(" pk=").expect("pk=");
@@ -91,6 +99,49 @@ fn verify_with_nacl(demos: &[Demo]) -> Option<Vec<bool>> {
     )
 }
 
+/// A fresh 64 MiB FAT32 image at `image` for the key store's `fs`.
+fn fresh_disk(image: &Path) {
+    let _ = std::fs::remove_file(image);
+    disk::ensure_fat_image(image, 64).expect("a FAT image (dosfstools, mtools)");
+}
+
+/// Boots systems/keystore.toml with `image` as its disk, logging to `log`.
+fn boot_keystore(image: &Path, log: &str) -> Session {
+    let (kernel, root) = system_image("keystore");
+    let log = xtask::target_dir().join(format!("logs/{log}.log"));
+    let mut boot = Boot::new(kernel, root, log);
+    boot.timeout = Duration::from_secs(400);
+    boot.extra = disk::qemu_args(image, "disk0");
+    Session::start(&boot, false).expect("QEMU starts")
+}
+
+/// Runs mtools' `tool` on `image` with `args`; panics with its errors if it fails.
+fn mtools(tool: &str, image: &Path, args: &[&str]) -> String {
+    let out = Command::new(tool)
+        .arg("-i")
+        .arg(image)
+        .args(args)
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The public key of the last `keystore-demo:` line of `client` in `output`.
+fn last_public_key(output: &str, client: &str) -> String {
+    demos(output)
+        .into_iter()
+        .rev()
+        .find(|d| d.client == client)
+        .unwrap_or_else(|| panic!("no line of {client}:\n{output}"))
+        .public_key
+}
+
 /// The rows `caps NAME` prints, as whitespace-separated fields.
 fn caps(s: &mut Session, name: &str) -> Vec<Vec<String>> {
     let out = shell_command(s, &format!("caps {name}"), WAIT);
@@ -110,7 +161,9 @@ fn check_lines_pass(output: &str, name: &str) {
 fn the_demo_signs_verifiably_and_keeps_its_clients_apart() {
     let path = xtask::workspace_root().join("systems/keystore.toml");
     let system = xtask::build::load_system(&path).unwrap();
-    let mut s = boot_system("keystore", "keystore");
+    let image = xtask::target_dir().join("keystore-test.img");
+    fresh_disk(&image);
+    let mut s = boot_keystore(&image, "keystore");
     for needle in [PROMPT, "signer: done", "verifier: done"] {
         s.wait_for(needle, WAIT)
             .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
@@ -199,28 +252,121 @@ fn the_demo_signs_verifiably_and_keeps_its_clients_apart() {
         assert_eq!(caps(&mut s, client), expected, "caps {client}");
     }
 
-    // proc restarts a killed key store (empty: keys are kept in memory only).
-    let before = s.output().matches("keystore: ready").count();
+    // proc restarts a killed key store, which loads both keys from its sealed store; the
+    // signer, restarted too, finds its key and prints the same public key.
+    let first = s.output();
+    assert!(
+        first.contains("keystore: sealed store /keys over fs: 0 keys loaded, 0 refused"),
+        "{first}"
+    );
+    let before = first.matches("keystore: ready").count();
     let out = shell_command(&mut s, "kill keystore", WAIT);
     assert!(!out.contains("error"), "{out}");
     let from = s.output().len();
     s.wait_for_from("keystore: ready", from, WAIT)
         .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
     assert_eq!(s.output().matches("keystore: ready").count(), before + 1);
+    assert!(
+        s.output()[from..]
+            .contains("keystore: sealed store /keys over fs: 2 keys loaded, 0 refused"),
+        "{}",
+        s.output()
+    );
     let ps = shell_command(&mut s, "ps", WAIT);
     let row = ps
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some("keystore"))
         .unwrap_or_else(|| panic!("{ps}"));
     assert!(row.contains("running"), "{ps}");
+    let from = s.output().len();
+    shell_command(&mut s, "kill signer", WAIT);
+    s.wait_for_from("signer: done", from, WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    assert_eq!(&last_public_key(&s.output()[from..], "signer"), signer_pk);
+    // The file service restarts (it holds nothing keystore needs but bytes on the disk): the
+    // key store's next start loads both keys from its next instance.
+    let from = s.output().len();
+    shell_command(&mut s, "kill fs", WAIT);
+    s.wait_for_from("fs: ready", from, WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    let from = s.output().len();
+    shell_command(&mut s, "kill keystore", WAIT);
+    s.wait_for_from("keystore: ready", from, WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    assert!(
+        s.output()[from..]
+            .contains("keystore: sealed store /keys over fs: 2 keys loaded, 0 refused"),
+        "{}",
+        s.output()
+    );
     assert!(
         system_tests::component_faults(&s.output()).is_empty(),
         "{}",
         s.output()
     );
-
     s.send("halt\r").unwrap();
     assert_eq!(s.wait_exit(), Outcome::Exited(0), "{}", s.output());
+
+    // On the disk, from the host: fs holds ciphertext only (no public key in the clear
+    // either), in keystore's directory. Alter one byte of the verifier's sealed key.
+    let listing = mtools("mdir", &image, &["-b", "::/keystore/keys"]);
+    for file in ["signer.signing.key", "verifier.verifying.key", "manifest"] {
+        assert!(listing.contains(file), "{file}: {listing}");
+    }
+    let blob_path = xtask::target_dir().join("keystore-test-verifier.key");
+    let _ = std::fs::remove_file(&blob_path);
+    let inside = "::/keystore/keys/verifier.verifying.key";
+    mtools("mcopy", &image, &[inside, blob_path.to_str().unwrap()]);
+    let mut blob = std::fs::read(&blob_path).unwrap();
+    assert_eq!(blob.len(), 73);
+    for pk in [signer_pk, verifier_pk] {
+        let prefix: Vec<u8> = (0..8)
+            .map(|i| u8::from_str_radix(&pk[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert!(!blob.windows(8).any(|w| w == prefix.as_slice()));
+    }
+    blob[40] ^= 0x01;
+    std::fs::write(&blob_path, &blob).unwrap();
+    mtools(
+        "mcopy",
+        &image,
+        &["-o", blob_path.to_str().unwrap(), inside],
+    );
+
+    // Second boot on the same disk: the altered blob is refused and reported; the signer's
+    // key is the same; the verifier, whose key is gone, gets a new one.
+    let s = boot_keystore(&image, "keystore-reboot");
+    for needle in [PROMPT, "signer: done", "verifier: done"] {
+        s.wait_for(needle, WAIT)
+            .unwrap_or_else(|e| panic!("{e}\n{}", s.output()));
+    }
+    let second = s.output();
+    // (After the shell's prompt, maybe: the shell runs while the key store loads.)
+    let refused: Vec<&str> = second
+        .lines()
+        .filter_map(|l| l.split_once("keystore: refused /keys/").map(|(_, r)| r))
+        .collect();
+    assert_eq!(refused.len(), 1, "{second}");
+    let refused: Vec<&str> = refused
+        .iter()
+        .filter_map(|r| r.strip_prefix("verifier.verifying.key: "))
+        .collect();
+    assert_eq!(refused.len(), 1, "{second}");
+    assert!(
+        refused[0].starts_with("authentication failed"),
+        "{}",
+        refused[0]
+    );
+    assert!(
+        second.contains("keystore: sealed store /keys over fs: 1 keys loaded, 1 refused"),
+        "{second}"
+    );
+    assert_eq!(&last_public_key(&second, "signer"), signer_pk);
+    assert_ne!(&last_public_key(&second, "verifier"), verifier_pk);
+    let mut s = s;
+    s.send("halt\r").unwrap();
+    assert_eq!(s.wait_exit(), Outcome::Exited(0), "{}", s.output());
+    let _ = std::fs::remove_file(&image);
 }
 
 #[test]

@@ -142,11 +142,40 @@ pub fn fill_build_seeds(system: &mut sysdesc::System, dir: &Path) -> Result<()> 
     Ok(())
 }
 
+/// The argument value that asks for the components routed to this one.
+pub const ROUTED: &str = "routed";
+
+/// Replaces every component argument `clients = "routed"` with `ID:NAME,...` of every
+/// component routed to a service the component provides (the key store binds sealed keys to
+/// its clients' names, and learns them from its description this way).
+pub fn fill_routed_clients(system: &mut sysdesc::System) {
+    let table: Vec<(usize, String)> = system
+        .components
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.args.get("clients").map(String::as_str) == Some(ROUTED))
+        .map(|(i, c)| {
+            let clients: Vec<String> = system
+                .iter()
+                .filter(|(_, other)| other.routes.iter().any(|r| c.provides(r)))
+                .map(|(id, other)| format!("{}:{}", id.0, other.name))
+                .collect();
+            (i, clients.join(","))
+        })
+        .collect();
+    for (i, clients) in table {
+        system.components[i]
+            .args
+            .insert("clients".to_string(), clients);
+    }
+}
+
 /// Builds the components `system` names and packs them with its description into a
 /// boot image file; returns its path.
 fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf> {
     let mut system = load_system(system_path)?;
     fill_build_seeds(&mut system, &target_dir().join("seeds"))?;
+    fill_routed_clients(&mut system);
     let mut binaries: Vec<&str> = system
         .components
         .iter()
@@ -234,6 +263,25 @@ pub fn image(variant: &Variant, system: Option<&Path>) -> Result<Image> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routed_clients_are_named_with_their_ids() {
+        let mut system = load_system(&workspace_root().join("systems/keystore.toml")).unwrap();
+        let keystore = system
+            .components
+            .iter()
+            .position(|c| c.name == "keystore")
+            .unwrap();
+        system.components[keystore]
+            .args
+            .insert("clients".to_string(), ROUTED.to_string());
+        fill_routed_clients(&mut system);
+        let id = |name: &str| system.component_id(name).unwrap().0;
+        assert_eq!(
+            system.components[keystore].args["clients"],
+            format!("{}:signer,{}:verifier", id("signer"), id("verifier"))
+        );
+    }
 
     #[test]
     fn build_seeds_are_made_once_kept_and_never_in_the_description() {

@@ -7,11 +7,18 @@
 //! | `max_total` | keys the whole store holds (1..=4096) | 256 |
 //! | `seed` | 64 hex digits mixed into the generator's seed | none |
 //! | `plant` | `ID:LABEL:HEX64`: a key with a known secret for client `ID` (tests only) | none |
+//! | `store` | a directory of the file service to seal keys into (needs `seed`) | none: keys in memory |
+//! | `clients` | `ID:NAME,...`: each client's component name, which sealed keys are bound to | none |
+//!
+//! xtask fills `clients = "routed"` with every component routed to the key store, so the
+//! description names them once.
 //!
 //! `plant` exists so a test can know a secret the store holds without the store ever exporting
 //! it (the IPC fuzzer checks that no reply contains a piece of it). A planted secret is in the
 //! boot image in the clear: never plant a key that matters.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use proto::keystore::MAX_MESSAGE;
 use proto::{ComponentId, Name};
@@ -56,6 +63,10 @@ pub struct Config {
     pub seed: Option<Zeroizing<[u8; 32]>>,
     /// A planted key, if any.
     pub planted: Option<Planted>,
+    /// The directory sealed keys are kept in, if any.
+    pub store: Option<String>,
+    /// Each client's component name.
+    pub clients: Vec<(ComponentId, Name)>,
 }
 
 /// An argument is not valid; the text says which and why.
@@ -134,10 +145,37 @@ impl Config {
                 })
             }
         };
+        let store = match arg("store") {
+            None => None,
+            Some(dir) if dir.starts_with('/') && dir.len() > 1 && seed.is_some() => {
+                Some(String::from(dir))
+            }
+            Some(dir) if !dir.starts_with('/') || dir.len() == 1 => {
+                return Err(ConfigError("store: not an absolute directory below /"))
+            }
+            Some(_) => return Err(ConfigError("store: needs a seed to derive the sealing key")),
+        };
+        let mut clients = Vec::new();
+        for pair in arg("clients")
+            .unwrap_or("")
+            .split(',')
+            .filter(|p| !p.is_empty())
+        {
+            let bad = ConfigError("clients: not ID:NAME,...");
+            let (id, name) = pair.split_once(':').ok_or(bad)?;
+            let id = ComponentId(id.parse().map_err(|_| bad)?);
+            let name = Name::new(name).map_err(|_| bad)?;
+            if clients.iter().any(|(i, n)| *i == id || *n == name) {
+                return Err(ConfigError("clients: an id or name given twice"));
+            }
+            clients.push((id, name));
+        }
         Ok(Config {
             limits,
             seed,
             planted,
+            store,
+            clients,
         })
     }
 }
@@ -155,6 +193,36 @@ mod tests {
         let c = parse(&[]).unwrap();
         assert_eq!(c.limits, Limits::default());
         assert!(c.seed.is_none() && c.planted.is_none());
+        assert!(c.store.is_none() && c.clients.is_empty());
+    }
+
+    #[test]
+    fn the_store_needs_a_seed_and_clients_are_named() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let c = parse(&[
+            ("seed", hex),
+            ("store", "/keys"),
+            ("clients", "6:signer,7:verifier"),
+        ])
+        .unwrap();
+        assert_eq!(c.store.as_deref(), Some("/keys"));
+        assert_eq!(
+            c.clients,
+            [
+                (ComponentId(6), Name::new("signer").unwrap()),
+                (ComponentId(7), Name::new("verifier").unwrap())
+            ]
+        );
+        assert_eq!(
+            parse(&[("store", "/keys")]).err(),
+            Some(ConfigError("store: needs a seed to derive the sealing key"))
+        );
+        for bad in ["keys", "/"] {
+            assert!(parse(&[("seed", hex), ("store", bad)]).is_err(), "{bad}");
+        }
+        for bad in ["6", "x:signer", "6:Signer", "6:a,6:b", "6:a,7:a", "routed"] {
+            assert!(parse(&[("clients", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //!
 //! Randomness comes from [`entropy`]: a ChaCha20 generator seeded from a SHA-512 of what the
 //! component can gather (RDRAND where the CPU has it, the TSC, a seed from the description).
-//! Keys live in memory; [`Backing`] is where sealed persistence slots in.
+//! Keys live in memory and, through a [`Backing`], outside it: [`persist::Sealed`] seals each
+//! key ([`seal`]: ChaCha20-Poly1305 under a key derived from the build-time seed) into a
+//! directory of the library OS's file API, so keys survive a restart.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,8 +22,10 @@ mod backing;
 pub mod config;
 pub mod cpu;
 pub mod entropy;
+pub mod persist;
+pub mod seal;
 mod store;
 
-pub use backing::{Backing, Volatile};
+pub use backing::{Backing, BackingError, Volatile};
 pub use config::{Config, ConfigError, Limits, Planted};
 pub use store::Store;

@@ -60,6 +60,37 @@ impl<R: RngCore + CryptoRng, B: Backing> Store<R, B> {
         label: Name,
         seed: &[u8; 32],
     ) -> Result<u64, Error> {
+        self.add(owner, label, seed, true)
+    }
+
+    /// Adds a key the backing already holds (loaded at start) without telling the backing;
+    /// the limits apply as to `generate`.
+    pub fn restore(
+        &mut self,
+        owner: ComponentId,
+        label: Name,
+        seed: &[u8; 32],
+    ) -> Result<u64, Error> {
+        self.add(owner, label, seed, false)
+    }
+
+    /// The backing.
+    pub fn backing(&mut self) -> &mut B {
+        &mut self.backing
+    }
+
+    /// The backing, to look at.
+    pub fn backing_ref(&self) -> &B {
+        &self.backing
+    }
+
+    fn add(
+        &mut self,
+        owner: ComponentId,
+        label: Name,
+        seed: &[u8; 32],
+        tell: bool,
+    ) -> Result<u64, Error> {
         let owned = self.entries.iter().filter(|e| e.owner == owner);
         let mut count = 0;
         for e in owned {
@@ -75,13 +106,18 @@ impl<R: RngCore + CryptoRng, B: Backing> Store<R, B> {
             return Err(Error::Exhausted);
         }
         let handle = self.fresh_handle();
+        if tell {
+            // Kept outside first: a key the backing refused is not kept at all.
+            self.backing
+                .added(owner, handle, label, seed)
+                .map_err(|_| Error::Exhausted)?;
+        }
         self.entries.push(Entry {
             owner,
             handle,
             label,
             key: SigningKey::from_bytes(seed),
         });
-        self.backing.added(owner, handle, label, seed);
         Ok(handle)
     }
 
@@ -146,10 +182,14 @@ impl<R: RngCore + CryptoRng, B: Backing> Server for Store<R, B> {
     }
 
     fn delete(&mut self, badge: u64, handle: u64) -> Result<(), Error> {
-        let owner = self.owned(badge, handle)?.owner;
+        let entry = self.owned(badge, handle)?;
+        let (owner, label) = (entry.owner, entry.label);
+        // Removed outside first: a key the backing still holds stays usable here too.
+        self.backing
+            .removed(owner, handle, label)
+            .map_err(|_| Error::Exhausted)?;
         self.entries
             .retain(|e| !(e.owner == owner && e.handle == handle));
-        self.backing.removed(owner, handle);
         Ok(())
     }
 

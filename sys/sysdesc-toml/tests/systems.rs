@@ -85,11 +85,29 @@ fn keystore_clients_cannot_see_each_other() {
     assert!(s.may_lookup(signer, "keystore") && s.may_lookup(verifier, "keystore"));
     assert!(!s.may_lookup(signer, "verifier"));
     assert!(!s.may_lookup(verifier, "signer"));
+    // The key store reaches the fundamental services and the file service it seals its keys
+    // into; the file service is routed to the key store alone, and the block driver to the
+    // file service alone.
     let keystore = s.component("keystore").unwrap();
     assert!(keystore
         .routes
         .iter()
-        .all(|r| sysdesc::FUNDAMENTAL.contains(&r.as_str())));
+        .all(|r| sysdesc::FUNDAMENTAL.contains(&r.as_str()) || r == "fs"));
+    let reaching = |service: &str| -> Vec<&str> {
+        s.iter()
+            .filter(|(id, _)| s.may_lookup(*id, service))
+            .map(|(_, c)| c.name.as_str())
+            .collect()
+    };
+    assert_eq!(reaching("fs"), ["keystore"]);
+    assert_eq!(reaching("blk"), ["fs"]);
+    assert_eq!(
+        s.members("keystore-fs").collect::<Vec<_>>(),
+        [
+            s.component_id("fs").unwrap(),
+            s.component_id("keystore").unwrap()
+        ]
+    );
 }
 
 #[test]

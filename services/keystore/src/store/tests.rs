@@ -14,11 +14,24 @@ struct Log {
 }
 
 impl Backing for &mut Log {
-    fn added(&mut self, owner: ComponentId, handle: u64, _: Name, _: &[u8; 32]) {
+    fn added(
+        &mut self,
+        owner: ComponentId,
+        handle: u64,
+        _: Name,
+        _: &[u8; 32],
+    ) -> Result<(), crate::BackingError> {
         self.added.push((owner, handle));
+        Ok(())
     }
-    fn removed(&mut self, owner: ComponentId, handle: u64) {
+    fn removed(
+        &mut self,
+        owner: ComponentId,
+        handle: u64,
+        _: Name,
+    ) -> Result<(), crate::BackingError> {
         self.removed.push((owner, handle));
+        Ok(())
     }
 }
 
