@@ -454,9 +454,63 @@ fn run_with(
     Ok(outcome)
 }
 
+/// How many characters of other output may cut into a line [`printed`] looks for.
+pub const INTERLEAVE_SLACK: usize = 512;
+
+/// Whether `needle` was printed in `output`, allowing other components' output to cut into
+/// it (they share the kernel's debug console, a character at a time, so a component of
+/// higher priority can print in the middle of another's line): its characters appear in
+/// order within `needle.len() + slack` characters of where it starts.
+pub fn printed(output: &str, needle: &str, slack: usize) -> bool {
+    if output.contains(needle) {
+        return true;
+    }
+    let (hay, want) = (output.as_bytes(), needle.as_bytes());
+    let Some(&first) = want.first() else {
+        return true;
+    };
+    hay.iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == first)
+        .any(|(start, _)| {
+            let end = (start + want.len() + slack).min(hay.len());
+            let mut rest = want.iter().peekable();
+            for &b in &hay[start..end] {
+                if rest.peek() == Some(&&b) {
+                    rest.next();
+                }
+                if rest.peek().is_none() {
+                    return true;
+                }
+            }
+            false
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_cut_into_by_another_still_counts_as_printed() {
+        let out = "iperf: serving\niperf: listennet: front FrontCounters { attached: 2 }\n\
+                   iperf: listening on port 5201\ning on port 5202\n";
+        assert!(printed(
+            out,
+            "iperf: listening on port 5202",
+            INTERLEAVE_SLACK
+        ));
+        assert!(printed(out, "iperf: listening on port 5201", 0));
+        assert!(!printed(
+            out,
+            "iperf: listening on port 5203",
+            INTERLEAVE_SLACK
+        ));
+        // Scattered characters far apart are not a line.
+        let scattered = "i p e r f".to_string() + &"x".repeat(600) + ": listening on port 5202";
+        assert!(!printed(&scattered, "iperf: listening on port 5202", 16));
+        assert!(printed("anything", "", 0));
+    }
 
     #[test]
     fn debug_exit_codes_map_to_the_system_status() {

@@ -345,6 +345,10 @@ fn wait_ready(session: &Session, ready: &str, limit: Duration) -> Result<()> {
             Err(e) => e,
         };
         let output = session.output();
+        // Several components print at once: another's output may have cut into the line.
+        if crate::qemu::printed(&output, ready, crate::qemu::INTERLEAVE_SLACK) {
+            return Ok(());
+        }
         if let Some(fatal) = FATAL.iter().find(|f| output.contains(*f)) {
             return Err(format!(
                 "the guest stopped ({fatal:?}) before printing {ready:?} (serial log: {})",
