@@ -183,7 +183,9 @@ fn sectors_round_trip_and_the_end_is_refused() {
 fn a_server_that_goes_away_is_attached_again_and_the_transfer_repeated() {
     let mut d = device(vec![0; 64 * 512]);
     kill_after(&mut d, 0);
+    // The write is gathered and sent by the flush, which repeats it on the next instance.
     d.write(5, &[7u8; 512]).unwrap();
+    d.flush().unwrap();
     assert_eq!(d.reattached(), 1);
     assert_eq!(d.attacher().attaches, 2);
     let mut back = [0u8; 512];
@@ -200,7 +202,8 @@ fn a_server_that_does_not_come_back_is_an_error() {
     let mut d = device(vec![0; 64 * 512]);
     d.attacher().fail_from = Some(1);
     kill_after(&mut d, 0);
-    assert_eq!(d.write(1, &[1u8; 512]), Err(DeviceError::Gone));
+    d.write(1, &[1u8; 512]).unwrap();
+    assert_eq!(d.flush(), Err(DeviceError::Gone));
     assert_eq!(d.reattached(), 0);
     // Every instance dies at once: the transfer is given up after MAX_REATTACH attaches.
     let mut d = device(vec![0; 64 * 512]);
@@ -209,6 +212,68 @@ fn a_server_that_does_not_come_back_is_an_error() {
     assert_eq!(d.read(0, &mut [0u8; 512]), Err(DeviceError::Gone));
     assert_eq!(d.reattached(), u64::from(MAX_REATTACH));
     assert_eq!(d.attacher().attaches, 1 + MAX_REATTACH as usize);
+}
+
+#[test]
+fn sequential_reads_are_read_ahead_and_consecutive_writes_gathered() {
+    let disk: Vec<u8> = (0..512 * 512).map(|i| (i / 512) as u8).collect();
+    let mut d = device(disk);
+    let mut back = [0u8; 512];
+    // 200 sectors in order: one read of the first, then two runs read ahead.
+    for sector in 0..200u64 {
+        d.read(sector, &mut back).unwrap();
+        assert_eq!(back, [sector as u8; 512], "sector {sector}");
+    }
+    assert_eq!(d.transfers(), 3);
+    // Scattered reads read one sector each.
+    let before = d.transfers();
+    for sector in [400u64, 300, 450] {
+        d.read(sector, &mut back).unwrap();
+        assert_eq!(back[0], sector as u8);
+    }
+    assert_eq!(d.transfers(), before + 3);
+    // 100 consecutive writes and a flush: one write and the flush reach the disk.
+    let before = d.transfers();
+    for sector in 300..400u64 {
+        d.write(sector, &[0xee; 512]).unwrap();
+    }
+    assert_eq!(
+        d.attacher().disk.borrow()[300 * 512],
+        44,
+        "not sent before the flush"
+    );
+    d.flush().unwrap();
+    assert_eq!(d.transfers(), before + 2);
+    assert!(d.attacher().disk.borrow()[300 * 512..400 * 512]
+        .iter()
+        .all(|&b| b == 0xee));
+}
+
+#[test]
+fn gathered_and_read_ahead_sectors_always_read_back_the_newest_bytes() {
+    let mut d = device(vec![0; 512 * 512]);
+    let mut back = [0u8; 512];
+    // A gathered write is read back before it is sent.
+    d.write(10, &[1; 512]).unwrap();
+    d.read(10, &mut back).unwrap();
+    assert_eq!(back, [1; 512]);
+    // The next read is sequential: the run goes out first, and the window read ahead
+    // holds the newest bytes.
+    d.read(11, &mut back).unwrap();
+    assert_eq!(back, [0; 512]);
+    assert_eq!(d.attacher().disk.borrow()[10 * 512], 1);
+    // A write inside the window read ahead is seen by the next read from it.
+    d.write(12, &[2; 512]).unwrap();
+    d.write(40, &[3; 512]).unwrap();
+    d.read(12, &mut back).unwrap();
+    assert_eq!(back, [2; 512]);
+    // Rewriting a gathered sector out of order sends the run first: order is kept.
+    d.write(41, &[4; 512]).unwrap();
+    d.write(40, &[5; 512]).unwrap();
+    assert_eq!(d.attacher().disk.borrow()[41 * 512], 4);
+    d.flush().unwrap();
+    assert_eq!(d.attacher().disk.borrow()[40 * 512], 5);
+    assert_eq!(d.attacher().disk.borrow()[12 * 512], 2);
 }
 
 #[test]
