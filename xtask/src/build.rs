@@ -207,7 +207,7 @@ fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf>
     let mut writer = bootimage::Writer::new();
     writer.add(bootimage::Kind::System, "system", system.encode())?;
     for b in &binaries {
-        let elf = target.join("release").join(b);
+        let elf = stripped(&target.join("release").join(b), &target.join("stripped"))?;
         let bytes = std::fs::read(&elf).map_err(|e| format!("{}: {e}", elf.display()))?;
         writer.add(bootimage::Kind::Elf, b, bytes)?;
     }
@@ -225,6 +225,25 @@ fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf>
         bytes.len() / 1024
     ));
     Ok(path)
+}
+
+/// A copy of component binary `elf` in `dir` without its debugging sections, which the
+/// loader never reads: boot images shrink about tenfold (the binary under `release/`
+/// keeps them, for `addr2line` on a fault address). Made with binutils' `objcopy`, a
+/// kernel build need.
+fn stripped(elf: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let out = dir.join(elf.file_name().expect("a binary's path ends in its name"));
+    let status = Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(elf)
+        .arg(&out)
+        .status()
+        .map_err(|e| format!("cannot run objcopy: {e}"))?;
+    if !status.success() {
+        return Err(format!("objcopy --strip-debug {} failed", elf.display()));
+    }
+    Ok(out)
 }
 
 /// Builds the kernel for `variant` and the root task; with `system`, also that
