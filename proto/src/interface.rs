@@ -56,7 +56,7 @@ macro_rules! interface {
             Malformed = 1,
             /// The server restarted since it issued the handle or session the request names;
             /// look the service up again and start over.
-            ServerRestarted = 2,
+            ServerRestarted = $crate::SERVER_RESTARTED as u32,
             /// The reply could not be decoded. Produced by the client stub, never sent.
             InvalidReply = 3,
             $( $(#[$edoc])* $Evar = $ecode, )*

@@ -42,7 +42,7 @@ pub mod net;
 pub mod proc;
 
 pub use codec::CapSlot;
-pub use message::{Message, Overflow, MAX_WORDS, OVERSIZED};
+pub use message::{Message, Overflow, MAX_WORDS, OVERSIZED, SERVER_RESTARTED};
 pub use transport::{Loopback, Transport};
 pub use types::{Bytes, Name, NameError, MAX_BYTES};
 

@@ -10,6 +10,10 @@ pub const MAX_WORDS: usize = 16;
 /// that decoding it fails (seL4 labels are 52 bits, so no real message carries it).
 pub const OVERSIZED: u64 = u64::MAX;
 
+/// The reply label every interface's `Error::ServerRestarted` has: the server restarted
+/// since it issued a handle or session, or (sent by `proc`) it died while serving the call.
+pub const SERVER_RESTARTED: u64 = 2;
+
 /// One IPC message.
 ///
 /// A request's label is the operation; a reply's label is 0 for `Ok` (the words are the

@@ -127,8 +127,82 @@ pub fn received(info: MessageInfo, mrs: &[Word; 4], receive_slot: Option<CPtr>) 
     message
 }
 
+/// Where a server keeps the reply capability of the call it is serving.
+///
+/// On this (non-MCS) kernel a caller's reply capability lives in the server's thread and
+/// dies with it: a client blocked in a call to a server that dies would wait for ever.
+/// A restartable server therefore moves it into its CNode on receipt
+/// ([`rt::startinfo::slots::CALLER`]), where `proc` finds it when the server ends and answers
+/// the caller [`SERVER_RESTARTED`](crate::SERVER_RESTARTED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Left in the thread and answered with `ReplyRecv` (one system call fewer per request):
+    /// for the fundamental services, which are never restarted.
+    InThread,
+    /// Saved to [`rt::startinfo::slots::CALLER`] when a request arrives, answered from
+    /// there: for every component `proc` may restart.
+    Saved,
+}
+
+impl Reply {
+    /// Takes the reply capability of the request just received with `badge` out of the
+    /// thread (for [`Reply::Saved`]); call after the request's words were read, since the
+    /// CNode invocation overwrites the message registers. Only a client's badge
+    /// (`1..=0xffff`) marks a call: a signal of the thread's bound notification brings no
+    /// reply capability. A failure (the slot was not empty) leaves it in the thread, and
+    /// the answer goes from there.
+    pub fn keep(self, badge: Word) -> Kept {
+        match self {
+            Reply::InThread => Kept(false),
+            Reply::Saved if badge == 0 || badge & SIGNAL_BADGES != 0 => Kept(false),
+            Reply::Saved => {
+                let own = sel4::Cap::<sel4::cap_type::CNode>::from_raw(rt::startinfo::slots::CNODE);
+                Kept(
+                    own.cnode_save_caller(rt::startinfo::slots::CALLER, 64)
+                        .is_ok(),
+                )
+            }
+        }
+    }
+}
+
+/// Where [`Reply::keep`] left the reply capability of the request being served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "the request must be answered with Kept::reply or Kept::reply_recv"]
+pub struct Kept(bool);
+
+impl Kept {
+    /// Answers the request. A caller that is gone (its saved capability was deleted with
+    /// it) is skipped: the non-blocking send raises no fault on an empty slot.
+    pub fn reply(self, info: MessageInfo, mrs: &[Word; 4]) {
+        if self.0 {
+            syscall::nb_send_with_mrs(rt::startinfo::slots::CALLER, info, mrs);
+        } else {
+            syscall::reply_with_mrs(info, mrs);
+        }
+    }
+
+    /// Answers the request, then waits for the next message on `endpoint` (one
+    /// `ReplyRecv` when the capability stayed in the thread); MR0..3 go out from and come
+    /// back in `mrs`.
+    pub fn reply_recv(
+        self,
+        endpoint: CPtr,
+        info: MessageInfo,
+        mrs: &mut [Word; 4],
+    ) -> (MessageInfo, Word) {
+        if self.0 {
+            syscall::nb_send_with_mrs(rt::startinfo::slots::CALLER, info, mrs);
+            syscall::recv_with_mrs(endpoint, mrs)
+        } else {
+            syscall::reply_recv_with_mrs(endpoint, info, mrs)
+        }
+    }
+}
+
 /// Runs a server on `endpoint` for ever: receives a request (a transferred capability
-/// lands in `receive`), answers it with `handle(badge, request)`, and replies.
+/// lands in `receive`), answers it with `handle(badge, request)`, and replies, keeping the
+/// reply capability as `reply` says.
 ///
 /// Before each reply the receive slot is emptied, so a capability the handler did not
 /// move out is dropped rather than clobbering the next one; `after_reply` runs once the
@@ -136,6 +210,7 @@ pub fn received(info: MessageInfo, mrs: &[Word; 4], receive_slot: Option<CPtr>) 
 pub fn serve(
     endpoint: CPtr,
     receive: ReceiveSlot,
+    reply: Reply,
     mut handle: impl FnMut(Word, &Message) -> Message,
     mut after_reply: impl FnMut(),
 ) -> ! {
@@ -146,14 +221,15 @@ pub fn serve(
     let (mut info, mut badge) = syscall::recv_with_mrs(endpoint, &mut mrs);
     loop {
         let request = received(info, &mrs, Some(receive.index));
-        let reply = handle(badge, &request);
+        let kept = reply.keep(badge);
+        let answer = handle(badge, &request);
         // Deleting an empty slot succeeds; a failure here leaves the slot for the
         // next delete, and the kernel refuses to overwrite it meanwhile.
         let _ = receive_cnode.cnode_delete(receive.index, depth);
-        let (reply_info, reply_mrs) = prepare(&reply);
+        let (reply_info, reply_mrs) = prepare(&answer);
         mrs = reply_mrs;
         receive.install();
-        (info, badge) = syscall::reply_recv_with_mrs(endpoint, reply_info, &mut mrs);
+        (info, badge) = kept.reply_recv(endpoint, reply_info, &mut mrs);
         after_reply();
     }
 }
@@ -165,6 +241,7 @@ pub fn serve(
 pub fn serve_waiting(
     endpoint: CPtr,
     receive: ReceiveSlot,
+    reply: Reply,
     mut handle: impl FnMut(Word, &Message) -> Message,
 ) -> usize {
     let receive_cnode = sel4::Cap::<sel4::cap_type::CNode>::from_raw(receive.cnode);
@@ -178,11 +255,12 @@ pub fn serve_waiting(
         }
         let mrs = [0, 1, 2, 3].map(ipc::get_mr);
         let request = received(info, &mrs, Some(receive.index));
-        let reply = handle(badge, &request);
+        let kept = reply.keep(badge);
+        let answer = handle(badge, &request);
         // As in `serve`: a capability the handler left in the slot is dropped.
         let _ = receive_cnode.cnode_delete(receive.index, depth);
-        let (reply_info, reply_mrs) = prepare(&reply);
-        syscall::reply_with_mrs(reply_info, &reply_mrs);
+        let (reply_info, reply_mrs) = prepare(&answer);
+        kept.reply(reply_info, &reply_mrs);
         served += 1;
     }
 }
@@ -195,12 +273,13 @@ pub const SIGNAL_BADGES: Word = !0xffff;
 /// Runs a server on `endpoint` for ever whose thread also has work signalled on its bound
 /// notification (a driver: interrupts, a peer's rings). A request is answered with
 /// `handle(badge, request)` as in [`serve`]; a signal (badge bits in [`SIGNAL_BADGES`])
-/// calls `work(badge)`, and so does every return from a request. While `work` returns
-/// true (more to do at once), the next receive does not block and `work(0)` runs when
-/// nothing arrived.
+/// calls `work(badge)`, and so does every return from a request. The reply capability is
+/// kept as `reply` says. While `work` returns true (more to do at once), the next receive
+/// does not block and `work(0)` runs when nothing arrived.
 pub fn serve_with_work(
     endpoint: CPtr,
     receive: ReceiveSlot,
+    reply: Reply,
     mut handle: impl FnMut(Word, &Message) -> Message,
     mut work: impl FnMut(Word) -> bool,
 ) -> ! {
@@ -220,10 +299,11 @@ pub fn serve_with_work(
         }
         let mrs = [0, 1, 2, 3].map(ipc::get_mr);
         let request = received(info, &mrs, Some(receive.index));
-        let reply = handle(badge, &request);
+        let kept = reply.keep(badge);
+        let answer = handle(badge, &request);
         let _ = receive_cnode.cnode_delete(receive.index, depth);
-        let (reply_info, reply_mrs) = prepare(&reply);
-        syscall::reply_with_mrs(reply_info, &reply_mrs);
+        let (reply_info, reply_mrs) = prepare(&answer);
+        kept.reply(reply_info, &reply_mrs);
         busy = work(0);
     }
 }

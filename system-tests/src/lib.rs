@@ -212,34 +212,17 @@ pub fn shell_command(session: &mut Session, line: &str, wait: Duration) -> Strin
         .replace('\r', "")
 }
 
-/// Fault report lines in `output`, other than the root task's own demonstration fault
-/// (`root.worker`, part of its foundation checks before it starts a system).
-pub fn component_faults(output: &str) -> Vec<&str> {
-    output
-        .lines()
-        .filter(|l| l.contains("fault: component=") && !l.contains("component=root.worker"))
-        .collect()
-}
-
-pub use xtask::qemu::{printed, INTERLEAVE_SLACK};
+pub use xtask::qemu::{component_faults, printed, INTERLEAVE_SLACK};
 
 /// Waits up to `wait` until `needle` was [`printed`] in the session's output after byte
-/// `from`; the error carries the output.
+/// `from` ([`Session::wait_printed_from`]); the error carries the output.
 pub fn wait_printed(
     session: &Session,
     needle: &str,
     from: usize,
     wait: Duration,
 ) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + wait;
-    loop {
-        let output = session.output();
-        if printed(output.get(from..).unwrap_or(""), needle, INTERLEAVE_SLACK) {
-            return Ok(());
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(format!("`{needle}` not printed within {wait:?}:\n{output}"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    session
+        .wait_printed_from(needle, from, wait)
+        .map_err(|e| format!("{e}:\n{}", session.output()))
 }

@@ -35,6 +35,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/tests/blk.toml",
     "systems/tests/blk-ioapic.toml",
     "systems/files.toml",
+    "systems/tests/files-faults.toml",
     "systems/bench/files.toml",
 ];
 /// System descriptions that are valid but name binaries that do not exist yet, so no test

@@ -5,7 +5,8 @@
 //! Wiring only. Arguments: `region` (the region shared with `fs`; required), `name` (this
 //! writer's name in its records and checks; default the region's), `other` (the other
 //! writer, whose subtree must be out of reach; default `other`), `count` (records to append
-//! this boot; default 20), `bench` (MiB: first measure sequential throughput through `fs`,
+//! this boot; default 20), `restarts` (how many runs cut off by a restart of `fs` are started
+//! again; default 5), `bench` (MiB: first measure sequential throughput through `fs`,
 //! `cargo xtask bench files`). Looks up `memory` and `fs`, maps the region, writes a nonce from
 //! the TSC and attaches (asking again while `fs` is not up yet). When `fs` restarts under a
 //! run (`the file service restarted`), it attaches again and runs again: the records kept
@@ -21,6 +22,7 @@ use alloc::boxed::Box;
 use core::sync::atomic::AtomicU32;
 use libos_core::fs::{Backend, Error, Files, Remote};
 use libos_sel4::device::setup;
+use libos_sel4::restart;
 use proto::naming::NamingClient;
 use proto::sel4_transport::EndpointTransport;
 use proto::Name;
@@ -34,7 +36,13 @@ rt::entry!(main);
 
 /// How often attaching is tried (50 yields apart) before the component gives up.
 const TRIES: u32 = 4000;
-/// How many times a run cut off by a restart of `fs` is started again.
+/// How often attaching is tried (50 yields apart) after a restart of `fs` cut a run off,
+/// before the component blocks until `proc` says `fs` has a new instance.
+const RETRIES: u32 = 200;
+/// How many such waits for news of a restart one attach makes before it gives up.
+const WAITS: u32 = 20;
+/// How many times a run cut off by a restart of `fs` is started again, unless the
+/// `restarts` argument says otherwise.
 const MAX_RESTARTS: u32 = 5;
 
 fn name(text: &str) -> Name {
@@ -74,6 +82,11 @@ fn main(info: &'static StartInfo) {
         Some(Ok(n)) if n <= 100_000 => n,
         Some(_) => rt::fail("records", "start", "count: not 0..=100000"),
     };
+    let max_restarts = match info.arg("restarts").map(str::parse::<u32>) {
+        None => MAX_RESTARTS,
+        Some(Ok(n)) if n <= 100_000 => n,
+        Some(_) => rt::fail("records", "start", "restarts: not 0..=100000"),
+    };
     let mut free = Slots::new();
     let mut slot = || free.alloc().expect("a free slot");
     let (memory_slot, fs_slot) = (slot(), slot());
@@ -92,10 +105,11 @@ fn main(info: &'static StartInfo) {
     }
     let mut restarts = 0;
     loop {
-        let mut files = connect(fs_slot, region, words, TRIES);
+        let tries = if restarts == 0 { TRIES } else { RETRIES };
+        let mut files = connect(fs_slot, region, words, tries);
         println!("records: {me}: attached to fs over {region}");
         let run = records::run(&mut files, me, other, count, sel4::syscall::yield_now);
-        let cut_off = run.error == Some(Error::ServerRestarted) && restarts < MAX_RESTARTS;
+        let cut_off = run.error == Some(Error::ServerRestarted) && restarts < max_restarts;
         let shown = if cut_off {
             &run.verdicts[..run.verdicts.len() - 1]
         } else {
@@ -145,21 +159,15 @@ fn bench(me: &str, mib: &str, mut files: Files<Box<dyn Backend>>) {
     println!("records: {me}: bench done");
 }
 
-/// Attaches to `fs`, asking again (`tries` times, 50 yields apart) while it is not up yet;
-/// ends the component if it never is.
+/// Attaches to `fs`, asking again (`tries` times, 50 yields apart) while it is not up yet,
+/// then waiting for news of its restart between such bursts ([`restart::patiently`]); ends
+/// the component if it never comes.
 fn connect(
     fs_slot: u64,
     region: Name,
     words: &'static [AtomicU32],
     tries: u32,
 ) -> Files<Box<dyn Backend>> {
-    let mut last = Error::Unavailable;
-    for _ in 0..tries {
-        match attach(fs_slot, region, words) {
-            Ok(files) => return files,
-            Err(e) => last = e,
-        }
-        rt::yield_times(50);
-    }
-    rt::fail("records", "attach to fs", last)
+    restart::patiently(tries, WAITS, || attach(fs_slot, region, words))
+        .unwrap_or_else(|last| rt::fail("records", "attach to fs", last))
 }

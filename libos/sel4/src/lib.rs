@@ -67,6 +67,7 @@ pub mod netclient;
 )]
 pub mod nic;
 pub mod nicclient;
+pub mod restart;
 pub mod shared;
 pub mod stack;
 pub mod thread;

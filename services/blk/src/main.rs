@@ -30,7 +30,7 @@ use proto::blk::{Error, Geometry};
 use proto::devices::IrqMode;
 use proto::memory::MemoryClient;
 use proto::naming::NamingClient;
-use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -104,9 +104,14 @@ impl<F: FnMut(u8) -> Option<CPtr>> Service<F> {
         loop {
             // Non-blocking: a client may have handed over an endpoint, not a notification
             // (a blocking seL4_Signal would then stall blk); NBSend signals a notification,
-            // is dropped by an endpoint nobody waits on, and ignored by other objects.
-            self.server
-                .poll(|wake| sel4::syscall::nb_signal(Cap::from_raw(wake)));
+            // is dropped by an endpoint nobody waits on, and ignored by other objects. A
+            // client that died took its notification with it: its slot is skipped (the
+            // debug kernel would print a line for every signal to it).
+            self.server.poll(|wake| {
+                if sel4::syscall::cap_present(wake) {
+                    sel4::syscall::nb_signal(Cap::from_raw(wake));
+                }
+            });
             if self.server.prepare_wait() {
                 return;
             }
@@ -239,6 +244,7 @@ fn main(info: &'static StartInfo) {
             continue;
         }
         let request = received(info, &mrs, Some(receive.index));
+        let kept = Reply::Saved.keep(badge);
         let reply = proto::blk::dispatch(&mut service, badge, &request);
         let _ = OWN.cnode_delete(receive.index, 64);
         // A new attachment's ring must say the server waits, or its first batch would not
@@ -247,6 +253,6 @@ fn main(info: &'static StartInfo) {
         let (reply_info, reply_mrs) = prepare(&reply);
         mrs = reply_mrs;
         receive.install();
-        (info, badge) = sel4::syscall::reply_recv_with_mrs(slots::SERVICE, reply_info, &mut mrs);
+        (info, badge) = kept.reply_recv(slots::SERVICE, reply_info, &mut mrs);
     }
 }

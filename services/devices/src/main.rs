@@ -21,7 +21,7 @@ use core::cell::RefCell;
 use devices::server::dispatch;
 use devices::{DeviceUntyped, DevicesServer, InterruptController};
 use proto::naming::NamingClient;
-use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -77,6 +77,7 @@ fn main(info: &'static StartInfo) {
     serve(
         slots::SERVICE,
         ReceiveSlot::own(receive),
+        Reply::InThread,
         |badge, request| dispatch(&mut server.borrow_mut(), badge, request),
         || {},
     )

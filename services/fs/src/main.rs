@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::AtomicU32;
 use fs::{BlkDevice, Config, FileService};
 use proto::naming::NamingClient;
-use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::startinfo::{slots, StartInfo};
@@ -234,6 +234,7 @@ fn main(info: &'static StartInfo) {
     serve(
         slots::SERVICE,
         ReceiveSlot::own(RECEIVE),
+        Reply::Saved,
         move |badge, request| proto::fs::dispatch(&mut service, badge, request),
         || {},
     )

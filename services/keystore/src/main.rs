@@ -19,9 +19,10 @@ use keystore::seal::SealingKey;
 use keystore::{cpu, Backing, Config, Store, Volatile};
 use libos_core::fs::{Backend, Error as FsError, Files, Remote};
 use libos_sel4::device::setup;
+use libos_sel4::restart;
 use proto::keystore::Error;
 use proto::naming::NamingClient;
-use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -37,6 +38,10 @@ const RECEIVE: u64 = slots::FIRST_FREE - 1;
 /// minute at 3 GHz): `fs` may still be mounting its volume, waiting for the disk, while this
 /// loop's yields come back at once.
 const ATTACH_CYCLES: u64 = 1 << 37;
+/// After a restart of `fs`: attach tries (50 yields apart) per burst, and how many waits for
+/// news of its next instance come between bursts before the change fails.
+const REATTACH_TRIES: u32 = 200;
+const REATTACH_WAITS: u32 = 20;
 
 fn name(text: &str) -> Name {
     Name::new(text).unwrap_or_else(|_| rt::fail("keystore", "start", "an argument is not a name"))
@@ -126,9 +131,13 @@ fn sealed(
         Err(e) => rt::fail("keystore", "open its sealed store", e),
     };
     // When fs restarts, the next change attaches again (its endpoint stays the same).
+    // Between short bursts it blocks for news of fs's next instance, so that proc's restart
+    // timer gets the processor (libos_sel4::restart).
     sealed.set_reattach(Box::new(move || {
         println!("keystore: fs restarted: attaching again");
-        attach_patiently(fs_slot, region, words)
+        restart::patiently(REATTACH_TRIES, REATTACH_WAITS, || {
+            attach(fs_slot, region, words)
+        })
     }));
     for refused in &loaded.refused {
         println!("keystore: refused {dir}/{}: {}", refused.file, refused.why);
@@ -201,6 +210,7 @@ fn main(info: &'static StartInfo) {
     serve(
         slots::SERVICE,
         ReceiveSlot::own(RECEIVE),
+        Reply::Saved,
         move |badge, request| proto::keystore::dispatch(&mut store, badge, request),
         || {},
     )

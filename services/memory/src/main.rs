@@ -14,7 +14,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use memory::{Kernel, KernelError, MemoryServer};
 use proto::naming::NamingClient;
-use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{serve, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -150,6 +150,7 @@ fn main(info: &'static StartInfo) {
     serve(
         slots::SERVICE,
         receive,
+        Reply::InThread,
         |badge, request| memory::server::dispatch(&mut server.borrow_mut(), badge, request),
         || {},
     )

@@ -11,7 +11,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use naming::{CapOps, NamingServer, NoRoom};
-use proto::sel4_transport::{serve, ReceiveSlot};
+use proto::sel4_transport::{serve, ReceiveSlot, Reply};
 use proto::{CapSlot, ComponentId};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -112,6 +112,7 @@ fn main(info: &'static StartInfo) {
     serve(
         slots::SERVICE,
         receive,
+        Reply::InThread,
         |badge, request| proto::naming::dispatch(&mut *server.borrow_mut(), badge, request),
         || server.borrow_mut().caps_mut().flush(),
     )

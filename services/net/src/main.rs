@@ -26,7 +26,7 @@ use libos_sel4::nicclient;
 use libos_sel4::stack::{bring_up, NicSource, StackArgs};
 use net::{Config, Front, Platform};
 use proto::naming::NamingClient;
-use proto::sel4_transport::{serve_waiting, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{serve_waiting, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::startinfo::{slots, StartInfo};
@@ -190,9 +190,12 @@ fn main(info: &'static StartInfo) {
     let (rt1, front1) = (runtime.clone(), front.clone());
     runtime.spawn(async move {
         loop {
-            let served = serve_waiting(slots::SERVICE, ReceiveSlot::own(receive), |badge, m| {
-                proto::net::dispatch(&mut *front1.borrow_mut(), badge, m)
-            });
+            let served = serve_waiting(
+                slots::SERVICE,
+                ReceiveSlot::own(receive),
+                Reply::Saved,
+                |badge, m| proto::net::dispatch(&mut *front1.borrow_mut(), badge, m),
+            );
             if served > 0 {
                 println!("net: front {:?}", front1.borrow().counters());
             }

@@ -25,7 +25,7 @@ use libos_sel4::{irq, rdtsc, shared, TscClock};
 use nic::{admit, Config};
 use proto::naming::NamingClient;
 use proto::net::{Error, Server};
-use proto::sel4_transport::{serve_with_work, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{serve_with_work, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::startinfo::{slots, StartInfo};
@@ -165,6 +165,7 @@ fn main(info: &'static StartInfo) {
     serve_with_work(
         slots::SERVICE,
         ReceiveSlot::own(receive),
+        Reply::Saved,
         |badge, request| proto::net::dispatch(&mut *front.borrow_mut(), badge, request),
         |_signals| {
             let mut front = front.borrow_mut();

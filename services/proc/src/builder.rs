@@ -28,6 +28,7 @@ use proto::memory::supervise::SuperviseClient;
 use proto::memory::MemoryClient;
 use proto::sel4_transport::EndpointTransport;
 use proto::ComponentId;
+use proto::SERVER_RESTARTED;
 use rt::slots_alloc::Slots;
 use rt::startinfo::{slots, CNODE_SIZE_BITS, SERVICE_RESTARTED_BADGE};
 use sel4::cap_type::{AsidPool, CNode, Tcb, Untyped};
@@ -141,6 +142,8 @@ impl Objects for Pool<'_> {
 struct Instance {
     /// Its thread, while it may run.
     tcb: Option<Cap<Tcb>>,
+    /// Its thread once proc stopped it (to read where it stopped).
+    stopped: Option<Cap<Tcb>>,
     /// Its CNode (to signal its notification, [`Builder::tell_clients`]).
     cnode: Option<Cap<CNode>>,
     /// proc's slots that held its blocks and objects (emptied by memory's release).
@@ -307,7 +310,12 @@ impl Instances for Builder {
             Ok((tcb, cnode)) => (Some(tcb), Some(cnode), Ok(())),
             Err(e) => (None, None, Err(e)),
         };
-        self.instances[id.index()] = Some(Instance { tcb, cnode, used });
+        self.instances[id.index()] = Some(Instance {
+            tcb,
+            stopped: None,
+            cnode,
+            used,
+        });
         if result.is_ok() && generation > 1 {
             self.tell_clients(id);
         }
@@ -327,8 +335,49 @@ impl Instances for Builder {
         if let Some(Some(i)) = self.instances.get_mut(id.index()) {
             if let Some(tcb) = i.tcb.take() {
                 let _ = tcb.tcb_suspend();
+                i.stopped = Some(tcb);
             }
         }
+    }
+
+    /// Moves the reply capability the ended instance of `id` saved (if any) out of its
+    /// CNode and answers it with [`SERVER_RESTARTED`], without blocking: a caller that is
+    /// gone costs nothing. A component that serves nothing, or whose thread stopped
+    /// waiting in its receive (idle: it held no call), is skipped, so that the kernel's
+    /// debug console does not report a move from an empty slot at every kill.
+    fn fail_pending_call(&mut self, id: ComponentId) -> bool {
+        if self.services.get(id.index()).copied().flatten().is_none() {
+            return false;
+        }
+        let Some(Some(instance)) = self.instances.get(id.index()) else {
+            return false;
+        };
+        let Some(cnode) = instance.cnode else {
+            return false;
+        };
+        if let Some(thread) = instance.tcb.or(instance.stopped) {
+            // rip, rsp, rflags, rax, rbx, rcx, rdx (system call number), rsi, rdi (its
+            // capability).
+            if let Ok(regs) = thread.tcb_read_registers(false, 0, 9) {
+                if regs.rdx as i64 == sel4::sysno::RECV && regs.rdi == slots::SERVICE {
+                    return false;
+                }
+            }
+        }
+        let Some(slot) = self.slots.alloc() else {
+            return false;
+        };
+        let depth = CNODE_SIZE_BITS as u8;
+        let moved = OWN
+            .cnode_move(slot, 64, cnode, slots::CALLER, depth)
+            .is_ok();
+        if moved {
+            let info = sel4::MessageInfo::new(SERVER_RESTARTED, 0, 0, 0);
+            sel4::syscall::nb_send_with_mrs(slot, info, &[0; 4]);
+            let _ = OWN.cnode_delete(slot, 64);
+        }
+        self.slots.free(slot);
+        moved
     }
 
     /// Gives back the slots the instance of `id` used; call after memory's release revoked

@@ -40,6 +40,11 @@ pub trait Instances {
     fn is_live(&self, id: ComponentId) -> bool;
     /// Stops the running instance of `id` (its memory goes back with memory's release).
     fn suspend(&mut self, id: ComponentId);
+    /// Answers the call the ended instance of `id` was serving, if it kept the caller's
+    /// reply capability (`rt::startinfo::slots::CALLER`), with `ServerRestarted`: its
+    /// caller gets an error instead of waiting for ever. Call before memory's release.
+    /// Returns whether there was such a call.
+    fn fail_pending_call(&mut self, id: ComponentId) -> bool;
     /// Forgets what was built for `id`, once memory's release took it back.
     fn forget(&mut self, id: ComponentId);
 }
@@ -96,9 +101,22 @@ impl<T: Transport, B: Instances, P: Platform> Effects for Wiring<T, B, P> {
         }
     }
 
-    /// Asks memory to release `id` (a failure is printed), then has the builder forget the
+    /// Answers the call `id` was serving (if any) with `ServerRestarted` and says so
+    /// (`proc: NAME ended while serving a call: its caller gets ServerRestarted`), asks
+    /// memory to release `id` (a failure is printed), then has the builder forget the
     /// slots the release emptied.
     fn release_memory(&mut self, id: ComponentId) {
+        if self
+            .builder
+            .as_mut()
+            .is_some_and(|b| b.fail_pending_call(id))
+        {
+            let line = format!(
+                "proc: {} ended while serving a call: its caller gets ServerRestarted",
+                self.name(id)
+            );
+            self.platform.print(&line);
+        }
         if let Some(memory) = self.memory.as_mut() {
             if let Err(e) = memory.release(id) {
                 let line = format!("proc: memory release of component {} failed: {e:?}", id.0);

@@ -129,6 +129,8 @@ struct Builds {
     suspended: Vec<u16>,
     forgotten: Vec<u16>,
     fail: Option<String>,
+    /// Whether the instance was serving a call when it ended.
+    pending_call: bool,
     calls: Calls,
 }
 
@@ -147,6 +149,10 @@ impl Instances for Builds {
     fn suspend(&mut self, id: ComponentId) {
         self.live.retain(|&l| l != id.0);
         self.suspended.push(id.0);
+    }
+    fn fail_pending_call(&mut self, id: ComponentId) -> bool {
+        self.calls.borrow_mut().push(format!("fail call {}", id.0));
+        self.pending_call
     }
     fn forget(&mut self, id: ComponentId) {
         self.calls.borrow_mut().push(format!("forget {}", id.0));
@@ -270,11 +276,30 @@ fn a_start_that_fails_says_why_and_prints_nothing() {
 }
 
 #[test]
+fn a_call_the_ended_instance_was_serving_is_answered_and_said() {
+    let calls = Calls::default();
+    let mut w = wiring(Setup::default(), &calls);
+    w.builder.as_mut().unwrap().pending_call = true;
+    w.release_memory(APP);
+    assert_eq!(
+        *calls.borrow(),
+        vec!["fail call 4", "release 4", "forget 4"]
+    );
+    assert_eq!(
+        w.platform.lines,
+        vec!["proc: app ended while serving a call: its caller gets ServerRestarted"]
+    );
+}
+
+#[test]
 fn release_asks_memory_then_forgets_the_slots() {
     let calls = Calls::default();
     let mut w = wiring(Setup::default(), &calls);
     w.release_memory(APP);
-    assert_eq!(*calls.borrow(), vec!["release 4", "forget 4"]);
+    assert_eq!(
+        *calls.borrow(),
+        vec!["fail call 4", "release 4", "forget 4"]
+    );
     assert!(w.platform.lines.is_empty());
 
     // memory refuses: printed, and the slots are forgotten all the same.
@@ -287,7 +312,10 @@ fn release_asks_memory_then_forgets_the_slots() {
         &calls,
     );
     w.release_memory(APP);
-    assert_eq!(*calls.borrow(), vec!["release 4", "forget 4"]);
+    assert_eq!(
+        *calls.borrow(),
+        vec!["fail call 4", "release 4", "forget 4"]
+    );
     assert_eq!(
         w.platform.lines,
         vec!["proc: memory release of component 4 failed: NotFound"]
@@ -303,7 +331,7 @@ fn release_asks_memory_then_forgets_the_slots() {
         &calls,
     );
     w.release_memory(APP);
-    assert_eq!(*calls.borrow(), vec!["forget 4"]);
+    assert_eq!(*calls.borrow(), vec!["fail call 4", "forget 4"]);
 }
 
 #[test]
@@ -451,12 +479,16 @@ fn the_server_over_the_wiring_tears_a_faulted_instance_down_through_the_peers() 
         vec![(4, 1)]
     );
     server.fault(APP, FaultKind::VmFault, 0x10);
-    // Suspended, then released at memory (and forgotten), then withdrawn at naming.
+    // Suspended, its pending call failed, then released at memory (and forgotten), then
+    // withdrawn at naming.
     assert_eq!(
         server.effects().builder.as_ref().unwrap().suspended,
         vec![4]
     );
-    assert_eq!(*calls.borrow(), vec!["release 4", "forget 4", "withdraw 4"]);
+    assert_eq!(
+        *calls.borrow(),
+        vec!["fail call 4", "release 4", "forget 4", "withdraw 4"]
+    );
     server.effects_mut().platform.now = 10;
     assert_eq!(server.tick(), None);
     let w = server.effects();

@@ -27,7 +27,7 @@ use proto::devices::ports::{self, PortsClient};
 use proto::devices::{self, DeviceInfo, DevicesClient};
 use proto::naming::{self, NamingClient};
 use proto::retry::Backoff;
-use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot};
+use proto::sel4_transport::{prepare, received, EndpointTransport, ReceiveSlot, Reply};
 use proto::{CapSlot, Name};
 use rt::println;
 use rt::slots_alloc::Slots;
@@ -240,12 +240,13 @@ fn main(info: &'static StartInfo) {
             continue;
         }
         let request = received(info, &mrs, Some(receive));
+        let kept = Reply::Saved.keep(badge);
         let reply = proto::console::dispatch(&mut console, badge, &request);
         // A capability the request brought and nobody kept is dropped.
         let _ = OWN.cnode_delete(receive, 64);
         let (reply_info, reply_mrs) = prepare(&reply);
         mrs = reply_mrs;
         receive_path.install();
-        (info, badge) = sel4::syscall::reply_recv_with_mrs(slots::SERVICE, reply_info, &mut mrs);
+        (info, badge) = kept.reply_recv(slots::SERVICE, reply_info, &mut mrs);
     }
 }

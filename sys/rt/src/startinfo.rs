@@ -58,6 +58,12 @@ pub mod slots {
     pub const NOTIFICATION: u64 = 7;
     /// First slot of role-specific grants (what a fundamental service needs).
     pub const GRANTS: u64 = 8;
+    /// Where a restartable server keeps the reply capability of the call it is serving
+    /// (`proto::sel4_transport::Reply::Saved`), so that `proc` can answer the caller when
+    /// the server dies. Empty at start: components `proc` starts have no role grants, and
+    /// the fundamental services (whose grants may reach this far) never use it. (The slot
+    /// after it, `FIRST_FREE - 1`, is where servers usually receive capabilities.)
+    pub const CALLER: u64 = FIRST_FREE - 2;
     /// The first slot the component allocates itself.
     pub const FIRST_FREE: u64 = 64;
 }

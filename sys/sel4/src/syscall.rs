@@ -87,6 +87,14 @@ pub fn nb_send(dest: CPtr, info: MessageInfo) {
     raw(sysno::NB_SEND, dest, info.0, &mut load_mrs());
 }
 
+/// `seL4_NBSend` with MR0..3 from `mrs`. Unlike a blocking send, it raises no fault when
+/// `dest` is empty or invalid (the message is dropped): the way to answer a saved reply
+/// capability whose caller may be gone.
+#[inline]
+pub fn nb_send_with_mrs(dest: CPtr, info: MessageInfo, mrs: &[Word; 4]) {
+    raw(sysno::NB_SEND, dest, info.0, &mut mrs.clone());
+}
+
 /// `seL4_Call`: send and wait for the reply; the reply lands in the IPC buffer.
 #[inline]
 pub fn call(dest: CPtr, info: MessageInfo) -> MessageInfo {

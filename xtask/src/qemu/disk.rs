@@ -84,6 +84,75 @@ pub fn ensure_fat_image(image: &Path, mib: u64) -> Result<()> {
     Ok(())
 }
 
+/// The path of host tool `name` from dosfstools or mtools (dosfstools installs to
+/// /usr/sbin, which an ordinary user's PATH may lack); `name` itself if none is found.
+pub fn fat_tool(name: &str) -> PathBuf {
+    ["/usr/bin", "/usr/sbin", "/sbin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// What `fsck.fat -n` found on a volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fsck {
+    /// Nothing wrong.
+    Clean,
+    /// Only clusters that no file owns (`Reclaimed N unused clusters`, and the free count
+    /// that goes with them): what a crash between two ordered writes may leave.
+    LostClusters(u64),
+    /// Anything else, with the lines that say so.
+    Damaged(Vec<String>),
+}
+
+/// Reads the output of `fsck.fat -n` (see [`Fsck`]).
+pub fn classify_fsck(output: &str) -> Fsck {
+    let mut lost = 0;
+    let mut problems = Vec::new();
+    for line in output.lines().map(str::trim) {
+        let harmless = line.is_empty()
+            || line.starts_with("fsck.fat ")
+            || line.starts_with("Leaving filesystem unchanged")
+            || line.starts_with("Auto-correcting")
+            || line.starts_with("Free cluster summary wrong")
+            || (line.contains(" files, ") && line.contains(" clusters"));
+        if let Some(rest) = line.strip_prefix("Reclaimed ") {
+            lost += rest
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        } else if !harmless {
+            problems.push(line.to_string());
+        }
+    }
+    match (problems.is_empty(), lost) {
+        (false, _) => Fsck::Damaged(problems),
+        (true, 0) => Fsck::Clean,
+        (true, n) => Fsck::LostClusters(n),
+    }
+}
+
+/// Runs `fsck.fat -n` (changes nothing) on `image` and reads what it found.
+pub fn fsck(image: &Path) -> Result<Fsck> {
+    let out = Command::new(fat_tool("fsck.fat"))
+        .arg("-n")
+        .arg(image)
+        .output()
+        .map_err(|e| format!("cannot run fsck.fat: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = classify_fsck(&text);
+    if !out.status.success() && found == Fsck::Clean {
+        return Err(format!("fsck.fat -n {} failed: {text}", image.display()));
+    }
+    Ok(found)
+}
+
 /// Makes a zeroed scratch image of `bytes` bytes at `image` (replacing any), for tests.
 pub fn scratch_image(image: &Path, bytes: u64) -> Result<()> {
     if let Some(dir) = image.parent() {
@@ -221,6 +290,22 @@ mod tests {
         assert!(!looks_fat(&boot), "no signature");
         boot[510..512].copy_from_slice(&[0x55, 0xaa]);
         assert!(looks_fat(&boot));
+    }
+
+    #[test]
+    fn fsck_output_is_clean_lost_clusters_or_damage() {
+        let clean = "fsck.fat 4.2 (2021-01-31)\nt.img: 0 files, 1/129022 clusters\n";
+        assert_eq!(classify_fsck(clean), Fsck::Clean);
+        let lost =
+            "fsck.fat 4.2 (2021-01-31)\nReclaimed 3 unused clusters (1536 bytes in 2 chains).\n\
+            Free cluster summary wrong (129020 vs. really 129021)\n  Auto-correcting.\n\n\
+            Leaving filesystem unchanged.\nt.img: 0 files, 1/129022 clusters\n";
+        assert_eq!(classify_fsck(lost), Fsck::LostClusters(3));
+        let damaged = "fsck.fat 4.2 (2021-01-31)\n/LOG.TXT\n  File size is 9000 bytes, cluster chain length is 4096 bytes.\n  Truncating file to 4096 bytes.\nReclaimed 1 unused cluster (512 bytes).\n";
+        match classify_fsck(damaged) {
+            Fsck::Damaged(lines) => assert_eq!(lines.len(), 3, "{lines:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -271,6 +271,34 @@ impl Session {
         }
     }
 
+    /// Waits until `needle` was [`printed`] after byte `from` (other components' output may
+    /// have cut into it, up to [`INTERLEAVE_SLACK`] bytes); fails when the system stops or
+    /// time runs out first.
+    pub fn wait_printed_from(&self, needle: &str, from: usize, wait: Duration) -> Result<()> {
+        let deadline = self.deadline(wait);
+        let (lock, cv) = &*self.output;
+        let mut shared = lock.lock().unwrap();
+        loop {
+            let text = shared.text.get(from..).unwrap_or("");
+            if printed(text, needle, INTERLEAVE_SLACK) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if shared.closed || now >= deadline {
+                let why = if shared.closed {
+                    "the system stopped"
+                } else {
+                    "timed out"
+                };
+                return Err(format!(
+                    "{why} before printing {needle:?} (serial log: {})",
+                    self.log.display()
+                ));
+            }
+            shared = cv.wait_timeout(shared, deadline - now).unwrap().0;
+        }
+    }
+
     /// Waits until the output contains `needle`; see [`Session::wait_for_from`].
     pub fn wait_for(&self, needle: &str, wait: Duration) -> Result<usize> {
         self.wait_for_from(needle, 0, wait)
@@ -457,10 +485,20 @@ fn run_with(
 /// How many characters of other output may cut into a line [`printed`] looks for.
 pub const INTERLEAVE_SLACK: usize = 512;
 
+/// Fault report lines in `output`, other than the root task's own demonstration fault
+/// (`root.worker`, part of its foundation checks before it starts a system).
+pub fn component_faults(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|l| l.contains("fault: component=") && !l.contains("component=root.worker"))
+        .collect()
+}
+
 /// Whether `needle` was printed in `output`, allowing other components' output to cut into
-/// it (they share the kernel's debug console, a character at a time, so a component of
-/// higher priority can print in the middle of another's line): its characters appear in
-/// order within `needle.len() + slack` characters of where it starts.
+/// it: they share the kernel's debug console, so a component of higher priority can print
+/// its lines in the middle of another's line. `needle` may be split in up to
+/// [`MAX_CUTS`] + 1 pieces, each gap between them ending with a line end (whole lines of
+/// someone else's), `slack` bytes of gaps in all.
 pub fn printed(output: &str, needle: &str, slack: usize) -> bool {
     if output.contains(needle) {
         return true;
@@ -469,22 +507,33 @@ pub fn printed(output: &str, needle: &str, slack: usize) -> bool {
     let Some(&first) = want.first() else {
         return true;
     };
-    hay.iter()
-        .enumerate()
-        .filter(|&(_, &b)| b == first)
-        .any(|(start, _)| {
-            let end = (start + want.len() + slack).min(hay.len());
-            let mut rest = want.iter().peekable();
-            for &b in &hay[start..end] {
-                if rest.peek() == Some(&&b) {
-                    rest.next();
-                }
-                if rest.peek().is_none() {
-                    return true;
-                }
-            }
-            false
-        })
+    (0..hay.len())
+        .filter(|&at| hay[at] == first)
+        .any(|at| printed_from(hay, at, want, MAX_CUTS, slack))
+}
+
+/// How many times another component's lines may cut into a line [`printed`] looks for.
+pub const MAX_CUTS: usize = 3;
+
+/// Whether `want` starts at byte `at` of `hay`, cut at most `cuts` times by gaps that end
+/// with a line end, `slack` bytes of gaps in all.
+fn printed_from(hay: &[u8], at: usize, want: &[u8], cuts: usize, slack: usize) -> bool {
+    let run = hay[at..]
+        .iter()
+        .zip(want)
+        .take_while(|(h, w)| h == w)
+        .count();
+    if run == want.len() {
+        return true;
+    }
+    if run == 0 || cuts == 0 {
+        return false;
+    }
+    let from = at + run;
+    let end = (from + slack).min(hay.len());
+    (from..end)
+        .filter(|&i| hay[i] == b'\n')
+        .any(|nl| printed_from(hay, nl + 1, &want[run..], cuts - 1, slack - (nl + 1 - from)))
 }
 
 #[cfg(test)]
@@ -510,6 +559,21 @@ mod tests {
         let scattered = "i p e r f".to_string() + &"x".repeat(600) + ": listening on port 5202";
         assert!(!printed(&scattered, "iperf: listening on port 5202", 16));
         assert!(printed("anything", "", 0));
+        // The kernel's own lines cut in too, twice here.
+        let out = "tessera> kil<<seL4(CPU 0) [decode]: Source slot invalid or empty.>>\n\
+                   proc: killed: component=blk (restart in 100 ms)\nl bl<<seL4 again>>\nk\n";
+        assert!(printed(out, "kill blk\n", INTERLEAVE_SLACK));
+        // A line that was never printed is not made of the letters of others: its pieces
+        // must be whole runs, each gap whole lines.
+        let out = "records: a: attached to fs over records-a-fs\nfs: ready (3 clients)\n\
+                   blk: disk0 done\n";
+        assert!(!printed(out, "records: a: done", INTERLEAVE_SLACK));
+        let out = "records: a: attached\nrecords: a: done, 2 of 2 checks passed\n";
+        assert!(printed(out, "records: a: done", INTERLEAVE_SLACK));
+        // More cuts than MAX_CUTS are not one line.
+        let out = "a\nx\nb\nx\nc\nx\nd\nx\ne";
+        assert!(printed(out, "abcd", INTERLEAVE_SLACK));
+        assert!(!printed(out, "abcde", INTERLEAVE_SLACK));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `cargo xtask soak`: how much abuse Tessera survives today, measured, not asserted.
 //!
-//! Five cases, each in its own file, each reporting what it tried and what survived:
+//! Six cases, each in its own file, each reporting what it tried and what survived:
 //! - [`ipc`]: random and malformed IPC to every service (the `ipcfuzz` component);
 //! - [`kill`]: every restartable, running component of the default system killed over and
 //!   over while a client (the shell, and we through it) keeps using it;
 //! - [`spawn`]: a component spawned and left to exit over and over, free memory compared;
 //! - [`iperf_fuzz`]: fuzzed iperf3 control-channel inputs against the hosted iperf server,
 //!   then a normal test;
-//! - [`flood`]: idle TCP connections against the seL4 iperf unikernel, then a normal test.
+//! - [`flood`]: idle TCP connections against the seL4 iperf unikernel, then a normal test;
+//! - [`files`]: `fs` and `blk` killed under two writers, then the volume checked on the host.
 //!
 //! Nothing here is a pass/fail verdict: a case that sees a crash records it and goes on (or
 //! stops that case and says why). The pure parts (profiles, [`CaseResult`], the JSON and the
@@ -15,6 +16,7 @@
 //! Results go to `target/soak/soak.json` ([`Report::to_json`]).
 
 pub mod control;
+pub mod files;
 pub mod flood;
 pub mod ipc;
 pub mod iperf_fuzz;
@@ -109,16 +111,19 @@ pub enum Case {
     IperfFuzz,
     /// Idle connections against the seL4 iperf unikernel.
     Flood,
+    /// `fs` and `blk` killed under two writers, then the volume checked on the host.
+    Files,
 }
 
 impl Case {
     /// Every case, in the order `cargo xtask soak` runs them.
-    pub const ALL: [Case; 5] = [
+    pub const ALL: [Case; 6] = [
         Case::Ipc,
         Case::Kill,
         Case::Spawn,
         Case::IperfFuzz,
         Case::Flood,
+        Case::Files,
     ];
 
     /// The case's name on the command line and in `soak.json`.
@@ -129,6 +134,7 @@ impl Case {
             Case::Spawn => "spawn",
             Case::IperfFuzz => "iperf-fuzz",
             Case::Flood => "flood",
+            Case::Files => "files",
         }
     }
 
@@ -357,6 +363,7 @@ pub fn run(profile: Profile, cases: &[Case]) -> Result<()> {
             Case::Spawn => spawn::run(counts.spawns),
             Case::IperfFuzz => iperf_fuzz::run(counts.control_inputs),
             Case::Flood => flood::run(counts.flood_connections),
+            Case::Files => files::run(counts.kills),
         };
         let mut got = outcome.unwrap_or_else(|e| {
             vec![CaseResult::skipped(
