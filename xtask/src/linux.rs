@@ -20,8 +20,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The modules the guest loads (with their dependencies): both NICs' drivers, so one
-/// initramfs serves either NIC model.
-pub const NIC_MODULES: &[&str] = &["e1000e", "virtio_pci", "virtio_net"];
+/// initramfs serves either NIC model, and virtio-blk with FAT (`cargo xtask bench files`).
+pub const GUEST_MODULES: &[&str] = &[
+    "e1000e",
+    "virtio_pci",
+    "virtio_net",
+    "virtio_blk",
+    "vfat",
+    "nls_cp437",
+    "nls_utf8",
+    "nls_ascii",
+];
 
 /// The kernel command line: serial console, quiet, and the period of the `STAT` lines.
 pub fn command_line(stat_ms: u32) -> String {
@@ -317,6 +326,7 @@ fn initramfs(root: &Path, release: &str) -> Result<Vec<u8>> {
         "lib64",
         "lib/x86_64-linux-gnu",
         "lib/modules",
+        "mnt",
     ] {
         w.dir(d, if d == "tmp" { 0o1777 } else { 0o755 });
     }
@@ -345,7 +355,7 @@ fn initramfs(root: &Path, release: &str) -> Result<Vec<u8>> {
     let modules = root.join("lib/modules").join(release);
     let index = module_index(&modules.join("kernel"))?;
     let builtin = builtin_modules(&modules);
-    let order = load_order(NIC_MODULES, &builtin, &mut |name| {
+    let order = load_order(GUEST_MODULES, &builtin, &mut |name| {
         let path = index
             .get(name)
             .ok_or_else(|| format!("module {name} is not in Linux {release}"))?;
@@ -364,6 +374,11 @@ fn initramfs(root: &Path, release: &str) -> Result<Vec<u8>> {
         files.push(file);
     }
     w.file("init", 0o755, init::script(&files).as_bytes());
+    w.file(
+        &format!("bin/{}", init::DISK_BENCH),
+        0o755,
+        init::disk_bench_script().as_bytes(),
+    );
     Ok(w.finish())
 }
 

@@ -408,4 +408,38 @@ pub mod bench {
         files.unlink(path)?;
         Ok((written, read))
     }
+
+    /// Makes directory `dir`, then `count` files of `size` bytes in it, each created,
+    /// written in one request, synced and closed on its own; then removes them one by one
+    /// and the directory. Returns the (create + write + sync, remove) times as `now` counts
+    /// them.
+    pub fn small_files<B: Backend>(
+        files: &mut Files<B>,
+        dir: &str,
+        count: usize,
+        size: usize,
+        now: &mut impl FnMut() -> u64,
+    ) -> Result<(u64, u64), Error> {
+        let data: alloc::vec::Vec<u8> = (0..size).map(pattern).collect();
+        let name = |i: usize| alloc::format!("{dir}/F{i:05}.DAT");
+        files.mkdir(dir)?;
+        let start = now();
+        for i in 0..count {
+            let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+            let fd = files.open(&name(i), flags)?;
+            if files.write(fd, &data)? != size {
+                return Err(Error::Io);
+            }
+            files.fsync(fd)?;
+            files.close(fd)?;
+        }
+        let created = now() - start;
+        let start = now();
+        for i in 0..count {
+            files.unlink(&name(i))?;
+        }
+        let removed = now() - start;
+        files.rmdir(dir)?;
+        Ok((created, removed))
+    }
 }

@@ -147,14 +147,40 @@ fn bench(me: &str, mib: &str, mut files: Files<Box<dyn Backend>>) {
     let total = total << 20;
     for request in [4096, 65536] {
         let k = request / 1024;
-        let mut now = rt::rdtsc;
+        // Readings: write start, write end (after the fsync), read start, read end.
+        let mut marks = libos_sel4::cpu::Marks::start();
+        let mut now = || marks.now();
         match records::bench::sequential(&mut files, "bench.dat", total, request, &mut now) {
             Ok((write, read)) => {
-                println!("BENCH fs-write-{k}k bytes={total} cycles={write}");
-                println!("BENCH fs-read-{k}k bytes={total} cycles={read}");
+                println!(
+                    "BENCH fs-write-{k}k bytes={total} cycles={write}{}",
+                    marks.field(0, 1)
+                );
+                println!(
+                    "BENCH fs-read-{k}k bytes={total} cycles={read}{}",
+                    marks.field(2, 3)
+                );
             }
             Err(e) => println!("BENCH-ERROR fs-{k}k: {e}"),
         }
+    }
+    // Readings: create start, create end, remove start, remove end.
+    let mut marks = libos_sel4::cpu::Marks::start();
+    let mut now = || marks.now();
+    let (count, size) = (1000, 4096);
+    match records::bench::small_files(&mut files, "small", count, size, &mut now) {
+        Ok((made, removed)) => {
+            let bytes = count * size;
+            println!(
+                "BENCH fs-small-create bytes={bytes} files={count} cycles={made}{}",
+                marks.field(0, 1)
+            );
+            println!(
+                "BENCH fs-small-remove bytes={bytes} files={count} cycles={removed}{}",
+                marks.field(2, 3)
+            );
+        }
+        Err(e) => println!("BENCH-ERROR fs-small: {e}"),
     }
     println!("records: {me}: bench done");
 }

@@ -267,6 +267,24 @@ fn a_run_cut_off_by_a_restart_says_so_and_the_next_run_continues() {
 }
 
 #[test]
+fn the_small_file_bench_makes_syncs_and_removes_every_file() {
+    let (mut files, scratch) = hosted("small", "a");
+    let mut tick = 0;
+    let mut now = || {
+        tick += 10;
+        tick
+    };
+    let (made, removed) =
+        records::bench::small_files(&mut files, "small", 25, 4096, &mut now).unwrap();
+    assert!(made > 0 && removed > 0);
+    assert!(!scratch.0.join("a/small").exists(), "the directory is gone");
+    // A second run starts from nothing again; an existing directory is an error.
+    records::bench::small_files(&mut files, "small", 3, 10, &mut now).unwrap();
+    files.mkdir("small").unwrap();
+    assert!(records::bench::small_files(&mut files, "small", 3, 10, &mut now).is_err());
+}
+
+#[test]
 fn the_sequential_bench_writes_reads_checks_and_removes() {
     let (mut files, scratch) = hosted("bench", "a");
     let mut tick = 0;

@@ -70,9 +70,85 @@ impl KernelCpu {
     }
 }
 
+/// A benchmark's clock that also samples the guest's CPU ([`KernelCpu`]) at every reading:
+/// pass [`Marks::now`] as the `now` of a measurement, then ask [`Marks::busy`] for the
+/// guest's busy share between two readings. Without utilisation tracking in the kernel it
+/// is a plain TSC clock and `busy` says `None`.
+#[derive(Debug)]
+pub struct Marks {
+    cpu: Option<KernelCpu>,
+    marks: alloc::vec::Vec<Cycles>,
+}
+
+impl Marks {
+    /// Starts sampling (see [`KernelCpu::start`]).
+    pub fn start() -> Marks {
+        Marks {
+            cpu: KernelCpu::start(),
+            marks: alloc::vec::Vec::new(),
+        }
+    }
+
+    /// The TSC now; also marks the CPU figures of this moment.
+    pub fn now(&mut self) -> u64 {
+        if let Some(cpu) = self.cpu.as_mut() {
+            self.marks.push(cpu.sample());
+        }
+        rt::rdtsc()
+    }
+
+    /// The guest's busy share between readings `from` and `to` (0-based, in the order
+    /// [`Marks::now`] was called), in thousandths.
+    pub fn busy(&self, from: usize, to: usize) -> Option<u64> {
+        let (a, b) = (self.marks.get(from)?, self.marks.get(to)?);
+        busy_permille(*a, *b)
+    }
+}
+
+impl Marks {
+    /// ` busy_permille=N` for a benchmark line ([`Marks::busy`]), or nothing.
+    pub fn field(&self, from: usize, to: usize) -> alloc::string::String {
+        self.busy(from, to)
+            .map_or(alloc::string::String::new(), |b| {
+                alloc::format!(" busy_permille={b}")
+            })
+    }
+}
+
+/// The busy share between two sums of [`KernelCpu::sample`], in thousandths: 1000 less the
+/// idle thread's share of the cycles between them; `None` when no cycle passed.
+pub fn busy_permille(from: Cycles, to: Cycles) -> Option<u64> {
+    let total = to.total.checked_sub(from.total).filter(|&t| t > 0)?;
+    let idle = to.idle.saturating_sub(from.idle).min(total);
+    Some(1000 - u64::try_from(u128::from(idle) * 1000 / u128::from(total)).unwrap_or(1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_is_the_share_the_idle_thread_did_not_take() {
+        let a = Cycles {
+            total: 1000,
+            idle: 100,
+        };
+        let b = Cycles {
+            total: 3000,
+            idle: 600,
+        };
+        assert_eq!(busy_permille(a, b), Some(750));
+        assert_eq!(busy_permille(a, a), None, "no cycle passed");
+        let all_idle = Cycles {
+            total: 2000,
+            idle: 5000,
+        };
+        assert_eq!(
+            busy_permille(a, all_idle),
+            Some(0),
+            "idle never counts past the total"
+        );
+    }
 
     #[test]
     fn cycles_convert_at_the_tsc_frequency() {

@@ -42,12 +42,20 @@ fn bench_raw(device: &mut BlkDevice<disk::Blk>, mib: &str) {
         rt::fail("fs", "bench", "bench_raw: larger than the disk")
     };
     for request in [4096, 65536] {
-        let mut now = rt::rdtsc;
+        // Readings: write start, write end, read start, read end.
+        let mut marks = libos_sel4::cpu::Marks::start();
+        let mut now = || marks.now();
         match fs::blkdev::raw_sequential(device.disk(), first, total, request, &mut now) {
             Ok((write, read)) => {
                 let k = request / 1024;
-                println!("BENCH blk-write-{k}k bytes={total} cycles={write}");
-                println!("BENCH blk-read-{k}k bytes={total} cycles={read}");
+                println!(
+                    "BENCH blk-write-{k}k bytes={total} cycles={write}{}",
+                    marks.field(0, 1)
+                );
+                println!(
+                    "BENCH blk-read-{k}k bytes={total} cycles={read}{}",
+                    marks.field(2, 3)
+                );
             }
             Err(e) => println!("BENCH-ERROR blk-{}k: {e:?}", request / 1024),
         }

@@ -66,9 +66,111 @@ while :; do setsid cttyhack sh; done
     )
 }
 
+/// The guest's disk benchmark command (`/bin/disk-bench MIB RAW_MIB`), for `cargo xtask
+/// bench files`: what Tessera's `fs` and `records` measure, done by Linux on its virtio-blk
+/// disk `/dev/vda`.
+pub const DISK_BENCH: &str = "disk-bench";
+/// The line the disk benchmark ends with.
+pub const DISK_BENCH_DONE: &str = "linux: disk bench done";
+
+/// The disk benchmark script ([`DISK_BENCH`]). For 4 KiB and 64 KiB requests: `MIB` MiB
+/// written raw with `O_DIRECT` at `RAW_MIB` MiB into the disk (past the FAT volume) and
+/// flushed, then read back with `O_DIRECT`; then on the FAT volume mounted with the vfat
+/// module, a `MIB` MiB file written and synced, the page cache dropped, and the file read.
+/// Then, on the volume remounted `sync`, 1000 files of 4 KiB made in a directory (each by
+/// one write, synchronous) and removed (`fs-small-create`, `fs-small-remove`, with
+/// `files=1000`). Each step prints `BENCH linux-NAME bytes=B us=U busy_permille=P`: the
+/// time from `/proc/uptime` (10 ms steps; the guest kernel has no `/proc/timer_list`), the
+/// busy share from the idle and iowait jiffies of `/proc/stat` (one CPU).
+pub fn disk_bench_script() -> String {
+    format!(
+        r#"#!/bin/busybox sh
+mib=$1; raw=$2
+now() {{ read up rest </proc/uptime; f=${{up#*.}}; echo $(( ${{up%.*}} * 1000000000 + ${{f#0}} * 10000000 )); }}
+idle() {{ read cpu user nice system idle iowait rest </proc/stat; echo $((idle + iowait)); }}
+run() {{
+    name=$1; shift
+    i0=$(idle); t0=$(now)
+    if "$@" >/dev/null 2>&1; then
+        t1=$(now); i1=$(idle)
+        us=$(( (t1 - t0) / 1000 )); [ $us -gt 0 ] || us=1
+        busy=$(( 1000 - (i1 - i0) * 10000 * 1000 / us ))
+        [ $busy -ge 0 ] || busy=0
+        echo "BENCH linux-$name bytes=$bytes$extra us=$us busy_permille=$busy"
+    else
+        echo "BENCH-ERROR linux-$name: $*"
+    fi
+}}
+create_small() {{
+    i=0
+    while [ $i -lt $files ]; do echo -n "$small" >/mnt/small/F$i.DAT || return 1; i=$((i + 1)); done
+}}
+remove_small() {{ rm /mnt/small/*; }}
+mkdir -p /mnt
+bytes=$((mib * 1048576)); extra=
+for k in 4 64; do
+    count=$((mib * 1024 / k))
+    run blk-write-${{k}}k dd if=/dev/zero of=/dev/vda bs=${{k}}k count=$count seek=$((raw * 1024 / k)) oflag=direct conv=fsync
+    run blk-read-${{k}}k dd if=/dev/vda of=/dev/null bs=${{k}}k count=$count skip=$((raw * 1024 / k)) iflag=direct
+done
+if mount -t vfat /dev/vda /mnt; then
+    for k in 4 64; do
+        count=$((mib * 1024 / k))
+        run fs-write-${{k}}k dd if=/dev/zero of=/mnt/bench.dat bs=${{k}}k count=$count conv=fsync
+        echo 3 >/proc/sys/vm/drop_caches
+        run fs-read-${{k}}k dd if=/mnt/bench.dat of=/dev/null bs=${{k}}k
+        rm -f /mnt/bench.dat
+    done
+    files=1000; small=$(printf '%4096s' x); bytes=$((files * 4096)); extra=" files=$files"
+    mount -o remount,sync /mnt && mkdir /mnt/small
+    run fs-small-create create_small
+    run fs-small-remove remove_small
+    rmdir /mnt/small
+    umount /mnt
+else
+    echo "BENCH-ERROR linux-fs: mount -t vfat /dev/vda failed"
+fi
+echo "{DISK_BENCH_DONE}"
+"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs the disk benchmark's `run` on the host's shell over a stand-in `/proc`.
+    #[test]
+    fn the_disk_bench_prints_bench_lines() {
+        let text = disk_bench_script();
+        assert!(text.contains("oflag=direct conv=fsync"));
+        assert!(text.contains("iflag=direct"));
+        assert!(text.contains("mount -t vfat /dev/vda /mnt"));
+        assert!(text
+            .trim_end()
+            .ends_with(&format!("echo \"{DISK_BENCH_DONE}\"")));
+        // The helper functions, with the clock and the idle counter replaced.
+        let start = text.find("run() {").unwrap();
+        let end = text.find("mkdir -p /mnt").unwrap();
+        let check = format!(
+            "mib=2; bytes=2097152; extra=; c=$(mktemp); echo 0 >$c\n\
+             now() {{ n=$(($(cat $c) + 1)); echo $n >$c; echo $((n * 500000000)); }}\n\
+             idle() {{ echo $(($(cat $c) * 10)); }}\n\
+             {}run blk-write-4k true\nrun fs-read-4k false\nrm -f $c\n",
+            &text[start..end]
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &check])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        // 0.5 s apart, 20 idle jiffies (0.2 s) of them: 600 per mille busy.
+        assert_eq!(
+            out,
+            "BENCH linux-blk-write-4k bytes=2097152 us=500000 busy_permille=600\n\
+             BENCH-ERROR linux-fs-read-4k: false\n"
+        );
+    }
 
     #[test]
     fn the_script_loads_the_modules_in_order_and_serves_iperf3() {

@@ -240,6 +240,14 @@ impl Drop for TapNet {
     }
 }
 
+/// A TCP port on 127.0.0.1 that is free now (for a user-networking forward).
+pub fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free host port: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,13 +55,6 @@ pub fn normal_test(port: u16, extra: &[&str]) -> std::result::Result<u64, String
     }
 }
 
-fn free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free host port: {e}"))
-}
-
 /// Runs the case with `connections` idle connections.
 pub fn run(connections: u64) -> Result<Vec<CaseResult>> {
     if let Err(e) = crate::host::ensure(crate::host::Purpose::Iperf) {
@@ -71,7 +64,7 @@ pub fn run(connections: u64) -> Result<Vec<CaseResult>> {
         &Variant::default(),
         Some(&crate::workspace_root().join(SYSTEM)),
     )?;
-    let port = free_port()?;
+    let port = crate::qemu::net::free_port()?;
     let mut boot = Boot::new(
         image.kernel.elf32.clone(),
         image.root.clone(),
