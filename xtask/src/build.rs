@@ -198,6 +198,10 @@ fn pack(system_path: &Path, target: &Path, variant_env: &str) -> Result<PathBuf>
             ));
         }
     }
+    // The `linux` component embeds Debian's static busybox (busybox-static).
+    if binaries.contains(&"linux") {
+        crate::host::ensure(crate::host::Purpose::Linux)?;
+    }
     step(&format!(
         "building {} components of system `{}`",
         binaries.len(),

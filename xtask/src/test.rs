@@ -36,6 +36,7 @@ pub const TEST_SYSTEMS: &[&str] = &[
     "systems/tests/blk-ioapic.toml",
     "systems/files.toml",
     "systems/tests/files-faults.toml",
+    "systems/tests/linux-busybox.toml",
     "systems/bench/files.toml",
 ];
 /// System descriptions that are valid but name binaries that do not exist yet, so no test

@@ -14,9 +14,22 @@ use vspace::Pool;
 /// from `free` here). A refused allocation is reported as
 /// `component: memory alloc of 2^N bytes failed: ERROR` and the pool's request fails.
 pub fn pool(
+    free: Slots,
+    memory: CPtr,
+    blocks: usize,
+    component: &'static str,
+) -> Pool<impl FnMut(u8) -> Option<CPtr>> {
+    pool_of(free, memory, blocks, 16, component)
+}
+
+/// As [`pool`], in blocks of at least `2^chunk_bits` bytes: fewer, larger blocks for a
+/// component that makes many objects (each full block costs a failed retype, which the
+/// debug kernel reports on the console).
+pub fn pool_of(
     mut free: Slots,
     memory: CPtr,
     blocks: usize,
+    chunk_bits: u8,
     component: &'static str,
 ) -> Pool<impl FnMut(u8) -> Option<CPtr>> {
     let slots: Vec<CPtr> = (0..blocks)
@@ -35,5 +48,5 @@ pub fn pool(
             }
         }
     };
-    Pool::new(free, 16, refill)
+    Pool::new(free, chunk_bits, refill)
 }

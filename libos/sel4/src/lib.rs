@@ -60,6 +60,11 @@ pub mod dma;
 pub mod irq;
 #[allow(unsafe_code, reason = "reads the kernel's log frame it mapped")]
 pub mod kernel_log;
+#[allow(
+    unsafe_code,
+    reason = "the way in for Linux programs: the entry stub, the jump to the program, its memory"
+)]
+pub mod linux;
 pub mod netclient;
 #[allow(
     unsafe_code,

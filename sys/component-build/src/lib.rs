@@ -19,3 +19,17 @@ pub fn link() {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
 }
+
+/// As [`link`], but based at `base` instead of 0x400000 (below the loader's
+/// `IMAGE_LIMIT`, 0x3000_0000): for a component that hosts a Linux program linked at
+/// 0x400000 itself.
+pub fn link_at(base: u64) {
+    for arg in LINK_ARGS {
+        let arg = if arg.starts_with("-Wl,--image-base=") {
+            format!("-Wl,--image-base={base:#x}")
+        } else {
+            (*arg).to_string()
+        };
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
+}

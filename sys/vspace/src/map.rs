@@ -173,6 +173,30 @@ impl VSpace {
         Ok(start)
     }
 
+    /// Maps `frames` (4 KiB frame capabilities, in order) at `start` and up, outside the
+    /// window (the caller owns that range: a Linux program's fixed addresses), making the
+    /// paging structures that are missing. Fails as [`VSpace::map`] does.
+    pub fn map_at<F: FnMut(u8) -> Option<CPtr>>(
+        &mut self,
+        pool: &mut Pool<F>,
+        start: u64,
+        frames: &[CPtr],
+        rights: CapRights,
+        attr: Word,
+    ) -> Result<(), MapError> {
+        let pages = frames.len() as u64;
+        let needed: Vec<u64> = self.paging.tables_needed(start, pages * PAGE).collect();
+        for span in needed {
+            self.page_table(pool, span)?;
+        }
+        for (i, &frame) in frames.iter().enumerate() {
+            Cap::<X86Page>::from_raw(frame)
+                .x86_page_map(self.root, start + i as u64 * PAGE, rights, attr)
+                .map_err(kernel("map frame"))?;
+        }
+        Ok(())
+    }
+
     /// Makes `count` new 4 KiB frames from an untyped of their own (physically
     /// contiguous) and maps them read-write with `attr`; returns the address, the
     /// physical address of the first frame and the frames' first slot.
