@@ -156,20 +156,11 @@ impl VSpace {
         rights: CapRights,
         attr: Word,
     ) -> Result<u64, MapError> {
-        let pages = frames.len() as u64;
         let start = self
             .window
-            .reserve(pages, PAGE)
+            .reserve(frames.len() as u64, PAGE)
             .ok_or(MapError::NoAddressSpace)?;
-        let needed: Vec<u64> = self.paging.tables_needed(start, pages * PAGE).collect();
-        for span in needed {
-            self.page_table(pool, span)?;
-        }
-        for (i, &frame) in frames.iter().enumerate() {
-            Cap::<X86Page>::from_raw(frame)
-                .x86_page_map(self.root, start + i as u64 * PAGE, rights, attr)
-                .map_err(kernel("map frame"))?;
-        }
+        self.map_at(pool, start, frames, rights, attr)?;
         Ok(start)
     }
 

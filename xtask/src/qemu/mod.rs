@@ -248,40 +248,34 @@ impl Session {
     /// Waits until the output contains `needle` (searching from byte `from`), returning
     /// the offset just past it; fails when the system stops or time runs out first.
     pub fn wait_for_from(&self, needle: &str, from: usize, wait: Duration) -> Result<usize> {
-        let deadline = self.deadline(wait);
-        let (lock, cv) = &*self.output;
-        let mut shared = lock.lock().unwrap();
-        loop {
-            if let Some(i) = shared.text.get(from..).and_then(|t| t.find(needle)) {
-                return Ok(from + i + needle.len());
-            }
-            let now = Instant::now();
-            if shared.closed || now >= deadline {
-                let why = if shared.closed {
-                    "the system stopped"
-                } else {
-                    "timed out"
-                };
-                return Err(format!(
-                    "{why} before printing {needle:?} (serial log: {})",
-                    self.log.display()
-                ));
-            }
-            shared = cv.wait_timeout(shared, deadline - now).unwrap().0;
-        }
+        self.wait_until(needle, wait, |text| {
+            let i = text.get(from..)?.find(needle)?;
+            Some(from + i + needle.len())
+        })
     }
 
     /// Waits until `needle` was [`printed`] after byte `from` (other components' output may
     /// have cut into it, up to [`INTERLEAVE_SLACK`] bytes); fails when the system stops or
     /// time runs out first.
     pub fn wait_printed_from(&self, needle: &str, from: usize, wait: Duration) -> Result<()> {
+        self.wait_until(needle, wait, |text| {
+            printed(text.get(from..).unwrap_or(""), needle, INTERLEAVE_SLACK).then_some(())
+        })
+    }
+
+    /// Waits until `found` finds something in the output; the error names `needle`.
+    fn wait_until<T>(
+        &self,
+        needle: &str,
+        wait: Duration,
+        found: impl Fn(&str) -> Option<T>,
+    ) -> Result<T> {
         let deadline = self.deadline(wait);
         let (lock, cv) = &*self.output;
         let mut shared = lock.lock().unwrap();
         loop {
-            let text = shared.text.get(from..).unwrap_or("");
-            if printed(text, needle, INTERLEAVE_SLACK) {
-                return Ok(());
+            if let Some(hit) = found(&shared.text) {
+                return Ok(hit);
             }
             let now = Instant::now();
             if shared.closed || now >= deadline {
