@@ -5,7 +5,9 @@
 //! fixed address with every `syscall` rewritten, builds its stack and serves its system
 //! calls over [`libos_sel4::linux::Sel4Platform`] (pages from this component's budget).
 //! Arguments: `argv` (space-separated; default `busybox echo hello from busybox`),
-//! `trace` (`true`: one line per system call). Prints `linux: loaded ...` and then what
+//! `trace` (`true`: one line per system call), `bench_null` (rounds: first time that many
+//! rewritten null system calls and print a `BENCH linux_null_syscall` line as
+//! `microbench` does). Prints `linux: loaded ...` and then what
 //! the program prints; the program's `exit_group` ends the component with its status.
 
 #![no_std]
@@ -78,5 +80,30 @@ fn main(info: &'static StartInfo) {
         BUSYBOX.len() / 1024,
         start.rewritten
     );
+    if let Some(rounds) = info.arg("bench_null") {
+        // The way in, measured (`cargo xtask bench micro`): rewritten `getpid` calls.
+        let Some(rounds) = rounds
+            .parse::<usize>()
+            .ok()
+            .filter(|r| (1..=1_000_000).contains(r))
+        else {
+            rt::fail("linux", "start", "bench_null: not 1..=1000000")
+        };
+        libos_sel4::linux::install(linux);
+        let mut samples = alloc::vec![0u64; rounds];
+        libos_sel4::linux::time_null_syscalls(&mut samples[..rounds.min(100)]);
+        libos_sel4::linux::time_null_syscalls(&mut samples);
+        match microbench::Summary::of(&mut samples) {
+            Some(summary) => println!(
+                "{}",
+                microbench::Report {
+                    name: "linux_null_syscall",
+                    summary
+                }
+            ),
+            None => println!("BENCH-ERROR linux_null_syscall: no samples"),
+        }
+        libos_sel4::linux::enter(start)
+    }
     libos_sel4::linux::run(linux, start)
 }

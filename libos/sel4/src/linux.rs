@@ -114,17 +114,53 @@ fn dispatch_into<P: Platform>(state: usize, number: u64, args: [u64; 6]) -> i64 
     linux.syscall(number, args)
 }
 
-/// Starts the program `linux` loaded (`start` from `Linux::exec`) on this thread: its
-/// system calls come back into `linux` through the trampoline. Never returns: the program
-/// ends the component with `exit_group`.
-#[allow(unsafe_code, reason = "jumps to the loaded program")]
-pub fn run<P: Platform + 'static>(linux: Linux<P>, start: Start) -> ! {
+/// Makes `linux` the layer that system calls through the trampoline reach (for good: it
+/// is leaked, as the program runs until the component ends).
+pub fn install<P: Platform + 'static>(linux: Linux<P>) {
     let state = Box::into_raw(Box::new(linux)) as usize;
     STATE.store(state, Ordering::Release);
     HANDLER.store(
         dispatch_into::<P> as fn(usize, u64, [u64; 6]) -> i64 as usize,
         Ordering::Release,
     );
+}
+
+/// Times `samples.len()` rewritten null system calls (`getpid`: `mov $39, %eax; call
+/// *%rax` through the trampoline, the stub and the layer [`install`]ed), one TSC reading
+/// pair each, into `samples` (cycles).
+#[allow(
+    unsafe_code,
+    reason = "a call through the trampoline, as a rewritten program makes"
+)]
+pub fn time_null_syscalls(samples: &mut [u64]) {
+    for sample in samples {
+        let start = rt::rdtsc();
+        // SAFETY: page 0 holds the trampoline (Sel4Platform::new) and a layer is installed;
+        // the stub preserves every register but rax, rcx and r11, which are declared.
+        unsafe {
+            core::arch::asm!(
+                "mov eax, 39",
+                "call rax",
+                out("rax") _,
+                out("rcx") _,
+                out("r11") _,
+            )
+        };
+        *sample = rt::rdtsc().saturating_sub(start);
+    }
+}
+
+/// Starts the program `linux` loaded (`start` from `Linux::exec`) on this thread: its
+/// system calls come back into `linux` through the trampoline. Never returns: the program
+/// ends the component with `exit_group`.
+pub fn run<P: Platform + 'static>(linux: Linux<P>, start: Start) -> ! {
+    install(linux);
+    enter(start)
+}
+
+/// Jumps to the program [`install`]ed at `start`.
+#[allow(unsafe_code, reason = "jumps to the loaded program")]
+pub fn enter(start: Start) -> ! {
     // SAFETY: `start` is where `Linux::exec` put the program and its initial stack; the
     // ELF ABI wants rdx (a function for atexit) zero.
     unsafe {

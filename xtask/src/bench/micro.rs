@@ -2,8 +2,10 @@
 //! where the `microbench` component (apps/microbench) measures in TSC cycles the IPC round
 //! trip (Call + ReplyRecv) within one address space and across two, the notification
 //! signal-to-wake latency within one and across two, and the interrupt-to-driver latency
-//! (an e1000e raises its MSI, the driver thread waiting on the notification wakes); then
-//! reads the `BENCH` lines it prints.
+//! (an e1000e raises its MSI, the driver thread waiting on the notification wakes); and
+//! the `linux` component times a Linux program's null system call (a rewritten `getpid`
+//! through the page-0 trampoline into the Linux layer, docs/LINUX.md) before it runs
+//! busybox; then reads the `BENCH` lines they print.
 //!
 //! Line format (one per benchmark, after the warm-up rounds):
 //! `BENCH <name> n=<count> median=<c> min=<c> p10=<c> p90=<c> max=<c> unit=cycles`.
@@ -19,8 +21,10 @@ use std::time::Duration;
 
 /// The system description the microbenchmarks run in (relative to the workspace root).
 pub const SYSTEM: &str = "systems/bench/micro.toml";
-/// The benchmarks, in the order the component prints them (`microbench::BENCHMARKS`).
-pub const BENCHMARKS: [&str; 5] = [
+/// The benchmarks, in the order they are printed: the `linux` component's (it runs at a
+/// higher priority and finishes first), then `microbench`'s (`microbench::BENCHMARKS`).
+pub const BENCHMARKS: [&str; 6] = [
+    "linux_null_syscall",
     "ipc_same_as",
     "ipc_cross_as",
     "notify_same_as",
@@ -29,6 +33,8 @@ pub const BENCHMARKS: [&str; 5] = [
 ];
 /// The component in [`SYSTEM`] that measures, and whose arguments set the round counts.
 pub const COMPONENT: &str = "microbench";
+/// The component in [`SYSTEM`] that times the Linux null system call (`bench_null` rounds).
+pub const LINUX_COMPONENT: &str = "linux";
 /// How long one boot may take, build excluded (under TCG on a loaded 2-core host the
 /// benchmarks take well under a minute).
 pub const TIMEOUT: Duration = Duration::from_secs(300);
@@ -191,8 +197,28 @@ pub fn parse(output: &str) -> Result<Vec<MicroResult>> {
 
 /// The timed rounds `system` asks the measuring component for, per benchmark: its
 /// `iterations` argument (default 10000) for IPC and notifications, `irq_iterations` for
-/// the interrupt.
+/// the interrupt, and the `linux` component's `bench_null` for the Linux null system call.
 pub fn expected_rounds(system: &sysdesc::System, benchmark: &str) -> Result<u64> {
+    if benchmark == "linux_null_syscall" {
+        let linux = system
+            .components
+            .iter()
+            .find(|c| c.name == LINUX_COMPONENT)
+            .ok_or_else(|| {
+                format!(
+                    "system `{}` has no component `{LINUX_COMPONENT}`",
+                    system.name
+                )
+            })?;
+        let v = linux
+            .args
+            .get("bench_null")
+            .ok_or_else(|| format!("{LINUX_COMPONENT}: no bench_null argument"))?;
+        return v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{LINUX_COMPONENT}: argument bench_null={v:?} is not a number"));
+    }
     let component = system
         .components
         .iter()
