@@ -95,6 +95,28 @@ pub fn boot_image(name: &str, kernel: PathBuf, root: PathBuf) -> Session {
     Session::start(&boot, false).unwrap_or_else(|e| panic!("cannot boot: {e}"))
 }
 
+/// Boots the image built from `system` with `image` as its virtio-blk disk `disk0`, logs
+/// to `target/logs/<log>.log`, lets the whole session take `timeout`, and waits (`wait`
+/// at most) for the shell's prompt; panics with the output if it never comes.
+pub fn boot_with_disk(
+    system: &str,
+    image: &std::path::Path,
+    log: &str,
+    timeout: Duration,
+    wait: Duration,
+) -> Session {
+    let (kernel, root) = system_image(system);
+    let log = xtask::target_dir().join("logs").join(format!("{log}.log"));
+    let mut boot = Boot::new(kernel, root, log);
+    boot.timeout = timeout;
+    boot.extra = xtask::qemu::disk::qemu_args(image, "disk0");
+    let session = Session::start(&boot, false).expect("QEMU starts");
+    session
+        .wait_for(PROMPT, wait)
+        .unwrap_or_else(|e| panic!("{e}\n{}", session.output()));
+    session
+}
+
 /// Boots, waits for the system to halt by itself, and returns its output and status.
 pub fn boot_to_halt(name: &str) -> (String, Outcome) {
     let mut session = boot(name);

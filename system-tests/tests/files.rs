@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use system_tests::{component_faults, system_image, PROMPT};
-use xtask::qemu::{disk, Boot, Outcome, Session};
+use system_tests::{boot_with_disk, component_faults};
+use xtask::qemu::{disk, Outcome, Session};
 
 const WAIT: Duration = Duration::from_secs(120);
 const HOST_DIR: &str = "Host-Documents";
@@ -76,16 +76,7 @@ fn make_image(image: &Path) {
 }
 
 fn start(image: &Path, log: &str) -> Session {
-    let (kernel, root) = system_image("files");
-    let log = xtask::target_dir().join(format!("logs/{log}.log"));
-    let mut boot = Boot::new(kernel, root, log);
-    boot.timeout = Duration::from_secs(400);
-    boot.extra = disk::qemu_args(image, "disk0");
-    let session = Session::start(&boot, false).expect("QEMU starts");
-    session
-        .wait_for(PROMPT, WAIT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", session.output()));
-    session
+    boot_with_disk("files", image, log, Duration::from_secs(400), WAIT)
 }
 
 /// Waits until both applications are done and checks their verdicts: each verified its

@@ -12,23 +12,20 @@
 
 use std::path::Path;
 use std::time::Duration;
-use system_tests::{component_faults, shell_command, system_image, wait_printed, PROMPT};
+use system_tests::{boot_with_disk, component_faults, shell_command, wait_printed};
 use xtask::qemu::disk::{self, Fsck};
-use xtask::qemu::{Boot, Outcome, Session};
+use xtask::qemu::{Outcome, Session};
 
 const WAIT: Duration = Duration::from_secs(180);
 
 fn boot(image: &Path) -> Session {
-    let (kernel, root) = system_image("files-faults");
-    let log = xtask::target_dir().join("logs/files-faults.log");
-    let mut boot = Boot::new(kernel, root, log);
-    boot.timeout = Duration::from_secs(900);
-    boot.extra = disk::qemu_args(image, "disk0");
-    let session = Session::start(&boot, false).expect("QEMU starts");
-    session
-        .wait_for(PROMPT, WAIT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", session.output()));
-    session
+    boot_with_disk(
+        "files-faults",
+        image,
+        "files-faults",
+        Duration::from_secs(900),
+        WAIT,
+    )
 }
 
 /// Kills `component` from the shell and waits until its next instance printed `ready`.
@@ -106,13 +103,8 @@ fn writers_survive_fs_and_blk_killed_under_their_calls() {
             out.contains(&format!("records: {me}: done, 2 of 2 checks passed")),
             "{out}"
         );
-        let journal = std::process::Command::new(disk::fat_tool("mtype"))
-            .args(["-i", img, &format!("::/records-{me}/journal.log")])
-            .env("MTOOLS_SKIP_CHECK", "1")
-            .output()
-            .unwrap();
-        assert!(journal.status.success(), "{journal:?}");
-        let found = records::verify(&journal.stdout);
+        let journal = disk::mtype(&image, &format!("::/records-{me}/journal.log")).unwrap();
+        let found = records::verify(&journal);
         assert_eq!(found.problem, None, "records-{me}");
         assert_eq!(found.records, verified(&out, me), "records-{me}");
     }

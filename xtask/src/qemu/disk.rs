@@ -134,6 +134,25 @@ pub fn classify_fsck(output: &str) -> Fsck {
     }
 }
 
+/// The bytes of file `path` (`::/dir/name`) on the FAT volume `image`, as the host reads
+/// them with mtools' `mtype`.
+pub fn mtype(image: &Path, path: &str) -> Result<Vec<u8>> {
+    let out = Command::new(fat_tool("mtype"))
+        .arg("-i")
+        .arg(image)
+        .arg(path)
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .map_err(|e| format!("cannot run mtype: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "mtype {path}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out.stdout)
+}
+
 /// Runs `fsck.fat -n` (changes nothing) on `image` and reads what it found.
 pub fn fsck(image: &Path) -> Result<Fsck> {
     let out = Command::new(fat_tool("fsck.fat"))

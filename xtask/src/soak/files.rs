@@ -18,7 +18,6 @@ use crate::qemu::{Boot, Session};
 use crate::Result;
 use kernel_support::Variant;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The system the case boots.
@@ -69,24 +68,6 @@ fn fresh_volume(image: &Path) -> Result<()> {
         std::fs::remove_file(image).map_err(|e| format!("{}: {e}", image.display()))?;
     }
     disk::ensure_fat_image(image, 64)
-}
-
-/// The journal of writer `me` on `image` as the host reads it (`mtype`).
-fn journal(image: &Path, me: &str) -> Result<Vec<u8>> {
-    let out = Command::new(disk::fat_tool("mtype"))
-        .arg("-i")
-        .arg(image)
-        .arg(format!("::/records-{me}/journal.log"))
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .output()
-        .map_err(|e| format!("cannot run mtype: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "mtype records-{me}/journal.log: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(out.stdout)
 }
 
 /// Runs the case.
@@ -183,7 +164,7 @@ pub fn run(kills: u64) -> Result<Vec<CaseResult>> {
                 volume.notes.push(format!("records-{me} failed a check"));
                 ok = false;
             }
-            match journal(&image, me) {
+            match disk::mtype(&image, &format!("::/records-{me}/journal.log")) {
                 Ok(bytes) => {
                     let found = records::verify(&bytes);
                     volume.notes.push(format!(
